@@ -1,0 +1,1 @@
+"""quantmesh services: one package per plane plus the shared base in `common`."""

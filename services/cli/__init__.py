@@ -1,0 +1,1 @@
+"""The `quantmesh` command line."""

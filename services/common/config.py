@@ -1,0 +1,183 @@
+"""Typed, frozen configuration read once from the environment.
+
+Every reader names the variable in its error, so a bad value stops the process
+with a sentence such as "QUANTMESH_LISTEN='abc' is not host:port (e.g. 127.0.0.1:50051)".
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from services.common.auth import TokenTable
+
+#: Default loopback ports of the planes; the launcher and the docs use the same ones.
+DEFAULT_PORTS: Mapping[str, int] = {
+    "market_data": 50051,
+    "control": 50052,
+    "order": 50053,
+    "position": 50054,
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the variable."""
+
+
+class Env:
+    """Typed readers over an environment mapping (os.environ by default)."""
+
+    def __init__(self, values: Mapping[str, str] | None = None) -> None:
+        self._values = dict(os.environ if values is None else values)
+
+    def raw(self, name: str) -> str | None:
+        value = self._values.get(name)
+        return None if value is None or value.strip() == "" else value.strip()
+
+    def str(self, name: str, default: str) -> str:
+        value = self.raw(name)
+        return default if value is None else value
+
+    def optional(self, name: str) -> str | None:
+        return self.raw(name)
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.str(name, default)
+        if value not in allowed:
+            raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"{name}={value!r} is not a whole number") from None
+        if minimum is not None and number < minimum:
+            raise ConfigError(f"{name}={number} is below the minimum {minimum}")
+        if maximum is not None and number > maximum:
+            raise ConfigError(f"{name}={number} is above the maximum {maximum}")
+        return number
+
+    def float(self, name: str, default: float, *, minimum: float | None = None) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"{name}={value!r} is not a number") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{name}={value!r} is not a finite number")
+        if minimum is not None and number < minimum:
+            raise ConfigError(f"{name}={number} is below the minimum {minimum}")
+        return number
+
+    def decimal(self, name: str, default: Decimal, *, minimum: Decimal | None = None) -> Decimal:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise ConfigError(f"{name}={value!r} is not a decimal number") from None
+        if not number.is_finite():
+            raise ConfigError(f"{name}={value!r} is not a finite decimal number")
+        if minimum is not None and number < minimum:
+            raise ConfigError(f"{name}={number} is below the minimum {minimum}")
+        return number
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={value!r} is not a boolean (use true or false)")
+
+    def address(self, name: str, default: str) -> str:
+        value = self.str(name, default)
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ConfigError(f"{name}={value!r} is not host:port (e.g. 127.0.0.1:50051)")
+        return value
+
+    def list(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        value = self.raw(name)
+        if value is None:
+            return default
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def is_loopback(address: str) -> bool:
+    host = address.rpartition(":")[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ServerConfig:
+    """What every plane's server needs, whatever the plane."""
+
+    service_name: str
+    listen: str
+    tokens: TokenTable
+    database_url: str | None
+    data_dir: Path
+    log_level: str
+    otel_endpoint: str | None
+    grace_seconds: float
+    port_file: Path | None
+
+    @classmethod
+    def from_env(cls, env: Env, *, service_name: str, default_port: int) -> "ServerConfig":
+        listen = env.address("QUANTMESH_LISTEN", f"127.0.0.1:{default_port}")
+        try:
+            tokens = TokenTable.parse(env.str("QUANTMESH_TOKENS", ""))
+        except ValueError as exc:
+            raise ConfigError(f"QUANTMESH_TOKENS is malformed: {exc}") from None
+        if not is_loopback(listen) and not tokens:
+            raise ConfigError(
+                f"QUANTMESH_LISTEN={listen!r} is not loopback, so QUANTMESH_TOKENS must be set "
+                "(a server reachable from other hosts never runs without authentication)"
+            )
+        return cls(
+            service_name=service_name,
+            listen=listen,
+            tokens=tokens,
+            database_url=env.optional("DATABASE_URL"),
+            data_dir=Path(env.str("QUANTMESH_DATA_DIR", ".quantmesh")),
+            log_level=env.choice("QUANTMESH_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            otel_endpoint=env.optional("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            grace_seconds=env.float("QUANTMESH_GRACE_SECONDS", 5.0, minimum=0.0),
+            port_file=Path(port_file) if (port_file := env.optional("QUANTMESH_PORT_FILE")) else None,
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PeerConfig:
+    """Where the other planes listen and the token this process presents to them."""
+
+    market_data: str
+    control: str
+    order: str
+    position: str
+    token: str | None
+
+    @classmethod
+    def from_env(cls, env: Env) -> "PeerConfig":
+        return cls(
+            market_data=env.address("QUANTMESH_MARKET_DATA_ADDR", f"127.0.0.1:{DEFAULT_PORTS['market_data']}"),
+            control=env.address("QUANTMESH_CONTROL_ADDR", f"127.0.0.1:{DEFAULT_PORTS['control']}"),
+            order=env.address("QUANTMESH_ORDER_ADDR", f"127.0.0.1:{DEFAULT_PORTS['order']}"),
+            position=env.address("QUANTMESH_POSITION_ADDR", f"127.0.0.1:{DEFAULT_PORTS['position']}"),
+            token=env.optional("QUANTMESH_TOKEN"),
+        )

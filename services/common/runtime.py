@@ -1,0 +1,54 @@
+"""Process wiring shared by every plane's __main__: logs, tracing, database, host."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+import asyncpg
+
+from services.common.auth import AuthPolicy
+from services.common.config import ServerConfig
+from services.common.db import apply_migrations, connect_pool
+from services.common.embedded_pg import EmbeddedPostgres
+from services.common.server import GrpcHost, ServiceBinding
+
+log = logging.getLogger(__name__)
+
+
+class Database:
+    """A pool on DATABASE_URL, or on an embedded PostgreSQL when it is unset."""
+
+    def __init__(self, pool: asyncpg.Pool, embedded: EmbeddedPostgres | None) -> None:
+        self.pool = pool
+        self._embedded = embedded
+
+    @classmethod
+    async def open(cls, config: ServerConfig, *, schema: str, migrations: Path,
+                   max_size: int = 10) -> "Database":
+        embedded = None
+        url = config.database_url
+        if url is None:
+            embedded = EmbeddedPostgres(config.data_dir / "pgdata")
+            url = await asyncio.to_thread(embedded.start)
+            log.info("using the embedded PostgreSQL", extra={"pgdata": str(config.data_dir / "pgdata")})
+        pool = await connect_pool(url, max_size=max_size)
+        applied = await apply_migrations(pool, schema, migrations)
+        if applied:
+            log.info("migrations applied", extra={"schema": schema, "applied": applied})
+        return cls(pool, embedded)
+
+    async def close(self) -> None:
+        await self.pool.close()
+        if self._embedded is not None:
+            await asyncio.to_thread(self._embedded.stop)
+
+
+def host_for(config: ServerConfig, bindings: Sequence[ServiceBinding], policy: AuthPolicy) -> GrpcHost:
+    return GrpcHost(listen=config.listen, bindings=bindings, tokens=config.tokens, policy=policy,
+                    grace_seconds=config.grace_seconds, port_file=config.port_file)
+
+
+OnStop = Callable[[], Awaitable[None]]

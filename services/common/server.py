@@ -1,0 +1,149 @@
+"""One way to run a plane's gRPC server.
+
+`GrpcHost` builds a `grpc.aio` server with, in this order around every call:
+OpenTelemetry (opentelemetry-instrumentation-grpc), bearer-token auth with roles,
+and the translation of `PlaneError`s into gRPC statuses. It registers the
+library's own health servicer (so Kubernetes `grpc:` probes work) and server
+reflection (so grpcurl works, comments included). `serve` runs a host until
+SIGTERM or SIGINT, then marks it NOT_SERVING, drains in-flight calls for the
+grace period and stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+from services.common.auth import AuthInterceptor, AuthPolicy, TokenTable
+from services.common.errors import PlaneError
+from services.common.reflection_pool import DocumentedReflection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceBinding:
+    """A servicer to host: its full service name and how to add it to a server."""
+
+    name: str
+    register: Callable[[grpc.aio.Server], None]
+
+
+def binding(descriptor_module, service: str, add_fn, servicer) -> ServiceBinding:
+    """Builds a binding from a generated `_pb2` module, e.g. binding(order_pb2, "Order", add_OrderServicer_to_server, s)."""
+    full_name = descriptor_module.DESCRIPTOR.services_by_name[service].full_name
+    return ServiceBinding(name=full_name, register=lambda server: add_fn(servicer, server))
+
+
+class _PlaneErrors(grpc.aio.ServerInterceptor):
+    """Turns a PlaneError raised by a servicer into its status and sentence."""
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        if handler.unary_unary:
+            inner = handler.unary_unary
+
+            async def unary(request, context):
+                try:
+                    return await inner(request, context)
+                except PlaneError as exc:
+                    await context.abort(exc.code, exc.message)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary, request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        if handler.unary_stream:
+            inner_stream = handler.unary_stream
+
+            async def stream(request, context):
+                try:
+                    async for item in inner_stream(request, context):
+                        yield item
+                except PlaneError as exc:
+                    await context.abort(exc.code, exc.message)
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream, request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        return handler
+
+
+class GrpcHost:
+    def __init__(self, *, listen: str, bindings: Sequence[ServiceBinding], tokens: TokenTable,
+                 policy: AuthPolicy, grace_seconds: float = 5.0, port_file: Path | None = None) -> None:
+        self._listen = listen
+        self._bindings = tuple(bindings)
+        self._tokens = tokens
+        self._policy = policy
+        self._grace = grace_seconds
+        self._port_file = port_file
+        self.health = health.aio.HealthServicer()
+        self.server: grpc.aio.Server | None = None
+        self.port: int = 0
+
+    @property
+    def address(self) -> str:
+        host = self._listen.rpartition(":")[0]
+        return f"{host}:{self.port}"
+
+    async def start(self) -> int:
+        server = grpc.aio.server(
+            interceptors=[aio_server_interceptor(), AuthInterceptor(self._tokens, self._policy), _PlaneErrors()],
+            options=(("grpc.so_reuseport", 0),),
+        )
+        for item in self._bindings:
+            item.register(server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        names = [b.name for b in self._bindings]
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(DocumentedReflection(
+            names + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]), server)
+        self.port = server.add_insecure_port(self._listen)
+        if self.port == 0:
+            raise RuntimeError(f"could not listen on {self._listen}: the port is taken or the address is wrong")
+        await server.start()
+        self.server = server
+        for name in ["", *names]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if self._port_file is not None:
+            self._port_file.write_text(str(self.port))
+        log.info("listening", extra={"address": self.address, "services": names})
+        return self.port
+
+    async def stop(self) -> None:
+        """NOT_SERVING first, so probes and load balancers stop sending, then drain and stop."""
+        if self.server is None:
+            return
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self._grace)
+        self.server = None
+        log.info("stopped", extra={"address": self.address})
+
+
+async def serve(host: GrpcHost, *, on_stop: Callable[[], Awaitable[None]] | None = None,
+                stop_event: asyncio.Event | None = None) -> None:
+    """Runs `host` until SIGTERM/SIGINT (or `stop_event`), then stops it gracefully."""
+    stop = stop_event or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await host.start()
+    try:
+        await stop.wait()
+        log.info("shutdown requested; draining")
+    finally:
+        await host.stop()
+        if on_stop is not None:
+            await on_stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

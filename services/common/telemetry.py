@@ -1,0 +1,49 @@
+"""OpenTelemetry wiring: a tracer provider per process and W3C trace context in events.
+
+Tracing is switched on by configuration (OTEL_EXPORTER_OTLP_ENDPOINT), not by code:
+without an endpoint spans are still created (so trace ids flow through events) but
+nothing is exported.
+"""
+
+from __future__ import annotations
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from quantmesh.common.v1 import common_pb2
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+def setup_tracing(service_name: str, otlp_endpoint: str | None, *, install_global: bool = True) -> TracerProvider:
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True)))
+    if install_global:
+        # The grpc instrumentation and any library spans look the provider up globally.
+        trace.set_tracer_provider(provider)
+    return provider
+
+
+def current_trace_context() -> common_pb2.TraceContext:
+    """The active span as a TraceContext message, to put in an event or an intent."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return common_pb2.TraceContext(traceparent=carrier.get("traceparent", ""),
+                                   tracestate=carrier.get("tracestate", ""))
+
+
+def context_from(trace_context: common_pb2.TraceContext | None) -> otel_context.Context:
+    """An OTel context whose parent is the span named by `trace_context` (or the current one)."""
+    if trace_context is None or not trace_context.traceparent:
+        return otel_context.get_current()
+    carrier = {"traceparent": trace_context.traceparent}
+    if trace_context.tracestate:
+        carrier["tracestate"] = trace_context.tracestate
+    return _PROPAGATOR.extract(carrier)

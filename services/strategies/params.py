@@ -1,0 +1,180 @@
+"""Strategy parameters: typed, frozen, keyword-only, and parsed from text.
+
+Parameters reach a worker as text (environment, deployment manifest, CLI), so every
+strategy declares a `Params` dataclass subclassing `BaseParams`; `parse_params` turns the
+text into that class by each field's declared type and refuses unknown names and bad
+values with a sentence that names the param, so a typo stops the worker at start instead
+of trading with a silent default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+__all__ = [
+    "BaseParams",
+    "StrategyConfigError",
+    "check_hhmm",
+    "params_as_text",
+    "parse_params",
+    "require",
+]
+
+
+class StrategyConfigError(ValueError):
+    """A strategy slug or parameter is wrong; the message is a sentence for the operator."""
+
+
+def require(condition: bool, sentence: str) -> None:
+    """Raise StrategyConfigError with `sentence` unless `condition` holds."""
+    if not condition:
+        raise StrategyConfigError(sentence)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BaseParams:
+    """Fields every strategy has. Subclasses redeclare the exit fields with their own defaults.
+
+    Subclasses validate their own fields by overriding `validate()` (called after the common
+    checks), not `__post_init__`: zero-argument super() is unusable in slotted dataclasses.
+    """
+
+    instrument: str = "USD_JPY"
+    units: Decimal = Decimal("10000")
+    pip_size: Decimal = Decimal("0.01")
+    stop_loss_pips: Decimal
+    take_profit_pips: Decimal
+    max_hold_minutes: int
+    # Bars of the decision timeframe the worker loads before it trades.
+    warmup_bars: int = 200
+
+    def __post_init__(self) -> None:
+        require(bool(self.instrument.strip()), "param 'instrument' must not be empty")
+        require(self.units > 0, f"param 'units' must be positive, got {self.units}")
+        require(self.pip_size > 0, f"param 'pip_size' must be positive, got {self.pip_size}")
+        require(self.stop_loss_pips > 0, f"param 'stop_loss_pips' must be positive, got {self.stop_loss_pips}")
+        require(
+            self.take_profit_pips > 0,
+            f"param 'take_profit_pips' must be positive, got {self.take_profit_pips}",
+        )
+        require(
+            self.max_hold_minutes >= 1,
+            f"param 'max_hold_minutes' must be at least 1, got {self.max_hold_minutes}",
+        )
+        require(self.warmup_bars >= 1, f"param 'warmup_bars' must be at least 1, got {self.warmup_bars}")
+        self.validate()
+
+    def validate(self) -> None:
+        """Strategy-specific checks; raise StrategyConfigError with a sentence."""
+
+    @property
+    def pip(self) -> float:
+        """Pip size as a float, for comparisons against candle prices (analytics are doubles)."""
+        return float(self.pip_size)
+
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _type_name(tp: Any) -> str:
+    if tp is int:
+        return "an integer"
+    if tp is float:
+        return "a number"
+    if tp is Decimal:
+        return "a decimal number"
+    if tp is bool:
+        return "true or false"
+    if tp is str:
+        return "text"
+    return "a comma-separated list"
+
+
+def _convert(name: str, owner: str, tp: Any, text: str) -> Any:
+    value = text.strip()
+    bad = StrategyConfigError(
+        f"param '{name}' for {owner} must be {_type_name(tp)}, got {text!r}"
+    )
+    if tp is str:
+        return value
+    if tp is bool:
+        lowered = value.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise bad
+    if tp is int:
+        try:
+            return int(value)
+        except ValueError:
+            raise bad from None
+    if tp is float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise bad from None
+        if not math.isfinite(number):
+            raise bad
+        return number
+    if tp is Decimal:
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise bad from None
+        if not number.is_finite():
+            raise bad
+        return number
+    if typing.get_origin(tp) is tuple:
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    raise StrategyConfigError(f"param '{name}' for {owner} has an unsupported type {tp!r}")
+
+
+def parse_params(cls: type[BaseParams], raw: Mapping[str, str], *, owner: str | None = None) -> BaseParams:
+    """Build `cls` from text values; absent names keep their defaults.
+
+    `owner` (the strategy slug) is named in error sentences.
+    """
+    who = owner or cls.__qualname__
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise StrategyConfigError(
+            f"unknown param '{unknown[0]}' for {who}; known params: {', '.join(fields)}"
+        )
+    values = {name: _convert(name, who, hints[name], text) for name, text in raw.items()}
+    try:
+        return cls(**values)
+    except TypeError as exc:  # a field without default left unset
+        raise StrategyConfigError(f"params for {who} are incomplete: {exc}") from None
+
+
+def params_as_text(params: BaseParams) -> dict[str, str]:
+    """The inverse of parse_params: every field as the text that parses back to it."""
+    out: dict[str, str] = {}
+    for f in dataclasses.fields(params):
+        value = getattr(params, f.name)
+        if isinstance(value, bool):
+            out[f.name] = "true" if value else "false"
+        elif isinstance(value, tuple):
+            out[f.name] = ",".join(str(v) for v in value)
+        else:
+            out[f.name] = str(value)
+    return out
+
+
+def check_hhmm(name: str, value: str) -> tuple[int, int]:
+    """Parse an "HH:MM" UTC time of day, naming the param when it is malformed."""
+    require(bool(_HHMM.match(value)), f"param '{name}' must be a UTC time of day as HH:MM, got {value!r}")
+    hours, minutes = value.split(":")
+    return int(hours), int(minutes)

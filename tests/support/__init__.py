@@ -1,0 +1,1 @@
+"""Test helpers shared by every plane's tests (importable as `tests.support`)."""
