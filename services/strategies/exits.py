@@ -12,6 +12,7 @@ The rule, exactly:
   >= take_profit_pips. Both thresholds are inclusive: touching the level closes.
 * Otherwise time_stop when view.now - opened_time >= max_hold_minutes (inclusive).
   The time-stop also applies when no candle is available yet.
+* Candle prices (doubles) are snapped to 1/100 pip before the comparison.
 * Every protective exit closes the whole position (quantity None).
 
 Checking the executable side (not mid) means a stop never reports a loss smaller than the
@@ -41,10 +42,13 @@ def _quote_timeframe(view: MarketView, timeframe: str | None) -> str | None:
 
 def open_profit_pips(params: BaseParams, position: OpenPosition, bid_close: float, ask_close: float) -> Decimal:
     """Profit in pips if the position were closed at this candle's executable close."""
+    # Candle prices are doubles; snap them to 1/100 pip so 149.89999999999998 counts as
+    # 149.9 and a stop exactly at the level fires the same way every run.
+    quantum = params.pip_size / 100
     if position.side == "long":
-        move = Decimal(repr(bid_close)) - position.average_price
+        move = Decimal(repr(bid_close)).quantize(quantum) - position.average_price
     else:
-        move = position.average_price - Decimal(repr(ask_close))
+        move = position.average_price - Decimal(repr(ask_close)).quantize(quantum)
     return move / params.pip_size
 
 

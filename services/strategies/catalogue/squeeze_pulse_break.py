@@ -61,12 +61,13 @@ class SqueezePulseBreak(Strategy):
         outside = (closes > bb_upper) | (closes < bb_lower)  # NaN compares False: warm-up is neither
         last = len(closes) - 1
         # Walk back from the previous candle to the squeeze's last candle; every candle on the
-        # way must have stayed inside its band, or the last candle is not the first breakout.
+        # way (that one included: a breakout candle can still read as squeezed) must have
+        # closed inside its band, or the last candle is not the first breakout.
         for end in range(last - 1, last - 1 - p.release_window, -1):
-            if squeeze[end] and np.all(squeeze[end - p.min_squeeze_bars + 1 : end + 1]):
-                break
             if outside[end]:
                 return None
+            if np.all(squeeze[end - p.min_squeeze_bars + 1 : end + 1]):
+                break
         else:
             return None
         if closes[last] > bb_upper[last]:

@@ -30,15 +30,21 @@ def _shift(ohlc: Ohlc, by: float) -> Ohlc:
     return Ohlc(open=ohlc.open + by, high=ohlc.high + by, low=ohlc.low + by, close=ohlc.close + by)
 
 
+def _pick(values: Sequence[float | None] | None, i: int, default: float) -> float:
+    if values is None or values[i] is None:
+        return default
+    return values[i]
+
+
 def make_bars(
     mids: Sequence[float],
     timeframe: str = "M1",
     *,
     spread: float | Sequence[float] = 0.003,
     start: datetime = T0,
-    opens: Sequence[float] | None = None,
-    highs: Sequence[float] | None = None,
-    lows: Sequence[float] | None = None,
+    opens: Sequence[float | None] | None = None,
+    highs: Sequence[float | None] | None = None,
+    lows: Sequence[float | None] | None = None,
     wick: float = 0.002,
     ticks: int | Sequence[int] = 10,
     instrument: str = "USD_JPY",
@@ -46,13 +52,14 @@ def make_bars(
     """Closed candles from mid closes, oldest first.
 
     By default a candle opens at the previous close and its high/low sit `wick` beyond the
-    body; bid/ask are mid -/+ spread/2 on every price.
+    body; bid/ask are mid -/+ spread/2 on every price. `opens`/`highs`/`lows` override per
+    candle; a None entry keeps the default.
     """
     bars = []
     for i, close in enumerate(mids):
-        open_ = opens[i] if opens is not None else (mids[i - 1] if i else close)
-        high = highs[i] if highs is not None else max(open_, close) + wick
-        low = lows[i] if lows is not None else min(open_, close) - wick
+        open_ = _pick(opens, i, mids[i - 1] if i else close)
+        high = _pick(highs, i, max(open_, close) + wick)
+        low = _pick(lows, i, min(open_, close) - wick)
         mid = Ohlc(open=open_, high=high, low=low, close=close)
         half = (spread if isinstance(spread, float | int) else spread[i]) / 2
         begin = start + i * STEP[timeframe]
