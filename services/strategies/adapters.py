@@ -1,0 +1,118 @@
+"""The worker's ports over gRPC: market data, positions and the order gateway.
+
+The in-process backtest has its own adapters with the same methods; the worker
+cannot tell them apart, which is what makes live and backtest trade alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timezone
+from decimal import Decimal
+
+import grpc
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from quantmesh.common.v1 import common_pb2
+from quantmesh.market_data.v1 import market_data_pb2, market_data_pb2_grpc
+from quantmesh.order.v1 import order_pb2, order_pb2_grpc
+from quantmesh.position.v1 import position_pb2, position_pb2_grpc
+from services.strategies.book import TIMEFRAME_VALUES
+from services.strategies.desk import IntentDraft
+from services.strategies.sdk import OpenPosition
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOutcome:
+    accepted: bool
+    order_id: str
+    state: str
+    reason: str
+    duplicate: bool = False
+
+
+class GrpcMarket:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = market_data_pb2_grpc.MarketDataStub(channel)
+
+    async def history(self, instrument: str, timeframe: str, count: int) -> list[tuple[int, market_data_pb2.Candle]]:
+        reply = await self._stub.GetCandles(market_data_pb2.GetCandlesRequest(
+            instrument=instrument, timeframe=TIMEFRAME_VALUES[timeframe], limit=min(count, 5000), latest=True))
+        return list(zip(reply.seqs, reply.candles))
+
+    def candles(self, instrument: str, timeframes: tuple[str, ...], after_seq: int | None) -> AsyncIterator:
+        request = market_data_pb2.StreamCandlesRequest(
+            instruments=[instrument], timeframes=[TIMEFRAME_VALUES[tf] for tf in timeframes])
+        if after_seq is not None:
+            request.resume_after_seq = after_seq
+        return self._stub.StreamCandles(request)
+
+    def factors(self, instrument: str, timeframes: tuple[str, ...], after_seq: int | None) -> AsyncIterator:
+        request = market_data_pb2.StreamFactorsRequest(
+            instruments=[instrument], timeframes=[TIMEFRAME_VALUES[tf] for tf in timeframes])
+        if after_seq is not None:
+            request.resume_after_seq = after_seq
+        return self._stub.StreamFactors(request)
+
+
+class GrpcPositions:
+    def __init__(self, channel: grpc.aio.Channel, account: str = "") -> None:
+        self._stub = position_pb2_grpc.PositionStub(channel)
+        self._account = account
+
+    async def open_positions(self, slug: str, instrument: str) -> list[OpenPosition]:
+        reply = await self._stub.Snapshot(position_pb2.SnapshotRequest(
+            account=self._account, strategy_slugs=[slug], instruments=[instrument]), timeout=5)
+        out = []
+        for record in reply.positions:
+            quantity = Decimal(record.quantity or "0")
+            if quantity != 0:
+                out.append(OpenPosition(instrument=record.instrument, quantity=quantity,
+                                        average_price=Decimal(record.average_price or "0"),
+                                        opened_time=record.opened_time.ToDatetime(tzinfo=timezone.utc)))
+        return out
+
+    async def net_position(self, slug: str, instrument: str) -> Decimal:
+        return sum((p.quantity for p in await self.open_positions(slug, instrument)), Decimal(0))
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() in (
+        grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+class GrpcOrders:
+    """Order.Submit with retries: safe, because the client order id makes Submit idempotent."""
+
+    def __init__(self, channel: grpc.aio.Channel, account: str = "") -> None:
+        self._stub = order_pb2_grpc.OrderStub(channel)
+        self._account = account
+
+    async def submit(self, draft: IntentDraft, trace: common_pb2.TraceContext) -> SubmitOutcome:
+        intent = order_pb2.OrderIntent(
+            client_order_id=draft.client_order_id, strategy_slug=draft.slug,
+            role=common_pb2.STRATEGY_ROLE_ENTRY if draft.role == "entry" else common_pb2.STRATEGY_ROLE_EXIT,
+            instrument=draft.instrument,
+            side=common_pb2.SIDE_BUY if draft.side == "buy" else common_pb2.SIDE_SELL,
+            quantity=str(draft.quantity),
+            order_type=order_pb2.ORDER_TYPE_LIMIT if draft.limit_price is not None else order_pb2.ORDER_TYPE_MARKET,
+            limit_price=str(draft.limit_price) if draft.limit_price is not None else "",
+            reduce_only=draft.reduce_only, account=self._account, note=draft.note[:500], trace_context=trace)
+        try:
+            async for attempt in AsyncRetrying(retry=retry_if_exception(_transient), stop=stop_after_attempt(5),
+                                               wait=wait_exponential(multiplier=0.2, max=2), reraise=True):
+                with attempt:
+                    reply = await self._stub.Submit(order_pb2.SubmitRequest(intent=intent), timeout=10)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                return SubmitOutcome(accepted=False, order_id="", state="REJECTED", reason=exc.details() or "")
+            raise
+        order = reply.order
+        state = order_pb2.OrderState.Name(order.state).removeprefix("ORDER_STATE_")
+        accepted = state not in ("REJECTED", "CANCELED", "EXPIRED")
+        return SubmitOutcome(accepted=accepted, order_id=order.order_id, state=state,
+                             reason=order.reason, duplicate=reply.duplicate)

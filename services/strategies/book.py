@@ -1,0 +1,78 @@
+"""The candles and factors one worker sees, kept per timeframe for one instrument."""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
+from quantmesh.market_data.v1 import market_data_pb2
+from services.strategies.sdk import Bar, MarketView, Ohlc
+
+TIMEFRAME_NAMES = {1: "S5", 2: "M1", 3: "M5", 4: "H1", 5: "H4", 6: "D1"}
+TIMEFRAME_VALUES = {name: value for value, name in TIMEFRAME_NAMES.items()}
+
+
+def _ohlc(message) -> Ohlc:
+    return Ohlc(open=message.open, high=message.high, low=message.low, close=message.close)
+
+
+def bar_from_proto(candle: market_data_pb2.Candle) -> Bar:
+    return Bar(
+        instrument=candle.instrument,
+        timeframe=TIMEFRAME_NAMES[candle.timeframe],
+        start=candle.start_time.ToDatetime(tzinfo=timezone.utc),
+        end=candle.end_time.ToDatetime(tzinfo=timezone.utc),
+        bid=_ohlc(candle.bid),
+        ask=_ohlc(candle.ask),
+        mid=_ohlc(candle.mid),
+        tick_count=candle.tick_count,
+        volume=candle.volume,
+    )
+
+
+class CandleBook:
+    """Closed candles (bounded, oldest first) and the latest factors per timeframe.
+
+    A candle whose start is not after the last one kept is ignored: a resumed stream
+    may repeat the tail of the warm-up history, and a decision must never see a candle twice.
+    """
+
+    def __init__(self, instrument: str, depth: Mapping[str, int]) -> None:
+        self.instrument = instrument
+        self._bars = {tf: collections.deque(maxlen=max(1, n) + 1) for tf, n in depth.items()}
+        self._factors: dict[str, dict[str, float]] = {tf: {} for tf in depth}
+        self._factor_start: dict[str, datetime] = {}
+
+    @property
+    def timeframes(self) -> tuple[str, ...]:
+        return tuple(self._bars)
+
+    def add_bar(self, bar: Bar) -> bool:
+        candles = self._bars.get(bar.timeframe)
+        if candles is None or bar.instrument != self.instrument:
+            return False
+        if candles and bar.start <= candles[-1].start:
+            return False
+        candles.append(bar)
+        return True
+
+    def set_factors(self, timeframe: str, candle_start: datetime, values: Mapping[str, float]) -> None:
+        if timeframe in self._factors:
+            self._factors[timeframe] = dict(values)
+            self._factor_start[timeframe] = candle_start
+
+    def factors_start(self, timeframe: str) -> datetime | None:
+        return self._factor_start.get(timeframe)
+
+    def last(self, timeframe: str) -> Bar | None:
+        candles = self._bars.get(timeframe)
+        return candles[-1] if candles else None
+
+    def view(self, now: datetime) -> MarketView:
+        return MarketView(
+            instrument=self.instrument,
+            now=now,
+            bars={tf: tuple(candles) for tf, candles in self._bars.items()},
+            factors={tf: dict(values) for tf, values in self._factors.items()},
+        )

@@ -1,0 +1,33 @@
+"""Strategy.GetStatus: what this worker is doing, for operators and `quantmesh status`."""
+
+from __future__ import annotations
+
+from quantmesh.common.v1 import common_pb2
+from quantmesh.strategy.v1 import strategy_pb2, strategy_pb2_grpc
+from services.common.timeutil import to_timestamp
+from services.strategies.sdk import INTERFACE_VERSION
+from services.strategies.status import WorkerStatus
+
+_ROLES = {"entry": common_pb2.STRATEGY_ROLE_ENTRY, "exit": common_pb2.STRATEGY_ROLE_EXIT}
+
+
+class StrategyStatusServicer(strategy_pb2_grpc.StrategyServicer):
+    def __init__(self, status: WorkerStatus, harness) -> None:
+        self._status = status
+        self._harness = harness
+
+    async def GetStatus(self, request, context):
+        s = self._status
+        reply = strategy_pb2.GetStatusResponse(
+            slug=s.slug, role=_ROLES[s.role], interface_version=INTERFACE_VERSION,
+            state=strategy_pb2.WorkerState.Value(f"WORKER_STATE_{s.state}"),
+            last_candle_seq=s.last_candle_seq, last_factor_seq=s.last_factor_seq, events=s.events,
+            intents_submitted=s.intents_submitted, intents_rejected=s.intents_rejected,
+            strategy_errors=self._harness.errors, last_error=self._harness.last_error,
+            skipped_by_flags=s.skipped_by_flags, params=s.params, started_time=to_timestamp(s.started))
+        if s.last_decision is not None:
+            d = s.last_decision
+            reply.last_decision.CopyFrom(strategy_pb2.Decision(
+                time=to_timestamp(d.time), action=d.action, reason=d.reason,
+                client_order_id=d.client_order_id, instrument=d.instrument))
+        return reply
