@@ -3,21 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import sys
+
+from services.cli.status import add_status_parser, run_status
+from services.cli.up import add_up_parser, run_up
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quantmesh", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="run every plane locally on an embedded PostgreSQL")
+    add_up_parser(sub)
+    add_status_parser(sub)
+    try:
+        from services.cli.flags import add_flags_parser
+    except ImportError:  # the flags CLI arrives with the control plane
+        pass
+    else:
+        add_flags_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.command == "up":
-        print("quantmesh up: the planes are not built yet; run ./qm test to check the foundation.")
-        return 0
+        return asyncio.run(run_up(args))
+    if args.command == "status":
+        return asyncio.run(run_status(args))
+    if args.command == "flags":
+        from services.cli.flags import run_flags
+
+        return run_flags(args)
     return 2
 
 

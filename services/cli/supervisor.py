@@ -1,0 +1,132 @@
+"""Runs plane processes, restarts the ones that crash, and stops them in order.
+
+A crashed plane is restarted with a growing delay (1 s, 2 s, 4 s ... capped at
+30 s; reset after a minute of healthy running), and every restart is logged with
+the exit code and the tail of the plane's log, so a crash loop is visible
+instead of silent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+log = logging.getLogger("quantmesh.up")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessSpec:
+    name: str
+    module: str
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    address: str = ""
+
+
+@dataclass(slots=True)
+class Supervised:
+    spec: ProcessSpec
+    log_path: Path
+    proc: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+
+
+async def wait_healthy(address: str, timeout: float, proc: asyncio.subprocess.Process | None = None) -> bool:
+    deadline = time.monotonic() + timeout
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if proc is not None and proc.returncode is not None:
+                return False
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return True
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.2)
+    return False
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class Supervisor:
+    def __init__(self, log_dir: Path, base_env: Mapping[str, str]) -> None:
+        self._log_dir = log_dir
+        self._base_env = dict(base_env)
+        self._children: list[Supervised] = []
+        self._watchers: list[asyncio.Task] = []
+        self._stopping = False
+
+    @property
+    def children(self) -> Sequence[Supervised]:
+        return tuple(self._children)
+
+    async def _spawn(self, child: Supervised) -> None:
+        spec = child.spec
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        out = child.log_path.open("ab")
+        child.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", spec.module, *spec.args, env={**os.environ, **self._base_env, **spec.env},
+            stdout=out, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        out.close()
+        child.started_at = time.monotonic()
+
+    async def start(self, spec: ProcessSpec, *, health_timeout: float = 60.0) -> Supervised:
+        child = Supervised(spec=spec, log_path=self._log_dir / f"{spec.name}.log")
+        self._children.append(child)
+        await self._spawn(child)
+        if spec.address and not await wait_healthy(spec.address, health_timeout, child.proc):
+            raise RuntimeError(f"{spec.name} did not become healthy at {spec.address}; its log "
+                               f"({child.log_path}) ends with:\n{tail(child.log_path)}")
+        self._watchers.append(asyncio.create_task(self._watch(child)))
+        return child
+
+    async def _watch(self, child: Supervised) -> None:
+        delay = 1.0
+        while not self._stopping:
+            code = await child.proc.wait()
+            if self._stopping:
+                return
+            if time.monotonic() - child.started_at > 60:
+                delay = 1.0
+            child.restarts += 1
+            log.warning("%s exited with code %s; restart #%d in %.0f s. Last log lines:\n%s",
+                        child.spec.name, code, child.restarts, delay, tail(child.log_path, 8))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            if self._stopping:
+                return
+            await self._spawn(child)
+            log.warning("%s restarted (pid %s)", child.spec.name, child.proc.pid)
+
+    async def stop(self, grace: float = 15.0) -> None:
+        """SIGTERM in reverse start order (workers first, control last), then SIGKILL stragglers."""
+        self._stopping = True
+        for task in self._watchers:
+            task.cancel()
+        for child in reversed(self._children):
+            if child.proc is not None and child.proc.returncode is None:
+                child.proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(child.proc.wait(), grace)
+                except asyncio.TimeoutError:
+                    log.warning("%s did not stop in %.0f s; killing it", child.spec.name, grace)
+                    child.proc.kill()
+                    await child.proc.wait()

@@ -1,0 +1,142 @@
+"""`quantmesh up`: the whole mesh on this machine, each plane its own process.
+
+Order of start: control, market_data, order, position, then one ENTRY and one
+EXIT worker per chosen strategy; each waits for the planes it needs to answer
+health first. PostgreSQL is embedded (pgserver, under --data-dir) unless
+DATABASE_URL is set. The mesh description (addresses, workers) is written to
+<data-dir>/mesh.json for `quantmesh status`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+from pathlib import Path
+
+from services.cli.supervisor import ProcessSpec, Supervisor
+from services.common.config import DEFAULT_PORTS
+from services.common.embedded_pg import EmbeddedPostgres
+
+log = logging.getLogger("quantmesh.up")
+
+DEFAULT_STRATEGIES = ("ma_cross", "rsi_threshold", "bollinger_touch")
+WORKER_BASE_PORT = 50060
+
+
+def add_up_parser(sub) -> None:
+    parser = sub.add_parser("up", help="run every plane locally (embedded PostgreSQL unless DATABASE_URL is set)",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--replay", metavar="FILE", help="replay a tick file (CSV/Parquet: timestamp,bid,ask[,volume]) "
+                        "instead of the synthetic feed; or BID.csv,ASK.csv for one-minute bid/ask bar files")
+    parser.add_argument("--speed", default="60x", help="feed speed: realtime, Nx or max (default 60x: an hour of "
+                        "market per minute, so M1 strategies trade within minutes)")
+    parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES),
+                        help=f"comma-separated strategy slugs (default {','.join(DEFAULT_STRATEGIES)}); "
+                             "`python -m services.strategies --list` shows them all")
+    parser.add_argument("--instrument", default="USD_JPY", help="instrument to feed and trade (default USD_JPY)")
+    parser.add_argument("--data-dir", default=".quantmesh", help="where the embedded PostgreSQL and logs live")
+    parser.add_argument("--for", dest="duration", type=float, default=0.0, metavar="SECONDS",
+                        help="stop by itself after this many seconds (default: run until Ctrl-C)")
+
+
+def _feed_env(args) -> dict[str, str]:
+    if not args.replay:
+        return {"QUANTMESH_FEED": "synthetic", "QUANTMESH_REPLAY_SPEED": args.speed}
+    if "," in args.replay:
+        bid, ask = (str(Path(p).resolve()) for p in args.replay.split(",", 1))
+        return {"QUANTMESH_FEED": f"bars:{bid},{ask}", "QUANTMESH_REPLAY_SPEED": args.speed}
+    return {"QUANTMESH_FEED": f"replay:{Path(args.replay).resolve()}", "QUANTMESH_REPLAY_SPEED": args.speed}
+
+
+def plan(args, addresses: dict[str, str]) -> list[ProcessSpec]:
+    specs = [
+        ProcessSpec(name="control", module="services.control", address=addresses["control"],
+                    env={"QUANTMESH_LISTEN": addresses["control"]}),
+        ProcessSpec(name="market_data", module="services.market_data", address=addresses["market_data"],
+                    env={"QUANTMESH_LISTEN": addresses["market_data"], "QUANTMESH_INSTRUMENTS": args.instrument,
+                         **_feed_env(args)}),
+        ProcessSpec(name="order", module="services.order", address=addresses["order"],
+                    env={"QUANTMESH_LISTEN": addresses["order"], "QUANTMESH_INSTRUMENTS": args.instrument}),
+        ProcessSpec(name="position", module="services.position", address=addresses["position"],
+                    env={"QUANTMESH_LISTEN": addresses["position"]}),
+    ]
+    port = WORKER_BASE_PORT
+    for slug in [s.strip() for s in args.strategies.split(",") if s.strip()]:
+        for role in ("entry", "exit"):
+            address = f"127.0.0.1:{port}"
+            specs.append(ProcessSpec(name=f"{slug}.{role}", module="services.strategies",
+                                     args=(slug, "--role", role, "--param", f"instrument={args.instrument}"),
+                                     address=address, env={"QUANTMESH_LISTEN": address}))
+            port += 1
+    return specs
+
+
+def banner(specs: list[ProcessSpec], data_dir: Path, database: str) -> str:
+    control = next(s.address for s in specs if s.name == "control")
+    order = next(s.address for s in specs if s.name == "order")
+    position = next(s.address for s in specs if s.name == "position")
+    market = next(s.address for s in specs if s.name == "market_data")
+    lines = ["", "quantmesh is up.", "", f"  {'process':<28} {'listens on':<18} module"]
+    lines += [f"  {s.name:<28} {s.address:<18} {s.module} {' '.join(s.args)}" for s in specs]
+    lines += ["", f"  database: {database}", f"  logs:     {data_dir / 'logs'}/<process>.log", "",
+              "Try (grpcurl, reflection is on; no token needed on loopback):",
+              f"  grpcurl -plaintext {control} quantmesh.control.v1.Control/GetFlags",
+              f"  grpcurl -plaintext -d '{{\"instrument\": \"USD_JPY\", \"timeframe\": \"TIMEFRAME_M1\", \"limit\": 3, \"latest\": true}}' {market} quantmesh.market_data.v1.MarketData/GetCandles",
+              f"  grpcurl -plaintext -d '{{\"limit\": 5}}' {order} quantmesh.order.v1.Order/ListOrders",
+              f"  grpcurl -plaintext {position} quantmesh.position.v1.Position/Snapshot",
+              f"  grpcurl -plaintext -d '{{\"global_lock\": true, \"reason\": \"kill switch drill\"}}' {control} quantmesh.control.v1.Control/SetGlobalFlags",
+              f"  grpcurl -plaintext -d '{{\"global_lock\": false, \"reason\": \"drill over\"}}' {control} quantmesh.control.v1.Control/SetGlobalFlags",
+              "", "  quantmesh status      health of every plane and each worker's last decision",
+              "", "Ctrl-C stops everything.", ""]
+    return "\n".join(lines)
+
+
+async def run_up(args) -> int:
+    data_dir = Path(args.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    addresses = {plane: f"127.0.0.1:{port}" for plane, port in DEFAULT_PORTS.items()}
+    embedded = None
+    database = os.environ.get("DATABASE_URL")
+    if not database:
+        print(f"starting the embedded PostgreSQL under {data_dir / 'pgdata'} ...", flush=True)
+        embedded = EmbeddedPostgres(data_dir / "pgdata")
+        database = await asyncio.to_thread(embedded.start)
+    base_env = {
+        "DATABASE_URL": database, "QUANTMESH_DATA_DIR": str(data_dir),
+        "QUANTMESH_MARKET_DATA_ADDR": addresses["market_data"], "QUANTMESH_CONTROL_ADDR": addresses["control"],
+        "QUANTMESH_ORDER_ADDR": addresses["order"], "QUANTMESH_POSITION_ADDR": addresses["position"],
+    }
+    specs = plan(args, addresses)
+    supervisor = Supervisor(data_dir / "logs", base_env)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    code = 0
+    try:
+        for spec in specs:
+            print(f"  starting {spec.name:<28} ...", end="", flush=True)
+            await supervisor.start(spec)
+            print(" healthy", flush=True)
+        (data_dir / "mesh.json").write_text(json.dumps(
+            {"planes": addresses, "workers": {s.name: s.address for s in specs if s.module == "services.strategies"},
+             "database": database}, indent=2))
+        print(banner(specs, data_dir, "embedded PostgreSQL" if embedded else "DATABASE_URL"), flush=True)
+        try:
+            await asyncio.wait_for(stop.wait(), args.duration or None)
+        except asyncio.TimeoutError:
+            print(f"--for {args.duration:g} s elapsed", flush=True)
+    except RuntimeError as exc:
+        print(f"\nquantmesh up failed: {exc}", flush=True)
+        code = 1
+    finally:
+        print("stopping the mesh ...", flush=True)
+        await supervisor.stop()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+        print("stopped.", flush=True)
+    return code
