@@ -1,0 +1,1 @@
+"""Backtests that run the same strategy, order and position code as the live mesh."""
