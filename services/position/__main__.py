@@ -1,0 +1,63 @@
+"""`python -m services.position`: the position plane's process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from quantmesh.position.v1 import position_pb2, position_pb2_grpc
+from services.common.clock import WallClock
+from services.common.config import ConfigError, Env
+from services.common.logs import configure_logging
+from services.common.runtime import Database, host_for
+from services.common.server import binding, serve
+from services.common.telemetry import setup_tracing
+from services.position.config import PositionConfig
+from services.position.engine import PositionEngine
+from services.position.feeds import BrokerPositionsClient, FillFollower, MarkFollower, cancel_all
+from services.position.repository import PostgresLedgerStore
+from services.position.server import AUTH_POLICY, PositionServicer
+
+log = logging.getLogger("services.position")
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+async def main(config: PositionConfig) -> None:
+    server = config.server
+    configure_logging(server.service_name, server.log_level)
+    setup_tracing(server.service_name, server.otel_endpoint)
+    database = await Database.open(server, schema="positions", migrations=MIGRATIONS)
+    engine = await PositionEngine.open(store=PostgresLedgerStore(database.pool), clock=WallClock(),
+                                       starting_cash=config.starting_cash, default_account=config.account,
+                                       currency=config.currency)
+    log.info("ledger rebuilt from the state tables", extra={
+        "last_fill_seq": engine.last_fill_seq, "accounts": engine.ledger.accounts()})
+    peers = config.peers
+    broker = BrokerPositionsClient(peers.order, token=peers.token)
+    tasks = [asyncio.create_task(FillFollower(engine, peers.order, token=peers.token).run(), name="fills"),
+             asyncio.create_task(MarkFollower(engine, peers.market_data, token=peers.token).run(), name="marks")]
+    host = host_for(server, [binding(position_pb2, "Position", position_pb2_grpc.add_PositionServicer_to_server,
+                                     PositionServicer(engine, broker))], AUTH_POLICY)
+
+    async def on_stop() -> None:
+        await cancel_all(tasks)
+        await engine.close()
+        await broker.close()
+        await database.close()
+
+    await serve(host, on_stop=on_stop)
+
+
+def run() -> None:
+    try:
+        config = PositionConfig.from_env(Env())
+    except ConfigError as exc:
+        print(f"position: {exc}", file=sys.stderr)
+        sys.exit(2)
+    asyncio.run(main(config))
+
+
+if __name__ == "__main__":
+    run()

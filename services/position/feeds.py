@@ -1,0 +1,155 @@
+"""The position plane's clients of its neighbours: fills from order, marks from market data,
+and the broker's positions (through order) for reconciliation.
+
+Both followers reconnect forever with tenacity's exponential backoff. The fill
+follower always resumes after the last seq the engine applied (0 on a fresh
+database: from the first fill), so a reconnect or a restart neither skips nor
+double-counts a fill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+
+import grpc
+from opentelemetry import trace
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
+
+from quantmesh.common.v1 import common_pb2
+from quantmesh.market_data.v1 import market_data_pb2, market_data_pb2_grpc
+from quantmesh.order.v1 import order_pb2, order_pb2_grpc
+from services.common.channels import open_channel
+from services.common.telemetry import context_from
+from services.common.timeutil import from_timestamp
+from services.position.engine import BrokerPosition, PositionEngine
+from services.position.ledger import LedgerFill, Mark
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+_SIDES = {common_pb2.SIDE_BUY: "buy", common_pb2.SIDE_SELL: "sell"}
+
+
+class MalformedFill(ValueError):
+    """A fill the ledger cannot apply; the follower stops there rather than skip money."""
+
+
+def fill_from_proto(fill: order_pb2.Fill) -> LedgerFill:
+    try:
+        return LedgerFill(
+            fill_id=fill.fill_id, account=fill.account, instrument=fill.instrument, strategy=fill.strategy_slug,
+            side=_SIDES.get(fill.side, "unspecified"), quantity=Decimal(fill.quantity), price=Decimal(fill.price),
+            commission=Decimal(fill.commission or "0"), time=from_timestamp(fill.time))
+    except (InvalidOperation, ValueError) as exc:
+        raise MalformedFill(f"fill {fill.fill_id!r} cannot be applied: {exc}") from None
+
+
+def mark_from_proto(tick: market_data_pb2.Tick) -> Mark | None:
+    try:
+        bid, ask = Decimal(tick.bid), Decimal(tick.ask)
+    except InvalidOperation:
+        return None
+    if not (bid.is_finite() and ask.is_finite()) or bid <= 0 or ask <= 0:
+        return None
+    return Mark(instrument=tick.instrument, bid=bid, ask=ask, time=from_timestamp(tick.time))
+
+
+def _backoff(name: str) -> AsyncRetrying:
+    def before_sleep(state) -> None:
+        log.warning(f"{name} lost; reconnecting", extra={
+            "attempt": state.attempt_number, "error": repr(state.outcome.exception()),
+            "wait_seconds": round(state.next_action.sleep, 2)})
+
+    return AsyncRetrying(wait=wait_exponential(multiplier=0.1, max=5.0), before_sleep=before_sleep,
+                         retry=retry_if_exception_type(Exception), reraise=True)
+
+
+class _StreamEnded(Exception):
+    pass
+
+
+class FillFollower:
+    """Follows Order.WatchFills and applies every fill to the engine, exactly once."""
+
+    def __init__(self, engine: PositionEngine, address: str, *, token: str | None = None,
+                 channel_factory: Callable[[str], grpc.aio.Channel] | None = None) -> None:
+        self._engine = engine
+        self._address = address
+        self._channel_factory = channel_factory or (lambda a: open_channel(a, token=token))
+        self.subscriptions = 0
+
+    async def run(self) -> None:
+        async for attempt in _backoff("fill stream from the order plane"):
+            with attempt:
+                await self._follow_once()
+
+    async def _follow_once(self) -> None:
+        async with self._channel_factory(self._address) as channel:
+            stub = order_pb2_grpc.OrderStub(channel)
+            after = self._engine.last_fill_seq
+            self.subscriptions += 1
+            log.info("following fills", extra={"address": self._address, "resume_after_seq": after})
+            async for event in stub.WatchFills(order_pb2.WatchFillsRequest(resume_after_seq=after)):
+                with tracer.start_as_current_span("position.apply_fill", context=context_from(event.trace_context),
+                                                  attributes={"fill.seq": event.seq, "fill.id": event.fill.fill_id}):
+                    fill = fill_from_proto(event.fill)
+                    await self._engine.apply_fill(event.seq, fill)
+        raise _StreamEnded("the order plane ended the fill stream")
+
+
+class MarkFollower:
+    """Follows MarketData.StreamTicks (every instrument) and marks positions live only."""
+
+    def __init__(self, engine: PositionEngine, address: str, *, token: str | None = None) -> None:
+        self._engine = engine
+        self._address = address
+        self._token = token
+
+    async def run(self) -> None:
+        async for attempt in _backoff("tick stream from market data"):
+            with attempt:
+                await self._follow_once()
+
+    async def _follow_once(self) -> None:
+        async with open_channel(self._address, token=self._token, traced=False) as channel:
+            stub = market_data_pb2_grpc.MarketDataStub(channel)
+            async for event in stub.StreamTicks(market_data_pb2.StreamTicksRequest()):
+                mark = mark_from_proto(event.tick)
+                if mark is not None:
+                    await self._engine.apply_mark(mark)
+        raise _StreamEnded("market data ended the tick stream")
+
+
+class BrokerPositionsClient:
+    """Asks the order plane for the broker's own positions."""
+
+    def __init__(self, address: str, *, token: str | None = None, timeout: float = 10.0) -> None:
+        self._channel = open_channel(address, token=token)
+        self._stub = order_pb2_grpc.OrderStub(self._channel)
+        self._timeout = timeout
+
+    async def positions(self, account: str) -> tuple[str, list[BrokerPosition]]:
+        reply = await self._stub.GetBrokerPositions(order_pb2.GetBrokerPositionsRequest(account=account),
+                                                    timeout=self._timeout)
+        found = []
+        for item in reply.positions:
+            try:
+                found.append(BrokerPosition(instrument=item.instrument, quantity=Decimal(item.quantity),
+                                            average_price=Decimal(item.average_price) if item.average_price
+                                            else None))
+            except InvalidOperation:
+                raise ValueError(f"the broker reported {item.instrument} with quantity {item.quantity!r} and "
+                                 f"average price {item.average_price!r}, which are not decimals") from None
+        return reply.broker, found
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+async def cancel_all(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

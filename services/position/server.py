@@ -1,0 +1,172 @@
+"""Position servicer: protobuf <-> domain, request validation, no business rules."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Protocol
+
+import grpc
+
+from quantmesh.common.v1 import common_pb2
+from quantmesh.position.v1 import position_pb2, position_pb2_grpc
+from services.common.auth import Role, current_identity
+from services.common.errors import InvalidArgument, Unavailable
+from services.common.timeutil import optional_from_timestamp, to_timestamp
+from services.position.engine import BrokerPosition, PositionEngine, PositionView
+from services.position.ledger import AccountFigures, StrategyFigures
+from services.position.store import AdjustmentEntry, EquitySample, PositionChange
+
+log = logging.getLogger(__name__)
+
+#: Roles needed when tokens are configured (docs/planes.md).
+AUTH_POLICY = {"/quantmesh.position.v1.Position/Reconcile": frozenset({Role.OPERATOR})}
+
+_NAME = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_DEFAULT_CURVE_LIMIT, _MAX_CURVE_LIMIT = 1000, 10_000
+
+
+class BrokerPositions(Protocol):
+    async def positions(self, account: str) -> tuple[str, list[BrokerPosition]]: ...
+
+
+def decimal_text(value: Decimal | None) -> str:
+    """Exact decimal string without exponent; "" for None. Trailing zeros are display noise only."""
+    if value is None:
+        return ""
+    if value == 0:
+        return "0"
+    return format(value.normalize(), "f")
+
+
+def _check_names(field: str, values: Sequence[str]) -> None:
+    for value in values:
+        if not _NAME.match(value):
+            raise InvalidArgument(f"{field} contains {value!r}; names are 1 to 64 characters of A-Z a-z 0-9 . _ : -")
+
+
+def _check_account(account: str) -> None:
+    if account and not _NAME.match(account):
+        raise InvalidArgument(f"account {account!r} is not an account name (1 to 64 characters of A-Z a-z 0-9 . _ : -)"
+                              "; leave it empty for the default account")
+
+
+def position_record(view: PositionView) -> position_pb2.PositionRecord:
+    p = view.position
+    record = position_pb2.PositionRecord(
+        account=p.account, instrument=p.instrument, strategy_slug=p.strategy, quantity=decimal_text(p.quantity),
+        average_price=decimal_text(p.average_price) if p.quantity != 0 else "",
+        realized_pnl=decimal_text(p.realized_pnl), unrealized_pnl=decimal_text(view.unrealized_pnl),
+        commission=decimal_text(p.commission), mark_price=decimal_text(view.mark_price))
+    if p.opened_time is not None and p.quantity != 0:
+        record.opened_time.CopyFrom(to_timestamp(p.opened_time))
+    if p.updated_time is not None:
+        record.updated_time.CopyFrom(to_timestamp(p.updated_time))
+    return record
+
+
+def account_summary(figures: AccountFigures, currency: str) -> position_pb2.AccountSummary:
+    return position_pb2.AccountSummary(
+        account=figures.account, currency=currency, balance=decimal_text(figures.balance),
+        equity=decimal_text(figures.equity), peak_equity=decimal_text(figures.peak_equity),
+        drawdown=decimal_text(figures.drawdown), drawdown_fraction=decimal_text(figures.drawdown_fraction),
+        max_drawdown=decimal_text(figures.max_drawdown))
+
+
+def strategy_summary(figures: StrategyFigures) -> position_pb2.StrategySummary:
+    return position_pb2.StrategySummary(
+        slug=figures.slug, realized_pnl=decimal_text(figures.realized_pnl_net),
+        unrealized_pnl=decimal_text(figures.unrealized_pnl), consecutive_losses=figures.consecutive_losses,
+        wins=figures.wins, losses=figures.losses)
+
+
+def adjustment_message(entry: AdjustmentEntry) -> position_pb2.Adjustment:
+    return position_pb2.Adjustment(id=entry.id, account=entry.account, instrument=entry.instrument,
+                                   quantity=decimal_text(entry.quantity), actor=entry.actor, reason=entry.reason,
+                                   time=to_timestamp(entry.time))
+
+
+def change_message(seq: int, change: PositionChange) -> position_pb2.WatchPositionsResponse:
+    view = PositionView(position=change.position, unrealized_pnl=change.unrealized_pnl, mark_price=change.mark_price)
+    return position_pb2.WatchPositionsResponse(
+        seq=seq, position=position_record(view),
+        trace_context=common_pb2.TraceContext(traceparent=change.traceparent, tracestate=change.tracestate))
+
+
+def sample_message(sample: EquitySample) -> position_pb2.EquitySample:
+    return position_pb2.EquitySample(time=to_timestamp(sample.time), equity=decimal_text(sample.equity),
+                                     balance=decimal_text(sample.balance), drawdown=decimal_text(sample.drawdown))
+
+
+class PositionServicer(position_pb2_grpc.PositionServicer):
+    def __init__(self, engine: PositionEngine, broker: BrokerPositions) -> None:
+        self._engine = engine
+        self._broker = broker
+
+    async def Snapshot(self, request, context):
+        # An account with no fills (including a mistyped one) is answered, not refused: no
+        # positions and starting-cash figures, because a new account legitimately has none yet.
+        _check_account(request.account)
+        _check_names("strategy_slugs", request.strategy_slugs)
+        _check_names("instruments", request.instruments)
+        view = self._engine.snapshot(account=request.account, strategies=request.strategy_slugs,
+                                     instruments=request.instruments, include_flat=request.include_flat)
+        return position_pb2.SnapshotResponse(
+            positions=[position_record(p) for p in view.positions],
+            account=account_summary(view.account, self._engine.currency),
+            strategies=[strategy_summary(s) for s in view.strategies],
+            last_fill_seq=view.last_fill_seq, as_of=to_timestamp(view.as_of))
+
+    async def WatchPositions(self, request, context):
+        _check_names("strategy_slugs", request.strategy_slugs)
+        _check_names("instruments", request.instruments)
+        strategies = frozenset(request.strategy_slugs)
+        instruments = frozenset(request.instruments)
+
+        def matches(change: PositionChange) -> bool:
+            p = change.position
+            return (not strategies or p.strategy in strategies) and (not instruments or p.instrument in instruments)
+
+        after = request.resume_after_seq if request.HasField("resume_after_seq") else None
+        async for seq, change in self._engine.changes.subscribe(after_seq=after, matches=matches):
+            yield change_message(seq, change)
+
+    async def Reconcile(self, request, context):
+        _check_account(request.account)
+        reason = request.reason.strip()
+        if request.apply_adjustments and not reason:
+            raise InvalidArgument("apply_adjustments=true needs a reason: say why the ledger should be corrected "
+                                  "(it is recorded with every adjustment)")
+        account = request.account or self._engine.default_account
+        try:
+            broker, positions = await self._broker.positions(account)
+        except grpc.aio.AioRpcError as exc:
+            raise Unavailable(f"could not ask the order plane for the broker's positions of account {account}: "
+                              f"{exc.code().name} {exc.details()}; retry when the order plane is up") from None
+        except ValueError as exc:
+            raise Unavailable(f"the broker's positions of account {account} are unusable: {exc}") from None
+        result = await self._engine.reconcile(account=account, broker=broker, broker_positions=positions,
+                                              apply_adjustments=request.apply_adjustments, reason=reason,
+                                              actor=current_identity().actor)
+        return position_pb2.ReconcileResponse(
+            in_sync=result.in_sync, broker=result.broker,
+            differences=[position_pb2.PositionDifference(
+                account=d.account, instrument=d.instrument, ledger_quantity=decimal_text(d.ledger_quantity),
+                broker_quantity=decimal_text(d.broker_quantity), difference=decimal_text(d.difference))
+                for d in result.differences],
+            adjustments=[adjustment_message(a) for a in result.adjustments])
+
+    async def GetEquityCurve(self, request, context):
+        _check_account(request.account)
+        since = optional_from_timestamp(request, "since")
+        until = optional_from_timestamp(request, "until")
+        if since is not None and until is not None and since >= until:
+            raise InvalidArgument(f"since {since.isoformat()} must be before until {until.isoformat()}")
+        if request.limit > _MAX_CURVE_LIMIT:
+            raise InvalidArgument(f"limit {request.limit} is above the maximum {_MAX_CURVE_LIMIT}; "
+                                  "page with since instead")
+        samples = await self._engine.equity_curve(account=request.account, since=since, until=until,
+                                                  limit=request.limit or _DEFAULT_CURVE_LIMIT)
+        return position_pb2.GetEquityCurveResponse(samples=[sample_message(s) for s in samples])
