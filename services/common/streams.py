@@ -84,14 +84,15 @@ class Broadcaster(Generic[T]):
         for sub in tuple(self._subscribers):
             if sub.overflowed or not sub.matches(payload):
                 continue
-            try:
-                sub.queue.put_nowait(event)
-            except asyncio.QueueFull:
+            if sub.queue.qsize() >= self._queue_size:
+                # The last slot is reserved for the close marker: the subscriber gets every
+                # event it was given, then learns it was cut off, and resumes after the last
+                # one it saw. Never drop a queued event to make room.
                 sub.overflowed = True
                 self.dropped_subscribers += 1
-                # Make room for the marker so the consumer wakes up and learns why.
-                sub.queue.get_nowait()
                 sub.queue.put_nowait(_CLOSED)
+                continue
+            sub.queue.put_nowait(event)
         return expected
 
     def close(self) -> None:

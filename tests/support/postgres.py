@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import psutil
 
-from services.common.embedded_pg import EmbeddedPostgres
+from services.common.embedded_pg import EmbeddedPostgres, reap_stale
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,12 +27,12 @@ def start_test_postgres() -> tuple[str, EmbeddedPostgres | None]:
         return url, None
     # One data directory per test process, so parallel runs never share a server.
     embedded = EmbeddedPostgres(PROJECT_ROOT / ".quantmesh" / f"test-pg-{os.getpid()}", fresh=True)
+    # Remove the data directories of earlier test processes that are gone (a killed run
+    # leaves its server running); never touch one whose owner is alive, it may be starting.
     for stale in (PROJECT_ROOT / ".quantmesh").glob("test-pg-*"):
-        from services.common.embedded_pg import reap_stale
-
-        if reap_stale(stale) or not (stale / "postmaster.pid").exists():
-            import shutil
-
+        owner = stale.name.removeprefix("test-pg-")
+        if owner.isdigit() and int(owner) != os.getpid() and not psutil.pid_exists(int(owner)):
+            reap_stale(stale)
             shutil.rmtree(stale, ignore_errors=True)
     return embedded.start(), embedded
 

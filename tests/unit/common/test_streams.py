@@ -51,9 +51,12 @@ async def test_slow_subscriber_is_cut_off_and_fast_one_gets_everything():
         stream.publish(n)  # never blocks, whatever the slow one does
         await asyncio.sleep(0) if n % 2 else None
     assert [seq for seq, _ in await fast_all] == list(range(1, 11))
-    with pytest.raises(ResourceExhausted, match="resume_after_seq="):
-        async for _ in slow:
-            pass
+    received = []
+    with pytest.raises(ResourceExhausted, match="resume_after_seq=4"):
+        async for seq, _ in slow:
+            received.append(seq)
+    # no silent gap before the cut-off: everything queued arrives, and the resume seq is the last one seen
+    assert received == [2, 3, 4]
     assert stream.dropped_subscribers == 1
 
 
