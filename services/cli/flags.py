@@ -1,0 +1,155 @@
+"""`quantmesh flags ...`: read and steer the control plane's flags by hand.
+
+    quantmesh flags show
+    quantmesh flags lock --reason "broker outage"
+    quantmesh flags unlock --reason "broker back"
+    quantmesh flags disable entries|exits [--strategy SLUG] --reason "..."
+    quantmesh flags enable entries|exits [--strategy SLUG] [--create] [--reason "..."]
+    quantmesh flags audit [--strategy SLUG] [--actor NAME] [--flag NAME] [--limit N]
+
+The address comes from --address, else QUANTMESH_CONTROL_ADDR (default
+127.0.0.1:50052); the bearer token from QUANTMESH_TOKEN. A refusal prints the
+server's sentence and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+import grpc
+
+from quantmesh.control.v1 import control_pb2 as pb
+from quantmesh.control.v1 import control_pb2_grpc
+from services.common.auth import bearer_metadata
+
+DEFAULT_ADDRESS = "127.0.0.1:50052"
+_STATES = {pb.TRADING_STATE_ACTIVE: "ACTIVE", pb.TRADING_STATE_REDUCING: "REDUCING",
+           pb.TRADING_STATE_HALTED: "HALTED"}
+
+
+def add_flags_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("flags", help="show and change the control flags (lock, entries, exits)",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--address", default=None,
+                        help=f"control address (default: $QUANTMESH_CONTROL_ADDR or {DEFAULT_ADDRESS})")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for control (default 10)")
+    actions = parser.add_subparsers(dest="flags_action", required=True)
+    actions.add_parser("show", help="the current flags and trading state")
+    for name, text in (("lock", "HALT: no new orders of any kind (cancels still pass)"),
+                       ("unlock", "lift the global lock")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("--reason", required=True, help="why; goes into the audit log")
+        action.add_argument("--expect-version", type=int, default=0, help="refuse if the flags changed since")
+    for name, text in (("enable", "allow entries or exits again"), ("disable", "stop entries or exits")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("which", choices=("entries", "exits"))
+        action.add_argument("--strategy", metavar="SLUG", help="only this strategy (default: global)")
+        action.add_argument("--create", action="store_true", help="create the strategy's flags if unknown")
+        action.add_argument("--note", help="a note kept with the strategy's flags")
+        action.add_argument("--reason", required=name == "disable", default="", help="why; goes into the audit log")
+        action.add_argument("--expect-version", type=int, default=0, help="refuse if the flags changed since")
+    audit = actions.add_parser("audit", help="who changed what, when, from where and why (newest first)")
+    audit.add_argument("--strategy", metavar="SLUG", default="")
+    audit.add_argument("--actor", default="")
+    audit.add_argument("--flag", default="")
+    audit.add_argument("--limit", type=int, default=20)
+    parser.set_defaults(run=run_flags)
+    return parser
+
+
+def run_flags(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    address = args.address or os.environ.get("QUANTMESH_CONTROL_ADDR") or DEFAULT_ADDRESS
+    metadata = bearer_metadata(os.environ.get("QUANTMESH_TOKEN") or None)
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = control_pb2_grpc.ControlStub(channel)
+            call = {"metadata": metadata, "timeout": args.timeout}
+            action = args.flags_action
+            if action == "show":
+                print(format_snapshot(stub.GetFlags(pb.GetFlagsRequest(), **call).snapshot), file=out)
+            elif action in ("lock", "unlock"):
+                reply = stub.SetGlobalFlags(pb.SetGlobalFlagsRequest(
+                    global_lock=action == "lock", reason=args.reason, expected_version=args.expect_version), **call)
+                print(format_snapshot(reply.snapshot), file=out)
+            elif action in ("enable", "disable"):
+                print(format_snapshot(_set_enabled(stub, args, call)), file=out)
+            elif action == "audit":
+                reply = stub.ListAudit(pb.ListAuditRequest(slug=args.strategy, actor=args.actor, flag=args.flag,
+                                                           limit=args.limit), **call)
+                print(format_audit(reply.entries), file=out)
+            else:  # argparse only lets the actions above through
+                raise AssertionError(action)
+    except grpc.RpcError as exc:
+        code = exc.code()
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            print(f"error: control at {address} did not answer ({code.name}): {exc.details()}", file=err)
+        else:
+            print(f"error ({code.name}): {exc.details()}", file=err)
+        return 1
+    return 0
+
+
+def _set_enabled(stub, args, call) -> pb.FlagSnapshot:
+    enabled = args.flags_action == "enable"
+    if args.strategy:
+        fields = {"entry_enabled" if args.which == "entries" else "exit_enabled": enabled}
+        if args.note is not None:
+            fields["note"] = args.note
+        return stub.SetStrategyFlags(pb.SetStrategyFlagsRequest(
+            slug=args.strategy, reason=args.reason, expected_version=args.expect_version,
+            create_if_missing=args.create, **fields), **call).snapshot
+    fields = {"global_entry_enabled" if args.which == "entries" else "global_exit_enabled": enabled}
+    return stub.SetGlobalFlags(pb.SetGlobalFlagsRequest(reason=args.reason, expected_version=args.expect_version,
+                                                        **fields), **call).snapshot
+
+
+def _on(value: bool) -> str:
+    return "on" if value else "OFF"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in (headers, *rows)]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _time(stamp) -> str:
+    return stamp.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC") if stamp.seconds or stamp.nanos else "-"
+
+
+def format_snapshot(snapshot: pb.FlagSnapshot) -> str:
+    head = (f"trading state: {_STATES.get(snapshot.state, 'UNKNOWN')}   version {snapshot.version}   "
+            f"updated {_time(snapshot.updated_time)}\n"
+            f"global lock: {'LOCKED' if snapshot.global_lock else 'off'}   entries: "
+            f"{_on(snapshot.global_entry_enabled)}   exits: {_on(snapshot.global_exit_enabled)}")
+    if not snapshot.strategies:
+        return head + "\n(no strategy flags)"
+    rows = [(s.slug, _on(s.entry_enabled), _on(s.exit_enabled), _time(s.updated_time), s.note)
+            for s in snapshot.strategies]
+    return head + "\n\n" + table(("strategy", "entries", "exits", "updated", "note"), rows)
+
+
+def format_audit(entries) -> str:
+    if not entries:
+        return "(no audit entries)"
+    rows = [(_time(e.time), str(e.version), f"{e.actor} ({e.role})", e.slug or "(global)", e.flag,
+             f"{e.old_value} -> {e.new_value}", e.reason, e.source) for e in entries]
+    return table(("time", "version", "actor", "strategy", "flag", "change", "reason", "source"), rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (`python -m services.cli.flags ...`) until the lead wires it into the CLI."""
+    parser = argparse.ArgumentParser(prog="quantmesh")
+    add_flags_parser(parser.add_subparsers(dest="command", required=True))
+    return run_flags(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

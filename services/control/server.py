@@ -1,0 +1,142 @@
+"""The Control servicer: protobuf <-> domain, no business rules."""
+
+from __future__ import annotations
+
+import asyncio
+
+from quantmesh.control.v1 import control_pb2, control_pb2_grpc
+from services.common.auth import Role, current_identity
+from services.common.clock import Clock
+from services.common.errors import InvalidArgument
+from services.common.server import ServiceBinding, binding
+from services.common.timeutil import optional_from_timestamp, to_timestamp
+from services.control.engine import Caller, ControlEngine, Published
+from services.control.state import (AuditEntry, FlagState, GlobalChange, StrategyChange, TradingState,
+                                    audit_query, next_page_token)
+
+_SERVICE = "/quantmesh.control.v1.Control/"
+
+#: Changing flags needs the operator role (when tokens are configured); reading does not.
+CONTROL_POLICY = {
+    _SERVICE + "SetGlobalFlags": frozenset({Role.OPERATOR}),
+    _SERVICE + "SetStrategyFlags": frozenset({Role.OPERATOR}),
+}
+
+MAX_HEARTBEAT_SECONDS = 3600
+
+_STATES = {
+    TradingState.ACTIVE: control_pb2.TRADING_STATE_ACTIVE,
+    TradingState.REDUCING: control_pb2.TRADING_STATE_REDUCING,
+    TradingState.HALTED: control_pb2.TRADING_STATE_HALTED,
+}
+
+
+def snapshot_to_proto(state: FlagState) -> control_pb2.FlagSnapshot:
+    return control_pb2.FlagSnapshot(
+        version=state.version,
+        global_entry_enabled=state.global_entry_enabled,
+        global_exit_enabled=state.global_exit_enabled,
+        global_lock=state.global_lock,
+        state=_STATES[state.trading_state],
+        strategies=[control_pb2.StrategyFlags(slug=s.slug, entry_enabled=s.entry_enabled, exit_enabled=s.exit_enabled,
+                                              note=s.note, updated_time=to_timestamp(s.updated_time))
+                    for s in state.strategies],
+        updated_time=to_timestamp(state.updated_time),
+    )
+
+
+def _audit_to_proto(entry: AuditEntry) -> control_pb2.AuditEntry:
+    return control_pb2.AuditEntry(
+        id=entry.id, version=entry.version, actor=entry.actor, role=entry.role, source=entry.source,
+        reason=entry.reason, slug=entry.slug, flag=entry.flag, old_value=entry.old_value,
+        new_value=entry.new_value, time=to_timestamp(entry.time))
+
+
+def _optional(request, name: str):
+    return getattr(request, name) if request.HasField(name) else None
+
+
+def _caller(context) -> Caller:
+    who = current_identity()
+    return Caller(actor=who.actor, role=who.role.value, source=context.peer() or who.peer or "")
+
+
+class ControlServicer(control_pb2_grpc.ControlServicer):
+    def __init__(self, engine: ControlEngine, *, clock: Clock, heartbeat_seconds: float) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._heartbeat_seconds = heartbeat_seconds
+        # Many watchers receive the same version; build its message once.
+        self._proto_cache: tuple[int, control_pb2.FlagSnapshot] | None = None
+
+    def _snapshot(self, state: FlagState) -> control_pb2.FlagSnapshot:
+        cached = self._proto_cache
+        if cached is not None and cached[0] == state.version:
+            return cached[1]
+        message = snapshot_to_proto(state)
+        if cached is None or state.version >= cached[0]:
+            self._proto_cache = (state.version, message)
+        return message
+
+    async def GetFlags(self, request, context):
+        return control_pb2.GetFlagsResponse(snapshot=self._snapshot(self._engine.current.state))
+
+    async def SetGlobalFlags(self, request, context):
+        change = GlobalChange(
+            global_entry_enabled=_optional(request, "global_entry_enabled"),
+            global_exit_enabled=_optional(request, "global_exit_enabled"),
+            global_lock=_optional(request, "global_lock"),
+            reason=request.reason.strip(), expected_version=request.expected_version)
+        state = await self._engine.set_global(change, _caller(context))
+        return control_pb2.SetGlobalFlagsResponse(snapshot=self._snapshot(state))
+
+    async def SetStrategyFlags(self, request, context):
+        change = StrategyChange(
+            slug=request.slug, entry_enabled=_optional(request, "entry_enabled"),
+            exit_enabled=_optional(request, "exit_enabled"), note=_optional(request, "note"),
+            reason=request.reason.strip(), expected_version=request.expected_version,
+            create_if_missing=request.create_if_missing)
+        state = await self._engine.set_strategy(change, _caller(context))
+        return control_pb2.SetStrategyFlagsResponse(snapshot=self._snapshot(state))
+
+    async def ListAudit(self, request, context):
+        query = audit_query(actor=request.actor, slug=request.slug, flag=request.flag,
+                            since=optional_from_timestamp(request, "since"),
+                            until=optional_from_timestamp(request, "until"),
+                            limit=request.limit, page_token=request.page_token)
+        entries, has_more = await self._engine.audit(query)
+        return control_pb2.ListAuditResponse(entries=[_audit_to_proto(e) for e in entries],
+                                             next_page_token=next_page_token(entries, has_more))
+
+    async def WatchFlags(self, request, context):
+        if request.heartbeat_seconds > MAX_HEARTBEAT_SECONDS:
+            raise InvalidArgument(f"heartbeat_seconds {request.heartbeat_seconds} is above the maximum "
+                                  f"{MAX_HEARTBEAT_SECONDS}; send 0 for the server default "
+                                  f"({self._heartbeat_seconds:g} s)")
+        heartbeat = float(request.heartbeat_seconds) or self._heartbeat_seconds
+        current, subscription = self._engine.follow()
+        try:
+            seq, last = 1, current
+            yield self._message(seq, last, heartbeat=False)
+            while True:
+                seq += 1
+                try:
+                    # Reading is cancel-safe: a timeout only means "send a heartbeat".
+                    _, last = await asyncio.wait_for(subscription.next(), heartbeat)
+                except asyncio.TimeoutError:
+                    yield self._message(seq, last, heartbeat=True)
+                    continue
+                except StopAsyncIteration:
+                    return  # the server is shutting down; the watcher reconnects
+                yield self._message(seq, last, heartbeat=False)
+        finally:
+            subscription.close()
+
+    def _message(self, seq: int, published: Published, *, heartbeat: bool) -> control_pb2.WatchFlagsResponse:
+        return control_pb2.WatchFlagsResponse(
+            seq=seq, snapshot=self._snapshot(published.state), heartbeat=heartbeat,
+            sent_time=to_timestamp(self._clock.now()), trace_context=published.trace_context)
+
+
+def control_binding(servicer: ControlServicer) -> ServiceBinding:
+    return binding(control_pb2, "Control", control_pb2_grpc.add_ControlServicer_to_server, servicer)
