@@ -1,0 +1,89 @@
+"""`python -m services.order`: the order plane as a process.
+
+Wiring: PostgreSQL (schema `orders`, and `paper_venue` for the paper venue's own
+book), the paper broker fed by MarketData.StreamTicks, behind the retrying gateway;
+the control flags through FlagsFollower; positions from the position plane
+(or the own book with QUANTMESH_POSITIONS_SOURCE=own_book).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from quantmesh.order.v1 import order_pb2, order_pb2_grpc
+from services.common.clock import WallClock
+from services.common.config import ConfigError, Env
+from services.common.flags import FlagsFollower
+from services.common.logs import configure_logging
+from services.common.runtime import Database, host_for
+from services.common.server import binding, serve
+from services.common.telemetry import setup_tracing
+from services.order.brokers.gateway import BrokerGateway
+from services.order.brokers.paper import PaperBroker
+from services.order.brokers.venue_store import PostgresVenueStore
+from services.order.config import OrderConfig
+from services.order.engine import OrderEngine
+from services.order.positions import GrpcPositions, OwnBook, OwnBookPositions
+from services.order.quotes import MarketDataQuotes
+from services.order.repository import MIGRATIONS, SCHEMA, PostgresOrderStore
+from services.order.server import POLICY, OrderServicer
+
+log = logging.getLogger("services.order")
+
+
+async def run(config: OrderConfig) -> None:
+    setup_tracing("order", config.server.otel_endpoint)
+    database = await Database.open(config.server, schema=SCHEMA, migrations=MIGRATIONS)
+    clock = WallClock()
+    paper = PaperBroker(await PostgresVenueStore.open(database.pool), config.paper)
+    await paper.load()
+    broker = BrokerGateway(paper, clock, rate_per_second=config.broker_rate_per_second,
+                           attempts=config.broker_attempts)
+    flags = FlagsFollower(config.peers.control, token=config.peers.token,
+                          staleness_seconds=config.flags_staleness_seconds)
+    book = OwnBook()
+    grpc_positions = None
+    if config.positions_source == "position_plane":
+        grpc_positions = GrpcPositions(config.peers.position, token=config.peers.token)
+    positions = grpc_positions or OwnBookPositions(book)
+    engine = OrderEngine(store=PostgresOrderStore(database.pool), broker=broker, flags=flags, positions=positions,
+                         limits=config.risk, clock=clock, book=book, fault=config.fault)
+    quotes = MarketDataQuotes(config.peers.market_data, paper.on_quote, token=config.peers.token)
+    await flags.start()
+    await engine.start()
+    await quotes.start()
+    try:
+        await flags.wait_ready(timeout=3.0)
+    except (TimeoutError, asyncio.TimeoutError):
+        log.warning("no flag snapshot from control yet; orders are refused until it answers",
+                    extra={"control": config.peers.control})
+    servicer = OrderServicer(engine, instruments=config.instruments, default_account=config.account,
+                             broker_positions=broker.positions)
+    host = host_for(config.server, [binding(order_pb2, "Order", order_pb2_grpc.add_OrderServicer_to_server,
+                                            servicer)], POLICY)
+
+    async def on_stop() -> None:
+        await quotes.stop()
+        await engine.stop()
+        await flags.stop()
+        if grpc_positions is not None:
+            await grpc_positions.close()
+        await database.close()
+
+    await serve(host, on_stop=on_stop)
+
+
+def main() -> None:
+    try:
+        config = OrderConfig.from_env(Env())
+    except ConfigError as exc:
+        print(f"order: {exc}", file=sys.stderr)
+        sys.exit(2)
+    configure_logging("order", config.server.log_level)
+    asyncio.run(run(config))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Broker adapters: one `Broker` protocol, the paper venue, and the retrying gateway."""

@@ -1,0 +1,67 @@
+"""The order plane's configuration, read once from the environment."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from services.common.config import DEFAULT_PORTS, ConfigError, Env, PeerConfig, ServerConfig
+from services.order.brokers.paper import PaperSettings
+from services.order.engine import CRASH_AFTER_BROKER_SUBMIT
+from services.order.risk import RiskLimits
+
+_INSTRUMENT = re.compile(r"^[A-Z0-9]{2,12}_[A-Z0-9]{2,12}$")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderConfig:
+    server: ServerConfig
+    peers: PeerConfig
+    account: str
+    instruments: tuple[str, ...]
+    broker: str
+    paper: PaperSettings
+    risk: RiskLimits
+    positions_source: str  # "position_plane" | "own_book"
+    broker_rate_per_second: float
+    broker_attempts: int
+    flags_staleness_seconds: float
+    fault: str | None
+
+    @classmethod
+    def from_env(cls, env: Env) -> "OrderConfig":
+        instruments = env.list("QUANTMESH_INSTRUMENTS", ("USD_JPY", "EUR_USD", "BTC_JPY"))
+        for symbol in instruments:
+            if not _INSTRUMENT.match(symbol):
+                raise ConfigError(f"QUANTMESH_INSTRUMENTS has {symbol!r}, which is not like USD_JPY")
+        if not instruments:
+            raise ConfigError("QUANTMESH_INSTRUMENTS is empty; list at least one instrument, e.g. USD_JPY")
+        liquidity = env.decimal("QUANTMESH_PAPER_LIQUIDITY", Decimal(0), minimum=Decimal(0))
+        fault = env.optional("QUANTMESH_FAULT")
+        if fault is not None and fault != CRASH_AFTER_BROKER_SUBMIT:
+            raise ConfigError(f"QUANTMESH_FAULT={fault!r} is not one of {CRASH_AFTER_BROKER_SUBMIT} "
+                              "(a test-only switch; leave it unset)")
+        return cls(
+            server=ServerConfig.from_env(env, service_name="order", default_port=DEFAULT_PORTS["order"]),
+            peers=PeerConfig.from_env(env),
+            account=env.str("QUANTMESH_ACCOUNT", "paper"),
+            instruments=instruments,
+            broker=env.choice("QUANTMESH_BROKER", "paper", ("paper",)),
+            paper=PaperSettings(
+                slippage=env.decimal("QUANTMESH_PAPER_SLIPPAGE", Decimal(0), minimum=Decimal(0)),
+                # 0 (the default) means unlimited liquidity: every order fills whole.
+                liquidity=liquidity if liquidity > 0 else None,
+                commission_rate=env.decimal("QUANTMESH_PAPER_COMMISSION_RATE", Decimal(0), minimum=Decimal(0)),
+                commission_per_unit=env.decimal("QUANTMESH_PAPER_COMMISSION_PER_UNIT", Decimal(0),
+                                                minimum=Decimal(0)),
+                latency_ms=env.int("QUANTMESH_PAPER_LATENCY_MS", 0, minimum=0),
+            ),
+            risk=RiskLimits.from_env(env),
+            positions_source=env.choice("QUANTMESH_POSITIONS_SOURCE", "position_plane",
+                                        ("position_plane", "own_book")),
+            broker_rate_per_second=env.float("QUANTMESH_BROKER_RATE", 200.0, minimum=0.1),
+            broker_attempts=env.int("QUANTMESH_BROKER_ATTEMPTS", 5, minimum=1, maximum=20),
+            flags_staleness_seconds=env.float("QUANTMESH_FLAGS_STALENESS_SECONDS", 5.0, minimum=0.5),
+            fault=fault,
+        )

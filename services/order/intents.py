@@ -1,0 +1,135 @@
+"""An order intent as the engine sees it: validated, exact, frozen.
+
+Everything a broker or a risk rule reads is checked here once, so later code
+never meets a NaN price or an empty instrument.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from quantmesh.common.v1 import common_pb2
+from quantmesh.order.v1 import order_pb2
+from services.common.errors import InvalidArgument
+
+CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+ORDER_TYPES = {order_pb2.ORDER_TYPE_MARKET: "market", order_pb2.ORDER_TYPE_LIMIT: "limit",
+               order_pb2.ORDER_TYPE_STOP: "stop"}
+TIME_IN_FORCE = {order_pb2.TIME_IN_FORCE_GTC: "GTC", order_pb2.TIME_IN_FORCE_IOC: "IOC",
+                 order_pb2.TIME_IN_FORCE_FOK: "FOK"}
+SIDES = {common_pb2.SIDE_BUY: "buy", common_pb2.SIDE_SELL: "sell"}
+ROLES = {common_pb2.STRATEGY_ROLE_ENTRY: "entry", common_pb2.STRATEGY_ROLE_EXIT: "exit"}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Intent:
+    """What a strategy wants done. Quantities and prices are exact Decimals."""
+
+    client_order_id: str
+    strategy_slug: str
+    role: str  # "entry" | "exit"
+    instrument: str
+    side: str  # "buy" | "sell"
+    quantity: Decimal
+    order_type: str  # "market" | "limit" | "stop"
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    time_in_force: str = "GTC"  # "GTC" | "IOC" | "FOK"
+    reduce_only: bool = False
+    account: str = ""
+    note: str = ""
+    traceparent: str = ""
+    tracestate: str = ""
+
+    @property
+    def signed_quantity(self) -> Decimal:
+        return self.quantity if self.side == "buy" else -self.quantity
+
+
+def positive_decimal(field: str, text: str) -> Decimal:
+    """A finite, strictly positive decimal, or InvalidArgument naming the field and the value."""
+    try:
+        value = Decimal(text.strip())
+    except (InvalidOperation, AttributeError):
+        raise InvalidArgument(f"{field} {text!r} is not a decimal number; send a positive decimal string "
+                              "such as \"10000\" or \"145.25\"") from None
+    if not value.is_finite():
+        raise InvalidArgument(f"{field} {text!r} is not a finite number; NaN and Infinity are not allowed")
+    if value <= 0:
+        raise InvalidArgument(f"{field} {text!r} must be greater than zero")
+    return value
+
+
+def validate_intent(message: order_pb2.OrderIntent, *, instruments: Collection[str],
+                    default_account: str) -> Intent:
+    """Turns a wire intent into an `Intent`, or raises InvalidArgument with a sentence."""
+    cid = message.client_order_id
+    if not cid:
+        raise InvalidArgument("client_order_id is empty; send 1 to 64 characters from [A-Za-z0-9._:-]")
+    if len(cid) > 64:
+        raise InvalidArgument(f"client_order_id is {len(cid)} characters long; at most 64 are allowed")
+    if not CLIENT_ORDER_ID.match(cid):
+        raise InvalidArgument(f"client_order_id {cid!r} has characters outside [A-Za-z0-9._:-]")
+    if not message.strategy_slug.strip():
+        raise InvalidArgument("strategy_slug is empty; name the strategy (\"manual\" for an operator's order)")
+    role = ROLES.get(message.role)
+    if role is None:
+        raise InvalidArgument(f"role {message.role} is not set; use STRATEGY_ROLE_ENTRY or STRATEGY_ROLE_EXIT")
+    if message.instrument not in instruments:
+        raise InvalidArgument(f"instrument {message.instrument!r} is not traded here; "
+                              f"known instruments: {', '.join(sorted(instruments))}")
+    side = SIDES.get(message.side)
+    if side is None:
+        raise InvalidArgument(f"side {message.side} is not set; use SIDE_BUY or SIDE_SELL")
+    order_type = ORDER_TYPES.get(message.order_type)
+    if order_type is None:
+        raise InvalidArgument(f"order_type {message.order_type} is not set; "
+                              "use ORDER_TYPE_MARKET, ORDER_TYPE_LIMIT or ORDER_TYPE_STOP")
+    quantity = positive_decimal("quantity", message.quantity)
+    limit_price = positive_decimal("limit_price", message.limit_price) if message.limit_price else None
+    stop_price = positive_decimal("stop_price", message.stop_price) if message.stop_price else None
+    if order_type == "limit" and limit_price is None:
+        raise InvalidArgument("a limit order needs limit_price; send the price as a decimal string")
+    if order_type == "market" and (limit_price is not None or stop_price is not None):
+        raise InvalidArgument("a market order must not carry limit_price or stop_price; "
+                              "use ORDER_TYPE_LIMIT or ORDER_TYPE_STOP for a priced order")
+    if order_type == "stop" and stop_price is None:
+        raise InvalidArgument("a stop order needs stop_price; send the trigger price as a decimal string")
+    if order_type == "stop" and limit_price is not None:
+        raise InvalidArgument("a stop order must not carry limit_price (stop-limit orders are not supported)")
+    if order_type == "limit" and stop_price is not None:
+        raise InvalidArgument("a limit order must not carry stop_price")
+    if message.time_in_force == order_pb2.TIME_IN_FORCE_UNSPECIFIED:
+        # The contract's default: market orders do not rest, priced orders do.
+        tif = "IOC" if order_type == "market" else "GTC"
+    else:
+        tif = TIME_IN_FORCE.get(message.time_in_force)
+        if tif is None:
+            raise InvalidArgument(f"time_in_force {message.time_in_force} is not one of GTC, IOC, FOK")
+    return Intent(
+        client_order_id=cid, strategy_slug=message.strategy_slug.strip(), role=role,
+        instrument=message.instrument, side=side, quantity=quantity, order_type=order_type,
+        limit_price=limit_price, stop_price=stop_price, time_in_force=tif, reduce_only=message.reduce_only,
+        account=message.account or default_account, note=message.note,
+        traceparent=message.trace_context.traceparent, tracestate=message.trace_context.tracestate,
+    )
+
+
+def intent_to_proto(intent: Intent) -> order_pb2.OrderIntent:
+    roles = {v: k for k, v in ROLES.items()}
+    sides = {v: k for k, v in SIDES.items()}
+    types = {v: k for k, v in ORDER_TYPES.items()}
+    tifs = {v: k for k, v in TIME_IN_FORCE.items()}
+    return order_pb2.OrderIntent(
+        client_order_id=intent.client_order_id, strategy_slug=intent.strategy_slug, role=roles[intent.role],
+        instrument=intent.instrument, side=sides[intent.side], quantity=str(intent.quantity),
+        order_type=types[intent.order_type],
+        limit_price="" if intent.limit_price is None else str(intent.limit_price),
+        stop_price="" if intent.stop_price is None else str(intent.stop_price),
+        time_in_force=tifs[intent.time_in_force], reduce_only=intent.reduce_only, account=intent.account,
+        note=intent.note,
+        trace_context=common_pb2.TraceContext(traceparent=intent.traceparent, tracestate=intent.tracestate),
+    )

@@ -1,0 +1,120 @@
+"""What the order plane remembers: orders, fills, and the events streamed about them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from services.order.intents import Intent
+from services.order.states import OrderState
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderRecord:
+    number: int
+    intent: Intent
+    state: OrderState
+    created_time: datetime
+    updated_time: datetime
+    filled_quantity: Decimal = Decimal(0)
+    average_fill_price: Decimal | None = None
+    commission: Decimal = Decimal(0)
+    reject_rule: str = ""
+    reason: str = ""
+    broker_order_id: str = ""
+    broker: str = ""
+
+    @property
+    def order_id(self) -> str:
+        return order_id_of(self.number)
+
+    def with_changes(self, **changes) -> "OrderRecord":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FillRecord:
+    seq: int
+    order_id: str
+    client_order_id: str
+    strategy_slug: str
+    account: str
+    instrument: str
+    side: str
+    quantity: Decimal
+    price: Decimal
+    commission: Decimal
+    time: datetime
+    broker_fill_id: str
+
+    @property
+    def fill_id(self) -> str:
+        return f"fill-{self.seq:012d}"
+
+    @property
+    def signed_quantity(self) -> Decimal:
+        return self.quantity if self.side == "buy" else -self.quantity
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRef:
+    traceparent: str = ""
+    tracestate: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    order: OrderRecord
+    trace: TraceRef
+
+
+@dataclass(frozen=True, slots=True)
+class FillEvent:
+    fill: FillRecord
+    trace: TraceRef
+
+
+def order_id_of(number: int) -> str:
+    return f"ord-{number:012d}"
+
+
+def number_of(order_id: str) -> int | None:
+    if not order_id.startswith("ord-") or not order_id[4:].isdigit():
+        return None
+    return int(order_id[4:])
+
+
+def order_to_json(order: OrderRecord) -> str:
+    """A snapshot of the order for the event log (WatchOrders replays it after a restart)."""
+    def plain(value):
+        if isinstance(value, Decimal):
+            return str(value)
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, OrderState):
+            return value.value
+        return value
+
+    body = {f.name: plain(getattr(order, f.name)) for f in dataclasses.fields(order) if f.name != "intent"}
+    body["intent"] = {f.name: plain(getattr(order.intent, f.name)) for f in dataclasses.fields(order.intent)}
+    return json.dumps(body)
+
+
+def order_from_json(text: str) -> OrderRecord:
+    body = json.loads(text)
+    raw = body.pop("intent")
+    for name in ("quantity", "limit_price", "stop_price"):
+        raw[name] = None if raw[name] is None else Decimal(raw[name])
+    intent = Intent(**raw)
+    return OrderRecord(
+        number=body["number"], intent=intent, state=OrderState(body["state"]),
+        created_time=datetime.fromisoformat(body["created_time"]),
+        updated_time=datetime.fromisoformat(body["updated_time"]),
+        filled_quantity=Decimal(body["filled_quantity"]),
+        average_fill_price=None if body["average_fill_price"] is None else Decimal(body["average_fill_price"]),
+        commission=Decimal(body["commission"]), reject_rule=body["reject_rule"], reason=body["reason"],
+        broker_order_id=body["broker_order_id"], broker=body["broker"],
+    )

@@ -1,0 +1,120 @@
+"""The Order servicer: protobuf in, domain calls, protobuf out. No business rules here."""
+
+from __future__ import annotations
+
+from quantmesh.common.v1 import common_pb2
+from quantmesh.order.v1 import order_pb2, order_pb2_grpc
+from services.common.auth import Role, current_identity
+from services.common.errors import FailedPrecondition, InvalidArgument
+from services.common.timeutil import to_timestamp
+from services.order.engine import OrderEngine, refusal_sentence
+from services.order.intents import SIDES, intent_to_proto, validate_intent
+from services.order.records import FillRecord, OrderRecord, TraceRef, number_of
+from services.order.states import OrderState
+
+_SIDE = {v: k for k, v in SIDES.items()}
+_STATE = {s: order_pb2.OrderState.Value(f"ORDER_STATE_{s.value}") for s in OrderState}
+_STATE_BACK = {v: k for k, v in _STATE.items()}
+
+POLICY = {
+    "/quantmesh.order.v1.Order/Submit": frozenset({Role.STRATEGY, Role.OPERATOR}),
+    "/quantmesh.order.v1.Order/Cancel": frozenset({Role.STRATEGY, Role.OPERATOR}),
+}
+
+
+def order_to_proto(order: OrderRecord) -> order_pb2.OrderRecord:
+    return order_pb2.OrderRecord(
+        order_id=order.order_id, intent=intent_to_proto(order.intent), state=_STATE[order.state],
+        filled_quantity=str(order.filled_quantity),
+        average_fill_price="" if order.average_fill_price is None else str(order.average_fill_price),
+        commission=str(order.commission), reject_rule=order.reject_rule, reason=order.reason,
+        broker_order_id=order.broker_order_id, broker=order.broker,
+        created_time=to_timestamp(order.created_time), updated_time=to_timestamp(order.updated_time))
+
+
+def fill_to_proto(fill: FillRecord) -> order_pb2.Fill:
+    return order_pb2.Fill(
+        fill_id=fill.fill_id, order_id=fill.order_id, client_order_id=fill.client_order_id,
+        strategy_slug=fill.strategy_slug, account=fill.account, instrument=fill.instrument, side=_SIDE[fill.side],
+        quantity=str(fill.quantity), price=str(fill.price), commission=str(fill.commission),
+        time=to_timestamp(fill.time), broker_fill_id=fill.broker_fill_id)
+
+
+def _trace(ref: TraceRef) -> common_pb2.TraceContext:
+    return common_pb2.TraceContext(traceparent=ref.traceparent, tracestate=ref.tracestate)
+
+
+class OrderServicer(order_pb2_grpc.OrderServicer):
+    def __init__(self, engine: OrderEngine, *, instruments: tuple[str, ...], default_account: str,
+                 broker_positions) -> None:
+        self._engine = engine
+        self._instruments = instruments
+        self._account = default_account
+        self._broker_positions = broker_positions  # async (account) -> list[BrokerPositionView]
+
+    async def Submit(self, request, context):
+        if not request.HasField("intent"):
+            raise InvalidArgument("intent is missing; send SubmitRequest{intent: {...}}")
+        intent = validate_intent(request.intent, instruments=self._instruments, default_account=self._account)
+        order, duplicate = await self._engine.submit(intent, current_identity().actor)
+        if order.state == OrderState.REJECTED and order.reject_rule:
+            # The refusal is recorded (GetOrder shows it); the caller also gets it as a status.
+            raise FailedPrecondition(refusal_sentence(order))
+        return order_pb2.SubmitResponse(order=order_to_proto(order), duplicate=duplicate)
+
+    async def Cancel(self, request, context):
+        order = await self._engine.cancel(order_id=request.order_id, client_order_id=request.client_order_id,
+                                          reason=request.reason)
+        return order_pb2.CancelResponse(order=order_to_proto(order))
+
+    async def GetOrder(self, request, context):
+        order = await self._engine.get(order_id=request.order_id, client_order_id=request.client_order_id)
+        fills = await self._engine.fills_of(order)
+        return order_pb2.GetOrderResponse(order=order_to_proto(order), fills=[fill_to_proto(f) for f in fills])
+
+    async def ListOrders(self, request, context):
+        limit = request.limit or 100
+        if limit > 1000:
+            raise InvalidArgument(f"limit {limit} is above the maximum 1000")
+        before = None
+        if request.page_token:
+            before = number_of(request.page_token)
+            if before is None:
+                raise InvalidArgument(f"page_token {request.page_token!r} is not a token from a previous response")
+        states = []
+        for value in request.states:
+            if value not in _STATE_BACK:
+                raise InvalidArgument(f"states has {value}, which is not an order state (ORDER_STATE_NEW, ...)")
+            states.append(_STATE_BACK[value])
+        orders = await self._engine.list_orders(strategy_slug=request.strategy_slug, instrument=request.instrument,
+                                                states=states, limit=limit + 1, before_number=before)
+        page, more = orders[:limit], len(orders) > limit
+        return order_pb2.ListOrdersResponse(orders=[order_to_proto(o) for o in page],
+                                            next_page_token=page[-1].order_id if more else "")
+
+    async def WatchOrders(self, request, context):
+        slugs = frozenset(request.strategy_slugs)
+        after = request.resume_after_seq if request.HasField("resume_after_seq") else None
+        async for seq, event in self._engine.order_events.subscribe(
+                after_seq=after, matches=lambda e: not slugs or e.order.intent.strategy_slug in slugs):
+            yield order_pb2.WatchOrdersResponse(seq=seq, order=order_to_proto(event.order),
+                                                trace_context=_trace(event.trace))
+
+    async def WatchFills(self, request, context):
+        slugs = frozenset(request.strategy_slugs)
+        after = request.resume_after_seq if request.HasField("resume_after_seq") else None
+        async for seq, event in self._engine.fill_events.subscribe(
+                after_seq=after, matches=lambda e: not slugs or e.fill.strategy_slug in slugs):
+            yield order_pb2.WatchFillsResponse(seq=seq, fill=fill_to_proto(event.fill),
+                                               trace_context=_trace(event.trace))
+
+    async def GetBrokerPositions(self, request, context):
+        from datetime import datetime, timezone
+
+        account = request.account or self._account
+        views = await self._broker_positions(account)
+        return order_pb2.GetBrokerPositionsResponse(
+            broker=self._engine.broker_name, as_of=to_timestamp(datetime.now(timezone.utc)),
+            positions=[order_pb2.BrokerPosition(
+                account=v.account, instrument=v.instrument, quantity=str(v.quantity),
+                average_price="" if v.average_price is None else str(v.average_price)) for v in views])

@@ -1,0 +1,166 @@
+"""The order plane as a process, with real control and market_data processes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from quantmesh.common.v1 import common_pb2
+from quantmesh.order.v1 import order_pb2
+from tests.integration.order.conftest import (OrderPlane, far_limit, intent, order_stub, set_global, venue_orders,
+                                              wait_for_state)
+
+S = order_pb2
+
+
+@pytest.fixture(scope="module")
+def order_plane(order_env):
+    plane = OrderPlane({**order_env, "QUANTMESH_RISK_MAX_ORDER_QUANTITY": "1000000"}).start()
+    yield plane
+    plane.stop()
+
+
+@pytest.fixture
+async def stub(order_plane):
+    async with grpc.aio.insecure_channel(order_plane.address) as channel:
+        yield order_stub(channel)
+
+
+async def test_a_market_order_fills_from_the_live_quote_stream_and_the_fill_is_streamed(stub):
+    reply = await stub.Submit(S.SubmitRequest(intent=intent("live-1")))
+    assert reply.order.order_id.startswith("ord-") and not reply.duplicate
+    done = await wait_for_state(stub, "live-1", {S.ORDER_STATE_FILLED})
+    assert done.order.state == S.ORDER_STATE_FILLED and done.order.filled_quantity == "1000"
+    (fill,) = done.fills
+    assert float(fill.price) > 80 and fill.order_id == reply.order.order_id
+    stream = stub.WatchFills(S.WatchFillsRequest(resume_after_seq=0))
+    first = await asyncio.wait_for(stream.read(), 10)
+    stream.cancel()
+    assert (first.seq, first.fill.client_order_id) == (1, "live-1")
+
+
+async def test_fifty_concurrent_duplicate_submits_make_one_venue_order(stub, database_url):
+    replies = await asyncio.gather(*(stub.Submit(S.SubmitRequest(intent=far_limit("dup-50"))) for _ in range(50)))
+    assert len({r.order.order_id for r in replies}) == 1
+    assert sum(not r.duplicate for r in replies) == 1
+    assert await venue_orders(database_url, "dup-50") == 1
+
+
+@pytest.mark.parametrize("overrides, words", [
+    (dict(client_order_id=""), "client_order_id is empty"),
+    (dict(client_order_id="a b"), "outside [A-Za-z0-9._:-]"),
+    (dict(strategy_slug=""), "strategy_slug is empty"),
+    (dict(role=common_pb2.STRATEGY_ROLE_UNSPECIFIED), "role"),
+    (dict(side=common_pb2.SIDE_UNSPECIFIED), "side"),
+    (dict(order_type=S.ORDER_TYPE_UNSPECIFIED), "order_type"),
+    (dict(instrument="XAU_USD"), "'XAU_USD' is not traded here"),
+    (dict(quantity="NaN"), "NaN"),
+    (dict(quantity="-1"), "greater than zero"),
+    (dict(quantity="Infinity"), "Infinity"),
+    (dict(order_type=S.ORDER_TYPE_LIMIT), "needs limit_price"),
+    (dict(limit_price="80"), "must not carry"),
+    (dict(order_type=S.ORDER_TYPE_STOP), "needs stop_price"),
+])
+async def test_bad_intents_get_invalid_argument(stub, overrides, words):
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.Submit(S.SubmitRequest(intent=intent("bad-1", **overrides)))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert words in error.value.details()
+
+
+async def test_cancel_rests_and_refuses_a_filled_order(stub):
+    await stub.Submit(S.SubmitRequest(intent=far_limit("rest-1")))
+    canceled = await stub.Cancel(S.CancelRequest(client_order_id="rest-1", reason="test"))
+    assert canceled.order.state == S.ORDER_STATE_CANCELED
+    await stub.Submit(S.SubmitRequest(intent=intent("fill-then-cancel")))
+    await wait_for_state(stub, "fill-then-cancel", {S.ORDER_STATE_FILLED})
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.Cancel(S.CancelRequest(client_order_id="fill-then-cancel"))
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "is FILLED; only open orders can be canceled" in error.value.details()
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.GetOrder(S.GetOrderRequest(order_id="ord-999999999999"))
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_max_order_quantity_refuses_with_the_numbers_and_records_the_order(stub):
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.Submit(S.SubmitRequest(intent=intent("big-1", quantity="5000000")))
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "risk.max_order_quantity" in error.value.details()
+    assert "quantity 5000000 exceeds max_order_quantity 1000000" in error.value.details()
+    recorded = (await stub.GetOrder(S.GetOrderRequest(client_order_id="big-1"))).order
+    assert (recorded.state, recorded.reject_rule) == (S.ORDER_STATE_REJECTED, "risk.max_order_quantity")
+    assert recorded.order_id in error.value.details()
+    with pytest.raises(grpc.aio.AioRpcError) as again:  # a retry answers the same way
+        await stub.Submit(S.SubmitRequest(intent=intent("big-1", quantity="5000000")))
+    assert again.value.details() == error.value.details()
+
+
+async def _refused_within(stub, prefix: str, make, seconds: float = 10.0) -> grpc.aio.AioRpcError:
+    """Submits until the plane refuses (the flag reaches it through WatchFlags)."""
+    for n in range(int(seconds / 0.1)):
+        try:
+            await stub.Submit(S.SubmitRequest(intent=make(f"{prefix}-{n}")))
+        except grpc.aio.AioRpcError as exc:
+            return exc
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no refusal within {seconds} s")
+
+
+async def test_a_lock_set_mid_stream_rejects_the_next_submit_as_halted(stub, control):
+    await stub.Submit(S.SubmitRequest(intent=far_limit("before-lock")))
+    await set_global(control, global_lock=True)
+    try:
+        error = await _refused_within(stub, "locked", far_limit)
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "guard.halted" in error.details()
+        cid = error.details().split("(")[1].split(")")[0]
+        recorded = (await stub.GetOrder(S.GetOrderRequest(client_order_id=cid))).order
+        assert (recorded.state, recorded.reject_rule) == (S.ORDER_STATE_REJECTED, "guard.halted")
+        canceled = await stub.Cancel(S.CancelRequest(client_order_id="before-lock"))  # cancels still pass
+        assert canceled.order.state == S.ORDER_STATE_CANCELED
+    finally:
+        await set_global(control, global_lock=False)
+
+
+async def test_reducing_lets_an_exit_through_and_rejects_an_entry(stub, control):
+    await stub.Submit(S.SubmitRequest(intent=intent("red-open", strategy_slug="reducer", quantity="3000")))
+    await wait_for_state(stub, "red-open", {S.ORDER_STATE_FILLED})
+    await set_global(control, global_entry_enabled=False)
+    try:
+        error = await _refused_within(stub, "red-entry", lambda cid: far_limit(cid, strategy_slug="reducer"))
+        assert "guard.reducing" in error.details()
+        exit_ = await stub.Submit(S.SubmitRequest(intent=intent(
+            "red-exit", strategy_slug="reducer", role=common_pb2.STRATEGY_ROLE_EXIT, side=common_pb2.SIDE_SELL,
+            quantity="1000")))
+        assert exit_.order.state in (S.ORDER_STATE_NEW, S.ORDER_STATE_FILLED)
+    finally:
+        await set_global(control, global_entry_enabled=True)
+
+
+async def test_list_orders_pages_newest_first(stub):
+    first = await stub.ListOrders(S.ListOrdersRequest(limit=2))
+    assert len(first.orders) == 2 and first.next_page_token
+    second = await stub.ListOrders(S.ListOrdersRequest(limit=2, page_token=first.next_page_token))
+    numbers = [o.order_id for o in (*first.orders, *second.orders)]
+    assert numbers == sorted(numbers, reverse=True) and len(set(numbers)) == 4
+    rejected = await stub.ListOrders(S.ListOrdersRequest(states=[S.ORDER_STATE_REJECTED]))
+    assert rejected.orders and all(o.state == S.ORDER_STATE_REJECTED for o in rejected.orders)
+    positions = await stub.GetBrokerPositions(S.GetBrokerPositionsRequest())
+    assert positions.broker == "paper" and positions.positions[0].instrument == "USD_JPY"
+
+
+async def test_order_events_join_the_trace_of_the_decision(stub):
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    decision = common_pb2.TraceContext(traceparent=f"00-{trace_id}-00f067aa0ba902b7-01")
+    await stub.Submit(S.SubmitRequest(intent=far_limit("traced-1", strategy_slug="traced", trace_context=decision)))
+    stream = stub.WatchOrders(S.WatchOrdersRequest(strategy_slugs=["traced"], resume_after_seq=0))
+    events = [await asyncio.wait_for(stream.read(), 10) for _ in range(3)]
+    stream.cancel()
+    assert [e.order.state for e in events] == [S.ORDER_STATE_PENDING_SUBMIT, S.ORDER_STATE_SUBMITTED,
+                                               S.ORDER_STATE_NEW]
+    assert all(e.trace_context.traceparent.split("-")[1] == trace_id for e in events)
+    assert events[0].seq < events[1].seq < events[2].seq
+    assert events[0].order.intent.trace_context.traceparent == decision.traceparent

@@ -1,0 +1,178 @@
+"""The order engine with in-memory ports: the whole flow, refusals, idempotency, recovery."""
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from services.common.errors import FailedPrecondition
+from services.order.brokers.paper import PaperSettings
+from services.order.risk import RiskLimits
+from services.order.states import OrderState as S
+from tests.unit.order.conftest import intent
+
+
+async def test_a_market_order_goes_new_then_filled_and_its_fill_is_streamed(make_rig):
+    rig = await make_rig()
+    await rig.quote("86.655", "86.728")
+    order, duplicate = await rig.engine.submit(intent())
+    assert (order.state, duplicate, order.broker, order.broker_order_id) == (S.NEW, False, "paper", "paper-1")
+    await rig.quote("86.657", "86.730")
+    order = await rig.engine.get(client_order_id="c-1")
+    assert (order.state, order.filled_quantity, order.average_fill_price) == (S.FILLED, 1000, Decimal("86.730"))
+    (fill,) = await rig.engine.fills_of(order)
+    assert (fill.order_id, fill.price, fill.seq) == (order.order_id, Decimal("86.730"), 1)
+    assert rig.engine.book.strategy("paper", "ma_cross", "USD_JPY") == 1000
+    states = [e.order.state async for _, e in _take(rig.engine.order_events.subscribe(after_seq=0), 4)]
+    assert states == [S.PENDING_SUBMIT, S.SUBMITTED, S.NEW, S.FILLED]
+
+
+async def _take(stream, n):
+    count = 0
+    async for item in stream:
+        yield item
+        count += 1
+        if count == n:
+            return
+
+
+async def test_fifty_concurrent_duplicates_make_one_broker_order_and_one_order_id(make_rig):
+    rig = await make_rig()
+    results = await asyncio.gather(*(rig.engine.submit(intent("dup-1")) for _ in range(50)))
+    assert len({order.order_id for order, _ in results}) == 1
+    assert sorted(d for _, d in results) == [False] + [True] * 49
+    assert len(await rig.venue.all_orders()) == 1
+
+
+async def test_halted_refuses_and_records_a_rejected_order_and_a_retry_gets_the_same_answer(make_rig):
+    rig = await make_rig()
+    rig.flags.state = "halted"
+    order, duplicate = await rig.engine.submit(intent("h-1"))
+    assert (order.state, order.reject_rule, duplicate) == (S.REJECTED, "guard.halted", False)
+    again, duplicate = await rig.engine.submit(intent("h-1"))
+    assert (again.order_id, again.state, duplicate) == (order.order_id, S.REJECTED, True)
+    assert await rig.venue.all_orders() == []
+
+
+async def test_reducing_lets_an_exit_through_and_refuses_an_entry(make_rig):
+    rig = await make_rig()
+    await rig.engine.submit(intent("open"))
+    await rig.quote("86.0", "86.1")
+    rig.flags.state = "reducing"
+    entry, _ = await rig.engine.submit(intent("more"))
+    assert (entry.state, entry.reject_rule) == (S.REJECTED, "guard.reducing")
+    exit_, _ = await rig.engine.submit(intent("close", role="exit", side="sell", quantity=Decimal(600)))
+    assert exit_.state == S.NEW
+    assert rig.flags.calls[-2:] == [("ma_cross", "entry", False), ("ma_cross", "exit", True)]
+    flip, _ = await rig.engine.submit(intent("flip", role="exit", side="sell", quantity=Decimal(5000)))
+    assert flip.reject_rule == "guard.reducing"  # selling more than the position opens a short
+
+
+@pytest.mark.parametrize("setup, order_fields, rule, words", [
+    (lambda r: None, dict(quantity=Decimal(5_000_000)), "risk.max_order_quantity",
+     "quantity 5000000 exceeds max_order_quantity 1000000"),
+    (lambda r: setattr(r.positions, "strategy", Decimal(1_999_500)), {}, "risk.max_position_per_strategy",
+     "from 1999500 to 2000500"),
+    (lambda r: setattr(r.positions, "instrument", Decimal(4_999_500)), {}, "risk.max_position_per_instrument",
+     "from 4999500 to 5000500"),
+    (lambda r: setattr(r.positions, "drawdown", Decimal("0.3")), {}, "risk.max_drawdown", "drawdown 0.3"),
+    (lambda r: setattr(r.positions, "losses", 5), {}, "risk.max_consecutive_losses", "5 consecutive losses"),
+    (lambda r: setattr(r.positions, "down", True), {}, "risk.positions_unavailable", "connection refused"),
+    (lambda r: None, dict(reduce_only=True, role="exit"), "risk.reduce_only", "would not reduce"),
+])
+async def test_each_risk_rule_refuses_with_its_numbers(make_rig, setup, order_fields, rule, words):
+    rig = await make_rig()
+    setup(rig)
+    order, _ = await rig.engine.submit(intent("r-1", **order_fields))
+    assert (order.state, order.reject_rule) == (S.REJECTED, rule)
+    assert words in order.reason
+
+
+async def test_the_order_rate_refuses_the_order_past_the_budget(make_rig):
+    rig = await make_rig(limits=RiskLimits(max_orders_per_second=Decimal(2)))
+    states = [(await rig.engine.submit(intent(f"rate-{n}", order_type="limit", limit_price=Decimal(1),
+                                              time_in_force="GTC")))[0] for n in range(3)]
+    assert [o.state for o in states] == [S.NEW, S.NEW, S.REJECTED]
+    assert states[2].reject_rule == "risk.order_rate"
+
+
+async def test_without_the_position_plane_a_reducing_exit_still_passes_on_the_own_book(make_rig):
+    rig = await make_rig()
+    await rig.engine.submit(intent("open"))
+    await rig.quote("86.0", "86.1")
+    rig.positions.down = True
+    rig.positions.drawdown = Decimal("0.9")  # would block an entry, but the plane is down anyway
+    exit_, _ = await rig.engine.submit(intent("out", role="exit", side="sell"))
+    entry, _ = await rig.engine.submit(intent("in"))
+    assert exit_.state == S.NEW and entry.reject_rule == "risk.positions_unavailable"
+
+
+async def test_cancel_an_open_order_and_refuse_cancel_of_a_filled_one(make_rig):
+    rig = await make_rig()
+    rest, _ = await rig.engine.submit(intent("rest", order_type="limit", limit_price=Decimal(80),
+                                             time_in_force="GTC"))
+    canceled = await rig.engine.cancel(order_id=rest.order_id, reason="changed my mind")
+    assert (canceled.state, canceled.reason) == (S.CANCELED, "changed my mind")
+    await rig.engine.submit(intent("fills"))
+    await rig.quote("86.0", "86.1")
+    with pytest.raises(FailedPrecondition, match="is FILLED; only open orders can be canceled"):
+        await rig.engine.cancel(client_order_id="fills")
+    with pytest.raises(FailedPrecondition, match="is CANCELED"):
+        await rig.engine.cancel(client_order_id="rest")
+
+
+async def test_partial_fills_then_ioc_expiry(make_rig):
+    rig = await make_rig(settings=PaperSettings(liquidity=Decimal(300)))
+    await rig.engine.submit(intent("part"))
+    await rig.quote("86.0", "86.1")
+    order = await rig.engine.get(client_order_id="part")
+    assert (order.state, order.filled_quantity) == (S.EXPIRED, 300)
+
+
+class Crash(BaseException):
+    pass
+
+
+def _crash():
+    raise Crash()
+
+
+async def test_recovery_after_a_crash_between_the_broker_ack_and_storing_it(make_rig):
+    crashed = await make_rig(fault="crash_after_broker_submit", crash=_crash)
+    with pytest.raises(Crash):
+        await crashed.engine.submit(intent("crash-1"))
+    assert (await crashed.store.by_client_id("crash-1")).state == S.SUBMITTED
+    await crashed.quote("86.0", "86.1")  # the venue fills it while we are down
+    await crashed.engine.stop()
+    restarted = await make_rig(store=crashed.store, venue=crashed.venue)
+    order = await restarted.engine.get(client_order_id="crash-1")
+    assert (order.state, order.filled_quantity) == (S.FILLED, 1000)
+    assert len(await restarted.venue.all_orders()) == 1
+    assert restarted.engine.book.strategy("paper", "ma_cross", "USD_JPY") == 1000
+
+
+async def test_recovery_sends_a_never_sent_order_and_rejects_one_lost_in_transit(make_rig):
+    rig = await make_rig()
+    pending = await rig.engine._insert(intent("never-sent"), S.PENDING_SUBMIT)
+    lost = await rig.engine._insert(intent("lost"), S.PENDING_SUBMIT)
+    await rig.engine._move(lost, S.SUBMITTED)
+    await rig.engine.stop()
+    restarted = await make_rig(store=rig.store, venue=rig.venue)
+    sent = await restarted.engine.get(order_id=pending.order_id)
+    gone = await restarted.engine.get(client_order_id="lost")
+    assert sent.state == S.NEW and [o.order.client_order_id for o in await rig.venue.all_orders()] == ["never-sent"]
+    assert (gone.state, gone.reject_rule) == (S.REJECTED, "broker.lost_in_transit")
+    assert gone.reason == "lost in transit: the broker has no order with this client id"
+
+
+async def test_watch_fills_resumes_from_the_store_after_a_restart(make_rig):
+    rig = await make_rig()
+    for n in range(3):
+        await rig.engine.submit(intent(f"f-{n}"))
+    await rig.quote("86.0", "86.1")
+    await rig.engine.stop()
+    restarted = await make_rig(store=rig.store, venue=rig.venue)
+    assert restarted.engine.fill_events.last_seq == 3
+    got = [(seq, e.fill.client_order_id) async for seq, e in _take(
+        restarted.engine.fill_events.subscribe(after_seq=1), 2)]
+    assert got == [(2, "f-1"), (3, "f-2")]

@@ -1,0 +1,155 @@
+"""The paper venue: deterministic fills by the documented rules."""
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from services.order.brokers.base import BrokerOrder, BrokerRejected
+from services.order.brokers.paper import MemoryVenueStore, PaperBroker, PaperSettings
+
+T0 = datetime(2013, 1, 1, 22, 0, tzinfo=timezone.utc)
+
+
+def order(cid="o1", **overrides) -> BrokerOrder:
+    fields = dict(client_order_id=cid, account="paper", instrument="USD_JPY", side="buy", quantity=Decimal(1000),
+                  order_type="market", time_in_force="IOC")
+    fields.update(overrides)
+    return BrokerOrder(**fields)
+
+
+async def drain(paper: PaperBroker) -> list:
+    found = []
+    while not paper._executions.empty():
+        found.append(paper._executions.get_nowait())
+    return found
+
+
+async def feed(paper: PaperBroker, quotes) -> None:
+    for offset_ms, bid, ask in quotes:
+        await paper.on_quote("USD_JPY", T0 + timedelta(milliseconds=offset_ms), Decimal(bid), Decimal(ask))
+
+
+def fills(executions):
+    return [(e.fill.quantity, e.fill.price, e.fill.commission, e.fill.time) for e in executions if e.fill]
+
+
+async def test_market_orders_fill_at_the_next_quote_with_slippage_on_the_right_side():
+    paper = PaperBroker(MemoryVenueStore(), PaperSettings(slippage=Decimal("0.002")))
+    await feed(paper, [(0, "86.655", "86.728")])
+    await paper.submit(order("buy"))
+    await paper.submit(order("sell", side="sell"))
+    await feed(paper, [(100, "86.657", "86.730")])
+    got = await drain(paper)
+    assert [(e.client_order_id, e.fill.price) for e in got] == [("buy", Decimal("86.732")), ("sell", Decimal("86.655"))]
+    assert all(e.state == "filled" for e in got)
+
+
+async def test_submit_is_idempotent_on_the_client_id():
+    venue = MemoryVenueStore()
+    paper = PaperBroker(venue)
+    first = await paper.submit(order("same"))
+    second = await paper.submit(order("same", quantity=Decimal(5)))
+    assert first == second and len(await venue.all_orders()) == 1
+
+
+async def test_limit_orders_fill_at_their_price_when_the_opposite_side_crosses():
+    paper = PaperBroker(MemoryVenueStore())
+    await paper.submit(order("lb", order_type="limit", limit_price=Decimal("86.70"), time_in_force="GTC"))
+    await paper.submit(order("ls", side="sell", order_type="limit", limit_price=Decimal("86.80"), time_in_force="GTC"))
+    await feed(paper, [(0, "86.655", "86.728"), (1, "86.66", "86.71")])
+    assert await drain(paper) == []
+    await feed(paper, [(2, "86.62", "86.69")])
+    got = await drain(paper)
+    assert [(e.client_order_id, e.fill.price) for e in got] == [("lb", Decimal("86.70"))]
+    await feed(paper, [(3, "86.81", "86.83")])
+    assert [(e.client_order_id, e.fill.price) for e in await drain(paper)] == [("ls", Decimal("86.80"))]
+
+
+async def test_an_ioc_limit_that_does_not_cross_expires():
+    paper = PaperBroker(MemoryVenueStore())
+    await paper.submit(order("ioc", order_type="limit", limit_price=Decimal("80"), time_in_force="IOC"))
+    await feed(paper, [(0, "86.655", "86.728")])
+    got = await drain(paper)
+    assert [(e.state, e.fill) for e in got] == [("expired", None)]
+    assert (await paper.lookup("ioc")).state == "expired"
+
+
+async def test_stop_orders_trigger_when_the_market_trades_through():
+    paper = PaperBroker(MemoryVenueStore())
+    await paper.submit(order("stop-buy", order_type="stop", stop_price=Decimal("86.75"), time_in_force="GTC"))
+    await paper.submit(order("stop-sell", side="sell", order_type="stop", stop_price=Decimal("86.60"),
+                             time_in_force="GTC"))
+    await feed(paper, [(0, "86.655", "86.728"), (1, "86.68", "86.74")])
+    assert await drain(paper) == []
+    await feed(paper, [(2, "86.70", "86.76")])
+    assert [(e.client_order_id, e.fill.price) for e in await drain(paper)] == [("stop-buy", Decimal("86.76"))]
+    await feed(paper, [(3, "86.59", "86.66")])
+    assert [(e.client_order_id, e.fill.price) for e in await drain(paper)] == [("stop-sell", Decimal("86.59"))]
+
+
+async def test_liquidity_makes_partial_fills_quote_by_quote_and_ioc_expires_the_rest():
+    paper = PaperBroker(MemoryVenueStore(), PaperSettings(liquidity=Decimal(400)))
+    await paper.submit(order("gtc", time_in_force="GTC"))
+    await paper.submit(order("ioc", time_in_force="IOC"))
+    await paper.submit(order("fok", time_in_force="FOK"))
+    await feed(paper, [(0, "86.655", "86.728"), (1, "86.656", "86.729"), (2, "86.657", "86.730")])
+    got = await drain(paper)
+    gtc = [(e.state, e.fill.quantity) for e in got if e.client_order_id == "gtc"]
+    assert gtc == [("partially_filled", 400), ("partially_filled", 400), ("filled", 200)]
+    assert [(e.state, e.fill and e.fill.quantity) for e in got if e.client_order_id == "ioc"] == [
+        ("partially_filled", 400), ("expired", None)]
+    assert [(e.state, e.fill) for e in got if e.client_order_id == "fok"] == [("expired", None)]
+
+
+async def test_latency_activates_an_order_only_for_quotes_that_much_later():
+    paper = PaperBroker(MemoryVenueStore(), PaperSettings(latency_ms=250))
+    await feed(paper, [(0, "86.655", "86.728")])
+    await paper.submit(order("late"))
+    await feed(paper, [(100, "86.656", "86.729"), (249, "86.657", "86.730")])
+    assert await drain(paper) == []
+    await feed(paper, [(250, "86.658", "86.731")])
+    assert [e.fill.price for e in await drain(paper)] == [Decimal("86.731")]
+
+
+async def test_commission_by_rate_on_notional_plus_per_unit():
+    paper = PaperBroker(MemoryVenueStore(), PaperSettings(commission_rate=Decimal("0.0001"),
+                                                          commission_per_unit=Decimal("0.002")))
+    await paper.submit(order("c", quantity=Decimal(10000)))
+    await feed(paper, [(0, "86.60", "86.70")])
+    (fill,) = [e.fill for e in await drain(paper)]
+    assert fill.commission == Decimal(10000) * Decimal("86.70") * Decimal("0.0001") + Decimal(20)
+
+
+async def test_same_quotes_same_fills_every_run():
+    quotes = [(i * 37, f"86.{600 + (i * 7) % 50}", f"86.{660 + (i * 7) % 50}") for i in range(60)]
+
+    async def run():
+        paper = PaperBroker(MemoryVenueStore(), PaperSettings(liquidity=Decimal(300), slippage=Decimal("0.001"),
+                                                              commission_rate=Decimal("0.00002"), latency_ms=50))
+        await feed(paper, quotes[:1])
+        await paper.submit(order("m", quantity=Decimal(1000), time_in_force="GTC"))
+        await paper.submit(order("l", side="sell", order_type="limit", limit_price=Decimal("86.640"),
+                                 time_in_force="GTC"))
+        await paper.submit(order("s", order_type="stop", stop_price=Decimal("86.700"), time_in_force="GTC"))
+        await feed(paper, quotes[1:])
+        return fills(await drain(paper)), await paper.positions("paper")
+
+    first, second = await run(), await run()
+    assert first == second and len(first[0]) >= 5
+
+
+async def test_cancel_lookup_and_positions_answer_as_a_venue():
+    paper = PaperBroker(MemoryVenueStore())
+    assert await paper.lookup("nobody") is None
+    with pytest.raises(BrokerRejected, match="no order with client id 'nobody'"):
+        await paper.cancel("nobody")
+    await paper.submit(order("rest", order_type="limit", limit_price=Decimal("1"), time_in_force="GTC"))
+    assert (await paper.cancel("rest")).state == "canceled"
+    await paper.submit(order("b1", quantity=Decimal(1000)))
+    await feed(paper, [(0, "86.0", "86.1")])
+    await paper.submit(order("s1", side="sell", quantity=Decimal(400)))
+    await feed(paper, [(1, "87.0", "87.1")])
+    (view,) = await paper.positions("paper")
+    assert (view.quantity, view.average_price) == (Decimal(600), Decimal("86.1"))
+    assert await paper.positions("other") == []
