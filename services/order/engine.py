@@ -87,8 +87,12 @@ class OrderEngine:
 
     # ---- lifecycle -------------------------------------------------------------------------
 
-    async def start(self, *, recover: bool = True) -> None:
-        """Loads seqs and the own book, resolves unfinished orders, then follows executions."""
+    async def start(self, *, recover: bool = True, follow_executions: bool = True) -> None:
+        """Loads seqs and the own book, resolves unfinished orders, then follows executions.
+
+        A backtest passes follow_executions=False and feeds `apply_execution` itself, so the
+        order of events comes from the data, not from task scheduling.
+        """
         last_event, last_fill = await self._store.last_seqs()
         self.order_events = Broadcaster(name="order events", last_seq=last_event,
                                         backfill=EventBackfill(self._store.oldest_event_seq, self._store.order_events))
@@ -97,7 +101,8 @@ class OrderEngine:
         self.book.reset(await self._store.net_positions())
         if recover:
             await self.recover()
-        self._executions_task = asyncio.create_task(self._follow_executions(), name="order-executions")
+        if follow_executions:
+            self._executions_task = asyncio.create_task(self._follow_executions(), name="order-executions")
 
     async def stop(self) -> None:
         if self._executions_task is not None:

@@ -206,6 +206,22 @@ class Strategy(abc.ABC):
         return ExitSignal(reason=reason, rule="signal")
 
 
+def on_timeframe(cls: type[Strategy], timeframe: str) -> type[Strategy]:
+    """The same strategy deciding on another timeframe (e.g. ma_cross on H1 bars).
+
+    Only strategies that read their decision timeframe from `self.decision_timeframe`
+    (rather than naming one) mean the same thing after this; the others keep reading the
+    timeframes they name.
+    """
+    if timeframe not in TIMEFRAMES:
+        raise StrategyConfigError(f"timeframe {timeframe!r} is not one of {', '.join(TIMEFRAMES)}")
+    if cls.timeframes[0] == timeframe:
+        return cls
+    rest = tuple(tf for tf in cls.timeframes[1:] if tf != timeframe)
+    return type(cls.__name__, (cls,), {"timeframes": (timeframe, *rest), "__module__": cls.__module__,
+                                       "__doc__": cls.__doc__})
+
+
 class StrategyHarness:
     """Calls user strategy code; an exception or malformed answer becomes "no order".
 

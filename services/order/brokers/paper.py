@@ -173,6 +173,13 @@ class PaperBroker:
         while True:
             yield await self._executions.get()
 
+    def drain_executions(self) -> list[BrokerExecution]:
+        """Executions produced so far, without waiting (a backtest pulls them after each quote)."""
+        drained = []
+        while not self._executions.empty():
+            drained.append(self._executions.get_nowait())
+        return drained
+
     async def on_quote(self, instrument: str, time: datetime, bid: Decimal, ask: Decimal) -> None:
         async with self._lock:
             self._last_quote_time[instrument] = time

@@ -1,6 +1,7 @@
 """ma_cross: fast/slow SMA crossover on M1 mid closes.
 
-Rule, on each closed M1 candle: fast = SMA(fast_period) and slow = SMA(slow_period) of mid
+Rule, on each closed candle of the decision timeframe (M1 unless a backtest or deployment
+derives it onto another one with `sdk.on_timeframe`): fast = SMA(fast_period) and slow = SMA(slow_period) of mid
 closes, evaluated on the last candle and the one before it.
 * buy  when fast <= slow on the previous candle and fast > slow on the last one;
 * sell when fast >= slow on the previous candle and fast < slow on the last one.
@@ -45,7 +46,7 @@ class MaCross(Strategy):
 
     def _averages(self, view: MarketView) -> tuple[float, float, float, float] | None:
         p = self.params
-        closes = view.closes("M1")
+        closes = view.closes(self.decision_timeframe)
         if len(closes) < p.slow_period + 1:
             return None
         fast = talib.SMA(closes, p.fast_period)
@@ -59,9 +60,9 @@ class MaCross(Strategy):
         fast_before, slow_before, fast_now, slow_now = averages
         p = self.params
         if fast_before <= slow_before and fast_now > slow_now:
-            return self.enter("buy", f"SMA({p.fast_period}) crossed above SMA({p.slow_period}) on M1")
+            return self.enter("buy", f"SMA({p.fast_period}) crossed above SMA({p.slow_period}) on {self.decision_timeframe}")
         if fast_before >= slow_before and fast_now < slow_now:
-            return self.enter("sell", f"SMA({p.fast_period}) crossed below SMA({p.slow_period}) on M1")
+            return self.enter("sell", f"SMA({p.fast_period}) crossed below SMA({p.slow_period}) on {self.decision_timeframe}")
         return None
 
     def exit_signal(self, view: MarketView, position: OpenPosition) -> ExitSignal | None:
@@ -70,7 +71,7 @@ class MaCross(Strategy):
             return None
         _, _, fast_now, slow_now = averages
         if position.side == "long" and fast_now < slow_now:
-            return self.close("fast SMA below slow SMA on M1: the opposite cross")
+            return self.close(f"fast SMA below slow SMA on {self.decision_timeframe}: the opposite cross")
         if position.side == "short" and fast_now > slow_now:
-            return self.close("fast SMA above slow SMA on M1: the opposite cross")
+            return self.close(f"fast SMA above slow SMA on {self.decision_timeframe}: the opposite cross")
         return None
