@@ -114,6 +114,7 @@ def plot_equity(curve: Sequence[EquityPoint], trades: Sequence[Trade], path: Pat
                         s=10, color=colour, label=label, zorder=3)
     top.set_title(title)
     top.set_ylabel("equity")
+    top.ticklabel_format(axis="y", style="plain", useOffset=False)
     top.grid(alpha=0.3)
     top.legend(loc="upper left", fontsize=8)
     bottom.fill_between(times, drawdown, 0, color="#c0392b", alpha=0.35)

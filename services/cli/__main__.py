@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 
+from services.cli.backtest import add_backtest_parser, run_backtest
 from services.cli.status import add_status_parser, run_status
 from services.cli.up import add_up_parser, run_up
 
@@ -16,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_up_parser(sub)
     add_status_parser(sub)
+    add_backtest_parser(sub)
     try:
         from services.cli.flags import add_flags_parser
     except ImportError:  # the flags CLI arrives with the control plane
@@ -30,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.command == "up":
         return asyncio.run(run_up(args))
+    if args.command == "backtest":
+        logging.getLogger().setLevel(logging.WARNING)  # the report is the output; strategy logs stay quiet
+        return asyncio.run(run_backtest(args))
     if args.command == "status":
         return asyncio.run(run_status(args))
     if args.command == "flags":

@@ -1,0 +1,154 @@
+"""`quantmesh backtest`: the same strategy, order and position code under a simulated clock.
+
+    quantmesh backtest --data BID.csv,ASK.csv --strategy ma_cross --params fast_period=5 slow_period=20
+
+Prints the report, writes <out>/trades.csv and <out>/equity.png. Risk limits are the
+order plane's (QUANTMESH_RISK_* environment variables, the same as live); paper-venue
+settings come from QUANTMESH_PAPER_* likewise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from services.backtest.data import DataError, count_rows, ticks_from
+from services.backtest.inprocess import BacktestSettings, InProcessBacktest
+from services.backtest.report import format_summary, plot_equity, summarize, write_trades_csv
+from services.backtest.trades import round_trips
+from services.common.config import ConfigError, Env
+from services.order.brokers.paper import PaperSettings
+from services.order.risk import RiskLimits
+from services.strategies.params import StrategyConfigError, parse_params
+from services.strategies.registry import catalogue
+from services.strategies.sdk import on_timeframe
+
+
+def add_backtest_parser(sub) -> None:
+    parser = sub.add_parser("backtest", help="backtest a strategy on a data file with the live code",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, metavar="FILE",
+                        help="tick file (timestamp,bid,ask[,volume]; CSV or Parquet), BID.csv,ASK.csv one-minute "
+                             "bar files, or one OHLC bar file (Open/High/Low/Close columns)")
+    parser.add_argument("--strategy", required=True, help="strategy slug (python -m services.strategies --list)")
+    parser.add_argument("--params", nargs="*", default=[], metavar="NAME=VALUE", help="strategy params")
+    parser.add_argument("--from", dest="start", metavar="TIME", help="first tick time, ISO 8601 (UTC if no offset)")
+    parser.add_argument("--to", dest="end", metavar="TIME", help="stop before this time, ISO 8601")
+    parser.add_argument("--timeframe", help="decide on this timeframe instead of the strategy's own (e.g. H1)")
+    parser.add_argument("--instrument", help="instrument name for the data (default: the strategy's param)")
+    parser.add_argument("--cash", default="10000000", help="starting cash in the quote currency (default 10,000,000)")
+    parser.add_argument("--fill-at", choices=("next", "current"), default="next",
+                        help="market orders fill at the next quote after the decision (live-like, default) or at "
+                             "the quote that closed the decision candle (the next bar's open, like backtesting.py)")
+    parser.add_argument("--spread", default="0", help="spread added around OHLC bar prices (price units)")
+    parser.add_argument("--out", default="out/backtest", help="folder for trades.csv and equity.png")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _time(text: str | None, flag: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise DataError(f"{flag} {text!r} is not an ISO 8601 time, e.g. 2013-02-04 or 2013-02-04T09:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def build(args):
+    known = catalogue()
+    cls = known.get(args.strategy)
+    if cls is None:
+        raise StrategyConfigError(f"unknown strategy '{args.strategy}'; known strategies: {', '.join(sorted(known))}")
+    if args.timeframe:
+        cls = on_timeframe(cls, args.timeframe)
+    raw = {}
+    for item in args.params:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise StrategyConfigError(f"--params {item!r} is not NAME=VALUE")
+        raw[name] = value
+    if args.instrument:
+        raw["instrument"] = args.instrument
+    strategy = cls(parse_params(cls.Params, raw, owner=args.strategy))
+    env = Env()
+    try:
+        cash, spread = Decimal(args.cash), Decimal(args.spread)
+    except InvalidOperation:
+        raise DataError("--cash and --spread must be decimal numbers") from None
+    paper = PaperSettings(slippage=env.decimal("QUANTMESH_PAPER_SLIPPAGE", Decimal(0)),
+                          commission_rate=env.decimal("QUANTMESH_PAPER_COMMISSION_RATE", Decimal(0)),
+                          commission_per_unit=env.decimal("QUANTMESH_PAPER_COMMISSION_PER_UNIT", Decimal(0)),
+                          latency_ms=env.int("QUANTMESH_PAPER_LATENCY_MS", 0, minimum=0))
+    settings = BacktestSettings(starting_cash=cash, fill_at=args.fill_at, paper=paper, limits=RiskLimits.from_env(env))
+    return strategy, settings, spread
+
+
+async def run_backtest(args) -> int:
+    try:
+        strategy, settings, spread = build(args)
+        start, end = _time(args.start, "--from"), _time(args.end, "--to")
+    except (StrategyConfigError, ConfigError, DataError) as exc:
+        print(f"quantmesh backtest: {exc}", file=sys.stderr)
+        return 2
+    missing = [p for p in args.data.split(",") if not Path(p).exists()]
+    if missing:
+        print(f"quantmesh backtest: {missing[0]} does not exist", file=sys.stderr)
+        return 2
+    backtest = InProcessBacktest(strategy, settings)
+    rows = count_rows(args.data)
+    progress = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        per_row = 4 if ("," in args.data or rows and _is_bars(args.data)) else 1
+        progress = tqdm(total=rows * per_row if rows else None, unit=" ticks", unit_scale=True, smoothing=0.1,
+                        desc=f"{strategy.slug} {strategy.decision_timeframe}", file=sys.stderr)
+    began = time.perf_counter()
+    try:
+        result = await backtest.run(ticks_from(args.data, strategy.params.instrument, spread=spread, start=start,
+                                               end=end),
+                                    on_tick=(lambda _tick: progress.update(1)) if progress is not None else None)
+    except DataError as exc:
+        print(f"quantmesh backtest: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if progress is not None:
+            progress.close()
+    elapsed = time.perf_counter() - began
+    trades, still_open = round_trips(result.fills)
+    summary = summarize(trades, result.curve, settings.starting_cash)
+    out = Path(args.out)
+    write_trades_csv(trades, out / "trades.csv")
+    title = f"{strategy.slug} on {strategy.params.instrument} {strategy.decision_timeframe} ({Path(args.data.split(',')[0]).name})"
+    if result.curve:
+        plot_equity(result.curve, trades, out / "equity.png", title=title)
+    print(format_summary(summary, title=title))
+    print(f"  {'ticks':<26}  {result.ticks:,} in {elapsed:.1f} s ({result.ticks / elapsed:,.0f} ticks/s, "
+          f"{result.decision_bars / elapsed:,.0f} decision bars/s)" if elapsed > 0 else "")
+    if still_open:
+        print("  still open at the end: " + ", ".join(f"{k[1]} {v}" for k, v in still_open.items()))
+    if result.rejected:
+        reasons = Counter(reason.split(":")[0] for _, reason in result.rejected)
+        print(f"  refused intents: {len(result.rejected)} ("
+              + ", ".join(f"{rule} x{n}" for rule, n in reasons.most_common()) + ")")
+        print(f"    first: {result.rejected[0][1]}")
+    print(f"\n  trades:  {out / 'trades.csv'}")
+    if result.curve:
+        print(f"  equity:  {out / 'equity.png'}")
+    return 0
+
+
+def _is_bars(path: str) -> bool:
+    from services.backtest.data import is_ohlc_file
+
+    try:
+        return is_ohlc_file(Path(path))
+    except Exception:  # noqa: BLE001 - only a progress-bar estimate
+        return False
