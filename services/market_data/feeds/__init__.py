@@ -1,0 +1,1 @@
+"""Feed adapters: anything that yields `FeedTick`s (see base.py)."""

@@ -1,0 +1,145 @@
+"""Wires one market-data plane: repository, warm start, engine, feed task, servicer.
+
+Used by __main__ and by in-process integration tests; the pure parts (CandleAggregator,
+FactorEngine) are usable without any of this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+import asyncpg
+
+from services.common.streams import Broadcaster
+from services.market_data.candles import CandleAggregator
+from services.market_data.config import MarketDataConfig
+from services.market_data.engine import MarketDataEngine
+from services.market_data.events import CandleEvent, FactorEvent, TickEvent
+from services.market_data.factors import FactorEngine
+from services.market_data.feeds.base import Feed
+from services.market_data.feeds.pacing import Pacing
+from services.market_data.feeds.replay import BarFilesFeed, TickFileFeed
+from services.market_data.feeds.synthetic import SyntheticFeed, next_reopen, weekend_closed_at
+from services.market_data.instruments import TIMEFRAMES, Timeframe, spec_for
+from services.market_data.recorder import CandleRecorder
+from services.market_data.repository import MarketDataRepository
+from services.market_data.server import MarketDataService
+
+log = logging.getLogger(__name__)
+
+
+def make_feed(config: MarketDataConfig) -> Feed:
+    if config.feed.kind in ("oanda", "gmo", "ccxt"):
+        from services.market_data.feeds.ccxt_feed import make_venue_feed  # real venues: only when configured
+
+        return make_venue_feed(config.feed.kind, config.feed.exchange, config.instruments)
+    if config.feed.kind == "replay":
+        return TickFileFeed(config.feed.paths[0], instrument=config.instruments[0])
+    if config.feed.kind == "bars":
+        return BarFilesFeed(*config.feed.paths, instrument=config.instruments[0])
+    return SyntheticFeed(config.instruments, seed=config.synthetic_seed, start=config.synthetic_start)
+
+
+async def warm_start(repository: MarketDataRepository, instruments: tuple[str, ...], aggregator: CandleAggregator,
+                     factors: FactorEngine) -> None:
+    """After a restart: factor series from the last stored candles, open buckets from stored S5 candles."""
+    for instrument in instruments:
+        for timeframe in TIMEFRAMES:
+            factors.warm(await repository.recent_candles(instrument, timeframe, factors.history))
+        closed_until = await repository.closed_until(instrument)
+        finest = Timeframe.S5
+        if finest not in closed_until:
+            continue
+        # Coarser buckets still open at shutdown start at or after the end of their last stored candle;
+        # the stored S5 candles since the earliest such point rebuild them exactly.
+        coarser = [closed_until.get(tf) for tf in TIMEFRAMES if tf is not finest]
+        known = [moment for moment in coarser if moment is not None]
+        since = min(known) if len(known) == len(coarser) else closed_until[finest] - timedelta(days=1)
+        finer = await repository.candles_since(instrument, finest, since)
+        aggregator.restore(instrument, finer, closed_until, last_tick_time=closed_until[finest])
+        log.info("warm start", extra={"instrument": instrument, "resumes_at": closed_until[finest].isoformat(),
+                                      "s5_candles_replayed": len(finer)})
+
+
+class MarketDataPlane:
+    def __init__(self, *, config: MarketDataConfig, feed: Feed, engine: MarketDataEngine,
+                 recorder: CandleRecorder, repository: MarketDataRepository) -> None:
+        self.config = config
+        self.feed = feed
+        self.engine = engine
+        self.recorder = recorder
+        self.repository = repository
+        self.servicer = MarketDataService(engine, repository)
+        self.pacing = Pacing(config.speed)
+        self._feed_task: asyncio.Task | None = None
+        self.feed_done = asyncio.Event()
+
+    @classmethod
+    async def open(cls, config: MarketDataConfig, pool: asyncpg.Pool, *, feed: Feed | None = None) -> "MarketDataPlane":
+        repository = MarketDataRepository(pool)
+        feed = feed or make_feed(config)
+        candle_seq, factor_seq = await repository.last_seqs()
+        aggregator = CandleAggregator()
+        factors = FactorEngine(config.factors, history=config.factor_history)
+        await warm_start(repository, tuple(feed.instruments), aggregator, factors)
+        recorder = CandleRecorder(repository, stored_candle_seq=candle_seq, stored_factor_seq=factor_seq)
+        candles_stored = repository.candle_backfill(lambda seq: recorder.wait_stored("c", seq))
+        factors_stored = repository.factor_backfill(lambda seq: recorder.wait_stored("f", seq))
+        engine = MarketDataEngine(
+            instruments=[spec_for(s) for s in feed.instruments], feed_name=feed.name, aggregator=aggregator,
+            factors=factors,
+            tick_stream=Broadcaster[TickEvent](name="tick", ring_size=config.tick_window * len(feed.instruments),
+                                               queue_size=config.stream_queue),
+            candle_stream=Broadcaster[CandleEvent](name="candle", ring_size=config.stream_ring,
+                                                   queue_size=config.stream_queue,
+                                                   backfill=candles_stored, last_seq=candle_seq),
+            factor_stream=Broadcaster[FactorEvent](name="factor", ring_size=config.stream_ring,
+                                                   queue_size=config.stream_queue,
+                                                   backfill=factors_stored, last_seq=factor_seq),
+            tick_window=config.tick_window, recorder=recorder)
+        return cls(config=config, feed=feed, engine=engine, recorder=recorder, repository=repository)
+
+    def start(self) -> None:
+        self.recorder.start()
+        self._feed_task = asyncio.create_task(self._run_feed(), name="market-data-feed")
+
+    async def _run_feed(self) -> None:
+        log.info("feed started", extra={"feed": self.feed.name, "speed": str(self.config.speed)})
+        if isinstance(self.feed, SyntheticFeed) and weekend_closed_at(self.feed.start):
+            log.info("the synthetic FX market is closed for the weekend; FX ticks resume on Sunday 22:00 UTC "
+                     "(set QUANTMESH_SYNTHETIC_START to a weekday to trade now)",
+                     extra={"reopens": next_reopen(self.feed.start).isoformat()})
+        try:
+            await self.pacing.run(self.feed, self.engine.on_tick, self.engine.on_time)
+        except Exception:
+            log.exception("the feed failed; the plane keeps serving what it has", extra={"feed": self.feed.name})
+        finally:
+            self.engine.feed_ended = True
+            self.feed_done.set()
+        stats = getattr(self.feed, "stats", None)
+        log.info("feed ended; streams stay open and GetQuote returns the last tick", extra={
+            "feed": self.feed.name, "ticks_accepted": self.engine.ticks_accepted,
+            "late_ticks": sum(self.engine.aggregator.late_ticks.values()),
+            "rows_read": getattr(stats, "rows_read", None), "malformed_rows": getattr(stats, "malformed", None)})
+        await self.pacing.keep_time(self.engine.on_time)
+
+    async def stop_feed(self) -> None:
+        if self._feed_task is not None:
+            self._feed_task.cancel()
+            try:
+                await self._feed_task
+            except asyncio.CancelledError:
+                pass
+            self._feed_task = None
+
+    def close_streams(self) -> None:
+        for stream in (self.engine.tick_stream, self.engine.candle_stream, self.engine.factor_stream):
+            stream.close()
+
+    async def stop(self) -> None:
+        """Stops the feed, ends the streams and waits until every closed candle is stored."""
+        await self.stop_feed()
+        self.close_streams()
+        await self.recorder.stop()

@@ -1,0 +1,184 @@
+"""The MarketData servicer: proto <-> domain, request validation, no business rules."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from quantmesh.common.v1 import common_pb2
+from quantmesh.market_data.v1 import market_data_pb2 as pb
+from quantmesh.market_data.v1 import market_data_pb2_grpc
+from services.common.errors import FailedPrecondition, InvalidArgument
+from services.common.timeutil import optional_from_timestamp, to_timestamp
+from services.market_data.candles import Candle, Ohlc
+from services.market_data.engine import MarketDataEngine
+from services.market_data.events import CandleEvent, FactorEvent, TickEvent
+from services.market_data.instruments import Timeframe
+from services.market_data.repository import MarketDataRepository, PageQuery
+
+DEFAULT_PAGE, MAX_PAGE = 500, 5_000
+_SIDES = {"buy": common_pb2.SIDE_BUY, "sell": common_pb2.SIDE_SELL}
+_ALLOWED_TIMEFRAMES = ", ".join(f"TIMEFRAME_{tf.name}" for tf in Timeframe)
+
+
+def timeframe_from_proto(value: int, field: str = "timeframe") -> Timeframe:
+    name = common_pb2.Timeframe.Name(value) if value in common_pb2.Timeframe.values() else None
+    if name is None or name == "TIMEFRAME_UNSPECIFIED":
+        raise InvalidArgument(f"{field} {name or value} is not a candle timeframe; use one of {_ALLOWED_TIMEFRAMES}")
+    return Timeframe[name.removeprefix("TIMEFRAME_")]
+
+
+def timeframe_to_proto(timeframe: Timeframe) -> int:
+    return common_pb2.Timeframe.Value(f"TIMEFRAME_{timeframe.name}")
+
+
+def _ohlc(o: Ohlc) -> pb.Ohlc:
+    return pb.Ohlc(open=o.open, high=o.high, low=o.low, close=o.close)
+
+
+def candle_to_proto(c: Candle) -> pb.Candle:
+    return pb.Candle(instrument=c.instrument, timeframe=timeframe_to_proto(c.timeframe),
+                     start_time=to_timestamp(c.start), end_time=to_timestamp(c.end), bid=_ohlc(c.bid),
+                     ask=_ohlc(c.ask), mid=_ohlc(c.mid), tick_count=c.tick_count, volume=c.volume, closed=c.closed)
+
+
+def tick_to_proto(event: TickEvent) -> pb.Tick:
+    t = event.tick
+    return pb.Tick(instrument=t.instrument, time=to_timestamp(t.time), bid=str(t.bid), ask=str(t.ask),
+                   volume=str(t.volume), aggressor=_SIDES.get(t.aggressor or "", common_pb2.SIDE_UNSPECIFIED))
+
+
+class MarketDataService(market_data_pb2_grpc.MarketDataServicer):
+    def __init__(self, engine: MarketDataEngine, repository: MarketDataRepository) -> None:
+        self._engine = engine
+        self._repository = repository
+
+    # -- validation -------------------------------------------------------------------------
+    def _instrument(self, symbol: str, field: str = "instrument") -> str:
+        if not symbol:
+            raise InvalidArgument(f"{field} is required; this plane is fed with {self._fed()}")
+        if symbol not in self._engine.instruments:
+            raise InvalidArgument(f"{field} {symbol!r} is not an instrument of this plane; it is fed with {self._fed()}")
+        return symbol
+
+    def _fed(self) -> str:
+        return ", ".join(self._engine.instruments)
+
+    def _filter(self, instruments, timeframes) -> Callable[[tuple[str, Timeframe]], bool]:
+        wanted_instruments = frozenset(self._instrument(s, "instruments") for s in instruments)
+        wanted_timeframes = frozenset(timeframe_from_proto(v, "timeframes") for v in timeframes)
+
+        def matches(key: tuple[str, Timeframe]) -> bool:
+            return ((not wanted_instruments or key[0] in wanted_instruments)
+                    and (not wanted_timeframes or key[1] in wanted_timeframes))
+        return matches
+
+    @staticmethod
+    def _resume(request) -> int | None:
+        return request.resume_after_seq if request.HasField("resume_after_seq") else None
+
+    # -- streams ----------------------------------------------------------------------------
+    async def StreamCandles(self, request, context):
+        matches = self._filter(request.instruments, request.timeframes)
+        async for seq, event in self._engine.candle_stream.subscribe(
+                after_seq=self._resume(request), matches=lambda e: matches(e.key)):
+            yield _candle_message(seq, event)
+
+    async def StreamFactors(self, request, context):
+        matches = self._filter(request.instruments, request.timeframes)
+        async for seq, event in self._engine.factor_stream.subscribe(
+                after_seq=self._resume(request), matches=lambda e: matches(e.key)):
+            yield _factor_message(seq, event)
+
+    async def StreamTicks(self, request, context):
+        wanted = frozenset(self._instrument(s, "instruments") for s in request.instruments)
+        async for seq, event in self._engine.tick_stream.subscribe(
+                after_seq=self._resume(request),
+                matches=lambda e: not wanted or e.tick.instrument in wanted):
+            if event.wire is None:
+                event.wire = pb.StreamTicksResponse(seq=seq, tick=tick_to_proto(event),
+                                                    trace_context=event.trace_context)
+            yield event.wire
+
+    # -- unary ------------------------------------------------------------------------------
+    async def GetCandles(self, request, context):
+        instrument = self._instrument(request.instrument)
+        timeframe = timeframe_from_proto(request.timeframe)
+        start = optional_from_timestamp(request, "start_time")
+        end = optional_from_timestamp(request, "end_time")
+        if start is not None and end is not None and start >= end:
+            raise InvalidArgument(f"start_time {start.isoformat()} must be before end_time {end.isoformat()}")
+        limit = min(request.limit or DEFAULT_PAGE, MAX_PAGE)
+        query = PageQuery(instrument=instrument, timeframe=timeframe, start=start, end=end, limit=limit,
+                          latest=request.latest)
+        after = before = None
+        if request.page_token:
+            cursor = _decode_token(request.page_token, query)
+            after, before = (None, cursor) if query.latest else (cursor, None)
+        page = await self._repository.candle_page(query, after=after, before=before)
+        more = len(page) > limit
+        page = page[1:] if (more and query.latest) else page[:limit]
+        token = ""
+        if more and page:
+            token = _encode_token(query, page[0][1].start if query.latest else page[-1][1].start)
+        return pb.GetCandlesResponse(candles=[candle_to_proto(c) for _, c in page], seqs=[s for s, _ in page],
+                                     next_page_token=token)
+
+    async def ListInstruments(self, request, context):
+        items = []
+        for symbol, spec in self._engine.instruments.items():
+            item = pb.Instrument(symbol=symbol, tick_size=str(spec.tick_size), quote_currency=spec.quote_currency,
+                                 feed=self._engine.feed_name)
+            last = self._engine.last_tick_time(symbol)
+            if last is not None:
+                item.last_tick_time.CopyFrom(to_timestamp(last))
+            items.append(item)
+        return pb.ListInstrumentsResponse(instruments=items)
+
+    async def GetQuote(self, request, context):
+        instrument = self._instrument(request.instrument)
+        quote = self._engine.quote(instrument)
+        if quote is None:
+            raise FailedPrecondition(f"no tick for {instrument} has arrived yet from the {self._engine.feed_name} "
+                                     "feed; retry once the feed has delivered one")
+        seq, event = quote
+        return pb.GetQuoteResponse(tick=tick_to_proto(event), seq=seq)
+
+
+def _candle_message(seq: int, event: CandleEvent) -> pb.StreamCandlesResponse:
+    if event.wire is None:
+        event.wire = pb.StreamCandlesResponse(seq=seq, candle=candle_to_proto(event.candle),
+                                              trace_context=event.trace_context)
+    return event.wire
+
+
+def _factor_message(seq: int, event: FactorEvent) -> pb.StreamFactorsResponse:
+    if event.wire is None:
+        event.wire = pb.StreamFactorsResponse(seq=seq, factors=pb.FactorSet(
+            instrument=event.instrument, timeframe=timeframe_to_proto(event.timeframe),
+            candle_start_time=to_timestamp(event.candle_start), values=event.values),
+            trace_context=event.trace_context)
+    return event.wire
+
+
+# A page token names the request it continues, so it cannot be replayed against another series.
+def _encode_token(query: PageQuery, cursor: datetime) -> str:
+    body = {"i": query.instrument, "t": query.timeframe.name, "l": query.latest,
+            "c": int(cursor.timestamp() * 1_000_000)}
+    return base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode()
+
+
+def _decode_token(token: str, query: PageQuery) -> datetime:
+    try:
+        body = json.loads(base64.urlsafe_b64decode(token.encode()))
+        same = body["i"] == query.instrument and body["t"] == query.timeframe.name and body["l"] == query.latest
+        cursor = datetime.fromtimestamp(int(body["c"]) / 1_000_000, timezone.utc)
+    except (ValueError, KeyError, TypeError):
+        raise InvalidArgument(f"page_token {token!r} is not a token this server issued; "
+                              "send the next_page_token of the previous response, or none for the first page") from None
+    if not same:
+        raise InvalidArgument("page_token belongs to a different instrument, timeframe or `latest` setting; "
+                              "repeat the request that returned it")
+    return cursor
