@@ -20,6 +20,7 @@ from services.common.logs import configure_logging
 from services.common.runtime import Database, host_for
 from services.common.server import binding, serve
 from services.common.telemetry import setup_tracing
+from services.common.venues import CcxtSettings, GmoSettings, OandaSettings, make_ccxt_exchange
 from services.order.brokers.gateway import BrokerGateway
 from services.order.brokers.paper import PaperBroker
 from services.order.brokers.venue_store import PostgresVenueStore
@@ -37,9 +38,14 @@ async def run(config: OrderConfig) -> None:
     setup_tracing("order", config.server.otel_endpoint)
     database = await Database.open(config.server, schema=SCHEMA, migrations=MIGRATIONS)
     clock = WallClock()
-    paper = PaperBroker(await PostgresVenueStore.open(database.pool), config.paper)
-    await paper.load()
-    broker = BrokerGateway(paper, clock, rate_per_second=config.broker_rate_per_second,
+    paper = None
+    if config.broker == "paper":
+        paper = PaperBroker(await PostgresVenueStore.open(database.pool), config.paper)
+        await paper.load()
+        venue = paper
+    else:
+        venue = real_venue(config)
+    broker = BrokerGateway(venue, clock, rate_per_second=config.broker_rate_per_second,
                            attempts=config.broker_attempts)
     flags = FlagsFollower(config.peers.control, token=config.peers.token,
                           staleness_seconds=config.flags_staleness_seconds)
@@ -50,10 +56,12 @@ async def run(config: OrderConfig) -> None:
     positions = grpc_positions or OwnBookPositions(book)
     engine = OrderEngine(store=PostgresOrderStore(database.pool), broker=broker, flags=flags, positions=positions,
                          limits=config.risk, clock=clock, book=book, fault=config.fault)
-    quotes = MarketDataQuotes(config.peers.market_data, paper.on_quote, token=config.peers.token)
+    # Only the paper venue needs our quotes; a real venue fills against its own market.
+    quotes = MarketDataQuotes(config.peers.market_data, paper.on_quote, token=config.peers.token) if paper else None
     await flags.start()
     await engine.start()
-    await quotes.start()
+    if quotes is not None:
+        await quotes.start()
     try:
         await flags.wait_ready(timeout=3.0)
     except (TimeoutError, asyncio.TimeoutError):
@@ -65,14 +73,31 @@ async def run(config: OrderConfig) -> None:
                                             servicer)], POLICY)
 
     async def on_stop() -> None:
-        await quotes.stop()
+        if quotes is not None:
+            await quotes.stop()
         await engine.stop()
+        if hasattr(venue, "close"):
+            await venue.close()
         await flags.stop()
         if grpc_positions is not None:
             await grpc_positions.close()
         await database.close()
 
     await serve(host, on_stop=on_stop)
+
+
+def real_venue(config: OrderConfig):
+    """The OANDA, GMO Coin or ccxt broker named by QUANTMESH_BROKER (settings re-read from the env)."""
+    env = Env()
+    if config.broker == "oanda":
+        from services.order.brokers.oanda import OandaBroker
+        return OandaBroker(OandaSettings.from_env(env))
+    if config.broker == "gmo":
+        from services.order.brokers.gmo import GmoBroker
+        return GmoBroker(GmoSettings.from_env(env, trading=True))
+    from services.order.brokers.ccxt_broker import CcxtBroker
+    settings = CcxtSettings.from_env(env, config.broker_exchange, trading=True)
+    return CcxtBroker(make_ccxt_exchange(settings), config.instruments)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from services.common.config import DEFAULT_PORTS, ConfigError, Env, PeerConfig, ServerConfig
+from services.common.venues import CcxtSettings, GmoSettings, OandaSettings, parse_venue_choice
 from services.order.brokers.paper import PaperSettings
 from services.order.engine import CRASH_AFTER_BROKER_SUBMIT
 from services.order.risk import RiskLimits
@@ -20,7 +21,7 @@ class OrderConfig:
     peers: PeerConfig
     account: str
     instruments: tuple[str, ...]
-    broker: str
+    broker: str                    # "paper" | "oanda" | "gmo" | "ccxt"
     paper: PaperSettings
     risk: RiskLimits
     positions_source: str  # "position_plane" | "own_book"
@@ -28,6 +29,7 @@ class OrderConfig:
     broker_attempts: int
     flags_staleness_seconds: float
     fault: str | None
+    broker_exchange: str = ""      # the ccxt exchange id with QUANTMESH_BROKER=ccxt:<exchange>
 
     @classmethod
     def from_env(cls, env: Env) -> "OrderConfig":
@@ -42,12 +44,14 @@ class OrderConfig:
         if fault is not None and fault != CRASH_AFTER_BROKER_SUBMIT:
             raise ConfigError(f"QUANTMESH_FAULT={fault!r} is not one of {CRASH_AFTER_BROKER_SUBMIT} "
                               "(a test-only switch; leave it unset)")
+        broker, exchange = _broker(env)
         return cls(
             server=ServerConfig.from_env(env, service_name="order", default_port=DEFAULT_PORTS["order"]),
             peers=PeerConfig.from_env(env),
             account=env.str("QUANTMESH_ACCOUNT", "paper"),
             instruments=instruments,
-            broker=env.choice("QUANTMESH_BROKER", "paper", ("paper",)),
+            broker=broker,
+            broker_exchange=exchange,
             paper=PaperSettings(
                 slippage=env.decimal("QUANTMESH_PAPER_SLIPPAGE", Decimal(0), minimum=Decimal(0)),
                 # 0 (the default) means unlimited liquidity: every order fills whole.
@@ -65,3 +69,24 @@ class OrderConfig:
             flags_staleness_seconds=env.float("QUANTMESH_FLAGS_STALENESS_SECONDS", 5.0, minimum=0.5),
             fault=fault,
         )
+
+
+def _broker(env: Env) -> tuple[str, str]:
+    """QUANTMESH_BROKER = paper | oanda | gmo | ccxt:<exchange>; a real venue's settings are checked now."""
+    text = env.str("QUANTMESH_BROKER", "paper")
+    if text == "paper":
+        return "paper", ""
+    try:
+        kind, exchange = parse_venue_choice("QUANTMESH_BROKER", text)
+    except ConfigError:
+        raise ConfigError(f"QUANTMESH_BROKER={text!r} is not one of paper, oanda, gmo, ccxt:<exchange>") from None
+    try:
+        if kind == "oanda":
+            OandaSettings.from_env(env)
+        elif kind == "gmo":
+            GmoSettings.from_env(env, trading=True)
+        else:
+            CcxtSettings.from_env(env, exchange, trading=True)
+    except ConfigError as exc:
+        raise ConfigError(f"QUANTMESH_BROKER={text}: {exc}") from None
+    return kind, exchange

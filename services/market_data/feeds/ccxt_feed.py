@@ -1,0 +1,105 @@
+"""Any ccxt exchange as a Feed: `watch_ticker` (ccxt.pro) where the exchange streams, else polling.
+
+Instruments are quantmesh symbols (BTC_JPY); ccxt names them BTC/JPY. A failed call is logged
+and retried with backoff; the exchange object comes from the caller (see `make_exchange`), so a
+test can point one at a loopback server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+
+from services.common.venues import CcxtSettings, make_ccxt_exchange
+from services.market_data.feeds.base import FeedStats, FeedTick
+from services.market_data.feeds.oanda import Backoff
+
+log = logging.getLogger(__name__)
+
+
+def make_exchange(settings: CcxtSettings, *, streaming: bool):
+    """The exchange for a feed: ccxt.pro when streaming (see services.common.venues.make_ccxt_exchange)."""
+    return make_ccxt_exchange(settings, streaming=streaming)
+
+
+def ccxt_symbol(instrument: str) -> str:
+    return instrument.replace("_", "/")
+
+
+class CcxtFeed:
+    def __init__(self, exchange, instruments: tuple[str, ...], *, poll_seconds: float = 2.0,
+                 backoff: Backoff | None = None) -> None:
+        self.exchange = exchange
+        self.name = f"ccxt:{exchange.id}"
+        self.instruments = tuple(instruments)
+        self.stats = FeedStats(feed=self.name)
+        self.backoff = backoff or Backoff()
+        self.streaming = bool(exchange.has.get("watchTicker")) and hasattr(exchange, "watch_ticker")
+        self._poll = poll_seconds
+
+    async def ticks(self) -> AsyncIterator[FeedTick]:
+        queue: asyncio.Queue[FeedTick] = asyncio.Queue(maxsize=10_000)
+        tasks = [asyncio.create_task(self._follow(instrument, queue)) for instrument in self.instruments]
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _follow(self, instrument: str, queue: asyncio.Queue[FeedTick]) -> None:
+        symbol, last_seen = ccxt_symbol(instrument), None
+        while True:
+            try:
+                if self.streaming:
+                    ticker = await self.exchange.watch_ticker(symbol)
+                else:
+                    ticker = await self.exchange.fetch_ticker(symbol)
+                self.backoff.reset()
+            except Exception as exc:  # ccxt raises its own tree (NetworkError, ExchangeError, ...)
+                log.warning("ccxt ticker failed; trying again", extra={
+                    "feed": self.name, "instrument": instrument, "error": f"{type(exc).__name__}: {exc}"})
+                await self.backoff.wait()
+                continue
+            self.stats.rows_read += 1
+            tick = self._tick(instrument, ticker)
+            if tick is not None and (tick.time, tick.bid, tick.ask) != last_seen:  # a poll repeats quiet quotes
+                last_seen = (tick.time, tick.bid, tick.ask)
+                await queue.put(tick)
+            if not self.streaming:
+                await asyncio.sleep(self._poll)
+
+    def _tick(self, instrument: str, ticker: dict) -> FeedTick | None:
+        try:
+            bid, ask = Decimal(str(ticker["bid"])), Decimal(str(ticker["ask"]))
+        except (KeyError, TypeError, InvalidOperation):
+            self.stats.skip(self.stats.rows_read, f"{self.name}: ticker for {instrument} has no bid/ask")
+            return None
+        if not (bid.is_finite() and ask.is_finite()) or bid <= 0 or ask < bid:
+            self.stats.skip(self.stats.rows_read, f"{self.name}: ticker bid {bid} ask {ask} is not a quote")
+            return None
+        stamp = ticker.get("timestamp")
+        moment = (datetime.fromtimestamp(stamp / 1000, timezone.utc) if isinstance(stamp, (int, float))
+                  else datetime.now(timezone.utc))
+        return FeedTick(instrument=instrument, time=moment, bid=bid, ask=ask)
+
+
+def make_venue_feed(kind: str, exchange_id: str, instruments: tuple[str, ...], env=None):
+    """The feed for QUANTMESH_FEED=oanda | gmo | ccxt:<exchange> (what plane.make_feed calls for a venue)."""
+    from services.common.config import Env
+    from services.common.venues import GmoSettings, OandaSettings
+    from services.market_data.feeds.gmo import GmoFeed
+    from services.market_data.feeds.oanda import OandaFeed
+
+    env = env or Env()
+    if kind == "oanda":
+        return OandaFeed(OandaSettings.from_env(env), instruments)
+    if kind == "gmo":
+        return GmoFeed(GmoSettings.from_env(env, trading=False), instruments)
+    settings = CcxtSettings.from_env(env, exchange_id, trading=False)
+    exchange = make_exchange(settings, streaming=True)
+    return CcxtFeed(exchange, instruments, poll_seconds=settings.poll_seconds)
