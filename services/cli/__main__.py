@@ -30,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # its INFO lines drown the launcher's own
+    import warnings
+
+    warnings.filterwarnings("ignore", module="platformdirs")
     if args.command == "up":
         return asyncio.run(run_up(args))
     if args.command == "backtest":

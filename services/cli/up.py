@@ -44,12 +44,16 @@ def add_up_parser(sub) -> None:
 
 
 def _feed_env(args) -> dict[str, str]:
+    # Nobody wants to sit through a weekend of a synthetic market or a recording at 60x:
+    # market closures are skipped in wall time (the data keeps its gaps).
     if not args.replay:
-        return {"QUANTMESH_FEED": "synthetic", "QUANTMESH_REPLAY_SPEED": args.speed}
+        return {"QUANTMESH_FEED": "synthetic", "QUANTMESH_REPLAY_SPEED": args.speed, "QUANTMESH_SKIP_CLOSURES": "true"}
     if "," in args.replay:
         bid, ask = (str(Path(p).resolve()) for p in args.replay.split(",", 1))
-        return {"QUANTMESH_FEED": f"bars:{bid},{ask}", "QUANTMESH_REPLAY_SPEED": args.speed}
-    return {"QUANTMESH_FEED": f"replay:{Path(args.replay).resolve()}", "QUANTMESH_REPLAY_SPEED": args.speed}
+        return {"QUANTMESH_FEED": f"bars:{bid},{ask}", "QUANTMESH_REPLAY_SPEED": args.speed,
+                "QUANTMESH_SKIP_CLOSURES": "true"}
+    return {"QUANTMESH_FEED": f"replay:{Path(args.replay).resolve()}", "QUANTMESH_REPLAY_SPEED": args.speed,
+            "QUANTMESH_SKIP_CLOSURES": "true"}
 
 
 def plan(args, addresses: dict[str, str]) -> list[ProcessSpec]:

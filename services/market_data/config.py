@@ -30,6 +30,7 @@ class MarketDataConfig:
     speed: Speed
     synthetic_seed: int
     synthetic_start: datetime | None
+    skip_closures: bool = False  # QUANTMESH_SKIP_CLOSURES: paced feeds do not wait out market closures
     factors: tuple[FactorSpec, ...]
     factor_history: int
     tick_window: int
@@ -73,6 +74,7 @@ class MarketDataConfig:
             server=server, feed=feed, instruments=instruments, speed=speed,
             synthetic_seed=env.int("QUANTMESH_SYNTHETIC_SEED", 7),
             synthetic_start=synthetic_start,
+            skip_closures=env.bool("QUANTMESH_SKIP_CLOSURES", False),
             factors=factors,
             factor_history=env.int("QUANTMESH_FACTOR_HISTORY", DEFAULT_HISTORY, minimum=50, maximum=100_000),
             tick_window=env.int("QUANTMESH_TICK_WINDOW", 10_000, minimum=1, maximum=10_000_000),

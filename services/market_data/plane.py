@@ -63,6 +63,23 @@ async def warm_start(repository: MarketDataRepository, instruments: tuple[str, .
                                       "s5_candles_replayed": len(finer)})
 
 
+async def _resuming(feed: Feed, config: MarketDataConfig, repository: MarketDataRepository) -> Feed:
+    """A synthetic feed with no explicit start carries on after what is already stored.
+
+    Ticks older than the stored candles are dropped as already seen on a restart, so a
+    synthetic timeline that restarted "now" after an earlier fast-paced run (whose feed time
+    ran ahead of the wall clock) would stay silent until it caught up.
+    """
+    if not isinstance(feed, SyntheticFeed) or config.synthetic_start is not None:
+        return feed
+    stored = [moment for instrument in feed.instruments
+              if (moment := (await repository.closed_until(instrument)).get(Timeframe.S5)) is not None]
+    if not stored or max(stored) <= feed.start:
+        return feed
+    log.info("synthetic feed resumes after the stored candles", extra={"start": max(stored).isoformat()})
+    return SyntheticFeed(config.instruments, seed=config.synthetic_seed, start=max(stored))
+
+
 class MarketDataPlane:
     def __init__(self, *, config: MarketDataConfig, feed: Feed, engine: MarketDataEngine,
                  recorder: CandleRecorder, repository: MarketDataRepository) -> None:
@@ -72,14 +89,14 @@ class MarketDataPlane:
         self.recorder = recorder
         self.repository = repository
         self.servicer = MarketDataService(engine, repository)
-        self.pacing = Pacing(config.speed)
+        self.pacing = Pacing(config.speed, skip_closures=config.skip_closures)
         self._feed_task: asyncio.Task | None = None
         self.feed_done = asyncio.Event()
 
     @classmethod
     async def open(cls, config: MarketDataConfig, pool: asyncpg.Pool, *, feed: Feed | None = None) -> "MarketDataPlane":
         repository = MarketDataRepository(pool)
-        feed = feed or make_feed(config)
+        feed = feed or await _resuming(make_feed(config), config, repository)
         candle_seq, factor_seq = await repository.last_seqs()
         aggregator = CandleAggregator()
         factors = FactorEngine(config.factors, history=config.factor_history)
@@ -107,7 +124,10 @@ class MarketDataPlane:
 
     async def _run_feed(self) -> None:
         log.info("feed started", extra={"feed": self.feed.name, "speed": str(self.config.speed)})
-        if isinstance(self.feed, SyntheticFeed) and weekend_closed_at(self.feed.start):
+        if isinstance(self.feed, SyntheticFeed) and weekend_closed_at(self.feed.start) and self.config.skip_closures:
+            log.info("the synthetic FX market is closed for the weekend; skipping to the reopen "
+                     "(QUANTMESH_SKIP_CLOSURES)", extra={"reopens": next_reopen(self.feed.start).isoformat()})
+        elif isinstance(self.feed, SyntheticFeed) and weekend_closed_at(self.feed.start):
             log.info("the synthetic FX market is closed for the weekend; FX ticks resume on Sunday 22:00 UTC "
                      "(set QUANTMESH_SYNTHETIC_START to a weekday to trade now)",
                      extra={"reopens": next_reopen(self.feed.start).isoformat()})

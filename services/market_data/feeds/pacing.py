@@ -70,9 +70,18 @@ class FeedClock:
         await asyncio.sleep(max(0.0, seconds / self.speed))
 
 
+#: A gap in feed time at least this long is a market closure (a weekend, a holiday).
+CLOSURE = timedelta(hours=1)
+
+
 class Pacing:
-    def __init__(self, speed: Speed) -> None:
+    """`skip_closures`: a paced feed does not wait out a market closure in wall time; candles
+    still close at the closure (on_time runs up to the next tick) and the data keeps its gap,
+    only nobody has to sit through a weekend at 60x. Off by default: live-like pacing waits."""
+
+    def __init__(self, speed: Speed, *, skip_closures: bool = False) -> None:
         self.speed = speed
+        self.skip_closures = skip_closures
         self.clock: FeedClock | SimulatedClock | None = None
 
     async def run(self, feed: Feed, on_tick: Callable[[FeedTick], None],
@@ -97,6 +106,9 @@ class Pacing:
                 # is anchored at its first tick.
                 start = getattr(feed, "start", None)
                 self.clock.anchor(start if isinstance(start, datetime) and start <= tick.time else tick.time)
+            if self.skip_closures and tick.time - self.clock.now() >= CLOSURE:
+                on_time(tick.time)
+                self.clock.anchor(tick.time)
             while (ahead := (tick.time - self.clock.now()).total_seconds()) > 0:
                 await asyncio.sleep(min(ahead / factor, _HEARTBEAT_SECONDS))
                 on_time(min(self.clock.now(), tick.time))

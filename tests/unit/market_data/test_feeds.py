@@ -197,3 +197,32 @@ async def test_a_paced_synthetic_feed_starting_in_a_closed_weekend_waits_for_the
     task.cancel()
     assert seen == []  # the first tick is on Sunday 22:00; a real-time pacer does not jump there
     assert pacing.clock.now() < datetime(2026, 1, 9, 23, 1, tzinfo=timezone.utc)
+
+
+async def test_skip_closures_does_not_wait_out_a_weekend_but_keeps_the_gap():
+    import asyncio
+    from datetime import datetime, timedelta, timezone
+    from decimal import Decimal
+
+    from services.market_data.feeds.base import FeedTick
+    from services.market_data.feeds.pacing import Pacing, Speed
+
+    friday = datetime(2013, 2, 1, 21, 59, 59, tzinfo=timezone.utc)
+    sunday = friday + timedelta(hours=48)
+
+    class TwoTicks:
+        name, instruments = "two", ("USD_JPY",)
+
+        async def ticks(self):
+            for moment in (friday, sunday):
+                yield FeedTick("USD_JPY", moment, Decimal("90.000"), Decimal("90.010"))
+
+    seen: list[tuple[str, datetime]] = []
+    pacing = Pacing(Speed.parse("realtime"), skip_closures=True)
+    # Without skipping this would wait 48 hours; the bound only detects that failure.
+    await asyncio.wait_for(pacing.run(TwoTicks(), lambda t: seen.append(("tick", t.time)),
+                                      lambda now: seen.append(("time", now))), timeout=20)
+    ticks = [moment for kind, moment in seen if kind == "tick"]
+    assert ticks == [friday, sunday]  # the data keeps its weekend gap
+    assert ("time", sunday) in seen and seen.index(("time", sunday)) < seen.index(("tick", sunday))
+    assert abs((pacing.clock.now() - sunday).total_seconds()) < 5  # re-anchored at the reopen
