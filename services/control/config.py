@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from services.common.config import DEFAULT_PORTS, ConfigError, Env, ServerConfig
 
-SERVICE_NAME = "quantmesh-control"
+SERVICE_NAME = "control"  # the service.name of its spans; every plane is named as in docs/tracing.md
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -118,8 +118,7 @@ class OrderEngine:
 
     async def submit(self, intent: Intent, actor: str = "") -> tuple[OrderRecord, bool]:
         """The order for this intent and whether it existed before (a retry)."""
-        parent = context_from(common_pb2.TraceContext(traceparent=intent.traceparent, tracestate=intent.tracestate))
-        with tracer.start_as_current_span("order.submit", context=parent) as span:
+        with tracer.start_as_current_span("order.submit", context=_submit_parent(intent)) as span:
             span.set_attribute("order.client_order_id", intent.client_order_id)
             span.set_attribute("order.strategy", intent.strategy_slug)
             async with self._client_lock(intent.client_order_id):
@@ -400,6 +399,22 @@ class _ClientLock:
 
     async def __aexit__(self, *exc) -> None:
         self._forget(release=True)
+
+
+def _submit_parent(intent: Intent):
+    """The Submit server span when it already continues the intent's trace, else the intent's context.
+
+    Over gRPC the server span is the decision's grandchild (joined through the call's
+    metadata), so nesting under it gives one tree: Submit -> order.submit -> broker.submit.
+    A caller that sent no trace metadata (grpcurl, a backtest) still joins the decision
+    through the trace context carried in the intent.
+    """
+    parent = context_from(common_pb2.TraceContext(traceparent=intent.traceparent, tracestate=intent.tracestate))
+    current = trace.get_current_span().get_span_context()
+    wanted = trace.get_current_span(parent).get_span_context()
+    if current.is_valid and (not wanted.is_valid or current.trace_id == wanted.trace_id):
+        return None  # the current context
+    return parent
 
 
 def _trace_ref() -> TraceRef:

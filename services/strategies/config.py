@@ -40,7 +40,7 @@ class WorkerConfig:
             params[name.strip()] = value.strip()
         return cls(
             slug=slug, role=role, params=params,
-            server=ServerConfig.from_env(env, service_name=f"strategy-{slug}-{role}", default_port=DEFAULT_WORKER_PORT),
+            server=ServerConfig.from_env(env, service_name=f"strategy.{slug}.{role}", default_port=DEFAULT_WORKER_PORT),
             peers=PeerConfig.from_env(env),
             account=env.str("QUANTMESH_ACCOUNT", ""),
             flag_staleness_seconds=env.float("QUANTMESH_FLAG_STALENESS_SECONDS", 5.0, minimum=0.5),
