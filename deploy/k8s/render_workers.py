@@ -111,7 +111,7 @@ def worker_deployment(slug: str, role: str, params: dict[str, str]) -> dict:
             {"name": "QUANTMESH_ORDER_ADDR", "value": "order:50053"},
             {"name": "QUANTMESH_POSITION_ADDR", "value": "position:50054"},
             {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://jaeger:4317"},
-            {"name": "OTEL_SERVICE_NAME", "value": f"quantmesh-strategy-{dns_name(slug)}-{role}"},
+            {"name": "OTEL_SERVICE_NAME", "value": f"strategy.{slug}.{role}"},
         ],
         "envFrom": [{"configMapRef": {"name": f"strategy-{dns_name(slug)}-params"}},
                     {"configMapRef": {"name": "account-config"}}],

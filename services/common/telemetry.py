@@ -7,6 +7,9 @@ nothing is exported.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -19,8 +22,12 @@ from quantmesh.common.v1 import common_pb2
 _PROPAGATOR = TraceContextTextMapPropagator()
 
 
-def setup_tracing(service_name: str, otlp_endpoint: str | None, *, install_global: bool = True) -> TracerProvider:
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+def setup_tracing(service_name: str, otlp_endpoint: str | None, *, install_global: bool = True,
+                  environ: Mapping[str, str] | None = None) -> TracerProvider:
+    """`service_name` is the process's own name; the standard OTEL_SERVICE_NAME overrides it."""
+    env = os.environ if environ is None else environ
+    name = env.get("OTEL_SERVICE_NAME") or service_name
+    provider = TracerProvider(resource=Resource.create({"service.name": name}))
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 

@@ -138,7 +138,12 @@ def test_quantmesh_containers_serve_grpc_with_probes_tokens_and_tracing(folder):
         assert TokenTable.parse(env["QUANTMESH_TOKENS"]), where
         assert TokenTable.parse(env["QUANTMESH_TOKENS"]).lookup(env["QUANTMESH_TOKEN"]) is not None, where
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4317", where
-        assert env["OTEL_SERVICE_NAME"].startswith("quantmesh-"), where
+        # The name each process reports itself (setup_tracing honours OTEL_SERVICE_NAME), so Jaeger
+        # shows the names docs/tracing.md lists.
+        args = container.get("args", [])
+        expected = (f"strategy.{args[1]}.{args[args.index('--role') + 1]}" if args[0] == "services.strategies"
+                    else args[0].removeprefix("services."))
+        assert env["OTEL_SERVICE_NAME"] == expected, where
         if workload["spec"]["replicas"] == 1:
             assert workload["spec"]["strategy"]["type"] == "Recreate", f"{where}: a single writer never overlaps"
 
