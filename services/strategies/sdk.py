@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import logging
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -90,19 +91,24 @@ class MarketView:
     now: datetime
     bars: Mapping[str, Sequence[Bar]]
     factors: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # One view serves the EXIT and the ENTRY decision and every indicator in them: each price
+    # series is built once per view. Read-only arrays, so no strategy can change another's input.
+    _series: dict = field(default_factory=dict, repr=False, compare=False)
 
     def last(self, tf: str) -> Bar | None:
         candles = self.bars.get(tf, ())
         return candles[-1] if candles else None
 
     def prices(self, tf: str, field_name: PriceField = "close", price: PriceSide = "mid") -> np.ndarray:
-        """One OHLC field of every candle of `tf` as float64 (TA-Lib wants float64)."""
-        candles = self.bars.get(tf, ())
-        return np.fromiter(
-            (getattr(getattr(bar, price), field_name) for bar in candles),
-            dtype=np.float64,
-            count=len(candles),
-        )
+        """One OHLC field of every candle of `tf` as float64 (TA-Lib wants float64), read-only."""
+        key = (tf, field_name, price)
+        series = self._series.get(key)
+        if series is None:
+            read = operator.attrgetter(f"{price}.{field_name}")
+            series = np.array([read(bar) for bar in self.bars.get(tf, ())], dtype=np.float64)
+            series.flags.writeable = False
+            self._series[key] = series
+        return series
 
     def closes(self, tf: str, price: PriceSide = "mid") -> np.ndarray:
         return self.prices(tf, "close", price)
