@@ -177,9 +177,21 @@ class PositionEngine:
 
     # ----------------------------------------------------------------- reading
 
+    async def consistent_snapshot(self, **filters) -> SnapshotView:
+        """`snapshot` taken between two writes, never during one.
+
+        A fill changes the in-memory ledger before its transaction commits (and is undone if the
+        commit fails), so a snapshot taken while a write awaits the database could show a fill
+        that last_fill_seq does not count yet, or one that is about to be rolled back. Risk checks
+        and strategies get positions and last_fill_seq that belong together.
+        """
+        async with self._lock:
+            return self.snapshot(**filters)
+
     def snapshot(self, *, account: str = "", strategies: Iterable[str] = (), instruments: Iterable[str] = (),
                  include_flat: bool = False) -> SnapshotView:
-        """From memory. An account with no fills yet gives no positions and starting-cash figures."""
+        """From memory, without waiting; only consistent when no write is in flight (see consistent_snapshot).
+        An account with no fills yet gives no positions and starting-cash figures."""
         account = account or self.default_account
         positions = self.ledger.positions(account, strategies=strategies, instruments=instruments,
                                           include_flat=include_flat)

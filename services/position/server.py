@@ -111,8 +111,9 @@ class PositionServicer(position_pb2_grpc.PositionServicer):
         _check_account(request.account)
         _check_names("strategy_slugs", request.strategy_slugs)
         _check_names("instruments", request.instruments)
-        view = self._engine.snapshot(account=request.account, strategies=request.strategy_slugs,
-                                     instruments=request.instruments, include_flat=request.include_flat)
+        view = await self._engine.consistent_snapshot(account=request.account, strategies=request.strategy_slugs,
+                                                      instruments=request.instruments,
+                                                      include_flat=request.include_flat)
         return position_pb2.SnapshotResponse(
             positions=[position_record(p) for p in view.positions],
             account=account_summary(view.account, self._engine.currency),

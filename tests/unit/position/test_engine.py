@@ -85,3 +85,34 @@ async def test_reconcile_reports_and_books_an_audited_adjustment():
     after = await engine.reconcile(account="", broker="paper", broker_positions=broker, apply_adjustments=False,
                                    reason="", actor="alice")
     assert after.in_sync
+
+
+async def test_a_snapshot_never_shows_a_fill_whose_write_is_still_in_flight():
+    import asyncio
+
+    class SlowStore(InMemoryStore):
+        def __init__(self):
+            super().__init__()
+            self.gate = asyncio.Event()
+            self.writing = asyncio.Event()
+
+        async def record_fill(self, **kwargs):
+            self.writing.set()
+            await self.gate.wait()  # the database commit takes a while
+            return await super().record_fill(**kwargs)
+
+    store = SlowStore()
+    engine = await open_engine(store)
+    store.gate.set()
+    await engine.apply_fill(1, fill(1, "sell", "100", "150"))
+    store.gate.clear()
+    writer = asyncio.create_task(engine.apply_fill(2, fill(2, "buy", "100", "149")))
+    await store.writing.wait()
+    reader = asyncio.create_task(engine.consistent_snapshot())
+    await asyncio.sleep(0.01)
+    assert not reader.done()  # it waits for the write instead of reading half of it
+    store.gate.set()
+    await writer
+    view = await reader
+    # positions and last_fill_seq belong together: fill 2 closed the short and is counted
+    assert view.last_fill_seq == 2 and [v.position.quantity for v in view.positions] == []
