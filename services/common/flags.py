@@ -58,6 +58,16 @@ _STATE_NAMES = {
 }
 
 
+def trading_state(*, global_lock: bool, global_entry_enabled: bool) -> str:
+    """What the global flags add up to: HALTED (the lock wins), REDUCING (entries off) or ACTIVE.
+
+    The one place this rule is written; the control plane reports it and the guard applies it.
+    """
+    if global_lock:
+        return "HALTED"
+    return "ACTIVE" if global_entry_enabled else "REDUCING"
+
+
 @dataclass(frozen=True, slots=True)
 class GuardVerdict:
     """Whether a new order may go; `rule` names what refused it ("" when allowed)."""
@@ -107,9 +117,7 @@ class FlagView:
     @property
     def state(self) -> str:
         """ACTIVE, REDUCING or HALTED: what the global flags add up to."""
-        if self.global_lock:
-            return "HALTED"
-        return "ACTIVE" if self.global_entry_enabled else "REDUCING"
+        return trading_state(global_lock=self.global_lock, global_entry_enabled=self.global_entry_enabled)
 
     def strategy(self, slug: str) -> StrategyFlagView:
         """The strategy's flags; an unknown slug has both enabled."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.common.errors import Aborted, InvalidArgument, NotFound
+from services.common.flags import trading_state
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9_]{1,64}$")
 MAX_REASON_CHARS = 500
@@ -54,11 +55,8 @@ class FlagState:
 
     @property
     def trading_state(self) -> TradingState:
-        if self.global_lock:
-            return TradingState.HALTED
-        if not self.global_entry_enabled:
-            return TradingState.REDUCING
-        return TradingState.ACTIVE
+        return TradingState(trading_state(global_lock=self.global_lock,
+                                          global_entry_enabled=self.global_entry_enabled))
 
     def strategy(self, slug: str) -> StrategyFlagState | None:
         return next((s for s in self.strategies if s.slug == slug), None)

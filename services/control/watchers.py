@@ -1,15 +1,16 @@
 """Fan-out of flag snapshots to WatchFlags subscribers, with bounded queues.
 
-Why not `services.common.streams.Broadcaster`: when a subscriber overflows, it
-drops the *oldest* queued event to make room for its close marker, so the
-subscriber sees a gap just before RESOURCE_EXHAUSTED. A watcher must never miss a
-version, so here a slot is reserved for the marker: a subscriber that falls more
-than `queue_size` versions behind still gets every version up to the cut, in
-order, then RESOURCE_EXHAUSTED (and reconnects for the full snapshot).
+Why not `services.common.streams.Broadcaster`, whose subscriptions are async
+generators: WatchFlags needs (1) a subscription registered when it is created, in
+the same step as reading the current snapshot, so nothing falls between the two
+(a generator registers only on its first read), and (2) reads that survive a
+timeout: the heartbeat is a `wait_for` around `next()`, and cancelling a generator's
+`anext()` ends the generator. Flags also need no replay by seq: every message is
+the full snapshot, and a reconnect starts from the current one.
 
-A subscription is registered when it is created (not on its first read), so the
-snapshot read together with it and the versions it then yields leave no gap.
-Reading is cancel-safe: a heartbeat timeout around `next()` does not end it.
+Like the Broadcaster, a slot is reserved for the close marker: a subscriber that
+falls more than `queue_size` versions behind still gets every version up to the
+cut, in order, then RESOURCE_EXHAUSTED (and reconnects for the full snapshot).
 """
 
 from __future__ import annotations
