@@ -25,6 +25,7 @@ from decimal import Decimal
 from services.backtest.report import EquityPoint
 from services.backtest.trades import FillRecord
 from services.common.clock import SimulatedClock
+from services.common.flags import GuardVerdict
 from services.market_data.candles import CandleAggregator
 from services.market_data.factors import FactorEngine, parse_factors
 from services.market_data.feeds.base import FeedTick
@@ -69,9 +70,7 @@ class BacktestResult:
 class _AllowAll:
     """The control plane's answer in a backtest: every flag on (the guard itself is unchanged)."""
 
-    def verdict(self, slug: str, role: str, reduces_position: bool):
-        from services.common.flags import GuardVerdict
-
+    def verdict(self, slug: str, role: str, reduces_position: bool) -> GuardVerdict:
         return GuardVerdict(allowed=True, rule="", reason="")
 
 

@@ -10,7 +10,6 @@ settings come from QUANTMESH_PAPER_* likewise.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from collections import Counter

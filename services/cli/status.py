@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+import os
 from pathlib import Path
 
 import grpc
@@ -40,8 +40,6 @@ async def _worker(address: str, metadata):
 
 
 async def run_status(args) -> int:
-    import os
-
     mesh_file = Path(args.data_dir) / "mesh.json"
     mesh = json.loads(mesh_file.read_text()) if mesh_file.exists() else {
         "planes": {p: f"127.0.0.1:{port}" for p, port in DEFAULT_PORTS.items()}, "workers": {}}

@@ -65,6 +65,9 @@ class CandleBook:
     def factors_start(self, timeframe: str) -> datetime | None:
         return self._factor_start.get(timeframe)
 
+    def count(self, timeframe: str) -> int:
+        return len(self._bars.get(timeframe, ()))
+
     def last(self, timeframe: str) -> Bar | None:
         candles = self._bars.get(timeframe)
         return candles[-1] if candles else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import timezone
 
 import grpc
 from opentelemetry import trace
@@ -68,7 +68,7 @@ class StrategyWorker:
         # history calls is replayed; the book drops the ones it already holds.
         resume = min(last_seqs) if last_seqs else 0
         log.info("warmed up", extra={"strategy": self.harness.slug, "role": self.role, "resume_after_seq": resume,
-                                      "bars": {tf: len(self.book.view(datetime.now(timezone.utc)).bars[tf]) for tf in self.book.timeframes}})
+                                      "bars": {tf: self.book.count(tf) for tf in self.book.timeframes}})
         return resume
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -26,7 +26,7 @@ from decimal import Decimal
 import pytest
 from backtesting import Backtest
 from backtesting.lib import crossover
-from backtesting.test import EURUSD, SMA
+from backtesting.test import EURUSD
 from backtesting.test._test import SmaCross
 
 from services.backtest.data import ticks_from

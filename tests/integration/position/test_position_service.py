@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal as D
 
-import asyncpg
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
