@@ -39,7 +39,7 @@ class Ohlc(_message.Message):
     def __init__(self, open: _Optional[float] = ..., high: _Optional[float] = ..., low: _Optional[float] = ..., close: _Optional[float] = ...) -> None: ...
 
 class Candle(_message.Message):
-    __slots__ = ("instrument", "timeframe", "start_time", "end_time", "bid", "ask", "mid", "tick_count", "volume", "closed")
+    __slots__ = ("instrument", "timeframe", "start_time", "end_time", "bid", "ask", "mid", "tick_count", "volume", "closed", "closed_time")
     INSTRUMENT_FIELD_NUMBER: _ClassVar[int]
     TIMEFRAME_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +50,7 @@ class Candle(_message.Message):
     TICK_COUNT_FIELD_NUMBER: _ClassVar[int]
     VOLUME_FIELD_NUMBER: _ClassVar[int]
     CLOSED_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_TIME_FIELD_NUMBER: _ClassVar[int]
     instrument: str
     timeframe: _common_pb2.Timeframe
     start_time: _timestamp_pb2.Timestamp
@@ -60,7 +61,8 @@ class Candle(_message.Message):
     tick_count: int
     volume: float
     closed: bool
-    def __init__(self, instrument: _Optional[str] = ..., timeframe: _Optional[_Union[_common_pb2.Timeframe, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., bid: _Optional[_Union[Ohlc, _Mapping]] = ..., ask: _Optional[_Union[Ohlc, _Mapping]] = ..., mid: _Optional[_Union[Ohlc, _Mapping]] = ..., tick_count: _Optional[int] = ..., volume: _Optional[float] = ..., closed: _Optional[bool] = ...) -> None: ...
+    closed_time: _timestamp_pb2.Timestamp
+    def __init__(self, instrument: _Optional[str] = ..., timeframe: _Optional[_Union[_common_pb2.Timeframe, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., bid: _Optional[_Union[Ohlc, _Mapping]] = ..., ask: _Optional[_Union[Ohlc, _Mapping]] = ..., mid: _Optional[_Union[Ohlc, _Mapping]] = ..., tick_count: _Optional[int] = ..., volume: _Optional[float] = ..., closed: _Optional[bool] = ..., closed_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class FactorSet(_message.Message):
     __slots__ = ("instrument", "timeframe", "candle_start_time", "values")
@@ -204,3 +206,25 @@ class GetQuoteResponse(_message.Message):
     tick: Tick
     seq: int
     def __init__(self, tick: _Optional[_Union[Tick, _Mapping]] = ..., seq: _Optional[int] = ...) -> None: ...
+
+class PublishTicksRequest(_message.Message):
+    __slots__ = ("ticks",)
+    TICKS_FIELD_NUMBER: _ClassVar[int]
+    ticks: _containers.RepeatedCompositeFieldContainer[Tick]
+    def __init__(self, ticks: _Optional[_Iterable[_Union[Tick, _Mapping]]] = ...) -> None: ...
+
+class PublishTicksResponse(_message.Message):
+    __slots__ = ("accepted", "late", "last_tick_seq", "last_candle_seq", "last_factor_seq", "candles_closed")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    LATE_FIELD_NUMBER: _ClassVar[int]
+    LAST_TICK_SEQ_FIELD_NUMBER: _ClassVar[int]
+    LAST_CANDLE_SEQ_FIELD_NUMBER: _ClassVar[int]
+    LAST_FACTOR_SEQ_FIELD_NUMBER: _ClassVar[int]
+    CANDLES_CLOSED_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    late: int
+    last_tick_seq: int
+    last_candle_seq: int
+    last_factor_seq: int
+    candles_closed: int
+    def __init__(self, accepted: _Optional[int] = ..., late: _Optional[int] = ..., last_tick_seq: _Optional[int] = ..., last_candle_seq: _Optional[int] = ..., last_factor_seq: _Optional[int] = ..., candles_closed: _Optional[int] = ...) -> None: ...

@@ -69,6 +69,11 @@ class MarketDataStub:
                 request_serializer=quantmesh_dot_market__data_dot_v1_dot_market__data__pb2.GetQuoteRequest.SerializeToString,
                 response_deserializer=quantmesh_dot_market__data_dot_v1_dot_market__data__pb2.GetQuoteResponse.FromString,
                 _registered_method=True)
+        self.PublishTicks = channel.unary_unary(
+                '/quantmesh.market_data.v1.MarketData/PublishTicks',
+                request_serializer=quantmesh_dot_market__data_dot_v1_dot_market__data__pb2.PublishTicksRequest.SerializeToString,
+                response_deserializer=quantmesh_dot_market__data_dot_v1_dot_market__data__pb2.PublishTicksResponse.FromString,
+                _registered_method=True)
 
 
 class MarketDataServicer:
@@ -126,6 +131,16 @@ class MarketDataServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PublishTicks(self, request, context):
+        """Feeds ticks into a plane started with QUANTMESH_FEED=push (a backtest driver or an
+        outside feed gateway). Answers after every tick in the request has been aggregated and
+        its candles and factors published, so the caller knows what the streams will carry.
+        A plane that reads its own feed answers FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketDataServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -158,6 +173,11 @@ def add_MarketDataServicer_to_server(servicer, server):
                     servicer.GetQuote,
                     request_deserializer=quantmesh_dot_market__data_dot_v1_dot_market__data__pb2.GetQuoteRequest.FromString,
                     response_serializer=quantmesh_dot_market__data_dot_v1_dot_market__data__pb2.GetQuoteResponse.SerializeToString,
+            ),
+            'PublishTicks': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishTicks,
+                    request_deserializer=quantmesh_dot_market__data_dot_v1_dot_market__data__pb2.PublishTicksRequest.FromString,
+                    response_serializer=quantmesh_dot_market__data_dot_v1_dot_market__data__pb2.PublishTicksResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -327,6 +347,33 @@ class MarketData:
             '/quantmesh.market_data.v1.MarketData/GetQuote',
             quantmesh_dot_market__data_dot_v1_dot_market__data__pb2.GetQuoteRequest.SerializeToString,
             quantmesh_dot_market__data_dot_v1_dot_market__data__pb2.GetQuoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishTicks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quantmesh.market_data.v1.MarketData/PublishTicks',
+            quantmesh_dot_market__data_dot_v1_dot_market__data__pb2.PublishTicksRequest.SerializeToString,
+            quantmesh_dot_market__data_dot_v1_dot_market__data__pb2.PublishTicksResponse.FromString,
             options,
             channel_credentials,
             insecure,

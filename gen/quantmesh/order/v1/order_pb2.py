@@ -26,55 +26,55 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from quantmesh.common.v1 import common_pb2 as quantmesh_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1equantmesh/order/v1/order.proto\x12\x12quantmesh.order.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a quantmesh/common/v1/common.proto\"\xd6\x04\n\x0bOrderIntent\x12&\n\x0f\x63lient_order_id\x18\x01 \x01(\tR\rclientOrderId\x12#\n\rstrategy_slug\x18\x02 \x01(\tR\x0cstrategySlug\x12\x35\n\x04role\x18\x03 \x01(\x0e\x32!.quantmesh.common.v1.StrategyRoleR\x04role\x12\x1e\n\ninstrument\x18\x04 \x01(\tR\ninstrument\x12-\n\x04side\x18\x05 \x01(\x0e\x32\x19.quantmesh.common.v1.SideR\x04side\x12\x1a\n\x08quantity\x18\x06 \x01(\tR\x08quantity\x12<\n\norder_type\x18\x07 \x01(\x0e\x32\x1d.quantmesh.order.v1.OrderTypeR\torderType\x12\x1f\n\x0blimit_price\x18\x08 \x01(\tR\nlimitPrice\x12\x1d\n\nstop_price\x18\t \x01(\tR\tstopPrice\x12\x43\n\rtime_in_force\x18\n \x01(\x0e\x32\x1f.quantmesh.order.v1.TimeInForceR\x0btimeInForce\x12\x1f\n\x0breduce_only\x18\x0b \x01(\x08R\nreduceOnly\x12\x18\n\x07\x61\x63\x63ount\x18\x0c \x01(\tR\x07\x61\x63\x63ount\x12\x12\n\x04note\x18\r \x01(\tR\x04note\x12\x46\n\rtrace_context\x18\x0e \x01(\x0b\x32!.quantmesh.common.v1.TraceContextR\x0ctraceContext\"\x85\x04\n\x0bOrderRecord\x12\x19\n\x08order_id\x18\x01 \x01(\tR\x07orderId\x12\x37\n\x06intent\x18\x02 \x01(\x0b\x32\x1f.quantmesh.order.v1.OrderIntentR\x06intent\x12\x34\n\x05state\x18\x03 \x01(\x0e\x32\x1e.quantmesh.order.v1.OrderStateR\x05state\x12\'\n\x0f\x66illed_quantity\x18\x04 \x01(\tR\x0e\x66illedQuantity\x12,\n\x12\x61verage_fill_price\x18\x05 \x01(\tR\x10\x61verageFillPrice\x12\x1e\n\ncommission\x18\x06 \x01(\tR\ncommission\x12\x1f\n\x0breject_rule\x18\x07 \x01(\tR\nrejectRule\x12\x16\n\x06reason\x18\x08 \x01(\tR\x06reason\x12&\n\x0f\x62roker_order_id\x18\t \x01(\tR\rbrokerOrderId\x12\x16\n\x06\x62roker\x18\n \x01(\tR\x06\x62roker\x12=\n\x0c\x63reated_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x63reatedTime\x12=\n\x0cupdated_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bupdatedTime\"\x98\x03\n\x04\x46ill\x12\x17\n\x07\x66ill_id\x18\x01 \x01(\tR\x06\x66illId\x12\x19\n\x08order_id\x18\x02 \x01(\tR\x07orderId\x12&\n\x0f\x63lient_order_id\x18\x03 \x01(\tR\rclientOrderId\x12#\n\rstrategy_slug\x18\x04 \x01(\tR\x0cstrategySlug\x12\x18\n\x07\x61\x63\x63ount\x18\x05 \x01(\tR\x07\x61\x63\x63ount\x12\x1e\n\ninstrument\x18\x06 \x01(\tR\ninstrument\x12-\n\x04side\x18\x07 \x01(\x0e\x32\x19.quantmesh.common.v1.SideR\x04side\x12\x1a\n\x08quantity\x18\x08 \x01(\tR\x08quantity\x12\x14\n\x05price\x18\t \x01(\tR\x05price\x12\x1e\n\ncommission\x18\n \x01(\tR\ncommission\x12.\n\x04time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\x12$\n\x0e\x62roker_fill_id\x18\x0c \x01(\tR\x0c\x62rokerFillId\"H\n\rSubmitRequest\x12\x37\n\x06intent\x18\x01 \x01(\x0b\x32\x1f.quantmesh.order.v1.OrderIntentR\x06intent\"e\n\x0eSubmitResponse\x12\x35\n\x05order\x18\x01 \x01(\x0b\x32\x1f.quantmesh.order.v1.OrderRecordR\x05order\x12\x1c\n\tduplicate\x18\x02 \x01(\x08R\tduplicate\"j\n\rCancelRequest\x12\x19\n\x08order_id\x18\x01 \x01(\tR\x07orderId\x12&\n\x0f\x63lient_order_id\x18\x02 \x01(\tR\rclientOrderId\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\"G\n\x0e\x43\x61ncelResponse\x12\x35\n\x05order\x18\x01 \x01(\x0b\x32\x1f.quantmesh.order.v1.OrderRecordR\x05order\"T\n\x0fGetOrderRequest\x12\x19\n\x08order_id\x18\x01 \x01(\tR\x07orderId\x12&\n\x0f\x63lient_order_id\x18\x02 \x01(\tR\rclientOrderId\"y\n\x10GetOrderResponse\x12\x35\n\x05order\x18\x01 \x01(\x0b\x32\x1f.quantmesh.order.v1.OrderRecordR\x05order\x12.\n\x05\x66ills\x18\x02 \x03(\x0b\x32\x18.quantmesh.order.v1.FillR\x05\x66ills\"\xc5\x01\n\x11ListOrdersRequest\x12#\n\rstrategy_slug\x18\x01 \x01(\tR\x0cstrategySlug\x12\x1e\n\ninstrument\x18\x02 \x01(\tR\ninstrument\x12\x36\n\x06states\x18\x03 \x03(\x0e\x32\x1e.quantmesh.order.v1.OrderStateR\x06states\x12\x14\n\x05limit\x18\x04 \x01(\rR\x05limit\x12\x1d\n\npage_token\x18\x05 \x01(\tR\tpageToken\"u\n\x12ListOrdersResponse\x12\x37\n\x06orders\x18\x01 \x03(\x0b\x32\x1f.quantmesh.order.v1.OrderRecordR\x06orders\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x7f\n\x12WatchOrdersRequest\x12%\n\x0estrategy_slugs\x18\x01 \x03(\tR\rstrategySlugs\x12-\n\x10resume_after_seq\x18\x02 \x01(\x04H\x00R\x0eresumeAfterSeq\x88\x01\x01\x42\x13\n\x11_resume_after_seq\"\xa6\x01\n\x13WatchOrdersResponse\x12\x10\n\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x35\n\x05order\x18\x02 \x01(\x0b\x32\x1f.quantmesh.order.v1.OrderRecordR\x05order\x12\x46\n\rtrace_context\x18\x03 \x01(\x0b\x32!.quantmesh.common.v1.TraceContextR\x0ctraceContext\"~\n\x11WatchFillsRequest\x12%\n\x0estrategy_slugs\x18\x01 \x03(\tR\rstrategySlugs\x12-\n\x10resume_after_seq\x18\x02 \x01(\x04H\x00R\x0eresumeAfterSeq\x88\x01\x01\x42\x13\n\x11_resume_after_seq\"\x9c\x01\n\x12WatchFillsResponse\x12\x10\n\x03seq\x18\x01 \x01(\x04R\x03seq\x12,\n\x04\x66ill\x18\x02 \x01(\x0b\x32\x18.quantmesh.order.v1.FillR\x04\x66ill\x12\x46\n\rtrace_context\x18\x03 \x01(\x0b\x32!.quantmesh.common.v1.TraceContextR\x0ctraceContext\"5\n\x19GetBrokerPositionsRequest\x12\x18\n\x07\x61\x63\x63ount\x18\x01 \x01(\tR\x07\x61\x63\x63ount\"\x8b\x01\n\x0e\x42rokerPosition\x12\x18\n\x07\x61\x63\x63ount\x18\x01 \x01(\tR\x07\x61\x63\x63ount\x12\x1e\n\ninstrument\x18\x02 \x01(\tR\ninstrument\x12\x1a\n\x08quantity\x18\x03 \x01(\tR\x08quantity\x12#\n\raverage_price\x18\x04 \x01(\tR\x0c\x61veragePrice\"\xa7\x01\n\x1aGetBrokerPositionsResponse\x12\x16\n\x06\x62roker\x18\x01 \x01(\tR\x06\x62roker\x12@\n\tpositions\x18\x02 \x03(\x0b\x32\".quantmesh.order.v1.BrokerPositionR\tpositions\x12/\n\x05\x61s_of\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04\x61sOf*i\n\tOrderType\x12\x1a\n\x16ORDER_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11ORDER_TYPE_MARKET\x10\x01\x12\x14\n\x10ORDER_TYPE_LIMIT\x10\x02\x12\x13\n\x0fORDER_TYPE_STOP\x10\x03*q\n\x0bTimeInForce\x12\x1d\n\x19TIME_IN_FORCE_UNSPECIFIED\x10\x00\x12\x15\n\x11TIME_IN_FORCE_GTC\x10\x01\x12\x15\n\x11TIME_IN_FORCE_IOC\x10\x02\x12\x15\n\x11TIME_IN_FORCE_FOK\x10\x03*\x80\x02\n\nOrderState\x12\x1b\n\x17ORDER_STATE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aORDER_STATE_PENDING_SUBMIT\x10\x01\x12\x19\n\x15ORDER_STATE_SUBMITTED\x10\x02\x12\x13\n\x0fORDER_STATE_NEW\x10\x03\x12 \n\x1cORDER_STATE_PARTIALLY_FILLED\x10\x04\x12\x16\n\x12ORDER_STATE_FILLED\x10\x05\x12\x18\n\x14ORDER_STATE_CANCELED\x10\x06\x12\x18\n\x14ORDER_STATE_REJECTED\x10\x07\x12\x17\n\x13ORDER_STATE_EXPIRED\x10\x08\x32\x93\x05\n\x05Order\x12O\n\x06Submit\x12!.quantmesh.order.v1.SubmitRequest\x1a\".quantmesh.order.v1.SubmitResponse\x12O\n\x06\x43\x61ncel\x12!.quantmesh.order.v1.CancelRequest\x1a\".quantmesh.order.v1.CancelResponse\x12U\n\x08GetOrder\x12#.quantmesh.order.v1.GetOrderRequest\x1a$.quantmesh.order.v1.GetOrderResponse\x12[\n\nListOrders\x12%.quantmesh.order.v1.ListOrdersRequest\x1a&.quantmesh.order.v1.ListOrdersResponse\x12`\n\x0bWatchOrders\x12&.quantmesh.order.v1.WatchOrdersRequest\x1a\'.quantmesh.order.v1.WatchOrdersResponse0\x01\x12]\n\nWatchFills\x12%.quantmesh.order.v1.WatchFillsRequest\x1a&.quantmesh.order.v1.WatchFillsResponse0\x01\x12s\n\x12GetBrokerPositions\x12-.quantmesh.order.v1.GetBrokerPositionsRequest\x1a..quantmesh.order.v1.GetBrokerPositionsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1equantmesh/order/v1/order.proto\x12\x12quantmesh.order.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a quantmesh/common/v1/common.proto\"\x97\x05\n\x0bOrderIntent\x12&\n\x0f\x63lient_order_id\x18\x01 \x01(\tR\rclientOrderId\x12#\n\rstrategy_slug\x18\x02 \x01(\tR\x0cstrategySlug\x12\x35\n\x04role\x18\x03 \x01(\x0e\x32!.quantmesh.common.v1.StrategyRoleR\x04role\x12\x1e\n\ninstrument\x18\x04 \x01(\tR\ninstrument\x12-\n\x04side\x18\x05 \x01(\x0e\x32\x19.quantmesh.common.v1.SideR\x04side\x12\x1a\n\x08quantity\x18\x06 \x01(\tR\x08quantity\x12<\n\norder_type\x18\x07 \x01(\x0e\x32\x1d.quantmesh.order.v1.OrderTypeR\torderType\x12\x1f\n\x0blimit_price\x18\x08 \x01(\tR\nlimitPrice\x12\x1d\n\nstop_price\x18\t \x01(\tR\tstopPrice\x12\x43\n\rtime_in_force\x18\n \x01(\x0e\x32\x1f.quantmesh.order.v1.TimeInForceR\x0btimeInForce\x12\x1f\n\x0breduce_only\x18\x0b \x01(\x08R\nreduceOnly\x12\x18\n\x07\x61\x63\x63ount\x18\x0c \x01(\tR\x07\x61\x63\x63ount\x12\x12\n\x04note\x18\r \x01(\tR\x04note\x12\x46\n\rtrace_context\x18\x0e \x01(\x0b\x32!.quantmesh.common.v1.TraceContextR\x0ctraceContext\x12?\n\rdecision_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0c\x64\x65\x63isionTime\"\x85\x04\n\x0bOrderRecord\x12\x19\n\x08order_id\x18\x01 \x01(\tR\x07orderId\x12\x37\n\x06intent\x18\x02 \x01(\x0b\x32\x1f.quantmesh.order.v1.OrderIntentR\x06intent\x12\x34\n\x05state\x18\x03 \x01(\x0e\x32\x1e.quantmesh.order.v1.OrderStateR\x05state\x12\'\n\x0f\x66illed_quantity\x18\x04 \x01(\tR\x0e\x66illedQuantity\x12,\n\x12\x61verage_fill_price\x18\x05 \x01(\tR\x10\x61verageFillPrice\x12\x1e\n\ncommission\x18\x06 \x01(\tR\ncommission\x12\x1f\n\x0breject_rule\x18\x07 \x01(\tR\nrejectRule\x12\x16\n\x06reason\x18\x08 \x01(\tR\x06reason\x12&\n\x0f\x62roker_order_id\x18\t \x01(\tR\rbrokerOrderId\x12\x16\n\x06\x62roker\x18\n \x01(\tR\x06\x62roker\x12=\n\x0c\x63reated_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x63reatedTime\x12=\n\x0cupdated_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bupdatedTime\"\x98\x03\n\x04\x46ill\x12\x17\n\x07\x66ill_id\x18\x01 \x01(\tR\x06\x66illId\x12\x19\n\x08order_id\x18\x02 \x01(\tR\x07orderId\x12&\n\x0f\x63lient_order_id\x18\x03 \x01(\tR\rclientOrderId\x12#\n\rstrategy_slug\x18\x04 \x01(\tR\x0cstrategySlug\x12\x18\n\x07\x61\x63\x63ount\x18\x05 \x01(\tR\x07\x61\x63\x63ount\x12\x1e\n\ninstrument\x18\x06 \x01(\tR\ninstrument\x12-\n\x04side\x18\x07 \x01(\x0e\x32\x19.quantmesh.common.v1.SideR\x04side\x12\x1a\n\x08quantity\x18\x08 \x01(\tR\x08quantity\x12\x14\n\x05price\x18\t \x01(\tR\x05price\x12\x1e\n\ncommission\x18\n \x01(\tR\ncommission\x12.\n\x04time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\x12$\n\x0e\x62roker_fill_id\x18\x0c \x01(\tR\x0c\x62rokerFillId\"H\n\rSubmitRequest\x12\x37\n\x06intent\x18\x01 \x01(\x0b\x32\x1f.quantmesh.order.v1.OrderIntentR\x06intent\"e\n\x0eSubmitResponse\x12\x35\n\x05order\x18\x01 \x01(\x0b\x32\x1f.quantmesh.order.v1.OrderRecordR\x05order\x12\x1c\n\tduplicate\x18\x02 \x01(\x08R\tduplicate\"j\n\rCancelRequest\x12\x19\n\x08order_id\x18\x01 \x01(\tR\x07orderId\x12&\n\x0f\x63lient_order_id\x18\x02 \x01(\tR\rclientOrderId\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\"G\n\x0e\x43\x61ncelResponse\x12\x35\n\x05order\x18\x01 \x01(\x0b\x32\x1f.quantmesh.order.v1.OrderRecordR\x05order\"T\n\x0fGetOrderRequest\x12\x19\n\x08order_id\x18\x01 \x01(\tR\x07orderId\x12&\n\x0f\x63lient_order_id\x18\x02 \x01(\tR\rclientOrderId\"y\n\x10GetOrderResponse\x12\x35\n\x05order\x18\x01 \x01(\x0b\x32\x1f.quantmesh.order.v1.OrderRecordR\x05order\x12.\n\x05\x66ills\x18\x02 \x03(\x0b\x32\x18.quantmesh.order.v1.FillR\x05\x66ills\"\xc5\x01\n\x11ListOrdersRequest\x12#\n\rstrategy_slug\x18\x01 \x01(\tR\x0cstrategySlug\x12\x1e\n\ninstrument\x18\x02 \x01(\tR\ninstrument\x12\x36\n\x06states\x18\x03 \x03(\x0e\x32\x1e.quantmesh.order.v1.OrderStateR\x06states\x12\x14\n\x05limit\x18\x04 \x01(\rR\x05limit\x12\x1d\n\npage_token\x18\x05 \x01(\tR\tpageToken\"u\n\x12ListOrdersResponse\x12\x37\n\x06orders\x18\x01 \x03(\x0b\x32\x1f.quantmesh.order.v1.OrderRecordR\x06orders\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x7f\n\x12WatchOrdersRequest\x12%\n\x0estrategy_slugs\x18\x01 \x03(\tR\rstrategySlugs\x12-\n\x10resume_after_seq\x18\x02 \x01(\x04H\x00R\x0eresumeAfterSeq\x88\x01\x01\x42\x13\n\x11_resume_after_seq\"\xa6\x01\n\x13WatchOrdersResponse\x12\x10\n\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x35\n\x05order\x18\x02 \x01(\x0b\x32\x1f.quantmesh.order.v1.OrderRecordR\x05order\x12\x46\n\rtrace_context\x18\x03 \x01(\x0b\x32!.quantmesh.common.v1.TraceContextR\x0ctraceContext\"~\n\x11WatchFillsRequest\x12%\n\x0estrategy_slugs\x18\x01 \x03(\tR\rstrategySlugs\x12-\n\x10resume_after_seq\x18\x02 \x01(\x04H\x00R\x0eresumeAfterSeq\x88\x01\x01\x42\x13\n\x11_resume_after_seq\"\x9c\x01\n\x12WatchFillsResponse\x12\x10\n\x03seq\x18\x01 \x01(\x04R\x03seq\x12,\n\x04\x66ill\x18\x02 \x01(\x0b\x32\x18.quantmesh.order.v1.FillR\x04\x66ill\x12\x46\n\rtrace_context\x18\x03 \x01(\x0b\x32!.quantmesh.common.v1.TraceContextR\x0ctraceContext\"5\n\x19GetBrokerPositionsRequest\x12\x18\n\x07\x61\x63\x63ount\x18\x01 \x01(\tR\x07\x61\x63\x63ount\"\x8b\x01\n\x0e\x42rokerPosition\x12\x18\n\x07\x61\x63\x63ount\x18\x01 \x01(\tR\x07\x61\x63\x63ount\x12\x1e\n\ninstrument\x18\x02 \x01(\tR\ninstrument\x12\x1a\n\x08quantity\x18\x03 \x01(\tR\x08quantity\x12#\n\raverage_price\x18\x04 \x01(\tR\x0c\x61veragePrice\"\xa7\x01\n\x1aGetBrokerPositionsResponse\x12\x16\n\x06\x62roker\x18\x01 \x01(\tR\x06\x62roker\x12@\n\tpositions\x18\x02 \x03(\x0b\x32\".quantmesh.order.v1.BrokerPositionR\tpositions\x12/\n\x05\x61s_of\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04\x61sOf*i\n\tOrderType\x12\x1a\n\x16ORDER_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11ORDER_TYPE_MARKET\x10\x01\x12\x14\n\x10ORDER_TYPE_LIMIT\x10\x02\x12\x13\n\x0fORDER_TYPE_STOP\x10\x03*q\n\x0bTimeInForce\x12\x1d\n\x19TIME_IN_FORCE_UNSPECIFIED\x10\x00\x12\x15\n\x11TIME_IN_FORCE_GTC\x10\x01\x12\x15\n\x11TIME_IN_FORCE_IOC\x10\x02\x12\x15\n\x11TIME_IN_FORCE_FOK\x10\x03*\x80\x02\n\nOrderState\x12\x1b\n\x17ORDER_STATE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aORDER_STATE_PENDING_SUBMIT\x10\x01\x12\x19\n\x15ORDER_STATE_SUBMITTED\x10\x02\x12\x13\n\x0fORDER_STATE_NEW\x10\x03\x12 \n\x1cORDER_STATE_PARTIALLY_FILLED\x10\x04\x12\x16\n\x12ORDER_STATE_FILLED\x10\x05\x12\x18\n\x14ORDER_STATE_CANCELED\x10\x06\x12\x18\n\x14ORDER_STATE_REJECTED\x10\x07\x12\x17\n\x13ORDER_STATE_EXPIRED\x10\x08\x32\x93\x05\n\x05Order\x12O\n\x06Submit\x12!.quantmesh.order.v1.SubmitRequest\x1a\".quantmesh.order.v1.SubmitResponse\x12O\n\x06\x43\x61ncel\x12!.quantmesh.order.v1.CancelRequest\x1a\".quantmesh.order.v1.CancelResponse\x12U\n\x08GetOrder\x12#.quantmesh.order.v1.GetOrderRequest\x1a$.quantmesh.order.v1.GetOrderResponse\x12[\n\nListOrders\x12%.quantmesh.order.v1.ListOrdersRequest\x1a&.quantmesh.order.v1.ListOrdersResponse\x12`\n\x0bWatchOrders\x12&.quantmesh.order.v1.WatchOrdersRequest\x1a\'.quantmesh.order.v1.WatchOrdersResponse0\x01\x12]\n\nWatchFills\x12%.quantmesh.order.v1.WatchFillsRequest\x1a&.quantmesh.order.v1.WatchFillsResponse0\x01\x12s\n\x12GetBrokerPositions\x12-.quantmesh.order.v1.GetBrokerPositionsRequest\x1a..quantmesh.order.v1.GetBrokerPositionsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quantmesh.order.v1.order_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ORDERTYPE']._serialized_start=3491
-  _globals['_ORDERTYPE']._serialized_end=3596
-  _globals['_TIMEINFORCE']._serialized_start=3598
-  _globals['_TIMEINFORCE']._serialized_end=3711
-  _globals['_ORDERSTATE']._serialized_start=3714
-  _globals['_ORDERSTATE']._serialized_end=3970
+  _globals['_ORDERTYPE']._serialized_start=3556
+  _globals['_ORDERTYPE']._serialized_end=3661
+  _globals['_TIMEINFORCE']._serialized_start=3663
+  _globals['_TIMEINFORCE']._serialized_end=3776
+  _globals['_ORDERSTATE']._serialized_start=3779
+  _globals['_ORDERSTATE']._serialized_end=4035
   _globals['_ORDERINTENT']._serialized_start=122
-  _globals['_ORDERINTENT']._serialized_end=720
-  _globals['_ORDERRECORD']._serialized_start=723
-  _globals['_ORDERRECORD']._serialized_end=1240
-  _globals['_FILL']._serialized_start=1243
-  _globals['_FILL']._serialized_end=1651
-  _globals['_SUBMITREQUEST']._serialized_start=1653
-  _globals['_SUBMITREQUEST']._serialized_end=1725
-  _globals['_SUBMITRESPONSE']._serialized_start=1727
-  _globals['_SUBMITRESPONSE']._serialized_end=1828
-  _globals['_CANCELREQUEST']._serialized_start=1830
-  _globals['_CANCELREQUEST']._serialized_end=1936
-  _globals['_CANCELRESPONSE']._serialized_start=1938
-  _globals['_CANCELRESPONSE']._serialized_end=2009
-  _globals['_GETORDERREQUEST']._serialized_start=2011
-  _globals['_GETORDERREQUEST']._serialized_end=2095
-  _globals['_GETORDERRESPONSE']._serialized_start=2097
-  _globals['_GETORDERRESPONSE']._serialized_end=2218
-  _globals['_LISTORDERSREQUEST']._serialized_start=2221
-  _globals['_LISTORDERSREQUEST']._serialized_end=2418
-  _globals['_LISTORDERSRESPONSE']._serialized_start=2420
-  _globals['_LISTORDERSRESPONSE']._serialized_end=2537
-  _globals['_WATCHORDERSREQUEST']._serialized_start=2539
-  _globals['_WATCHORDERSREQUEST']._serialized_end=2666
-  _globals['_WATCHORDERSRESPONSE']._serialized_start=2669
-  _globals['_WATCHORDERSRESPONSE']._serialized_end=2835
-  _globals['_WATCHFILLSREQUEST']._serialized_start=2837
-  _globals['_WATCHFILLSREQUEST']._serialized_end=2963
-  _globals['_WATCHFILLSRESPONSE']._serialized_start=2966
-  _globals['_WATCHFILLSRESPONSE']._serialized_end=3122
-  _globals['_GETBROKERPOSITIONSREQUEST']._serialized_start=3124
-  _globals['_GETBROKERPOSITIONSREQUEST']._serialized_end=3177
-  _globals['_BROKERPOSITION']._serialized_start=3180
-  _globals['_BROKERPOSITION']._serialized_end=3319
-  _globals['_GETBROKERPOSITIONSRESPONSE']._serialized_start=3322
-  _globals['_GETBROKERPOSITIONSRESPONSE']._serialized_end=3489
-  _globals['_ORDER']._serialized_start=3973
-  _globals['_ORDER']._serialized_end=4632
+  _globals['_ORDERINTENT']._serialized_end=785
+  _globals['_ORDERRECORD']._serialized_start=788
+  _globals['_ORDERRECORD']._serialized_end=1305
+  _globals['_FILL']._serialized_start=1308
+  _globals['_FILL']._serialized_end=1716
+  _globals['_SUBMITREQUEST']._serialized_start=1718
+  _globals['_SUBMITREQUEST']._serialized_end=1790
+  _globals['_SUBMITRESPONSE']._serialized_start=1792
+  _globals['_SUBMITRESPONSE']._serialized_end=1893
+  _globals['_CANCELREQUEST']._serialized_start=1895
+  _globals['_CANCELREQUEST']._serialized_end=2001
+  _globals['_CANCELRESPONSE']._serialized_start=2003
+  _globals['_CANCELRESPONSE']._serialized_end=2074
+  _globals['_GETORDERREQUEST']._serialized_start=2076
+  _globals['_GETORDERREQUEST']._serialized_end=2160
+  _globals['_GETORDERRESPONSE']._serialized_start=2162
+  _globals['_GETORDERRESPONSE']._serialized_end=2283
+  _globals['_LISTORDERSREQUEST']._serialized_start=2286
+  _globals['_LISTORDERSREQUEST']._serialized_end=2483
+  _globals['_LISTORDERSRESPONSE']._serialized_start=2485
+  _globals['_LISTORDERSRESPONSE']._serialized_end=2602
+  _globals['_WATCHORDERSREQUEST']._serialized_start=2604
+  _globals['_WATCHORDERSREQUEST']._serialized_end=2731
+  _globals['_WATCHORDERSRESPONSE']._serialized_start=2734
+  _globals['_WATCHORDERSRESPONSE']._serialized_end=2900
+  _globals['_WATCHFILLSREQUEST']._serialized_start=2902
+  _globals['_WATCHFILLSREQUEST']._serialized_end=3028
+  _globals['_WATCHFILLSRESPONSE']._serialized_start=3031
+  _globals['_WATCHFILLSRESPONSE']._serialized_end=3187
+  _globals['_GETBROKERPOSITIONSREQUEST']._serialized_start=3189
+  _globals['_GETBROKERPOSITIONSREQUEST']._serialized_end=3242
+  _globals['_BROKERPOSITION']._serialized_start=3245
+  _globals['_BROKERPOSITION']._serialized_end=3384
+  _globals['_GETBROKERPOSITIONSRESPONSE']._serialized_start=3387
+  _globals['_GETBROKERPOSITIONSRESPONSE']._serialized_end=3554
+  _globals['_ORDER']._serialized_start=4038
+  _globals['_ORDER']._serialized_end=4697
 # @@protoc_insertion_point(module_scope)
