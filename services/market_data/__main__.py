@@ -15,6 +15,7 @@ from services.common.telemetry import setup_tracing
 from services.market_data.config import MarketDataConfig
 from services.market_data.plane import MarketDataPlane
 from services.market_data.repository import SCHEMA
+from services.market_data.server import POLICY
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -25,7 +26,7 @@ async def run(config: MarketDataConfig) -> None:
     plane = await MarketDataPlane.open(config, database.pool)
     host = host_for(config.server, [binding(market_data_pb2, "MarketData",
                                             market_data_pb2_grpc.add_MarketDataServicer_to_server, plane.servicer)],
-                    policy={})
+                    policy=POLICY)
     stop = asyncio.Event()
 
     async def end_streams_when_stopping() -> None:

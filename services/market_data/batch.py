@@ -2,12 +2,16 @@
 
 Same rules as the live `CandleAggregator` (see candles.py): epoch-aligned buckets,
 [start, end), mid = (bid + ask) / 2 per tick in floats, first/max/min/last. On the
-same ticks both give identical candles.
+same ticks (in time order) both give identical candles, closed_time included: a bucket
+is closed by the first tick of the instrument's next non-empty bucket, and the last
+bucket of each instrument, which no tick closes, by `closed_at` as `close_due(closed_at)`
+would close it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 import polars as pl
 
@@ -23,8 +27,14 @@ def ticks_frame(ticks: Iterable[FeedTick]) -> pl.DataFrame:
                                       "bid": pl.Float64, "ask": pl.Float64, "volume": pl.Float64}, orient="row")
 
 
-def aggregate(ticks: pl.DataFrame, timeframe: Timeframe) -> pl.DataFrame:
-    """One row per (instrument, bucket start), oldest first, with bid/ask/mid OHLC, count, volume."""
+def aggregate(ticks: pl.DataFrame, timeframe: Timeframe, *, closed_at: datetime | None = None) -> pl.DataFrame:
+    """One row per (instrument, bucket start), oldest first, with bid/ask/mid OHLC, count, volume
+    and closed_time.
+
+    closed_time is the time of the first tick past the bucket's end. The last bucket of each
+    instrument has no such tick: it gets `closed_at` (the feed clock at the end of the data)
+    when its end is at or before it, as the live path's close_due would, else null.
+    """
     width = timeframe.seconds * 1_000_000
     frame = ticks.with_columns(
         mid=(pl.col("bid") + pl.col("ask")) / 2,
@@ -37,20 +47,26 @@ def aggregate(ticks: pl.DataFrame, timeframe: Timeframe) -> pl.DataFrame:
     for side in ("bid", "ask", "mid"):
         aggs += [pl.col(side).first().alias(f"{side}_open"), pl.col(side).max().alias(f"{side}_high"),
                  pl.col(side).min().alias(f"{side}_low"), pl.col(side).last().alias(f"{side}_close")]
-    aggs += [pl.len().alias("tick_count"), pl.col("volume").sum().alias("volume")]
+    aggs += [pl.len().alias("tick_count"), pl.col("volume").sum().alias("volume"),
+             pl.col("time").first().alias("first_time")]
     out = frame.group_by("instrument", "start", maintain_order=True).agg(aggs)
+    clock = pl.lit(closed_at, dtype=pl.Datetime("us", "UTC"))
     return (out.with_columns(start=pl.from_epoch("start", time_unit="us").dt.replace_time_zone("UTC"))
             .with_columns(end=pl.col("start") + pl.duration(seconds=timeframe.seconds))
-            .sort("instrument", "start"))
+            .sort("instrument", "start")
+            .with_columns(closed_time=pl.col("first_time").shift(-1).over("instrument"))
+            .with_columns(closed_time=pl.when(pl.col("closed_time").is_null() & (pl.col("end") <= clock))
+                          .then(clock).otherwise(pl.col("closed_time")))
+            .drop("first_time"))
 
 
 def candles_from(frame: pl.DataFrame, timeframe: Timeframe) -> list[Candle]:
-    """The rows of `aggregate` as domain candles (all closed)."""
+    """The rows of `aggregate` as domain candles (all closed; closed_time None where it is unknown)."""
     return [
         Candle(r["instrument"], timeframe, r["start"], r["end"],
                Ohlc(r["bid_open"], r["bid_high"], r["bid_low"], r["bid_close"]),
                Ohlc(r["ask_open"], r["ask_high"], r["ask_low"], r["ask_close"]),
                Ohlc(r["mid_open"], r["mid_high"], r["mid_low"], r["mid_close"]),
-               int(r["tick_count"]), float(r["volume"]), True)
+               int(r["tick_count"]), float(r["volume"]), True, r.get("closed_time"))
         for r in frame.iter_rows(named=True)
     ]

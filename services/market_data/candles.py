@@ -7,6 +7,9 @@ Rules (the polars batch path in batch.py follows the same ones and gives identic
   in floats, as candles are analytics;
 - a bucket closes on the first tick past its end (`on_tick`) or when the clock passes its
   end (`close_due`), whichever comes first; an empty bucket never produces a candle;
+- `closed_time` is the data time that closed it: the closing tick's time, or the `now`
+  given to `close_due`. It is the newest quote a decision on the candle can have seen, so it
+  comes from the data, never from the wall clock of the process;
 - out-of-order ticks: a tick older than the last accepted tick of its instrument is counted
   in `late_ticks` and dropped (it would rewrite a candle that may already be closed and
   streamed); a tick with the same timestamp as the last accepted one is accepted.
@@ -42,6 +45,9 @@ class Candle:
     tick_count: int
     volume: float
     closed: bool = True
+    # Data time that closed the bucket (see the module rules); None while open, and on
+    # candles stored before it was recorded.
+    closed_time: datetime | None = None
 
 
 class _Bucket:
@@ -80,10 +86,12 @@ class _Bucket:
         self.count += c.tick_count
         self.volume += c.volume
 
-    def candle(self, instrument: str, timeframe: Timeframe, closed: bool) -> Candle:
+    def candle(self, instrument: str, timeframe: Timeframe, closed_time: datetime | None = None) -> Candle:
+        """The candle of this bucket: closed at `closed_time`, or still open when it is None."""
         return Candle(instrument, timeframe, _utc(self.start), _utc(self.end),
                       Ohlc(self.bo, self.bh, self.bl, self.bc), Ohlc(self.ao, self.ah, self.al, self.ac),
-                      Ohlc(self.mo, self.mh, self.ml, self.mc), self.count, self.volume, closed)
+                      Ohlc(self.mo, self.mh, self.ml, self.mc), self.count, self.volume,
+                      closed_time is not None, closed_time)
 
 
 def _utc(epoch_seconds: int) -> datetime:
@@ -129,25 +137,25 @@ class CandleAggregator:
                 bucket.add(bid, ask, mid, volume)
                 continue
             if bucket is not None:
-                closed.append(bucket.candle(instrument, self.timeframes[i], True))
+                closed.append(bucket.candle(instrument, self.timeframes[i], tick.time))
             buckets[i] = _Bucket(int(ts // width) * width, width, bid, ask, mid, volume, 1)
         return closed
 
     def close_due(self, now: datetime) -> list[Candle]:
-        """Closes every open bucket whose end is at or before `now`."""
+        """Closes every open bucket whose end is at or before `now` (their closed_time is `now`)."""
         ts = now.timestamp()
         closed: list[Candle] = []
         for instrument, buckets in self._open.items():
             for i, bucket in enumerate(buckets):
                 if bucket is not None and bucket.end <= ts:
-                    closed.append(bucket.candle(instrument, self.timeframes[i], True))
+                    closed.append(bucket.candle(instrument, self.timeframes[i], now))
                     buckets[i] = None
         closed.sort(key=lambda c: (c.end, c.timeframe.seconds))
         return closed
 
     def open_candles(self, instrument: str) -> list[Candle]:
         """The candles still being built (closed=False), finest first."""
-        return [b.candle(instrument, tf, False)
+        return [b.candle(instrument, tf)
                 for tf, b in zip(self.timeframes, self._open.get(instrument, ())) if b is not None]
 
     def restore(self, instrument: str, finer: Iterable[Candle], closed_until: dict[Timeframe, datetime],

@@ -11,13 +11,13 @@ from services.market_data.factors import DEFAULT_FACTORS, DEFAULT_HISTORY, Facto
 from services.market_data.feeds.pacing import Speed
 from services.market_data.feeds.synthetic import MARKETS
 
-FEED_KINDS = ("synthetic", "replay:PATH", "bars:BID.csv,ASK.csv", "oanda", "gmo", "ccxt:EXCHANGE")
+FEED_KINDS = ("synthetic", "replay:PATH", "bars:BID.csv,ASK.csv", "oanda", "gmo", "ccxt:EXCHANGE", "push")
 VENUE_FEEDS = ("oanda", "gmo", "ccxt")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FeedChoice:
-    kind: str                      # "synthetic" | "replay" | "bars" | "oanda" | "gmo" | "ccxt"
+    kind: str                      # "synthetic" | "replay" | "bars" | "oanda" | "gmo" | "ccxt" | "push"
     paths: tuple[Path, ...] = ()
     exchange: str = ""             # the ccxt exchange id with ccxt:<exchange>
 
@@ -49,7 +49,7 @@ class MarketDataConfig:
             if unknown:
                 raise ConfigError(f"QUANTMESH_INSTRUMENTS={','.join(instruments)!r}: the synthetic feed has no "
                                   f"model for {', '.join(unknown)}; use {', '.join(MARKETS)}")
-        elif feed.kind not in VENUE_FEEDS and len(instruments) != 1:
+        elif feed.kind not in (*VENUE_FEEDS, "push") and len(instruments) != 1:
             raise ConfigError(f"QUANTMESH_INSTRUMENTS={','.join(instruments)!r}: a {feed.kind} file carries one "
                               "instrument; name exactly one")
         try:
@@ -102,6 +102,8 @@ def _feed(text: str, env: Env) -> FeedChoice:
         return FeedChoice(kind=kind, exchange=exchange)
     if kind == "synthetic" and not rest:
         return FeedChoice(kind="synthetic")
+    if kind == "push" and not rest:
+        return FeedChoice(kind="push")  # ticks arrive over PublishTicks, for QUANTMESH_INSTRUMENTS
     if kind == "replay" and rest:
         path = Path(rest)
         if not path.is_file():

@@ -1,15 +1,18 @@
 """The market-data engine: ticks in; tick window, candles and factors out, to streams and storage.
 
-Single writer: only the feed task calls `on_tick` / `on_time`, so no locks are needed.
+Single writer: only the feed task calls `on_tick` / `on_time`, or, on a push plane (no feed
+task), `publish`, which takes one request at a time.
 Each tick is ingested inside a span, each closed candle is handled inside a child span,
 and every event carries the trace context of the span that produced it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -25,6 +28,20 @@ from services.market_data.instruments import InstrumentSpec
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
+
+_YIELD_EVERY = 256  # published ticks between yields to the event loop, so streams keep flowing
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What one batch of published ticks did, and where the streams stand after it."""
+
+    accepted: int
+    late: int
+    candles_closed: int
+    last_tick_seq: int
+    last_candle_seq: int
+    last_factor_seq: int
 
 
 def _trace_context_of(span: trace.Span) -> common_pb2.TraceContext:
@@ -59,6 +76,7 @@ class MarketDataEngine:
         self.ticks_accepted = 0
         self.ticks_unknown = 0
         self.feed_ended = False
+        self._publishing = asyncio.Lock()
 
     def on_tick(self, tick: FeedTick) -> None:
         if tick.instrument not in self.instruments:
@@ -77,6 +95,26 @@ class MarketDataEngine:
             self.ticks_accepted += 1
             for candle in self.aggregator.on_tick(tick):
                 self._on_closed(candle)
+
+    async def publish(self, ticks: Sequence[FeedTick]) -> Published:
+        """Ingests pushed ticks in order, as one batch.
+
+        The lock keeps two batches from interleaving their ticks: ingesting yields to the event
+        loop now and then, so a big batch does not stall the streams that carry its results.
+        """
+        async with self._publishing:
+            accepted, candles = self.ticks_accepted, self.candle_stream.last_seq
+            late = 0
+            for count, tick in enumerate(ticks, 1):
+                if self.aggregator.is_late(tick):
+                    late += 1
+                self.on_tick(tick)
+                if count % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+            return Published(accepted=self.ticks_accepted - accepted, late=late,
+                             candles_closed=self.candle_stream.last_seq - candles,
+                             last_tick_seq=self.tick_stream.last_seq, last_candle_seq=self.candle_stream.last_seq,
+                             last_factor_seq=self.factor_stream.last_seq)
 
     def on_time(self, now: datetime) -> None:
         """The feed clock reached `now`: closes the candles whose end has passed."""

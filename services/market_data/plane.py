@@ -20,6 +20,7 @@ from services.market_data.events import CandleEvent, FactorEvent, TickEvent
 from services.market_data.factors import FactorEngine
 from services.market_data.feeds.base import Feed
 from services.market_data.feeds.pacing import Pacing
+from services.market_data.feeds.push import PushFeed
 from services.market_data.feeds.replay import BarFilesFeed, TickFileFeed
 from services.market_data.feeds.synthetic import SyntheticFeed, next_reopen, weekend_closed_at
 from services.market_data.instruments import TIMEFRAMES, Timeframe, spec_for
@@ -39,6 +40,8 @@ def make_feed(config: MarketDataConfig) -> Feed:
         return TickFileFeed(config.feed.paths[0], instrument=config.instruments[0])
     if config.feed.kind == "bars":
         return BarFilesFeed(*config.feed.paths, instrument=config.instruments[0])
+    if config.feed.kind == "push":
+        return PushFeed(config.instruments)
     return SyntheticFeed(config.instruments, seed=config.synthetic_seed, start=config.synthetic_start)
 
 
@@ -88,7 +91,7 @@ class MarketDataPlane:
         self.engine = engine
         self.recorder = recorder
         self.repository = repository
-        self.servicer = MarketDataService(engine, repository)
+        self.servicer = MarketDataService(engine, repository, pushed=isinstance(feed, PushFeed))
         self.pacing = Pacing(config.speed, skip_closures=config.skip_closures)
         self._feed_task: asyncio.Task | None = None
         self.feed_done = asyncio.Event()
@@ -120,6 +123,12 @@ class MarketDataPlane:
 
     def start(self) -> None:
         self.recorder.start()
+        if isinstance(self.feed, PushFeed):
+            # The publisher owns the timeline: no feed task and no wall-clock keep_time, so candles
+            # close only on published ticks, exactly as in the in-process backtest.
+            log.info("waiting for ticks over PublishTicks", extra={"feed": self.feed.name,
+                                                                   "instruments": list(self.feed.instruments)})
+            return
         self._feed_task = asyncio.create_task(self._run_feed(), name="market-data-feed")
 
     async def _run_feed(self) -> None:

@@ -18,14 +18,14 @@ SCHEMA = "market_data"
 
 _CANDLE_COLUMNS = ("seq, instrument, timeframe, start_time, end_time, bid_open, bid_high, bid_low, bid_close, "
                    "ask_open, ask_high, ask_low, ask_close, mid_open, mid_high, mid_low, mid_close, "
-                   "tick_count, volume, traceparent, tracestate")
+                   "tick_count, volume, traceparent, tracestate, closed_time")
 
 
 def _candle_row(seq: int, event: CandleEvent) -> tuple:
     c, tc = event.candle, event.trace_context
     return (seq, c.instrument, c.timeframe.name, c.start, c.end, c.bid.open, c.bid.high, c.bid.low, c.bid.close,
             c.ask.open, c.ask.high, c.ask.low, c.ask.close, c.mid.open, c.mid.high, c.mid.low, c.mid.close,
-            c.tick_count, c.volume, tc.traceparent, tc.tracestate)
+            c.tick_count, c.volume, tc.traceparent, tc.tracestate, c.closed_time)
 
 
 def _candle(r: asyncpg.Record) -> Candle:
@@ -33,7 +33,7 @@ def _candle(r: asyncpg.Record) -> Candle:
                   Ohlc(r["bid_open"], r["bid_high"], r["bid_low"], r["bid_close"]),
                   Ohlc(r["ask_open"], r["ask_high"], r["ask_low"], r["ask_close"]),
                   Ohlc(r["mid_open"], r["mid_high"], r["mid_low"], r["mid_close"]),
-                  r["tick_count"], r["volume"], True)
+                  r["tick_count"], r["volume"], True, r["closed_time"])
 
 
 def _trace(r: asyncpg.Record) -> common_pb2.TraceContext:
@@ -60,7 +60,7 @@ class MarketDataRepository:
             if candles:
                 await conn.executemany(
                     f"INSERT INTO {SCHEMA}.candles ({_CANDLE_COLUMNS}) VALUES "
-                    "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21) "
+                    "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22) "
                     "ON CONFLICT DO NOTHING", [_candle_row(seq, e) for seq, e in candles])
             if factors:
                 await conn.executemany(

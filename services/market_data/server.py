@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
 
 from quantmesh.common.v1 import common_pb2
 from quantmesh.market_data.v1 import market_data_pb2 as pb
 from quantmesh.market_data.v1 import market_data_pb2_grpc
+from services.common.auth import AuthPolicy, Role
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.timeutil import optional_from_timestamp, to_timestamp
 from services.market_data.candles import Candle, Ohlc
 from services.market_data.engine import MarketDataEngine
 from services.market_data.events import CandleEvent, FactorEvent, TickEvent
+from services.market_data.feeds.base import FeedTick
 from services.market_data.instruments import Timeframe
 from services.market_data.repository import MarketDataRepository, PageQuery
 
 DEFAULT_PAGE, MAX_PAGE = 500, 5_000
+MAX_PUBLISHED_TICKS = 10_000
 _SIDES = {"buy": common_pb2.SIDE_BUY, "sell": common_pb2.SIDE_SELL}
+_AGGRESSORS = {common_pb2.SIDE_UNSPECIFIED: None, common_pb2.SIDE_BUY: "buy", common_pb2.SIDE_SELL: "sell"}
+
+#: Roles needed when tokens are configured: publishing ticks rewrites what every strategy sees.
+POLICY: AuthPolicy = {
+    "/quantmesh.market_data.v1.MarketData/PublishTicks": frozenset({Role.SERVICE, Role.OPERATOR}),
+}
 _ALLOWED_TIMEFRAMES = ", ".join(f"TIMEFRAME_{tf.name}" for tf in Timeframe)
 
 
@@ -39,9 +51,13 @@ def _ohlc(o: Ohlc) -> pb.Ohlc:
 
 
 def candle_to_proto(c: Candle) -> pb.Candle:
-    return pb.Candle(instrument=c.instrument, timeframe=timeframe_to_proto(c.timeframe),
-                     start_time=to_timestamp(c.start), end_time=to_timestamp(c.end), bid=_ohlc(c.bid),
-                     ask=_ohlc(c.ask), mid=_ohlc(c.mid), tick_count=c.tick_count, volume=c.volume, closed=c.closed)
+    message = pb.Candle(instrument=c.instrument, timeframe=timeframe_to_proto(c.timeframe),
+                        start_time=to_timestamp(c.start), end_time=to_timestamp(c.end), bid=_ohlc(c.bid),
+                        ask=_ohlc(c.ask), mid=_ohlc(c.mid), tick_count=c.tick_count, volume=c.volume,
+                        closed=c.closed)
+    if c.closed_time is not None:  # unset, not the epoch, on candles stored before it was recorded
+        message.closed_time.CopyFrom(to_timestamp(c.closed_time))
+    return message
 
 
 def tick_to_proto(event: TickEvent) -> pb.Tick:
@@ -51,9 +67,10 @@ def tick_to_proto(event: TickEvent) -> pb.Tick:
 
 
 class MarketDataService(market_data_pb2_grpc.MarketDataServicer):
-    def __init__(self, engine: MarketDataEngine, repository: MarketDataRepository) -> None:
+    def __init__(self, engine: MarketDataEngine, repository: MarketDataRepository, *, pushed: bool = False) -> None:
         self._engine = engine
         self._repository = repository
+        self._pushed = pushed  # started with QUANTMESH_FEED=push: ticks arrive over PublishTicks
 
     # -- validation -------------------------------------------------------------------------
     def _instrument(self, symbol: str, field: str = "instrument") -> str:
@@ -145,6 +162,70 @@ class MarketDataService(market_data_pb2_grpc.MarketDataServicer):
                                      "feed; retry once the feed has delivered one")
         seq, event = quote
         return pb.GetQuoteResponse(tick=tick_to_proto(event), seq=seq)
+
+    async def PublishTicks(self, request, context):
+        if not self._pushed:
+            raise FailedPrecondition(
+                f"this market-data plane reads its own feed (QUANTMESH_FEED={self._engine.feed_name}); "
+                "start it with QUANTMESH_FEED=push to publish ticks")
+        ticks = self._published_ticks(request.ticks)  # every tick checked before any is ingested
+        # Shielded: a caller that goes away mid-batch must not leave half of it ingested.
+        done = await asyncio.shield(self._engine.publish(ticks))
+        return pb.PublishTicksResponse(accepted=done.accepted, late=done.late, last_tick_seq=done.last_tick_seq,
+                                       last_candle_seq=done.last_candle_seq, last_factor_seq=done.last_factor_seq,
+                                       candles_closed=done.candles_closed)
+
+    def _published_ticks(self, messages: Sequence[pb.Tick]) -> list[FeedTick]:
+        if not messages:
+            raise InvalidArgument(f"ticks is empty; send at least one tick (at most {MAX_PUBLISHED_TICKS:,} "
+                                  "per request)")
+        if len(messages) > MAX_PUBLISHED_TICKS:
+            raise InvalidArgument(f"ticks holds {len(messages):,} ticks, more than the {MAX_PUBLISHED_TICKS:,} one "
+                                  f"request may carry; send them in requests of at most {MAX_PUBLISHED_TICKS:,}, "
+                                  "in time order")
+        return [self._published_tick(i, m) for i, m in enumerate(messages)]
+
+    def _published_tick(self, i: int, m: pb.Tick) -> FeedTick:
+        field = f"ticks[{i}]"
+        if not m.instrument:
+            raise InvalidArgument(f"{field}.instrument is empty; name one of {self._fed()} (QUANTMESH_INSTRUMENTS)")
+        if m.instrument not in self._engine.instruments:
+            raise InvalidArgument(f"{field}.instrument {m.instrument!r} is not an instrument of this plane; it takes "
+                                  f"{self._fed()} (QUANTMESH_INSTRUMENTS)")
+        if not m.HasField("time"):
+            raise InvalidArgument(f"{field}.time is unset; set it to when the quote was made, by the feed's clock")
+        try:
+            time = m.time.ToDatetime(tzinfo=timezone.utc)
+        except ValueError as exc:
+            raise InvalidArgument(f"{field}.time is not a valid timestamp ({exc})") from None
+        if m.aggressor not in _AGGRESSORS:
+            raise InvalidArgument(f"{field}.aggressor {m.aggressor} is not a side; use SIDE_BUY, SIDE_SELL or "
+                                  "SIDE_UNSPECIFIED (a pure quote)")
+        bid = _decimal(m.bid, positive=True)
+        if bid is None:
+            raise InvalidArgument(f"{field}.bid {m.bid!r} is not a positive finite decimal; send the best bid as "
+                                  'a decimal string such as "86.655"')
+        ask = _decimal(m.ask, positive=True)
+        if ask is None:
+            raise InvalidArgument(f"{field}.ask {m.ask!r} is not a positive finite decimal; send the best ask as "
+                                  'a decimal string such as "86.658"')
+        volume = _decimal(m.volume or "0", positive=False)
+        if volume is None:
+            raise InvalidArgument(f"{field}.volume {m.volume!r} is not a non-negative decimal; send it as a decimal "
+                                  'string such as "1000000", or leave it empty for 0')
+        return FeedTick(m.instrument, time, bid, ask, volume, _AGGRESSORS[m.aggressor])
+
+
+def _decimal(text: str, *, positive: bool) -> Decimal | None:
+    """`text` as a finite decimal, above zero when `positive`, else at or above zero; None otherwise."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    # Candles are floats: a decimal too large for one would turn into infinity there.
+    if not value.is_finite() or not math.isfinite(float(value)):
+        return None
+    return value if (value > 0 if positive else value >= 0) else None
 
 
 def _candle_message(seq: int, event: CandleEvent) -> pb.StreamCandlesResponse:

@@ -22,6 +22,7 @@ from services.market_data.config import MarketDataConfig
 from services.market_data.feeds.base import FeedTick
 from services.market_data.plane import MarketDataPlane
 from services.market_data.repository import SCHEMA
+from services.market_data.server import POLICY
 from tests.support.data import shared_data_dir
 from tests.support.postgres import create_database
 
@@ -69,12 +70,13 @@ class RunningPlane:
 
 
 @asynccontextmanager
-async def running_plane(database_url: str, env: dict[str, str], *, feed=None) -> AsyncIterator[RunningPlane]:
+async def running_plane(database_url: str, env: dict[str, str], *, feed=None,
+                        tokens: str = "") -> AsyncIterator[RunningPlane]:
     config = MarketDataConfig.from_env(Env({"QUANTMESH_LISTEN": "127.0.0.1:0", **env}))
     pool = await connect_pool(database_url, max_size=4)
     await apply_migrations(pool, SCHEMA, MIGRATIONS)
     plane = await MarketDataPlane.open(config, pool, feed=feed)
-    host = GrpcHost(listen="127.0.0.1:0", tokens=TokenTable.parse(""), policy={}, grace_seconds=0.5,
+    host = GrpcHost(listen="127.0.0.1:0", tokens=TokenTable.parse(tokens), policy=POLICY, grace_seconds=0.5,
                     bindings=[binding(market_data_pb2, "MarketData",
                                       market_data_pb2_grpc.add_MarketDataServicer_to_server, plane.servicer)])
     await host.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -11,9 +12,8 @@ import pytest
 from services.market_data.batch import aggregate, candles_from, ticks_frame
 from services.market_data.candles import CandleAggregator
 from services.market_data.feeds.base import FeedTick
-from services.market_data.feeds.replay import TickFileFeed
 from services.market_data.instruments import Timeframe
-from tests.support.data import shared_data_dir
+from tests.support.data import shared_data_dir, truefx_ticks
 
 TICKS = shared_data_dir() / "usdjpy-ticks-truefx-2013-01-01.csv"
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=timezone.utc)
@@ -21,10 +21,7 @@ FAR_FUTURE = datetime(2100, 1, 1, tzinfo=timezone.utc)
 
 @pytest.fixture(scope="module")
 async def real_ticks() -> list[FeedTick]:
-    feed = TickFileFeed(TICKS)
-    ticks = [t async for t in feed.ticks()]
-    assert feed.stats.malformed == 0 and len(ticks) == 1000
-    return ticks
+    return await truefx_ticks()
 
 
 def live_candles(ticks, timeframe=None):
@@ -58,8 +55,40 @@ def test_live_candles_equal_an_independent_pandas_resample(real_ticks, timeframe
 def test_live_and_polars_give_identical_candles_on_real_ticks(real_ticks):
     frame = ticks_frame(real_ticks)
     for timeframe in Timeframe:
-        batch = candles_from(aggregate(frame, timeframe), timeframe)
+        # closed_at: the batch path closes the last buckets at the same feed time as the live close_due.
+        batch = candles_from(aggregate(frame, timeframe, closed_at=FAR_FUTURE), timeframe)
         assert live_candles(real_ticks, timeframe) == batch, timeframe
+        assert all(c.closed_time is not None for c in batch)
+
+
+def test_polars_closed_time_is_the_first_tick_past_the_end_and_unknown_for_the_last_bucket(real_ticks):
+    frame = ticks_frame(real_ticks)
+    for timeframe in (Timeframe.S5, Timeframe.M1):
+        live = live_candles(real_ticks, timeframe)
+        batch = candles_from(aggregate(frame, timeframe), timeframe)
+        assert batch[:-1] == live[:-1], timeframe  # closed by a tick: the same in both paths
+        # The last bucket is closed by no tick; without the feed clock its closing time is unknown.
+        assert batch[-1].closed_time is None and live[-1].closed_time == FAR_FUTURE
+        assert replace(batch[-1], closed_time=FAR_FUTURE) == live[-1]
+        first_past_end = {c.start: next(t.time for t in real_ticks if t.time >= c.end) for c in batch[:-1]}
+        assert [c.closed_time for c in batch[:-1]] == list(first_past_end.values())
+    # A feed clock before the last bucket's end does not close it, as close_due would not.
+    early = candles_from(aggregate(frame, Timeframe.D1, closed_at=real_ticks[-1].time), Timeframe.D1)
+    assert [c.closed_time for c in early] == [None]
+
+
+def test_a_candle_carries_the_data_time_that_closed_it_on_both_closing_paths():
+    aggregator = CandleAggregator([Timeframe.S5, Timeframe.M1])
+    t0 = datetime(2013, 1, 1, 22, 0, 1, tzinfo=timezone.utc)
+    aggregator.on_tick(FeedTick("USD_JPY", t0, Decimal("86.60"), Decimal("86.70")))
+    assert [c.closed_time for c in aggregator.open_candles("USD_JPY")] == [None, None]
+    closing = FeedTick("USD_JPY", t0 + timedelta(seconds=6, microseconds=250), Decimal("86.61"), Decimal("86.71"))
+    (s5,) = aggregator.on_tick(closing)  # closed by a tick: that tick's time, not the bucket end
+    assert s5.closed and s5.closed_time == closing.time and s5.end == t0 + timedelta(seconds=4)
+    now = t0 + timedelta(minutes=3, seconds=7)
+    by_clock = aggregator.close_due(now)  # closed by the feed clock: the time it was given
+    assert [(c.timeframe, c.closed_time) for c in by_clock] == [(Timeframe.S5, now), (Timeframe.M1, now)]
+    assert all(c.closed and c.closed_time > c.end for c in [s5, *by_clock])
 
 
 def test_buckets_are_utc_aligned_and_a_tick_on_the_boundary_opens_the_next(real_ticks):

@@ -23,8 +23,15 @@ def test_a_replay_defaults_to_max_speed():
     assert config.feed.paths == (path,) and config.speed.factor is None
 
 
+def test_a_push_feed_takes_any_instruments_and_no_file():
+    config = MarketDataConfig.from_env(Env({"QUANTMESH_FEED": "push", "QUANTMESH_INSTRUMENTS": "USD_JPY,XAU_USD"}))
+    assert config.feed.kind == "push" and config.feed.paths == ()
+    assert config.instruments == ("USD_JPY", "XAU_USD")
+
+
 @pytest.mark.parametrize("env, variable", [
     ({"QUANTMESH_FEED": "kafka"}, "QUANTMESH_FEED='kafka' is not one of synthetic"),
+    ({"QUANTMESH_FEED": "push:ticks.csv"}, "QUANTMESH_FEED='push:ticks.csv' is not one of .*, push"),
     ({"QUANTMESH_FEED": "replay:/nope.csv"}, "QUANTMESH_FEED='replay:/nope.csv': the tick file"),
     ({"QUANTMESH_FEED": "bars:/a.csv"}, "QUANTMESH_FEED"),
     ({"QUANTMESH_INSTRUMENTS": "XAU_USD"}, "QUANTMESH_INSTRUMENTS='XAU_USD': the synthetic feed has no model"),
