@@ -165,7 +165,7 @@ class OrderEngine:
                     client_order_id=intent.client_order_id, account=intent.account, instrument=intent.instrument,
                     side=intent.side, quantity=intent.quantity, order_type=intent.order_type,
                     limit_price=intent.limit_price, stop_price=intent.stop_price,
-                    time_in_force=intent.time_in_force))
+                    time_in_force=intent.time_in_force, decision_time=intent.decision_time))
             except BrokerRejected as exc:
                 return await self._move(order, S.REJECTED, reject_rule="broker.rejected", reason=str(exc))
             except (RetryableBrokerError, BrokerOverloaded) as exc:

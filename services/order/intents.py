@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 
 from quantmesh.common.v1 import common_pb2
 from quantmesh.order.v1 import order_pb2
 from services.common.errors import InvalidArgument
+from services.common.timeutil import to_timestamp
 
 CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 ORDER_TYPES = {order_pb2.ORDER_TYPE_MARKET: "market", order_pb2.ORDER_TYPE_LIMIT: "limit",
@@ -22,6 +24,7 @@ TIME_IN_FORCE = {order_pb2.TIME_IN_FORCE_GTC: "GTC", order_pb2.TIME_IN_FORCE_IOC
                  order_pb2.TIME_IN_FORCE_FOK: "FOK"}
 SIDES = {common_pb2.SIDE_BUY: "buy", common_pb2.SIDE_SELL: "sell"}
 ROLES = {common_pb2.STRATEGY_ROLE_ENTRY: "entry", common_pb2.STRATEGY_ROLE_EXIT: "exit"}
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -43,6 +46,9 @@ class Intent:
     note: str = ""
     traceparent: str = ""
     tracestate: str = ""
+    # Data time of the newest quote the decision saw (UTC). The paper venue fills the order only
+    # at a later quote, so the fill follows from the data, not from when the order arrives.
+    decision_time: datetime | None = None
 
     @property
     def signed_quantity(self) -> Decimal:
@@ -109,13 +115,32 @@ def validate_intent(message: order_pb2.OrderIntent, *, instruments: Collection[s
         tif = TIME_IN_FORCE.get(message.time_in_force)
         if tif is None:
             raise InvalidArgument(f"time_in_force {message.time_in_force} is not one of GTC, IOC, FOK")
+    decision_time = _decision_time(message) if message.HasField("decision_time") else None
     return Intent(
         client_order_id=cid, strategy_slug=message.strategy_slug.strip(), role=role,
         instrument=message.instrument, side=side, quantity=quantity, order_type=order_type,
         limit_price=limit_price, stop_price=stop_price, time_in_force=tif, reduce_only=message.reduce_only,
         account=message.account or default_account, note=message.note,
         traceparent=message.trace_context.traceparent, tracestate=message.trace_context.tracestate,
+        decision_time=decision_time,
     )
+
+
+def _decision_time(message: order_pb2.OrderIntent) -> datetime:
+    """The wire Timestamp as an aware UTC datetime; nanoseconds are truncated to microseconds.
+
+    Venue quote times are whole microseconds too, so "strictly later" is compared at that grain.
+    """
+    stamp = message.decision_time
+    try:
+        value = stamp.ToDatetime(tzinfo=timezone.utc)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidArgument(f"decision_time is not a valid timestamp: {exc}") from None
+    if value <= EPOCH:
+        # An empty Timestamp that was set by mistake: no candle closed at or before 1970.
+        raise InvalidArgument(f"decision_time {value.isoformat()} is not after 1970-01-01T00:00:00Z; send the "
+                              "closed_time of the candle the decision saw, or leave decision_time unset")
+    return value
 
 
 def intent_to_proto(intent: Intent) -> order_pb2.OrderIntent:
@@ -132,4 +157,5 @@ def intent_to_proto(intent: Intent) -> order_pb2.OrderIntent:
         time_in_force=tifs[intent.time_in_force], reduce_only=intent.reduce_only, account=intent.account,
         note=intent.note,
         trace_context=common_pb2.TraceContext(traceparent=intent.traceparent, tracestate=intent.tracestate),
+        decision_time=None if intent.decision_time is None else to_timestamp(intent.decision_time),
     )

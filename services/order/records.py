@@ -108,6 +108,9 @@ def order_from_json(text: str) -> OrderRecord:
     raw = body.pop("intent")
     for name in ("quantity", "limit_price", "stop_price"):
         raw[name] = None if raw[name] is None else Decimal(raw[name])
+    # Snapshots written before decision_time existed have no key: such an order had none.
+    decision_time = raw.get("decision_time")
+    raw["decision_time"] = None if decision_time is None else datetime.fromisoformat(decision_time)
     intent = Intent(**raw)
     return OrderRecord(
         number=body["number"], intent=intent, state=OrderState(body["state"]),

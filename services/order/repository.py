@@ -152,7 +152,10 @@ class MemoryOrderStore:
 _ORDER_FIELDS = ("client_order_id, strategy_slug, role, account, instrument, side, quantity, order_type, limit_price,"
                  " stop_price, time_in_force, reduce_only, note, traceparent, tracestate, state, filled_quantity,"
                  " average_fill_price, commission, reject_rule, reason, broker_order_id, broker, created_time,"
-                 " updated_time")
+                 " updated_time, decision_time")
+
+# $1 is the number; the fields follow from $2.
+_ORDER_PLACEHOLDERS = ", ".join(f"${n}" for n in range(2, len(_ORDER_FIELDS.split(",")) + 2))
 
 
 def _order_values(o: OrderRecord) -> tuple:
@@ -160,7 +163,7 @@ def _order_values(o: OrderRecord) -> tuple:
     return (i.client_order_id, i.strategy_slug, i.role, i.account, i.instrument, i.side, i.quantity, i.order_type,
             i.limit_price, i.stop_price, i.time_in_force, i.reduce_only, i.note, i.traceparent, i.tracestate,
             o.state.value, o.filled_quantity, o.average_fill_price, o.commission, o.reject_rule, o.reason,
-            o.broker_order_id, o.broker, o.created_time, o.updated_time)
+            o.broker_order_id, o.broker, o.created_time, o.updated_time, i.decision_time)
 
 
 def _order_from_row(row) -> OrderRecord:
@@ -168,7 +171,8 @@ def _order_from_row(row) -> OrderRecord:
                     instrument=row["instrument"], side=row["side"], quantity=row["quantity"],
                     order_type=row["order_type"], limit_price=row["limit_price"], stop_price=row["stop_price"],
                     time_in_force=row["time_in_force"], reduce_only=row["reduce_only"], account=row["account"],
-                    note=row["note"], traceparent=row["traceparent"], tracestate=row["tracestate"])
+                    note=row["note"], traceparent=row["traceparent"], tracestate=row["tracestate"],
+                    decision_time=row["decision_time"])
     return OrderRecord(number=row["number"], intent=intent, state=OrderState(row["state"]),
                        created_time=row["created_time"], updated_time=row["updated_time"],
                        filled_quantity=row["filled_quantity"], average_fill_price=row["average_fill_price"],
@@ -196,12 +200,11 @@ class PostgresOrderStore:
             trace.tracestate)
 
     async def insert_order(self, order, event_seq, trace):
-        placeholders = ", ".join(f"${n}" for n in range(2, 27))
         async with self._pool.acquire() as conn, conn.transaction():
             number = await conn.fetchval("SELECT nextval('orders.order_numbers')")
             stored = order.with_changes(number=number)
             inserted = await conn.fetchval(
-                f"INSERT INTO orders.orders (number, {_ORDER_FIELDS}) VALUES ($1, {placeholders})"
+                f"INSERT INTO orders.orders (number, {_ORDER_FIELDS}) VALUES ($1, {_ORDER_PLACEHOLDERS})"
                 " ON CONFLICT (client_order_id) DO NOTHING RETURNING number", number, *_order_values(stored))
             if inserted is None:
                 return None

@@ -28,6 +28,9 @@ class BrokerOrder:
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     time_in_force: str = "GTC"
+    # The intent's decision time: the paper venue fills only at quotes strictly later.
+    # Real venues fill against their own market and ignore it.
+    decision_time: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -1,8 +1,13 @@
 """The paper venue: a deterministic fake exchange, the default broker.
 
 Rules (same fills every run on the same quotes):
-- an order becomes active only for quotes at least `latency` later than the quote
-  current when it was submitted (with no quote yet, the first quote seen is that reference);
+- an order's reference time is the time of the instrument's last quote when the venue
+  accepts it (with no quote yet, the first quote seen becomes the reference);
+- an order with a decision time (the data time of the newest quote its decision saw)
+  fills only at quotes strictly later than it: its reference is the later of that last
+  quote and decision_time + 1 µs (quote times are whole microseconds). Whether the venue
+  has seen the decision's own quote yet or not, the same later quote fills it;
+- an order becomes active only for quotes at least `latency` later than its reference;
 - a market order fills at the next active quote: buys at ask + slippage, sells at bid - slippage;
 - a limit order fills at its limit price when the opposite side crosses it
   (a buy when ask <= limit, a sell when bid >= limit);
@@ -31,6 +36,7 @@ from services.order.brokers.base import (BrokerAck, BrokerExecution, BrokerFill,
                                          BrokerRejected)
 
 OPEN_STATES = ("new", "partially_filled")
+TICK = timedelta(microseconds=1)  # the finest step between two quote times
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -126,7 +132,7 @@ class PaperBroker:
         if order.order_type not in ("market", "limit", "stop"):
             raise BrokerRejected(f"order type {order.order_type!r} is not supported by the paper venue")
         async with self._lock:
-            venue_order, created = await self._store.accept(order, self._last_quote_time.get(order.instrument))
+            venue_order, created = await self._store.accept(order, self._reference_time(order))
             if created:
                 self._working.append(venue_order)
             return venue_order.ack()
@@ -190,6 +196,18 @@ class PaperBroker:
                 if venue_order.state in OPEN_STATES:
                     still_working.append(venue_order)
             self._working = still_working
+
+    def _reference_time(self, order: BrokerOrder) -> datetime | None:
+        """The time latency counts from; None (no quote yet, no decision time) means the first quote.
+
+        With a decision time the reference is never None, and it is stored with the order,
+        so the rule holds after a restart without the venue keeping the decision time.
+        """
+        last = self._last_quote_time.get(order.instrument)
+        if order.decision_time is None:
+            return last
+        not_before = order.decision_time + TICK
+        return not_before if last is None else max(last, not_before)
 
     def _find_working(self, client_order_id: str) -> VenueOrder | None:
         return next((o for o in self._working if o.order.client_order_id == client_order_id), None)

@@ -1,6 +1,7 @@
 """The order engine with in-memory ports: the whole flow, refusals, idempotency, recovery."""
 
 import asyncio
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -9,7 +10,7 @@ from services.common.errors import FailedPrecondition
 from services.order.brokers.paper import PaperSettings
 from services.order.risk import RiskLimits
 from services.order.states import OrderState as S
-from tests.unit.order.conftest import intent
+from tests.unit.order.conftest import START, intent
 
 
 async def test_a_market_order_goes_new_then_filled_and_its_fill_is_streamed(make_rig):
@@ -176,3 +177,30 @@ async def test_watch_fills_resumes_from_the_store_after_a_restart(make_rig):
     got = [(seq, e.fill.client_order_id) async for seq, e in _take(
         restarted.engine.fill_events.subscribe(after_seq=1), 2)]
     assert got == [(2, "f-1"), (3, "f-2")]
+
+
+async def test_the_decision_time_reaches_the_venue_and_the_decisions_own_quote_does_not_fill(make_rig):
+    decided = START + timedelta(seconds=2)
+    rig = await make_rig()
+    await rig.quote("86.60", "86.70", seconds=1)  # START + 1 s: the venue has not seen the decision's quote
+    order, _ = await rig.engine.submit(intent("dt-1", decision_time=decided))
+    assert order.state == S.NEW and order.intent.decision_time == decided
+    (venue_order,) = await rig.venue.all_orders()
+    assert venue_order.order.decision_time == decided
+    await rig.quote("86.61", "86.71", seconds=1)  # START + 2 s: the decision's own quote
+    assert (await rig.engine.get(client_order_id="dt-1")).state == S.NEW
+    await rig.quote("86.62", "86.72", seconds=1)
+    order = await rig.engine.get(client_order_id="dt-1")
+    assert (order.state, order.average_fill_price, order.intent.decision_time) == (S.FILLED, Decimal("86.72"), decided)
+
+
+async def test_a_pending_order_sent_at_recovery_still_carries_its_decision_time(make_rig):
+    decided = START + timedelta(minutes=5)
+    rig = await make_rig()
+    await rig.engine._insert(intent("dt-pending", decision_time=decided), S.PENDING_SUBMIT)
+    await rig.engine.stop()
+    restarted = await make_rig(store=rig.store, venue=rig.venue)
+    assert (await restarted.engine.get(client_order_id="dt-pending")).state == S.NEW
+    (venue_order,) = await rig.venue.all_orders()
+    assert venue_order.order.decision_time == decided
+    assert venue_order.reference_time == decided + timedelta(microseconds=1)

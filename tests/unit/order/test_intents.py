@@ -1,6 +1,8 @@
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from quantmesh.common.v1 import common_pb2
 from quantmesh.order.v1 import order_pb2
@@ -62,8 +64,28 @@ def test_a_limit_intent_defaults_to_gtc_and_round_trips_to_the_wire():
     (dict(stop_price="86.5"), "a market order must not carry"),
     (dict(order_type=order_pb2.ORDER_TYPE_STOP), "a stop order needs stop_price"),
     (dict(order_type=order_pb2.ORDER_TYPE_STOP, stop_price="0"), "stop_price '0' must be greater than zero"),
+    (dict(decision_time=Timestamp()), "decision_time 1970-01-01T00:00:00+00:00 is not after 1970-01-01"),
+    (dict(decision_time=Timestamp(seconds=-86400)), "is not after 1970-01-01"),
+    (dict(decision_time=Timestamp(seconds=1357077600, nanos=-1)), "decision_time is not a valid timestamp"),
+    (dict(decision_time=Timestamp(seconds=10**12)), "decision_time is not a valid timestamp"),
 ])
 def test_bad_intents_are_refused_with_a_sentence_naming_the_field(overrides, words):
     with pytest.raises(InvalidArgument) as error:
         validate(wire(**overrides))
     assert words in error.value.message
+
+
+def test_decision_time_is_read_as_utc_to_the_microsecond_and_round_trips_to_the_wire():
+    stamp = Timestamp(seconds=1357077600, nanos=123456789)  # 2013-01-01T22:00:00.123456789Z
+    intent = validate(wire(decision_time=stamp))
+    assert intent.decision_time == datetime(2013, 1, 1, 22, 0, 0, 123456, tzinfo=timezone.utc)
+    assert intent.decision_time.utcoffset().total_seconds() == 0
+    back = intent_to_proto(intent)
+    assert back.HasField("decision_time") and (back.decision_time.seconds, back.decision_time.nanos) == (
+        1357077600, 123456000)  # nanoseconds below the microsecond are dropped
+
+
+def test_without_decision_time_the_intent_has_none_and_the_wire_leaves_it_unset():
+    intent = validate(wire())
+    assert intent.decision_time is None
+    assert not intent_to_proto(intent).HasField("decision_time")

@@ -153,3 +153,86 @@ async def test_cancel_lookup_and_positions_answer_as_a_venue():
     (view,) = await paper.positions("paper")
     assert (view.quantity, view.average_price) == (Decimal(600), Decimal("86.1"))
     assert await paper.positions("other") == []
+
+
+# ---- decision time: the fill follows from the data, not from when the order arrives ---------------------------
+
+DECIDED = T0 + timedelta(minutes=1)  # the closed_time of the candle the decision saw
+SECOND = timedelta(seconds=1)
+MICRO = timedelta(microseconds=1)
+
+
+async def quote(paper: PaperBroker, at: datetime, bid: str, ask: str) -> None:
+    await paper.on_quote("USD_JPY", at, Decimal(bid), Decimal(ask))
+
+
+@pytest.mark.parametrize("seen_before_submit", [1, 2], ids=["before-the-decisions-quote", "after-it"])
+async def test_a_decision_time_order_fills_at_the_first_quote_after_it_whatever_the_venue_saw(seen_before_submit):
+    quotes = [(DECIDED - SECOND, "86.600", "86.700"), (DECIDED, "86.610", "86.710"),
+              (DECIDED + SECOND, "86.620", "86.720"), (DECIDED + 2 * SECOND, "86.630", "86.730")]
+    paper = PaperBroker(MemoryVenueStore(), PaperSettings(slippage=Decimal("0.001")))
+    for at, bid, ask in quotes[:seen_before_submit]:
+        await quote(paper, at, bid, ask)
+    await paper.submit(order("buy", decision_time=DECIDED))
+    await paper.submit(order("sell", side="sell", decision_time=DECIDED))
+    if seen_before_submit == 1:  # the decision's own quote reaches the venue after the order: it must not fill it
+        await quote(paper, *quotes[1])
+        assert await drain(paper) == []
+    await quote(paper, *quotes[2])
+    got = await drain(paper)
+    assert [(e.client_order_id, e.state, e.fill.price, e.fill.time) for e in got] == [
+        ("buy", "filled", Decimal("86.721"), DECIDED + SECOND), ("sell", "filled", Decimal("86.619"), DECIDED + SECOND)]
+
+
+async def test_a_quote_stamped_with_the_decision_time_after_acceptance_is_skipped_with_or_without_earlier_quotes():
+    for earlier in ([], [(DECIDED - SECOND, "86.600", "86.700")], [(DECIDED, "86.605", "86.705")]):
+        paper = PaperBroker(MemoryVenueStore())
+        for at, bid, ask in earlier:
+            await quote(paper, at, bid, ask)
+        await paper.submit(order("o", decision_time=DECIDED))
+        await quote(paper, DECIDED - SECOND, "86.50", "86.60")  # a late, older quote: not later either
+        await quote(paper, DECIDED, "86.61", "86.71")  # a second tick with the decision's very time
+        assert await drain(paper) == [], earlier
+        await quote(paper, DECIDED + MICRO, "86.62", "86.72")
+        assert [e.fill.price for e in await drain(paper)] == [Decimal("86.72")], earlier
+
+
+async def test_without_a_decision_time_the_next_quote_fills_even_at_the_same_time_as_before():
+    paper = PaperBroker(MemoryVenueStore())
+    await quote(paper, DECIDED, "86.605", "86.705")
+    await paper.submit(order("plain"))
+    venue_order = await paper._store.get("plain")
+    assert venue_order.reference_time == DECIDED and venue_order.order.decision_time is None
+    await quote(paper, DECIDED, "86.61", "86.71")
+    assert [e.fill.price for e in await drain(paper)] == [Decimal("86.71")]
+
+
+async def test_latency_counts_from_the_first_instant_after_the_decision_or_from_a_later_last_quote():
+    paper = PaperBroker(MemoryVenueStore(), PaperSettings(latency_ms=250))
+    latency = timedelta(milliseconds=250)
+    await quote(paper, DECIDED - SECOND, "86.60", "86.70")
+    await paper.submit(order("on-time", decision_time=DECIDED))
+    for at in (DECIDED, DECIDED + timedelta(milliseconds=100), DECIDED + latency):
+        await quote(paper, at, "86.61", "86.71")
+    assert await drain(paper) == []  # decision_time + 1 µs + 250 ms is the first active instant
+    await quote(paper, DECIDED + latency + MICRO, "86.62", "86.72")
+    assert [(e.client_order_id, e.fill.price) for e in await drain(paper)] == [("on-time", Decimal("86.72"))]
+
+    late_seen = DECIDED + 2 * SECOND  # the order reaches the venue after it saw this later quote
+    await quote(paper, late_seen, "86.63", "86.73")
+    await paper.submit(order("late", decision_time=DECIDED))
+    assert (await paper._store.get("late")).reference_time == late_seen
+    await quote(paper, late_seen + latency - MICRO, "86.64", "86.74")
+    assert await drain(paper) == []
+    await quote(paper, late_seen + latency, "86.65", "86.75")
+    assert [(e.client_order_id, e.fill.price) for e in await drain(paper)] == [("late", Decimal("86.75"))]
+
+
+async def test_a_decision_time_limit_ioc_is_not_expired_by_the_decisions_own_quote():
+    paper = PaperBroker(MemoryVenueStore())
+    await paper.submit(order("ioc", order_type="limit", limit_price=Decimal("86.70"), time_in_force="IOC",
+                             decision_time=DECIDED))
+    await quote(paper, DECIDED, "86.70", "86.80")  # would not cross: expiring here would be the wrong quote
+    assert await drain(paper) == [] and (await paper.lookup("ioc")).state == "new"
+    await quote(paper, DECIDED + SECOND, "86.60", "86.69")
+    assert [(e.state, e.fill.price) for e in await drain(paper)] == [("filled", Decimal("86.70"))]
