@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from services.backtest.report import EquityPoint
@@ -100,7 +100,7 @@ def to_bar(candle) -> Bar:
 
     return Bar(instrument=candle.instrument, timeframe=candle.timeframe.name, start=candle.start, end=candle.end,
                bid=ohlc(candle.bid), ask=ohlc(candle.ask), mid=ohlc(candle.mid), tick_count=candle.tick_count,
-               volume=candle.volume)
+               volume=candle.volume, closed_time=candle.closed_time)
 
 
 class InProcessBacktest:
@@ -201,7 +201,11 @@ class InProcessBacktest:
         self._note(decision)
         if draft is not None:
             drafts.append((draft, None))
+        # Live-like fills ("next") follow the data-time rule the mesh uses too: an order fills
+        # only at a quote later than the one its decision saw. "current" fills at that quote.
+        decided_at = bar.closed_time if self.settings.fill_at == "next" else None
         for draft, position in drafts:
+            draft = replace(draft, decision_time=decided_at)
             order, _ = await self.orders.submit(_intent(draft, self.settings.account), actor="backtest")
             if order.state.value in ("REJECTED", "CANCELED", "EXPIRED"):
                 self.result.rejected.append((draft.client_order_id, f"{order.reject_rule}: {order.reason}"))
@@ -218,4 +222,4 @@ def _intent(draft: IntentDraft, account: str) -> Intent:
                   instrument=draft.instrument, side=draft.side, quantity=draft.quantity,
                   order_type="limit" if draft.limit_price is not None else "market", limit_price=draft.limit_price,
                   time_in_force="GTC" if draft.limit_price is not None else "IOC", reduce_only=draft.reduce_only,
-                  account=account, note=draft.note)
+                  account=account, note=draft.note, decision_time=draft.decision_time)

@@ -102,6 +102,8 @@ class GrpcOrders:
             order_type=order_pb2.ORDER_TYPE_LIMIT if draft.limit_price is not None else order_pb2.ORDER_TYPE_MARKET,
             limit_price=str(draft.limit_price) if draft.limit_price is not None else "",
             reduce_only=draft.reduce_only, account=self._account, note=draft.note[:500], trace_context=trace)
+        if draft.decision_time is not None:
+            intent.decision_time.FromDatetime(draft.decision_time)
         try:
             async for attempt in AsyncRetrying(retry=retry_if_exception(_transient), stop=stop_after_attempt(5),
                                                wait=wait_exponential(multiplier=0.2, max=2), reraise=True):

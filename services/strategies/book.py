@@ -28,6 +28,7 @@ def bar_from_proto(candle: market_data_pb2.Candle) -> Bar:
         mid=_ohlc(candle.mid),
         tick_count=candle.tick_count,
         volume=candle.volume,
+        closed_time=candle.closed_time.ToDatetime(tzinfo=timezone.utc) if candle.HasField("closed_time") else None,
     )
 
 

@@ -35,6 +35,8 @@ class IntentDraft:
     limit_price: Decimal | None
     reduce_only: bool
     note: str
+    # The newest quote the decision saw (Bar.closed_time); the order fills only after it.
+    decision_time: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

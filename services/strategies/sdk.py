@@ -71,6 +71,9 @@ class Bar:
     mid: Ohlc
     tick_count: int
     volume: float
+    # Data time of the quote that closed the candle: the newest quote a decision on it has
+    # seen. Orders placed on that decision carry it, so they fill only at a later quote.
+    closed_time: datetime | None = None
 
     @property
     def spread(self) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import timezone
 
 import grpc
@@ -105,7 +106,7 @@ class StrategyWorker:
                         await self._decide_pending()
                     continue
                 kind, event = getter.result()
-                await self._on_event(kind, event)
+                await self.on_event(kind, event)
         finally:
             stopper.cancel()
             for task in followers:
@@ -127,7 +128,8 @@ class StrategyWorker:
                 self.status.state = "RECONNECTING"
             await asyncio.sleep(self._reconnect)
 
-    async def _on_event(self, kind: str, event) -> None:
+    async def on_event(self, kind: str, event) -> None:
+        """One candle ("candle") or factor ("factors") stream event; decides when a decision is complete."""
         self.status.events += 1
         if self.status.state == "RECONNECTING":
             self.status.state = "RUNNING"
@@ -149,6 +151,12 @@ class StrategyWorker:
             self.book.set_factors(timeframe, start, dict(factors.values))
             if self._pending is not None and timeframe == self.decision_timeframe and self._pending[0].start == start:
                 await self._decide_pending()
+
+    async def settle(self) -> None:
+        """Decides a candle still waiting for factors that will not come (a lock-stepped
+        driver knows when every event of a tick has arrived; the live loop waits instead)."""
+        if self._pending is not None:
+            await self._decide_pending()
 
     async def _decide_pending(self) -> None:
         bar, trace_context = self._pending
@@ -184,6 +192,7 @@ class StrategyWorker:
             self._record(decision)
             if draft is None:
                 continue
+            draft = replace(draft, decision_time=bar.closed_time)
             try:
                 outcome = await self.orders.submit(draft, current_trace_context())
             except grpc.aio.AioRpcError as exc:
