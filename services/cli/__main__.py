@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
+import os
+
+# gRPC's C core logs an INFO line when a process forks while its threads run (every plane the
+# CLI starts); the line means nothing to a user. Set before grpc is first imported.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+import argparse  # noqa: E402
 import asyncio
 import logging
 import sys

@@ -1,7 +1,11 @@
 """`quantmesh backtest`: the same strategy, order and position code under a simulated clock.
 
     quantmesh backtest --data BID.csv,ASK.csv --strategy ma_cross --params fast_period=5 slow_period=20
+    quantmesh backtest --mesh --data BID.csv,ASK.csv --strategy ma_cross   # through the real gRPC mesh
 
+Two transports: in-process (default, fast) and --mesh, which starts the control,
+market_data (fed by push), order (paper venue) and position planes as processes on a
+fresh database and steps them in lock step; on the same data both give the same trades.
 Prints the report, writes <out>/trades.csv and <out>/equity.png. Risk limits are the
 order plane's (QUANTMESH_RISK_* environment variables, the same as live); paper-venue
 settings come from QUANTMESH_PAPER_* likewise.
@@ -19,6 +23,7 @@ from pathlib import Path
 
 from services.backtest.data import DataError, count_rows, ticks_from
 from services.backtest.inprocess import BacktestSettings, InProcessBacktest
+from services.backtest.mesh import MeshBacktest, MeshBacktestError
 from services.backtest.report import format_summary, plot_equity, summarize, write_trades_csv
 from services.backtest.trades import round_trips
 from services.common.config import ConfigError, Env
@@ -48,6 +53,9 @@ def add_backtest_parser(sub) -> None:
     parser.add_argument("--spread", default="0", help="spread added around OHLC bar prices (price units)")
     parser.add_argument("--out", default="out/backtest", help="folder for trades.csv and equity.png")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--mesh", action="store_true",
+                        help="run through the real gRPC mesh (every plane its own process, lock-stepped; slower) "
+                             "instead of in one process; the trades are the same")
 
 
 def _time(text: str | None, flag: str) -> datetime | None:
@@ -75,7 +83,8 @@ def build(args):
         raw[name] = value
     if args.instrument:
         raw["instrument"] = args.instrument
-    strategy = cls(parse_params(cls.Params, raw, owner=args.strategy))
+    params = parse_params(cls.Params, raw, owner=args.strategy)
+    strategy = cls(params)
     env = Env()
     try:
         cash, spread = Decimal(args.cash), Decimal(args.spread)
@@ -86,21 +95,24 @@ def build(args):
                           commission_per_unit=env.decimal("QUANTMESH_PAPER_COMMISSION_PER_UNIT", Decimal(0)),
                           latency_ms=env.int("QUANTMESH_PAPER_LATENCY_MS", 0, minimum=0))
     settings = BacktestSettings(starting_cash=cash, fill_at=args.fill_at, paper=paper, limits=RiskLimits.from_env(env))
-    return strategy, settings, spread
+    return strategy, settings, spread, lambda: cls(params)
 
 
 async def run_backtest(args) -> int:
     try:
-        strategy, settings, spread = build(args)
+        strategy, settings, spread, make_strategy = build(args)
         start, end = _time(args.start, "--from"), _time(args.end, "--to")
     except (StrategyConfigError, ConfigError, DataError) as exc:
         print(f"quantmesh backtest: {exc}", file=sys.stderr)
+        return 2
+    if args.mesh and args.fill_at != "next":
+        print("quantmesh backtest: --mesh fills as the live paper venue does (--fill-at next); "
+              "--fill-at current is for comparisons with bar backtesters, in-process only", file=sys.stderr)
         return 2
     missing = [p for p in args.data.split(",") if not Path(p).exists()]
     if missing:
         print(f"quantmesh backtest: {missing[0]} does not exist", file=sys.stderr)
         return 2
-    backtest = InProcessBacktest(strategy, settings)
     rows = count_rows(args.data)
     progress = None
     if not args.no_progress:
@@ -109,23 +121,32 @@ async def run_backtest(args) -> int:
         per_row = 4 if ("," in args.data or rows and _is_bars(args.data)) else 1
         progress = tqdm(total=rows * per_row if rows else None, unit=" ticks", unit_scale=True, smoothing=0.1,
                         desc=f"{strategy.slug} {strategy.decision_timeframe}", file=sys.stderr)
+    ticks = ticks_from(args.data, strategy.params.instrument, spread=spread, start=start, end=end)
+    on_tick = (lambda _tick: progress.update(1)) if progress is not None else None
+    out = Path(args.out)
     began = time.perf_counter()
     try:
-        result = await backtest.run(ticks_from(args.data, strategy.params.instrument, spread=spread, start=start,
-                                               end=end),
-                                    on_tick=(lambda _tick: progress.update(1)) if progress is not None else None)
+        if args.mesh:
+            result, startup = await _through_mesh(make_strategy, settings, ticks, on_tick, out / "mesh",
+                                                  instrument=strategy.params.instrument, progress=progress)
+            elapsed = time.perf_counter() - began - startup
+        else:
+            result = await InProcessBacktest(strategy, settings).run(ticks, on_tick=on_tick)
+            elapsed = time.perf_counter() - began
     except DataError as exc:
         print(f"quantmesh backtest: {exc}", file=sys.stderr)
         return 2
+    except MeshBacktestError as exc:
+        print(f"\nquantmesh backtest --mesh: {exc}\n  plane logs: {out / 'mesh' / 'logs'}", file=sys.stderr)
+        return 1
     finally:
         if progress is not None:
             progress.close()
-    elapsed = time.perf_counter() - began
     trades, still_open = round_trips(result.fills)
     summary = summarize(trades, result.curve, settings.starting_cash)
-    out = Path(args.out)
     write_trades_csv(trades, out / "trades.csv")
-    title = f"{strategy.slug} on {strategy.params.instrument} {strategy.decision_timeframe} ({Path(args.data.split(',')[0]).name})"
+    title = (f"{strategy.slug} on {strategy.params.instrument} {strategy.decision_timeframe} "
+             f"({Path(args.data.split(',')[0]).name}{', through the mesh' if args.mesh else ''})")
     if result.curve:
         plot_equity(result.curve, trades, out / "equity.png", title=title)
     print(format_summary(summary, title=title))
@@ -138,10 +159,33 @@ async def run_backtest(args) -> int:
         print(f"  refused intents: {len(result.rejected)} ("
               + ", ".join(f"{rule} x{n}" for rule, n in reasons.most_common()) + ")")
         print(f"    first: {result.rejected[0][1]}")
+    if args.mesh:
+        if result.disagreements:
+            print("  the position plane DISAGREES with the order plane's fills:")
+            for line in result.disagreements:
+                print(f"    {line}")
+        else:
+            print("  position plane: agrees with every fill the order plane streamed (quantity, realized PnL, "
+                  "commission)")
     print(f"\n  trades:  {out / 'trades.csv'}")
     if result.curve:
         print(f"  equity:  {out / 'equity.png'}")
-    return 0
+    return 1 if args.mesh and result.disagreements else 0
+
+
+async def _through_mesh(make_strategy, settings, ticks, on_tick, work_dir: Path, *, instrument: str, progress):
+    def announce(line: str) -> None:
+        (progress.write if progress is not None else print)(line, file=sys.stderr)
+
+    # Imported here: the in-process transport needs none of the process machinery.
+    from services.cli.mesh_planes import mesh_planes
+
+    began = time.perf_counter()
+    async with mesh_planes(work_dir, instrument=instrument, starting_cash=settings.starting_cash,
+                           announce=announce) as addresses:
+        startup = time.perf_counter() - began
+        announce(f"mesh: the four planes answered health in {startup:.1f} s; stepping the data through them")
+        return await MeshBacktest(make_strategy, addresses, settings).run(ticks, on_tick=on_tick), startup
 
 
 def _is_bars(path: str) -> bool:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -62,3 +64,30 @@ async def apply_migrations(pool: asyncpg.Pool, schema: str, folder: Path) -> lis
         finally:
             await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"quantmesh:{schema}")
     return applied_now
+
+
+def url_with_database(url: str, database: str) -> str:
+    """The same server and credentials, another database."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
+
+
+async def create_database(admin_url: str, prefix: str = "qm") -> str:
+    """Creates an empty database named <prefix>_<random> on the server and returns its URL."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return url_with_database(admin_url, name)
+
+
+async def drop_database(admin_url: str, database_url: str) -> None:
+    """Drops the database of `database_url`, closing its leftover connections."""
+    name = urlsplit(database_url).path.lstrip("/")
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()

@@ -1,4 +1,4 @@
-"""Free loopback ports for servers started by tests.
+"""Free loopback ports for servers started by tests and by `quantmesh backtest --mesh`.
 
 A port is handed out *below* the kernel's ephemeral range (net.ipv4.ip_local_port_range,
 usually 32768-60999). The kernel picks the source port of every outgoing connection from

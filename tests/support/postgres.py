@@ -8,14 +8,12 @@ reaps such a server first and always starts from an empty data directory.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import psutil
 
+from services.common.db import create_database, url_with_database  # noqa: F401 - re-exported for tests
 from services.common.embedded_pg import EmbeddedPostgres, reap_stale
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -35,19 +33,3 @@ def start_test_postgres() -> tuple[str, EmbeddedPostgres | None]:
             reap_stale(stale)
             shutil.rmtree(stale, ignore_errors=True)
     return embedded.start(), embedded
-
-
-def url_with_database(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
-
-
-async def create_database(admin_url: str, prefix: str = "qm") -> str:
-    """Creates an empty database and returns its URL; each test module gets its own."""
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return url_with_database(admin_url, name)

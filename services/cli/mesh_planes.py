@@ -1,0 +1,87 @@
+"""The four planes as processes for `quantmesh backtest --mesh`, on a database of their own.
+
+Every run starts from empty books: a fresh embedded PostgreSQL under the output folder, or,
+with DATABASE_URL, a new database on that server which is dropped afterwards. The planes
+listen on free loopback ports, so a `quantmesh up` on the default ports is not disturbed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Mapping
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from services.backtest.mesh import MeshAddresses
+from services.cli.supervisor import ProcessSpec, Supervisor
+from services.common.db import create_database, drop_database
+from services.common.embedded_pg import EmbeddedPostgres
+from services.common.ports import free_port
+
+#: The order plane limits orders per second of *wall* time; a backtest replays hours of
+#: market per second, so that one rule would refuse orders the live pace never sends. The
+#: in-process transport checks it in data time. Set the variable to keep a limit anyway.
+BACKTEST_ORDER_RATE = "1000000"
+
+
+@contextlib.asynccontextmanager
+async def _database(work_dir: Path) -> AsyncIterator[tuple[str, str]]:
+    """Yields (url, description)."""
+    server = os.environ.get("DATABASE_URL")
+    if server:
+        url = await create_database(server, prefix="qm_backtest")
+        try:
+            yield url, f"database {urlsplit(url).path.lstrip('/')} on DATABASE_URL (dropped afterwards)"
+        finally:
+            await drop_database(server, url)
+        return
+    embedded = EmbeddedPostgres(work_dir / "pgdata", fresh=True)
+    url = await asyncio.to_thread(embedded.start)
+    try:
+        yield url, f"embedded PostgreSQL under {work_dir / 'pgdata'}"
+    finally:
+        await asyncio.to_thread(embedded.stop)
+
+
+def plane_specs(addresses: MeshAddresses, *, instrument: str, starting_cash: Decimal) -> list[ProcessSpec]:
+    return [
+        ProcessSpec(name="control", module="services.control", address=addresses.control,
+                    env={"QUANTMESH_LISTEN": addresses.control}),
+        ProcessSpec(name="market_data", module="services.market_data", address=addresses.market_data,
+                    env={"QUANTMESH_LISTEN": addresses.market_data, "QUANTMESH_FEED": "push",
+                         "QUANTMESH_INSTRUMENTS": instrument,
+                         # The driver reads every candle of a step before deciding; never cut it off.
+                         "QUANTMESH_STREAM_QUEUE": "1000000"}),
+        ProcessSpec(name="order", module="services.order", address=addresses.order,
+                    env={"QUANTMESH_LISTEN": addresses.order, "QUANTMESH_INSTRUMENTS": instrument,
+                         "QUANTMESH_RISK_MAX_ORDERS_PER_SECOND":
+                             os.environ.get("QUANTMESH_RISK_MAX_ORDERS_PER_SECOND", BACKTEST_ORDER_RATE)}),
+        ProcessSpec(name="position", module="services.position", address=addresses.position,
+                    env={"QUANTMESH_LISTEN": addresses.position, "QUANTMESH_STARTING_CASH": str(starting_cash)}),
+    ]
+
+
+@contextlib.asynccontextmanager
+async def mesh_planes(work_dir: Path, *, instrument: str, starting_cash: Decimal,
+                      extra_env: Mapping[str, str] | None = None,
+                      announce=lambda line: None) -> AsyncIterator[MeshAddresses]:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    addresses = MeshAddresses(**{plane: f"127.0.0.1:{free_port()}"
+                                 for plane in ("control", "market_data", "order", "position")})
+    async with _database(work_dir) as (url, description):
+        announce(f"mesh: {description}")
+        base_env = {"DATABASE_URL": url, "QUANTMESH_DATA_DIR": str(work_dir),
+                    "QUANTMESH_MARKET_DATA_ADDR": addresses.market_data, "QUANTMESH_CONTROL_ADDR": addresses.control,
+                    "QUANTMESH_ORDER_ADDR": addresses.order, "QUANTMESH_POSITION_ADDR": addresses.position,
+                    "QUANTMESH_LOG_LEVEL": os.environ.get("QUANTMESH_LOG_LEVEL", "WARNING"), **(extra_env or {})}
+        supervisor = Supervisor(work_dir / "logs", base_env)
+        try:
+            for spec in plane_specs(addresses, instrument=instrument, starting_cash=starting_cash):
+                await supervisor.start(spec)
+                announce(f"mesh: {spec.name:<12} {spec.address}  (log {work_dir / 'logs' / (spec.name + '.log')})")
+            yield addresses
+        finally:
+            await supervisor.stop()
