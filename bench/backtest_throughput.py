@@ -19,7 +19,11 @@ apart from the run.
 
 from __future__ import annotations
 
-import argparse
+import os
+
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # quiets a C-core INFO line when the planes are forked
+
+import argparse  # noqa: E402
 import asyncio
 import time
 import warnings
@@ -82,7 +86,6 @@ def run_quantmesh(bars: int | None, fill_at: str = "current"):
 
 def run_quantmesh_mesh(bars: int | None):
     """Returns (start-up seconds, run seconds, decision bars, trades)."""
-    import os
     import tempfile
 
     from services.backtest.mesh import MeshBacktest
