@@ -201,11 +201,11 @@ class InProcessBacktest:
         self._note(decision)
         if draft is not None:
             drafts.append((draft, None))
-        # Live-like fills ("next") follow the data-time rule the mesh uses too: an order fills
-        # only at a quote later than the one its decision saw. "current" fills at that quote.
-        decided_at = bar.closed_time if self.settings.fill_at == "next" else None
         for draft, position in drafts:
-            draft = replace(draft, decision_time=decided_at)
+            if self.settings.fill_at == "current":
+                # Fill at the quote the decision saw (backtesting.py's next-bar open), so the
+                # live rule "only at a later quote" is lifted for this comparison setting.
+                draft = replace(draft, decision_time=None)
             order, _ = await self.orders.submit(_intent(draft, self.settings.account), actor="backtest")
             if order.state.value in ("REJECTED", "CANCELED", "EXPIRED"):
                 self.result.rejected.append((draft.client_order_id, f"{order.reject_rule}: {order.reason}"))

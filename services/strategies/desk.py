@@ -52,6 +52,12 @@ def _stamp(moment: datetime, *, micros: bool = False) -> str:
     return moment.strftime("%Y%m%dT%H%M%S%f" if micros else "%Y%m%dT%H%M%S")
 
 
+def decision_time(harness: StrategyHarness, view: MarketView) -> datetime | None:
+    """The closed_time of the decision candle: the newest quote this decision saw."""
+    bar = view.last(harness.strategy.decision_timeframe)
+    return bar.closed_time if bar is not None else None
+
+
 def entry_client_id(slug: str, instrument: str, candle_start: datetime) -> str:
     return f"{slug}.e.{instrument}.{_stamp(candle_start)}"
 
@@ -84,7 +90,7 @@ class EntryDesk:
         client_id = entry_client_id(slug, instrument, candle_start)
         draft = IntentDraft(client_order_id=client_id, slug=slug, role="entry", instrument=instrument,
                             side=signal.side, quantity=signal.quantity, limit_price=signal.limit_price,
-                            reduce_only=False, note=signal.reason)
+                            reduce_only=False, note=signal.reason, decision_time=decision_time(self.harness, view))
         return Decision(time=view.now, action="enter", reason=signal.reason, instrument=instrument,
                         client_order_id=client_id), draft
 
@@ -119,7 +125,8 @@ class ExitDesk:
             client_id = exit_client_id(slug, position.instrument, position.opened_time, attempt)
             draft = IntentDraft(client_order_id=client_id, slug=slug, role="exit", instrument=position.instrument,
                                 side="sell" if position.quantity > 0 else "buy", quantity=quantity,
-                                limit_price=None, reduce_only=True, note=f"{signal.rule}: {signal.reason}")
+                                limit_price=None, reduce_only=True, note=f"{signal.rule}: {signal.reason}",
+                                decision_time=decision_time(self.harness, view))
             out.append((Decision(time=view.now, action="exit", reason=f"{signal.rule}: {signal.reason}",
                                  instrument=position.instrument, client_order_id=client_id), draft, position))
         return out

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
 from datetime import timezone
 
 import grpc
@@ -136,10 +135,12 @@ class StrategyWorker:
         if kind == "candle":
             self.status.last_candle_seq = max(self.status.last_candle_seq, event.seq)
             bar = bar_from_proto(event.candle)
+            if self._pending is not None and bar.timeframe in self.book.timeframes:
+                # The factors of a candle are published right after it, so a next candle means they
+                # will not come: decide now, on the book as it was, before this newer bar joins it.
+                await self._decide_pending()
             if not self.book.add_bar(bar) or bar.timeframe != self.decision_timeframe:
                 return
-            if self._pending is not None:
-                await self._decide_pending()  # its factors never came; do not hold two decisions
             self._pending = (bar, event.trace_context)
             if self.book.factors_start(bar.timeframe) == bar.start:
                 await self._decide_pending()
@@ -192,7 +193,6 @@ class StrategyWorker:
             self._record(decision)
             if draft is None:
                 continue
-            draft = replace(draft, decision_time=bar.closed_time)
             try:
                 outcome = await self.orders.submit(draft, current_trace_context())
             except grpc.aio.AioRpcError as exc:

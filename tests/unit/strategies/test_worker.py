@@ -20,6 +20,11 @@ from services.strategies.worker import StrategyWorker
 T0 = datetime(2013, 2, 1, tzinfo=timezone.utc)
 
 
+def closing_time(i: int) -> datetime:
+    """When the test's candle i was closed: by a quote 3.5 s into the next minute."""
+    return T0 + timedelta(minutes=i + 1, seconds=3, microseconds=500_000)
+
+
 def candle(i: int, mid: float, tf: int = 2) -> market_data_pb2.Candle:
     start = T0 + timedelta(minutes=i)
     ohlc = market_data_pb2.Ohlc(open=mid, high=mid + 0.01, low=mid - 0.01, close=mid)
@@ -27,7 +32,7 @@ def candle(i: int, mid: float, tf: int = 2) -> market_data_pb2.Candle:
     ask = market_data_pb2.Ohlc(open=mid + 0.005, high=mid + 0.015, low=mid - 0.005, close=mid + 0.005)
     return market_data_pb2.Candle(instrument="USD_JPY", timeframe=tf, start_time=to_timestamp(start),
                                   end_time=to_timestamp(start + timedelta(minutes=1)), bid=bid, ask=ask, mid=ohlc,
-                                  tick_count=4, closed=True)
+                                  tick_count=4, closed=True, closed_time=to_timestamp(closing_time(i)))
 
 
 class FakeMarket:
@@ -130,6 +135,7 @@ async def test_entry_decides_once_candle_and_its_factors_have_arrived():
     [draft] = worker.orders.sent
     assert draft.side == "buy" and draft.role == "entry" and not draft.reduce_only
     assert draft.client_order_id == entry_client_id("ma_cross", "USD_JPY", T0 + timedelta(minutes=30))
+    assert draft.decision_time == closing_time(30)  # the order may fill only after the quote the decision saw
     assert worker.status.intents_submitted == 1 and worker.status.last_factor_seq == 9
 
 
@@ -189,6 +195,7 @@ async def test_exit_uses_one_id_per_position_and_a_new_attempt_after_a_refusal(m
     assert first.side == "sell" and first.reduce_only and first.quantity == Decimal("10000")
     assert first.client_order_id == exit_client_id("ma_cross", "USD_JPY", opened, 0)
     assert second.client_order_id == exit_client_id("ma_cross", "USD_JPY", opened, 1)
+    assert (first.decision_time, second.decision_time) == (closing_time(0), closing_time(1))
     assert worker.status.intents_rejected == 2
 
 
