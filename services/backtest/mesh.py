@@ -46,8 +46,10 @@ from services.backtest.report import EquityPoint
 from services.backtest.trades import FillRecord
 from services.common.channels import open_channel
 from services.common.flags import FlagsFollower
+from services.common.sides import SIDE_NAMES
 from services.market_data.feeds.base import FeedTick
 from services.market_data.instruments import Timeframe
+from services.market_data.server import tick_to_proto
 from services.position.ledger import Ledger, LedgerFill, Mark
 from services.strategies.adapters import GrpcMarket, GrpcOrders, GrpcPositions, SubmitOutcome
 from services.strategies.book import TIMEFRAME_NAMES
@@ -62,7 +64,6 @@ log = logging.getLogger(__name__)
 #: At most this many ticks per PublishTicks call (the plane accepts 10,000).
 MAX_BATCH = 2_000
 TERMINAL = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED"})
-_SIDES = {common_pb2.SIDE_BUY: "buy", common_pb2.SIDE_SELL: "sell"}
 
 
 class MeshBacktestError(RuntimeError):
@@ -82,7 +83,6 @@ class MeshResult(BacktestResult):
     """The in-process result's fields, plus what the position plane said at the end."""
 
     disagreements: list[str] = field(default_factory=list)
-    position_plane_checked: bool = False
 
 
 def _state(order: order_pb2.OrderRecord) -> str:
@@ -162,52 +162,40 @@ class LockstepOrders:
         return outcome
 
 
-class _Streams:
-    """StreamCandles and StreamFactors of one instrument, every timeframe, from the first event."""
+class _Stream:
+    """One market-data stream of this backtest's instrument (every timeframe), from its first event."""
 
-    def __init__(self, stub: market_data_pb2_grpc.MarketDataStub, instrument: str) -> None:
-        self.candles: asyncio.Queue = asyncio.Queue()
-        self.factors: asyncio.Queue = asyncio.Queue()
-        self._calls = [
-            (stub.StreamCandles(market_data_pb2.StreamCandlesRequest(instruments=[instrument], resume_after_seq=0)),
-             self.candles),
-            (stub.StreamFactors(market_data_pb2.StreamFactorsRequest(instruments=[instrument], resume_after_seq=0)),
-             self.factors),
-        ]
-        self._tasks = [asyncio.create_task(self._pump(call, queue)) for call, queue in self._calls]
-        self.candle_seq = 0
-        self.factor_seq = 0
+    def __init__(self, kind: str, call) -> None:
+        self.kind = kind
+        self.seq = 0
+        self._call = call
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._pump())
 
-    @staticmethod
-    async def _pump(call, queue: asyncio.Queue) -> None:
+    async def _pump(self) -> None:
         try:
-            async for event in call:
-                queue.put_nowait(event)
+            async for event in self._call:
+                self._queue.put_nowait(event)
         except grpc.aio.AioRpcError as exc:
-            queue.put_nowait(exc)
+            self._queue.put_nowait(exc)
 
-    async def read_until(self, candle_seq: int, factor_seq: int, timeout: float) -> tuple[list, list]:
-        candles, factors = [], []
-        for queue, target, out, kind in ((self.candles, candle_seq, candles, "candle"),
-                                         (self.factors, factor_seq, factors, "factor")):
-            while (self.candle_seq if kind == "candle" else self.factor_seq) < target:
-                try:
-                    event = await asyncio.wait_for(queue.get(), timeout)
-                except asyncio.TimeoutError:
-                    raise MeshBacktestError(f"the {kind} stream stopped before seq {target}") from None
-                if isinstance(event, grpc.aio.AioRpcError):
-                    raise MeshBacktestError(f"the {kind} stream broke: {event.code().name} {event.details()}")
-                out.append(event)
-                if kind == "candle":
-                    self.candle_seq = event.seq
-                else:
-                    self.factor_seq = event.seq
-        return candles, factors
+    async def read_until(self, target: int, timeout: float) -> list:
+        """The events after the last one read, up to and including seq `target`."""
+        events = []
+        while self.seq < target:
+            try:
+                event = await asyncio.wait_for(self._queue.get(), timeout)
+            except asyncio.TimeoutError:
+                raise MeshBacktestError(f"the {self.kind} stream stopped before seq {target}") from None
+            if isinstance(event, grpc.aio.AioRpcError):
+                raise MeshBacktestError(f"the {self.kind} stream broke: {event.code().name} {event.details()}")
+            events.append(event)
+            self.seq = event.seq
+        return events
 
     async def close(self) -> None:
-        for call, _ in self._calls:
-            call.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._call.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
 
 
 def in_published_order(candles: list, factors: list) -> list[tuple[object, object | None]]:
@@ -228,13 +216,6 @@ def in_published_order(candles: list, factors: list) -> list[tuple[object, objec
     return out
 
 
-def _tick_proto(tick: FeedTick) -> market_data_pb2.Tick:
-    message = market_data_pb2.Tick(instrument=tick.instrument, bid=str(tick.bid), ask=str(tick.ask),
-                                   volume=str(tick.volume))
-    message.time.FromDatetime(tick.time)
-    return message
-
-
 class MeshBacktest:
     def __init__(self, make_strategy: Callable[[], Strategy], addresses: MeshAddresses,
                  settings: BacktestSettings = BacktestSettings(), *, step_timeout: float = 60.0) -> None:
@@ -253,8 +234,7 @@ class MeshBacktest:
         self.mirror = Ledger(starting_cash=settings.starting_cash)  # for the equity curve, checked at the end
         self._mirrored = 0
         self._working: dict[str, datetime] = {}
-        self._last_time: datetime | None = None
-        self._last_tick: FeedTick | None = None
+        self._newest: FeedTick | None = None  # the newest quote published (late ticks never are)
 
     async def run(self, ticks: AsyncIterator[FeedTick], *,
                   on_tick: Callable[[FeedTick], None] | None = None) -> MeshResult:
@@ -265,12 +245,15 @@ class MeshBacktest:
         self._positions = position_pb2_grpc.PositionStub(channels["position"])
         tracker = OrderTracker(order_pb2_grpc.OrderStub(channels["order"]))
         flags = FlagsFollower(self.addresses.control)
-        streams: _Streams | None = None
+        streams: list[_Stream] = []
         try:
             await flags.start()
             await flags.wait_ready(timeout=30)
             tracker.start()
-            streams = _Streams(market, self.instrument)
+            streams = [_Stream("candle", market.StreamCandles(market_data_pb2.StreamCandlesRequest(
+                           instruments=[self.instrument], resume_after_seq=0))),
+                       _Stream("factor", market.StreamFactors(market_data_pb2.StreamFactorsRequest(
+                           instruments=[self.instrument], resume_after_seq=0)))]
             workers = {role: self._worker(role, channels, flags) for role in ("exit", "entry")}
             for worker in workers.values():
                 await worker.warm_up()  # a fresh mesh has no history; the live start-up path all the same
@@ -278,11 +261,11 @@ class MeshBacktest:
             bucket = None
             async for tick in ticks:
                 closes = False
-                if self._last_time is None or tick.time >= self._last_time:  # a late tick closes nothing
+                if self._newest is None or tick.time >= self._newest.time:  # a late tick closes nothing
                     current = int(tick.time.timestamp()) // self.width
                     closes = bucket is not None and current != bucket
                     bucket = current
-                    self._last_time = tick.time
+                    self._newest = tick
                 batch.append(tick)
                 if closes or len(batch) >= MAX_BATCH:
                     await self._step(batch, market, streams, tracker, workers)
@@ -296,8 +279,8 @@ class MeshBacktest:
                                     if _state(o) == "REJECTED"]
             return self.result
         finally:
-            if streams is not None:
-                await streams.close()
+            for stream in streams:
+                await stream.close()
             await tracker.stop()
             await flags.stop()
             for channel in channels.values():
@@ -313,15 +296,14 @@ class MeshBacktest:
                               positions=GrpcPositions(channels["position"], self.settings.account),
                               orders=orders, flags=flags, status=status)
 
-    async def _step(self, batch: list[FeedTick], market, streams: _Streams, tracker: OrderTracker,
+    async def _step(self, batch: list[FeedTick], market, streams: list[_Stream], tracker: OrderTracker,
                     workers: dict[str, StrategyWorker]) -> None:
-        reply = await market.PublishTicks(market_data_pb2.PublishTicksRequest(ticks=[_tick_proto(t) for t in batch]),
+        reply = await market.PublishTicks(market_data_pb2.PublishTicksRequest(ticks=[tick_to_proto(t) for t in batch]),
                                           timeout=self.step_timeout)
         self.result.ticks += len(batch)
-        newest = max(reversed(batch), key=lambda t: t.time)  # the closing tick ends a batch; late ones never close
-        if self._last_tick is None or newest.time >= self._last_tick.time:
-            self._last_tick = newest
-        candles, factors = await streams.read_until(reply.last_candle_seq, reply.last_factor_seq, self.step_timeout)
+        candle_stream, factor_stream = streams
+        candles = await candle_stream.read_until(reply.last_candle_seq, self.step_timeout)
+        factors = await factor_stream.read_until(reply.last_factor_seq, self.step_timeout)
         await self._settle_orders(tracker)
         for candle, factors_of_candle in in_published_order(candles, factors):
             if TIMEFRAME_NAMES[candle.candle.timeframe] == self.decision_timeframe:
@@ -334,7 +316,7 @@ class MeshBacktest:
 
     async def _settle_orders(self, tracker: OrderTracker) -> None:
         """Orders the published quotes must have filled or expired, their fills, and the position plane."""
-        last = self._last_tick.time
+        last = self._newest.time
         due = [cid for cid, decided in self._working.items() if decided + self.latency < last]
         await tracker.wait_until(
             lambda: all(tracker.settled(cid) for cid in due), self.step_timeout,
@@ -349,9 +331,9 @@ class MeshBacktest:
             await self._wait_position_plane(target)
 
     def _mirror(self, tracker: OrderTracker) -> None:
-        for seq, fill in sorted(tracker.fills[self._mirrored:], key=lambda item: item[0]):
+        for _, fill in tracker.fills[self._mirrored:]:  # WatchFills delivers in seq order
             record = FillRecord(time=fill.time.ToDatetime(tzinfo=timezone.utc), strategy=fill.strategy_slug,
-                                instrument=fill.instrument, side=_SIDES[fill.side], quantity=Decimal(fill.quantity),
+                                instrument=fill.instrument, side=SIDE_NAMES[fill.side], quantity=Decimal(fill.quantity),
                                 price=Decimal(fill.price), commission=Decimal(fill.commission))
             self.result.fills.append(record)
             self.mirror.apply_fill(LedgerFill(fill_id=fill.fill_id, account=fill.account, instrument=fill.instrument,
@@ -374,7 +356,7 @@ class MeshBacktest:
 
     def _sample_equity(self, candle) -> None:
         """The in-process backtest's equity sample: marked at the quote that closed the decision candle."""
-        tick = self._last_tick
+        tick = self._newest  # the quote that closed the decision candle ends the batch
         self.result.decision_bars += 1
         self.mirror.apply_mark(Mark(instrument=tick.instrument, bid=tick.bid, ask=tick.ask, time=tick.time))
         exposed = any(p.quantity != 0 for p in self.mirror.positions(self.settings.account, strategies=(self.slug,),
@@ -405,4 +387,3 @@ class MeshBacktest:
         problems += [f"{slug} {instrument}: only at the position plane" for (slug, instrument) in theirs
                      if Decimal(theirs[(slug, instrument)].quantity or "0") != 0]
         self.result.disagreements = problems
-        self.result.position_plane_checked = True

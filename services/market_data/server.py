@@ -15,18 +15,18 @@ from quantmesh.market_data.v1 import market_data_pb2 as pb
 from quantmesh.market_data.v1 import market_data_pb2_grpc
 from services.common.auth import AuthPolicy, Role
 from services.common.errors import FailedPrecondition, InvalidArgument
+from services.common.sides import SIDE_NAMES, SIDE_VALUES
 from services.common.timeutil import optional_from_timestamp, to_timestamp
 from services.market_data.candles import Candle, Ohlc
 from services.market_data.engine import MarketDataEngine
-from services.market_data.events import CandleEvent, FactorEvent, TickEvent
+from services.market_data.events import CandleEvent, FactorEvent
 from services.market_data.feeds.base import FeedTick
 from services.market_data.instruments import Timeframe
 from services.market_data.repository import MarketDataRepository, PageQuery
 
 DEFAULT_PAGE, MAX_PAGE = 500, 5_000
 MAX_PUBLISHED_TICKS = 10_000
-_SIDES = {"buy": common_pb2.SIDE_BUY, "sell": common_pb2.SIDE_SELL}
-_AGGRESSORS = {common_pb2.SIDE_UNSPECIFIED: None, common_pb2.SIDE_BUY: "buy", common_pb2.SIDE_SELL: "sell"}
+_AGGRESSORS = {common_pb2.SIDE_UNSPECIFIED: None, **SIDE_NAMES}
 
 #: Roles needed when tokens are configured: publishing ticks rewrites what every strategy sees.
 POLICY: AuthPolicy = {
@@ -60,10 +60,9 @@ def candle_to_proto(c: Candle) -> pb.Candle:
     return message
 
 
-def tick_to_proto(event: TickEvent) -> pb.Tick:
-    t = event.tick
+def tick_to_proto(t: FeedTick) -> pb.Tick:
     return pb.Tick(instrument=t.instrument, time=to_timestamp(t.time), bid=str(t.bid), ask=str(t.ask),
-                   volume=str(t.volume), aggressor=_SIDES.get(t.aggressor or "", common_pb2.SIDE_UNSPECIFIED))
+                   volume=str(t.volume), aggressor=SIDE_VALUES.get(t.aggressor or "", common_pb2.SIDE_UNSPECIFIED))
 
 
 class MarketDataService(market_data_pb2_grpc.MarketDataServicer):
@@ -115,7 +114,7 @@ class MarketDataService(market_data_pb2_grpc.MarketDataServicer):
                 after_seq=self._resume(request),
                 matches=lambda e: not wanted or e.tick.instrument in wanted):
             if event.wire is None:
-                event.wire = pb.StreamTicksResponse(seq=seq, tick=tick_to_proto(event),
+                event.wire = pb.StreamTicksResponse(seq=seq, tick=tick_to_proto(event.tick),
                                                     trace_context=event.trace_context)
             yield event.wire
 
@@ -161,7 +160,7 @@ class MarketDataService(market_data_pb2_grpc.MarketDataServicer):
             raise FailedPrecondition(f"no tick for {instrument} has arrived yet from the {self._engine.feed_name} "
                                      "feed; retry once the feed has delivered one")
         seq, event = quote
-        return pb.GetQuoteResponse(tick=tick_to_proto(event), seq=seq)
+        return pb.GetQuoteResponse(tick=tick_to_proto(event.tick), seq=seq)
 
     async def PublishTicks(self, request, context):
         if not self._pushed:

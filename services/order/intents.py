@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from quantmesh.common.v1 import common_pb2
 from quantmesh.order.v1 import order_pb2
 from services.common.errors import InvalidArgument
+from services.common.sides import SIDE_NAMES, SIDE_VALUES
 from services.common.timeutil import to_timestamp
 
 CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -22,7 +23,6 @@ ORDER_TYPES = {order_pb2.ORDER_TYPE_MARKET: "market", order_pb2.ORDER_TYPE_LIMIT
                order_pb2.ORDER_TYPE_STOP: "stop"}
 TIME_IN_FORCE = {order_pb2.TIME_IN_FORCE_GTC: "GTC", order_pb2.TIME_IN_FORCE_IOC: "IOC",
                  order_pb2.TIME_IN_FORCE_FOK: "FOK"}
-SIDES = {common_pb2.SIDE_BUY: "buy", common_pb2.SIDE_SELL: "sell"}
 ROLES = {common_pb2.STRATEGY_ROLE_ENTRY: "entry", common_pb2.STRATEGY_ROLE_EXIT: "exit"}
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -87,7 +87,7 @@ def validate_intent(message: order_pb2.OrderIntent, *, instruments: Collection[s
     if message.instrument not in instruments:
         raise InvalidArgument(f"instrument {message.instrument!r} is not traded here; "
                               f"known instruments: {', '.join(sorted(instruments))}")
-    side = SIDES.get(message.side)
+    side = SIDE_NAMES.get(message.side)
     if side is None:
         raise InvalidArgument(f"side {message.side} is not set; use SIDE_BUY or SIDE_SELL")
     order_type = ORDER_TYPES.get(message.order_type)
@@ -145,12 +145,11 @@ def _decision_time(message: order_pb2.OrderIntent) -> datetime:
 
 def intent_to_proto(intent: Intent) -> order_pb2.OrderIntent:
     roles = {v: k for k, v in ROLES.items()}
-    sides = {v: k for k, v in SIDES.items()}
     types = {v: k for k, v in ORDER_TYPES.items()}
     tifs = {v: k for k, v in TIME_IN_FORCE.items()}
     return order_pb2.OrderIntent(
         client_order_id=intent.client_order_id, strategy_slug=intent.strategy_slug, role=roles[intent.role],
-        instrument=intent.instrument, side=sides[intent.side], quantity=str(intent.quantity),
+        instrument=intent.instrument, side=SIDE_VALUES[intent.side], quantity=str(intent.quantity),
         order_type=types[intent.order_type],
         limit_price="" if intent.limit_price is None else str(intent.limit_price),
         stop_price="" if intent.stop_price is None else str(intent.stop_price),

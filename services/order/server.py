@@ -6,13 +6,13 @@ from quantmesh.common.v1 import common_pb2
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
 from services.common.auth import Role, current_identity
 from services.common.errors import FailedPrecondition, InvalidArgument
+from services.common.sides import SIDE_VALUES
 from services.common.timeutil import to_timestamp
 from services.order.engine import OrderEngine, refusal_sentence
-from services.order.intents import SIDES, intent_to_proto, validate_intent
+from services.order.intents import intent_to_proto, validate_intent
 from services.order.records import FillRecord, OrderRecord, TraceRef, number_of
 from services.order.states import OrderState
 
-_SIDE = {v: k for k, v in SIDES.items()}
 _STATE = {s: order_pb2.OrderState.Value(f"ORDER_STATE_{s.value}") for s in OrderState}
 _STATE_BACK = {v: k for k, v in _STATE.items()}
 
@@ -35,7 +35,7 @@ def order_to_proto(order: OrderRecord) -> order_pb2.OrderRecord:
 def fill_to_proto(fill: FillRecord) -> order_pb2.Fill:
     return order_pb2.Fill(
         fill_id=fill.fill_id, order_id=fill.order_id, client_order_id=fill.client_order_id,
-        strategy_slug=fill.strategy_slug, account=fill.account, instrument=fill.instrument, side=_SIDE[fill.side],
+        strategy_slug=fill.strategy_slug, account=fill.account, instrument=fill.instrument, side=SIDE_VALUES[fill.side],
         quantity=str(fill.quantity), price=str(fill.price), commission=str(fill.commission),
         time=to_timestamp(fill.time), broker_fill_id=fill.broker_fill_id)
 

@@ -19,6 +19,7 @@ from quantmesh.common.v1 import common_pb2
 from quantmesh.market_data.v1 import market_data_pb2, market_data_pb2_grpc
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
 from quantmesh.position.v1 import position_pb2, position_pb2_grpc
+from services.common.sides import SIDE_VALUES
 from services.strategies.book import TIMEFRAME_VALUES
 from services.strategies.desk import IntentDraft
 from services.strategies.sdk import OpenPosition
@@ -97,7 +98,7 @@ class GrpcOrders:
             client_order_id=draft.client_order_id, strategy_slug=draft.slug,
             role=common_pb2.STRATEGY_ROLE_ENTRY if draft.role == "entry" else common_pb2.STRATEGY_ROLE_EXIT,
             instrument=draft.instrument,
-            side=common_pb2.SIDE_BUY if draft.side == "buy" else common_pb2.SIDE_SELL,
+            side=SIDE_VALUES[draft.side],
             quantity=str(draft.quantity),
             order_type=order_pb2.ORDER_TYPE_LIMIT if draft.limit_price is not None else order_pb2.ORDER_TYPE_MARKET,
             limit_price=str(draft.limit_price) if draft.limit_price is not None else "",

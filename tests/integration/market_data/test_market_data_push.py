@@ -21,7 +21,7 @@ from services.market_data.candles import CandleAggregator
 from services.market_data.feeds.base import FeedTick
 from services.market_data.instruments import Timeframe
 from services.market_data.repository import SCHEMA
-from services.market_data.server import candle_to_proto
+from services.market_data.server import candle_to_proto, tick_to_proto
 from tests.integration.market_data.conftest import running_plane
 from tests.support.data import shared_data_dir, truefx_ticks
 
@@ -37,17 +37,12 @@ async def real_ticks() -> list[FeedTick]:
     return await truefx_ticks()
 
 
-def to_proto(t: FeedTick) -> pb.Tick:
-    return pb.Tick(instrument=t.instrument, time=to_timestamp(t.time), bid=str(t.bid), ask=str(t.ask),
-                   volume=str(t.volume))
-
-
 def quote(instrument: str, time: datetime, bid: str = "157.100", ask: str = "157.103", **fields) -> pb.Tick:
     return pb.Tick(instrument=instrument, time=to_timestamp(time), bid=bid, ask=ask, **fields)
 
 
 def publish(ticks) -> pb.PublishTicksRequest:
-    return pb.PublishTicksRequest(ticks=[to_proto(t) if isinstance(t, FeedTick) else t for t in ticks])
+    return pb.PublishTicksRequest(ticks=[tick_to_proto(t) if isinstance(t, FeedTick) else t for t in ticks])
 
 
 async def wait_for(predicate, timeout=30.0):
@@ -111,7 +106,7 @@ async def test_published_ticks_close_candles_the_streams_deliver_up_to_the_answe
     assert [(f.factors.timeframe, f.factors.candle_start_time) for f in got_factors] == [
         (m.candle.timeframe, m.candle.start_time) for m in got_candles]
 
-    assert last_quote.seq == 1000 and last_quote.tick == to_proto(real_ticks[-1])
+    assert last_quote.seq == 1000 and last_quote.tick == tick_to_proto(real_ticks[-1])
     assert [(i.symbol, i.feed, i.HasField("last_tick_time")) for i in listed.instruments] == [
         ("USD_JPY", "push", True), ("EUR_USD", "push", False)]
 
