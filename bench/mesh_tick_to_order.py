@@ -37,7 +37,8 @@ from opentelemetry.proto.trace.v1 import trace_pb2  # noqa: E402
 from tests.support.data import shared_data_dir  # noqa: E402
 from tests.support.mesh import Mesh, StrategyPair, bars_feed  # noqa: E402
 from tests.support.otlp import OtlpReceiver  # noqa: E402
-from tests.support.postgres import create_database, start_test_postgres  # noqa: E402
+from services.common.db import create_database  # noqa: E402
+from tests.support.postgres import start_test_postgres  # noqa: E402
 
 SERVER = trace_pb2.Span.SpanKind.SPAN_KIND_SERVER
 PARAMS = {

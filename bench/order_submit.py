@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from quantmesh.common.v1 import common_pb2  # noqa: E402
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
-from tests.support.postgres import create_database  # noqa: E402
+from services.common.db import create_database  # noqa: E402
 from tests.support.processes import PlaneProcess  # noqa: E402
 
 

@@ -36,7 +36,8 @@ from services.position.ledger import Ledger, LedgerFill, Mark  # noqa: E402
 from services.position.repository import PostgresLedgerStore  # noqa: E402
 from services.position.server import AUTH_POLICY, PositionServicer  # noqa: E402
 from tests.integration.position.fake_order_feed import FakeOrderFeed  # noqa: E402
-from tests.support.postgres import create_database, start_test_postgres  # noqa: E402
+from services.common.db import create_database  # noqa: E402
+from tests.support.postgres import start_test_postgres  # noqa: E402
 
 STRATEGIES = [f"strat_{i:02d}" for i in range(25)]
 INSTRUMENTS = ["USD_JPY", "EUR_JPY", "BTC_JPY"]

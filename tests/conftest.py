@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.postgres import create_database, start_test_postgres
+from services.common.db import create_database
+from tests.support.postgres import start_test_postgres
 
 
 @pytest.fixture(scope="session")

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from services.backtest.mesh import MeshAddresses
-from services.cli.supervisor import ProcessSpec, Supervisor
+from services.cli.planes import PLANES, mesh_env, plane_specs
+from services.cli.supervisor import Supervisor
 from services.common.db import create_database, drop_database
 from services.common.embedded_pg import EmbeddedPostgres
 from services.common.ports import free_port
@@ -46,42 +47,27 @@ async def _database(work_dir: Path) -> AsyncIterator[tuple[str, str]]:
         await asyncio.to_thread(embedded.stop)
 
 
-def plane_specs(addresses: MeshAddresses, *, instrument: str, starting_cash: Decimal) -> list[ProcessSpec]:
-    return [
-        ProcessSpec(name="control", module="services.control", address=addresses.control,
-                    env={"QUANTMESH_LISTEN": addresses.control}),
-        ProcessSpec(name="market_data", module="services.market_data", address=addresses.market_data,
-                    env={"QUANTMESH_LISTEN": addresses.market_data, "QUANTMESH_FEED": "push",
-                         "QUANTMESH_INSTRUMENTS": instrument,
-                         # The driver reads every candle of a step before deciding; never cut it off.
-                         "QUANTMESH_STREAM_QUEUE": "1000000"}),
-        ProcessSpec(name="order", module="services.order", address=addresses.order,
-                    env={"QUANTMESH_LISTEN": addresses.order, "QUANTMESH_INSTRUMENTS": instrument,
-                         "QUANTMESH_RISK_MAX_ORDERS_PER_SECOND":
-                             os.environ.get("QUANTMESH_RISK_MAX_ORDERS_PER_SECOND", BACKTEST_ORDER_RATE)}),
-        ProcessSpec(name="position", module="services.position", address=addresses.position,
-                    env={"QUANTMESH_LISTEN": addresses.position, "QUANTMESH_STARTING_CASH": str(starting_cash)}),
-    ]
-
-
 @contextlib.asynccontextmanager
 async def mesh_planes(work_dir: Path, *, instrument: str, starting_cash: Decimal,
-                      extra_env: Mapping[str, str] | None = None,
                       announce=lambda line: None) -> AsyncIterator[MeshAddresses]:
     work_dir.mkdir(parents=True, exist_ok=True)
-    addresses = MeshAddresses(**{plane: f"127.0.0.1:{free_port()}"
-                                 for plane in ("control", "market_data", "order", "position")})
+    addresses = {plane: f"127.0.0.1:{free_port()}" for plane in PLANES}
+    per_plane = {
+        # The driver reads every candle of a step before deciding; never cut it off.
+        "market_data": {"QUANTMESH_FEED": "push", "QUANTMESH_STREAM_QUEUE": "1000000"},
+        "order": {"QUANTMESH_RISK_MAX_ORDERS_PER_SECOND":
+                  os.environ.get("QUANTMESH_RISK_MAX_ORDERS_PER_SECOND", BACKTEST_ORDER_RATE)},
+        "position": {"QUANTMESH_STARTING_CASH": str(starting_cash)},
+    }
     async with _database(work_dir) as (url, description):
         announce(f"mesh: {description}")
-        base_env = {"DATABASE_URL": url, "QUANTMESH_DATA_DIR": str(work_dir),
-                    "QUANTMESH_MARKET_DATA_ADDR": addresses.market_data, "QUANTMESH_CONTROL_ADDR": addresses.control,
-                    "QUANTMESH_ORDER_ADDR": addresses.order, "QUANTMESH_POSITION_ADDR": addresses.position,
-                    "QUANTMESH_LOG_LEVEL": os.environ.get("QUANTMESH_LOG_LEVEL", "WARNING"), **(extra_env or {})}
+        base_env = {**mesh_env(addresses, database_url=url, data_dir=work_dir),
+                    "QUANTMESH_LOG_LEVEL": os.environ.get("QUANTMESH_LOG_LEVEL", "WARNING")}
         supervisor = Supervisor(work_dir / "logs", base_env)
         try:
-            for spec in plane_specs(addresses, instrument=instrument, starting_cash=starting_cash):
+            for spec in plane_specs(addresses, instrument=instrument, env=per_plane):
                 await supervisor.start(spec)
                 announce(f"mesh: {spec.name:<12} {spec.address}  (log {work_dir / 'logs' / (spec.name + '.log')})")
-            yield addresses
+            yield MeshAddresses(**addresses)
         finally:
             await supervisor.stop()

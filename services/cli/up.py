@@ -17,6 +17,7 @@ import os
 import signal
 from pathlib import Path
 
+from services.cli.planes import mesh_env, plane_specs
 from services.cli.supervisor import ProcessSpec, Supervisor
 from services.common.config import DEFAULT_PORTS
 from services.common.embedded_pg import EmbeddedPostgres
@@ -57,17 +58,7 @@ def _feed_env(args) -> dict[str, str]:
 
 
 def plan(args, addresses: dict[str, str]) -> list[ProcessSpec]:
-    specs = [
-        ProcessSpec(name="control", module="services.control", address=addresses["control"],
-                    env={"QUANTMESH_LISTEN": addresses["control"]}),
-        ProcessSpec(name="market_data", module="services.market_data", address=addresses["market_data"],
-                    env={"QUANTMESH_LISTEN": addresses["market_data"], "QUANTMESH_INSTRUMENTS": args.instrument,
-                         **_feed_env(args)}),
-        ProcessSpec(name="order", module="services.order", address=addresses["order"],
-                    env={"QUANTMESH_LISTEN": addresses["order"], "QUANTMESH_INSTRUMENTS": args.instrument}),
-        ProcessSpec(name="position", module="services.position", address=addresses["position"],
-                    env={"QUANTMESH_LISTEN": addresses["position"]}),
-    ]
+    specs = plane_specs(addresses, instrument=args.instrument, env={"market_data": _feed_env(args)})
     port = WORKER_BASE_PORT
     for slug in [s.strip() for s in args.strategies.split(",") if s.strip()]:
         for role in ("entry", "exit"):
@@ -109,13 +100,8 @@ async def run_up(args) -> int:
         print(f"starting the embedded PostgreSQL under {data_dir / 'pgdata'} ...", flush=True)
         embedded = EmbeddedPostgres(data_dir / "pgdata")
         database = await asyncio.to_thread(embedded.start)
-    base_env = {
-        "DATABASE_URL": database, "QUANTMESH_DATA_DIR": str(data_dir),
-        "QUANTMESH_MARKET_DATA_ADDR": addresses["market_data"], "QUANTMESH_CONTROL_ADDR": addresses["control"],
-        "QUANTMESH_ORDER_ADDR": addresses["order"], "QUANTMESH_POSITION_ADDR": addresses["position"],
-    }
     specs = plan(args, addresses)
-    supervisor = Supervisor(data_dir / "logs", base_env)
+    supervisor = Supervisor(data_dir / "logs", mesh_env(addresses, database_url=database, data_dir=data_dir))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

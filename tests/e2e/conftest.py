@@ -26,7 +26,7 @@ from quantmesh.strategy.v1 import strategy_pb2_grpc
 from tests.support.data import shared_data_dir
 from tests.support.mesh import Mesh, StrategyPair, bars_feed
 from tests.support.otlp import OtlpReceiver
-from tests.support.postgres import create_database
+from services.common.db import create_database
 
 #: Short periods and tight exits so that each pair opens and closes positions within
 #: a few minutes of market time.

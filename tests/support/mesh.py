@@ -1,7 +1,7 @@
 """The whole mesh as real processes on loopback, for end-to-end tests and benchmarks.
 
-Mirrors `quantmesh up` (services/cli/up.py `plan()`): control, market_data, order,
-position, then one ENTRY and one EXIT worker per strategy, every one its own
+Mirrors `quantmesh up` (the plane specs and shared environment of services/cli/planes.py):
+control, market_data, order, position, then one ENTRY and one EXIT worker per strategy, every one its own
 `python -m ...` process with the same environment `up` gives it, but on free ports
 and with one database (DATABASE_URL) shared by every plane, each in its own schema.
 
@@ -23,10 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.cli.planes import PLANES, mesh_env, plane_specs
 from tests.support.ports import free_port
 from tests.support.processes import PlaneProcess
 
-PLANES = ("control", "market_data", "order", "position")
 ROLES = ("entry", "exit")
 
 
@@ -59,12 +59,7 @@ class Mesh:
         self.addresses = {plane: f"127.0.0.1:{free_port()}" for plane in PLANES}
         self.worker_addresses = {(s.slug, role): f"127.0.0.1:{free_port()}" for s in self.strategies for role in ROLES}
         self._base_env = {
-            "DATABASE_URL": database_url,
-            "QUANTMESH_DATA_DIR": str(self.log_dir / "data"),
-            "QUANTMESH_MARKET_DATA_ADDR": self.addresses["market_data"],
-            "QUANTMESH_CONTROL_ADDR": self.addresses["control"],
-            "QUANTMESH_ORDER_ADDR": self.addresses["order"],
-            "QUANTMESH_POSITION_ADDR": self.addresses["position"],
+            **mesh_env(self.addresses, database_url=database_url, data_dir=self.log_dir / "data"),
             # Empty = no export; set explicitly so a developer's own OTEL endpoint never leaks in.
             "OTEL_EXPORTER_OTLP_ENDPOINT": otel_endpoint or "",
             # Spans reach the collector within a fraction of a second instead of every 5 s.
@@ -81,17 +76,11 @@ class Mesh:
 
     def _plan(self) -> list[tuple[str, str, dict[str, str], tuple[str, ...], str]]:
         """(name, module, env, args, address) for every process, in `quantmesh up` order."""
-        a = self.addresses
-        planes = [
-            ("control", "services.control", {}, ()),
-            ("market_data", "services.market_data",
-             {"QUANTMESH_INSTRUMENTS": self.instrument, "QUANTMESH_FEED": self._feed,
-              "QUANTMESH_REPLAY_SPEED": self._speed}, ()),
-            ("order", "services.order", {"QUANTMESH_INSTRUMENTS": self.instrument}, ()),
-            ("position", "services.position", {}, ()),
-        ]
-        out = [(name, module, {**env, **self._plane_env.get(name, {}), "QUANTMESH_LISTEN": a[name]}, args, a[name])
-               for name, module, env, args in planes]
+        feed = {"QUANTMESH_FEED": self._feed, "QUANTMESH_REPLAY_SPEED": self._speed}
+        env = {plane: {**(feed if plane == "market_data" else {}), **self._plane_env.get(plane, {})}
+               for plane in PLANES}
+        out = [(spec.name, spec.module, dict(spec.env), spec.args, spec.address)
+               for spec in plane_specs(self.addresses, instrument=self.instrument, env=env)]
         for pair in self.strategies:
             params = {"instrument": self.instrument, **pair.params}
             for role in ROLES:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import psutil
 
-from services.common.db import create_database, url_with_database  # noqa: F401 - re-exported for tests
 from services.common.embedded_pg import EmbeddedPostgres, reap_stale
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

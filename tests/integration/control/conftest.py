@@ -17,7 +17,7 @@ from services.common.server import GrpcHost
 from services.control.engine import ControlEngine
 from services.control.repository import SCHEMA, FlagsRepository
 from services.control.server import CONTROL_POLICY, ControlServicer, control_binding
-from tests.support.postgres import create_database
+from services.common.db import create_database
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "control" / "migrations"
 

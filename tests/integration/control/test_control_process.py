@@ -11,7 +11,7 @@ from quantmesh.control.v1 import control_pb2 as pb
 from quantmesh.control.v1 import control_pb2_grpc
 from services.common.flags import FlagsFollower
 from tests.support.ports import free_port
-from tests.support.postgres import create_database
+from services.common.db import create_database
 from tests.support.processes import PlaneProcess
 
 

@@ -24,7 +24,7 @@ from services.market_data.plane import MarketDataPlane
 from services.market_data.repository import SCHEMA
 from services.market_data.server import POLICY
 from tests.support.data import shared_data_dir
-from tests.support.postgres import create_database
+from services.common.db import create_database
 
 
 class GatedFeed:

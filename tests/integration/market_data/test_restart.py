@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 import grpc
 import numpy as np
 import pytest
-import talib
 
 from quantmesh.common.v1 import common_pb2
 from quantmesh.market_data.v1 import market_data_pb2 as pb
@@ -17,19 +16,13 @@ from quantmesh.market_data.v1 import market_data_pb2_grpc
 from tests.integration.market_data.conftest import bar_files
 from tests.support.ports import free_port
 from tests.support.processes import PlaneProcess
+from tests.support.talib_reference import talib_reference
 
 M1 = common_pb2.TIMEFRAME_M1
 
 
-def talib_reference(candles) -> dict[str, np.ndarray]:
-    high, low, close = (np.array([getattr(c.mid, f) for c in candles]) for f in ("high", "low", "close"))
-    macd, signal, hist = talib.MACD(close, 12, 26, 9)
-    upper, middle, lower = talib.BBANDS(close, 20, 2.0, 2.0, 0)
-    return {"rsi_14": talib.RSI(close, 14), "macd_12_26_9": macd, "macd_signal_12_26_9": signal,
-            "macd_hist_12_26_9": hist, "atr_14": talib.ATR(high, low, close, 14), "bb_upper_20_2": upper,
-            "bb_middle_20_2": middle, "bb_lower_20_2": lower, "adx_14": talib.ADX(high, low, close, 14),
-            "ema_20": talib.EMA(close, 20), "ema_50": talib.EMA(close, 50), "sma_20": talib.SMA(close, 20),
-            "sma_50": talib.SMA(close, 50)}
+def mid_series(candles) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return tuple(np.array([getattr(c.mid, f) for c in candles]) for f in ("high", "low", "close"))
 
 
 def wait_until(check, timeout=90.0):
@@ -97,7 +90,7 @@ def test_factors_equal_talib_on_the_full_series_also_after_a_restart(database_ur
     assert all(c.tick_count == 4 for c in candles)  # the minute open at shutdown was rebuilt, not cut
     assert [f.factors for f in after[:699]] == [f.factors for f in before]
     assert [f.factors.candle_start_time for f in after] == [c.start_time for c in candles]
-    reference = talib_reference(candles)
+    reference = talib_reference(*mid_series(candles))
     for i, message in enumerate(after):
         expected = {k: float(v[i]) for k, v in reference.items() if math.isfinite(v[i])}
         assert set(message.factors.values) == set(expected), i

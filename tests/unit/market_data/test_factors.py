@@ -8,24 +8,13 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
-import talib
 
 from services.market_data.candles import Candle, CandleAggregator, Ohlc
 from services.market_data.factors import DEFAULT_FACTORS, FactorEngine, parse_factors
 from services.market_data.feeds.replay import BarFilesFeed
 from services.market_data.instruments import Timeframe
 from tests.support.data import shared_data_dir
-
-
-def talib_reference(high, low, close) -> dict[str, np.ndarray]:
-    """Batch talib on whole series, written out by hand so it does not share code with factors.py."""
-    macd, signal, hist = talib.MACD(close, 12, 26, 9)
-    upper, middle, lower = talib.BBANDS(close, 20, 2.0, 2.0, 0)
-    return {"rsi_14": talib.RSI(close, 14), "macd_12_26_9": macd, "macd_signal_12_26_9": signal,
-            "macd_hist_12_26_9": hist, "atr_14": talib.ATR(high, low, close, 14), "bb_upper_20_2": upper,
-            "bb_middle_20_2": middle, "bb_lower_20_2": lower, "adx_14": talib.ADX(high, low, close, 14),
-            "ema_20": talib.EMA(close, 20), "ema_50": talib.EMA(close, 50), "sma_20": talib.SMA(close, 20),
-            "sma_50": talib.SMA(close, 50)}
+from tests.support.talib_reference import talib_reference
 
 
 def assert_matches_reference(candles, outputs, *, tolerance=1e-9):
