@@ -46,7 +46,8 @@ from services.backtest.report import EquityPoint
 from services.backtest.trades import FillRecord
 from services.common.channels import open_channel
 from services.common.flags import FlagsFollower
-from services.common.sides import SIDE_NAMES
+from services.common.vocabulary import TERMINAL
+from services.common.wire import SIDE_FROM_PROTO, order_state_name
 from services.market_data.feeds.base import FeedTick
 from services.market_data.instruments import Timeframe
 from services.market_data.server import tick_to_proto
@@ -63,7 +64,6 @@ log = logging.getLogger(__name__)
 
 #: At most this many ticks per PublishTicks call (the plane accepts 10,000).
 MAX_BATCH = 2_000
-TERMINAL = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED"})
 
 
 class MeshBacktestError(RuntimeError):
@@ -86,7 +86,7 @@ class MeshResult(BacktestResult):
 
 
 def _state(order: order_pb2.OrderRecord) -> str:
-    return order_pb2.OrderState.Name(order.state).removeprefix("ORDER_STATE_")
+    return order_state_name(order.state)
 
 
 class OrderTracker:
@@ -333,7 +333,7 @@ class MeshBacktest:
     def _mirror(self, tracker: OrderTracker) -> None:
         for _, fill in tracker.fills[self._mirrored:]:  # WatchFills delivers in seq order
             record = FillRecord(time=fill.time.ToDatetime(tzinfo=timezone.utc), strategy=fill.strategy_slug,
-                                instrument=fill.instrument, side=SIDE_NAMES[fill.side], quantity=Decimal(fill.quantity),
+                                instrument=fill.instrument, side=SIDE_FROM_PROTO[fill.side], quantity=Decimal(fill.quantity),
                                 price=Decimal(fill.price), commission=Decimal(fill.commission))
             self.result.fills.append(record)
             self.mirror.apply_fill(LedgerFill(fill_id=fill.fill_id, account=fill.account, instrument=fill.instrument,

@@ -15,7 +15,7 @@ from quantmesh.market_data.v1 import market_data_pb2 as pb
 from quantmesh.market_data.v1 import market_data_pb2_grpc
 from services.common.auth import AuthPolicy, Role
 from services.common.errors import FailedPrecondition, InvalidArgument
-from services.common.sides import SIDE_NAMES, SIDE_VALUES
+from services.common.wire import SIDE_FROM_PROTO, SIDE_TO_PROTO
 from services.common.timeutil import optional_from_timestamp, to_timestamp
 from services.market_data.candles import Candle, Ohlc
 from services.market_data.engine import MarketDataEngine
@@ -26,7 +26,7 @@ from services.market_data.repository import MarketDataRepository, PageQuery
 
 DEFAULT_PAGE, MAX_PAGE = 500, 5_000
 MAX_PUBLISHED_TICKS = 10_000
-_AGGRESSORS = {common_pb2.SIDE_UNSPECIFIED: None, **SIDE_NAMES}
+_AGGRESSORS = {common_pb2.SIDE_UNSPECIFIED: None, **SIDE_FROM_PROTO}
 
 #: Roles needed when tokens are configured: publishing ticks rewrites what every strategy sees.
 POLICY: AuthPolicy = {
@@ -62,7 +62,7 @@ def candle_to_proto(c: Candle) -> pb.Candle:
 
 def tick_to_proto(t: FeedTick) -> pb.Tick:
     return pb.Tick(instrument=t.instrument, time=to_timestamp(t.time), bid=str(t.bid), ask=str(t.ask),
-                   volume=str(t.volume), aggressor=SIDE_VALUES.get(t.aggressor or "", common_pb2.SIDE_UNSPECIFIED))
+                   volume=str(t.volume), aggressor=SIDE_TO_PROTO.get(t.aggressor or "", common_pb2.SIDE_UNSPECIFIED))
 
 
 class MarketDataService(market_data_pb2_grpc.MarketDataServicer):

@@ -15,15 +15,12 @@ from decimal import Decimal, InvalidOperation
 from quantmesh.common.v1 import common_pb2
 from quantmesh.order.v1 import order_pb2
 from services.common.errors import InvalidArgument
-from services.common.sides import SIDE_NAMES, SIDE_VALUES
 from services.common.timeutil import to_timestamp
+from services.common.vocabulary import OrderType, Side, StrategyRole, TimeInForce
+from services.common.wire import (ORDER_TYPE_FROM_PROTO, ORDER_TYPE_TO_PROTO, ROLE_FROM_PROTO, ROLE_TO_PROTO,
+                                  SIDE_FROM_PROTO, SIDE_TO_PROTO, TIME_IN_FORCE_FROM_PROTO, TIME_IN_FORCE_TO_PROTO)
 
 CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-ORDER_TYPES = {order_pb2.ORDER_TYPE_MARKET: "market", order_pb2.ORDER_TYPE_LIMIT: "limit",
-               order_pb2.ORDER_TYPE_STOP: "stop"}
-TIME_IN_FORCE = {order_pb2.TIME_IN_FORCE_GTC: "GTC", order_pb2.TIME_IN_FORCE_IOC: "IOC",
-                 order_pb2.TIME_IN_FORCE_FOK: "FOK"}
-ROLES = {common_pb2.STRATEGY_ROLE_ENTRY: "entry", common_pb2.STRATEGY_ROLE_EXIT: "exit"}
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -33,14 +30,14 @@ class Intent:
 
     client_order_id: str
     strategy_slug: str
-    role: str  # "entry" | "exit"
+    role: StrategyRole
     instrument: str
-    side: str  # "buy" | "sell"
+    side: Side
     quantity: Decimal
-    order_type: str  # "market" | "limit" | "stop"
+    order_type: OrderType
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
-    time_in_force: str = "GTC"  # "GTC" | "IOC" | "FOK"
+    time_in_force: TimeInForce = TimeInForce.GTC
     reduce_only: bool = False
     account: str = ""
     note: str = ""
@@ -52,7 +49,7 @@ class Intent:
 
     @property
     def signed_quantity(self) -> Decimal:
-        return self.quantity if self.side == "buy" else -self.quantity
+        return Side(self.side).signed(self.quantity)
 
 
 def positive_decimal(field: str, text: str) -> Decimal:
@@ -81,16 +78,16 @@ def validate_intent(message: order_pb2.OrderIntent, *, instruments: Collection[s
         raise InvalidArgument(f"client_order_id {cid!r} has characters outside [A-Za-z0-9._:-]")
     if not message.strategy_slug.strip():
         raise InvalidArgument("strategy_slug is empty; name the strategy (\"manual\" for an operator's order)")
-    role = ROLES.get(message.role)
+    role = ROLE_FROM_PROTO.get(message.role)
     if role is None:
         raise InvalidArgument(f"role {message.role} is not set; use STRATEGY_ROLE_ENTRY or STRATEGY_ROLE_EXIT")
     if message.instrument not in instruments:
         raise InvalidArgument(f"instrument {message.instrument!r} is not traded here; "
                               f"known instruments: {', '.join(sorted(instruments))}")
-    side = SIDE_NAMES.get(message.side)
+    side = SIDE_FROM_PROTO.get(message.side)
     if side is None:
         raise InvalidArgument(f"side {message.side} is not set; use SIDE_BUY or SIDE_SELL")
-    order_type = ORDER_TYPES.get(message.order_type)
+    order_type = ORDER_TYPE_FROM_PROTO.get(message.order_type)
     if order_type is None:
         raise InvalidArgument(f"order_type {message.order_type} is not set; "
                               "use ORDER_TYPE_MARKET, ORDER_TYPE_LIMIT or ORDER_TYPE_STOP")
@@ -110,9 +107,9 @@ def validate_intent(message: order_pb2.OrderIntent, *, instruments: Collection[s
         raise InvalidArgument("a limit order must not carry stop_price")
     if message.time_in_force == order_pb2.TIME_IN_FORCE_UNSPECIFIED:
         # The contract's default: market orders do not rest, priced orders do.
-        tif = "IOC" if order_type == "market" else "GTC"
+        tif = TimeInForce.IOC if order_type == OrderType.MARKET else TimeInForce.GTC
     else:
-        tif = TIME_IN_FORCE.get(message.time_in_force)
+        tif = TIME_IN_FORCE_FROM_PROTO.get(message.time_in_force)
         if tif is None:
             raise InvalidArgument(f"time_in_force {message.time_in_force} is not one of GTC, IOC, FOK")
     decision_time = _decision_time(message) if message.HasField("decision_time") else None
@@ -144,16 +141,13 @@ def _decision_time(message: order_pb2.OrderIntent) -> datetime:
 
 
 def intent_to_proto(intent: Intent) -> order_pb2.OrderIntent:
-    roles = {v: k for k, v in ROLES.items()}
-    types = {v: k for k, v in ORDER_TYPES.items()}
-    tifs = {v: k for k, v in TIME_IN_FORCE.items()}
     return order_pb2.OrderIntent(
-        client_order_id=intent.client_order_id, strategy_slug=intent.strategy_slug, role=roles[intent.role],
-        instrument=intent.instrument, side=SIDE_VALUES[intent.side], quantity=str(intent.quantity),
-        order_type=types[intent.order_type],
+        client_order_id=intent.client_order_id, strategy_slug=intent.strategy_slug, role=ROLE_TO_PROTO[intent.role],
+        instrument=intent.instrument, side=SIDE_TO_PROTO[intent.side], quantity=str(intent.quantity),
+        order_type=ORDER_TYPE_TO_PROTO[intent.order_type],
         limit_price="" if intent.limit_price is None else str(intent.limit_price),
         stop_price="" if intent.stop_price is None else str(intent.stop_price),
-        time_in_force=tifs[intent.time_in_force], reduce_only=intent.reduce_only, account=intent.account,
+        time_in_force=TIME_IN_FORCE_TO_PROTO[intent.time_in_force], reduce_only=intent.reduce_only, account=intent.account,
         note=intent.note,
         trace_context=common_pb2.TraceContext(traceparent=intent.traceparent, tracestate=intent.tracestate),
         decision_time=None if intent.decision_time is None else to_timestamp(intent.decision_time),

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from services.common.vocabulary import OrderState, OrderType, Side, StrategyRole, TimeInForce
 from services.order.intents import Intent
-from services.order.states import OrderState
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -43,7 +43,7 @@ class FillRecord:
     strategy_slug: str
     account: str
     instrument: str
-    side: str
+    side: Side
     quantity: Decimal
     price: Decimal
     commission: Decimal
@@ -56,7 +56,7 @@ class FillRecord:
 
     @property
     def signed_quantity(self) -> Decimal:
-        return self.quantity if self.side == "buy" else -self.quantity
+        return Side(self.side).signed(self.quantity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +111,8 @@ def order_from_json(text: str) -> OrderRecord:
     # Snapshots written before decision_time existed have no key: such an order had none.
     decision_time = raw.get("decision_time")
     raw["decision_time"] = None if decision_time is None else datetime.fromisoformat(decision_time)
+    raw.update(role=StrategyRole(raw["role"]), side=Side(raw["side"]), order_type=OrderType(raw["order_type"]),
+               time_in_force=TimeInForce(raw["time_in_force"]))
     intent = Intent(**raw)
     return OrderRecord(
         number=body["number"], intent=intent, state=OrderState(body["state"]),

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import asyncpg
 
+from services.common.vocabulary import OrderType, Side, StrategyRole, TimeInForce
 from services.order.intents import Intent
 from services.order.records import (FillEvent, FillRecord, OrderEvent, OrderRecord, TraceRef, order_from_json,
                                     order_id_of, order_to_json)
@@ -167,10 +168,10 @@ def _order_values(o: OrderRecord) -> tuple:
 
 
 def _order_from_row(row) -> OrderRecord:
-    intent = Intent(client_order_id=row["client_order_id"], strategy_slug=row["strategy_slug"], role=row["role"],
-                    instrument=row["instrument"], side=row["side"], quantity=row["quantity"],
-                    order_type=row["order_type"], limit_price=row["limit_price"], stop_price=row["stop_price"],
-                    time_in_force=row["time_in_force"], reduce_only=row["reduce_only"], account=row["account"],
+    intent = Intent(client_order_id=row["client_order_id"], strategy_slug=row["strategy_slug"], role=StrategyRole(row["role"]),
+                    instrument=row["instrument"], side=Side(row["side"]), quantity=row["quantity"],
+                    order_type=OrderType(row["order_type"]), limit_price=row["limit_price"],
+                    stop_price=row["stop_price"], time_in_force=TimeInForce(row["time_in_force"]), reduce_only=row["reduce_only"], account=row["account"],
                     note=row["note"], traceparent=row["traceparent"], tracestate=row["tracestate"],
                     decision_time=row["decision_time"])
     return OrderRecord(number=row["number"], intent=intent, state=OrderState(row["state"]),
@@ -183,7 +184,7 @@ def _order_from_row(row) -> OrderRecord:
 def _fill_from_row(row) -> FillRecord:
     return FillRecord(seq=row["seq"], order_id=order_id_of(row["order_number"]),
                       client_order_id=row["client_order_id"], strategy_slug=row["strategy_slug"],
-                      account=row["account"], instrument=row["instrument"], side=row["side"],
+                      account=row["account"], instrument=row["instrument"], side=Side(row["side"]),
                       quantity=row["quantity"], price=row["price"], commission=row["commission"], time=row["time"],
                       broker_fill_id=row["broker_fill_id"])
 

@@ -6,15 +6,12 @@ from quantmesh.common.v1 import common_pb2
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
 from services.common.auth import Role, current_identity
 from services.common.errors import FailedPrecondition, InvalidArgument
-from services.common.sides import SIDE_VALUES
+from services.common.wire import ORDER_STATE_FROM_PROTO, ORDER_STATE_TO_PROTO, SIDE_TO_PROTO
 from services.common.timeutil import to_timestamp
 from services.order.engine import OrderEngine, refusal_sentence
 from services.order.intents import intent_to_proto, validate_intent
 from services.order.records import FillRecord, OrderRecord, TraceRef, number_of
 from services.order.states import OrderState
-
-_STATE = {s: order_pb2.OrderState.Value(f"ORDER_STATE_{s.value}") for s in OrderState}
-_STATE_BACK = {v: k for k, v in _STATE.items()}
 
 POLICY = {
     "/quantmesh.order.v1.Order/Submit": frozenset({Role.STRATEGY, Role.OPERATOR}),
@@ -24,7 +21,7 @@ POLICY = {
 
 def order_to_proto(order: OrderRecord) -> order_pb2.OrderRecord:
     return order_pb2.OrderRecord(
-        order_id=order.order_id, intent=intent_to_proto(order.intent), state=_STATE[order.state],
+        order_id=order.order_id, intent=intent_to_proto(order.intent), state=ORDER_STATE_TO_PROTO[order.state],
         filled_quantity=str(order.filled_quantity),
         average_fill_price="" if order.average_fill_price is None else str(order.average_fill_price),
         commission=str(order.commission), reject_rule=order.reject_rule, reason=order.reason,
@@ -35,7 +32,7 @@ def order_to_proto(order: OrderRecord) -> order_pb2.OrderRecord:
 def fill_to_proto(fill: FillRecord) -> order_pb2.Fill:
     return order_pb2.Fill(
         fill_id=fill.fill_id, order_id=fill.order_id, client_order_id=fill.client_order_id,
-        strategy_slug=fill.strategy_slug, account=fill.account, instrument=fill.instrument, side=SIDE_VALUES[fill.side],
+        strategy_slug=fill.strategy_slug, account=fill.account, instrument=fill.instrument, side=SIDE_TO_PROTO[fill.side],
         quantity=str(fill.quantity), price=str(fill.price), commission=str(fill.commission),
         time=to_timestamp(fill.time), broker_fill_id=fill.broker_fill_id)
 
@@ -83,9 +80,9 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
                 raise InvalidArgument(f"page_token {request.page_token!r} is not a token from a previous response")
         states = []
         for value in request.states:
-            if value not in _STATE_BACK:
+            if value not in ORDER_STATE_FROM_PROTO:
                 raise InvalidArgument(f"states has {value}, which is not an order state (ORDER_STATE_NEW, ...)")
-            states.append(_STATE_BACK[value])
+            states.append(ORDER_STATE_FROM_PROTO[value])
         orders = await self._engine.list_orders(strategy_slug=request.strategy_slug, instrument=request.instrument,
                                                 states=states, limit=limit + 1, before_number=before)
         page, more = orders[:limit], len(orders) > limit

@@ -8,26 +8,14 @@ REJECTED (it is recorded, never sent).
 
 from __future__ import annotations
 
-import enum
+from services.common.vocabulary import IN_FLIGHT, OPEN, TERMINAL, OrderState
 
 
-class OrderState(enum.Enum):
-    PENDING_SUBMIT = "PENDING_SUBMIT"
-    SUBMITTED = "SUBMITTED"
-    NEW = "NEW"
-    PARTIALLY_FILLED = "PARTIALLY_FILLED"
-    FILLED = "FILLED"
-    CANCELED = "CANCELED"
-    REJECTED = "REJECTED"
-    EXPIRED = "EXPIRED"
 
 
 S = OrderState
 
 INITIAL = frozenset({S.PENDING_SUBMIT, S.REJECTED})
-TERMINAL = frozenset({S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED})
-OPEN = frozenset({S.NEW, S.PARTIALLY_FILLED})
-IN_FLIGHT = frozenset({S.PENDING_SUBMIT, S.SUBMITTED})
 
 TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
     S.PENDING_SUBMIT: frozenset({S.SUBMITTED, S.REJECTED}),

@@ -21,7 +21,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 from quantmesh.market_data.v1 import market_data_pb2, market_data_pb2_grpc
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
 from services.common.channels import open_channel
-from services.common.sides import SIDE_NAMES
+from services.common.wire import SIDE_FROM_PROTO
 from services.common.telemetry import context_from
 from services.common.timeutil import from_timestamp
 from services.position.engine import BrokerPosition, PositionEngine
@@ -40,7 +40,7 @@ def fill_from_proto(fill: order_pb2.Fill) -> LedgerFill:
     try:
         return LedgerFill(
             fill_id=fill.fill_id, account=fill.account, instrument=fill.instrument, strategy=fill.strategy_slug,
-            side=SIDE_NAMES.get(fill.side, "unspecified"), quantity=Decimal(fill.quantity), price=Decimal(fill.price),
+            side=SIDE_FROM_PROTO.get(fill.side, "unspecified"), quantity=Decimal(fill.quantity), price=Decimal(fill.price),
             commission=Decimal(fill.commission or "0"), time=from_timestamp(fill.time))
     except (InvalidOperation, ValueError) as exc:
         raise MalformedFill(f"fill {fill.fill_id!r} cannot be applied: {exc}") from None

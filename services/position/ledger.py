@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Context, Decimal, localcontext
 
+from services.common.vocabulary import signed_quantity
+
 ZERO = Decimal(0)
 _LEDGER_CONTEXT = Context(prec=60)
 
@@ -71,7 +73,7 @@ class LedgerFill:
 
     @property
     def signed_quantity(self) -> Decimal:
-        return self.quantity if self.side == "buy" else -self.quantity
+        return signed_quantity(self.side, self.quantity)
 
 
 @dataclass(frozen=True, slots=True)

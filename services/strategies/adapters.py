@@ -19,7 +19,7 @@ from quantmesh.common.v1 import common_pb2
 from quantmesh.market_data.v1 import market_data_pb2, market_data_pb2_grpc
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
 from quantmesh.position.v1 import position_pb2, position_pb2_grpc
-from services.common.sides import SIDE_VALUES
+from services.common.wire import SIDE_TO_PROTO, order_state_name
 from services.strategies.book import TIMEFRAME_VALUES
 from services.strategies.desk import IntentDraft
 from services.strategies.sdk import OpenPosition
@@ -98,7 +98,7 @@ class GrpcOrders:
             client_order_id=draft.client_order_id, strategy_slug=draft.slug,
             role=common_pb2.STRATEGY_ROLE_ENTRY if draft.role == "entry" else common_pb2.STRATEGY_ROLE_EXIT,
             instrument=draft.instrument,
-            side=SIDE_VALUES[draft.side],
+            side=SIDE_TO_PROTO[draft.side],
             quantity=str(draft.quantity),
             order_type=order_pb2.ORDER_TYPE_LIMIT if draft.limit_price is not None else order_pb2.ORDER_TYPE_MARKET,
             limit_price=str(draft.limit_price) if draft.limit_price is not None else "",
@@ -115,7 +115,7 @@ class GrpcOrders:
                 return SubmitOutcome(accepted=False, order_id="", state="REJECTED", reason=exc.details() or "")
             raise
         order = reply.order
-        state = order_pb2.OrderState.Name(order.state).removeprefix("ORDER_STATE_")
+        state = order_state_name(order.state)
         accepted = state not in ("REJECTED", "CANCELED", "EXPIRED")
         return SubmitOutcome(accepted=accepted, order_id=order.order_id, state=state,
                              reason=order.reason, duplicate=reply.duplicate)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from quantmesh.common.v1 import common_pb2
 from quantmesh.strategy.v1 import strategy_pb2, strategy_pb2_grpc
 from services.common.timeutil import to_timestamp
+from services.common.wire import ROLE_TO_PROTO
 from services.strategies.sdk import INTERFACE_VERSION
 from services.strategies.status import WorkerStatus
-
-_ROLES = {"entry": common_pb2.STRATEGY_ROLE_ENTRY, "exit": common_pb2.STRATEGY_ROLE_EXIT}
 
 
 class StrategyStatusServicer(strategy_pb2_grpc.StrategyServicer):
@@ -19,7 +17,7 @@ class StrategyStatusServicer(strategy_pb2_grpc.StrategyServicer):
     async def GetStatus(self, request, context):
         s = self._status
         reply = strategy_pb2.GetStatusResponse(
-            slug=s.slug, role=_ROLES[s.role], interface_version=INTERFACE_VERSION,
+            slug=s.slug, role=ROLE_TO_PROTO[s.role], interface_version=INTERFACE_VERSION,
             state=strategy_pb2.WorkerState.Value(f"WORKER_STATE_{s.state}"),
             last_candle_seq=s.last_candle_seq, last_factor_seq=s.last_factor_seq, events=s.events,
             intents_submitted=s.intents_submitted, intents_rejected=s.intents_rejected,
