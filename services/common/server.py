@@ -2,7 +2,10 @@
 
 `GrpcHost` builds a `grpc.aio` server with, in this order around every call:
 OpenTelemetry (opentelemetry-instrumentation-grpc), bearer-token auth with roles,
-and the translation of `PlaneError`s into gRPC statuses. It registers the
+and the translation of errors into gRPC statuses: a `PlaneError` into its code and
+sentence, any other exception into INTERNAL with an error id (the traceback goes to
+the log under that id), undecodable request bytes into INVALID_ARGUMENT. No caller
+ever sees UNKNOWN with a Python exception's text. It registers the
 library's own health servicer (so Kubernetes `grpc:` probes work) and server
 reflection (so grpcurl works, comments included). `serve` runs a host until
 SIGTERM or SIGINT, then marks it NOT_SERVING, drains in-flight calls for the
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -44,37 +48,88 @@ def binding(descriptor_module, service: str, add_fn, servicer) -> ServiceBinding
     return ServiceBinding(name=full_name, register=lambda server: add_fn(servicer, server))
 
 
+class _Undecodable:
+    """Stands in for a request whose bytes are not the method's message, so the call can be
+    answered INVALID_ARGUMENT; grpc.aio itself would answer UNKNOWN with the parser's text."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _tolerant(deserializer):
+    if deserializer is None:
+        return None
+
+    def deserialize(raw: bytes):
+        try:
+            return deserializer(raw)
+        except Exception as exc:  # the parser's own words say which message failed and why
+            return _Undecodable((str(exc) or type(exc).__name__)[:200])
+
+    return deserialize
+
+
+async def _refuse_undecodable(request, context, method: str) -> None:
+    if isinstance(request, _Undecodable):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                            f"the request to {method} is not a valid protobuf message of its type "
+                            f"({request.reason}); send the message the contract names")
+
+
+async def _abort_internal(context, method: str) -> None:
+    """An unexpected exception: the caller gets an id to quote, the plane's log gets the traceback.
+
+    Never the exception's text: it can carry SQL, paths or another caller's values."""
+    error_id = secrets.token_hex(6)
+    log.exception("internal error %s in %s", error_id, method, extra={"error_id": error_id, "method": method})
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error {error_id}; the plane's log has the details")
+
+
 class _PlaneErrors(grpc.aio.ServerInterceptor):
-    """Turns a PlaneError raised by a servicer into its status and sentence."""
+    """Turns what a servicer raises into a status: a PlaneError into its code and sentence,
+    anything unexpected into INTERNAL with an error id; undecodable requests into INVALID_ARGUMENT."""
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
+        method = handler_call_details.method
         if handler.unary_unary:
             inner = handler.unary_unary
 
             async def unary(request, context):
+                await _refuse_undecodable(request, context, method)
                 try:
                     return await inner(request, context)
                 except PlaneError as exc:
                     await context.abort(exc.code, exc.message)
+                except grpc.aio.AbortError:
+                    raise  # the servicer answered already
+                except Exception:
+                    await _abort_internal(context, method)
 
             return grpc.unary_unary_rpc_method_handler(
-                unary, request_deserializer=handler.request_deserializer,
+                unary, request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer)
         if handler.unary_stream:
             inner_stream = handler.unary_stream
 
             async def stream(request, context):
+                await _refuse_undecodable(request, context, method)
                 try:
                     async for item in inner_stream(request, context):
                         yield item
                 except PlaneError as exc:
                     await context.abort(exc.code, exc.message)
+                except grpc.aio.AbortError:
+                    raise
+                except Exception:
+                    await _abort_internal(context, method)
 
             return grpc.unary_stream_rpc_method_handler(
-                stream, request_deserializer=handler.request_deserializer,
+                stream, request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer)
         return handler
 
