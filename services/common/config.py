@@ -6,9 +6,11 @@ with a sentence such as "QUANTMESH_LISTEN='abc' is not host:port (e.g. 127.0.0.1
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
-from collections.abc import Mapping
+import socket
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -118,9 +120,47 @@ class Env:
         return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
-def is_loopback(address: str) -> bool:
+Resolver = Callable[[str], Sequence[str]]
+
+
+def resolve_addresses(host: str) -> list[str]:
+    """Every IP address `host` resolves to (the system resolver, as the server's bind will use)."""
+    return [info[4][0] for info in socket.getaddrinfo(host, None)]
+
+
+def is_loopback(address: str, *, resolve: Resolver = resolve_addresses) -> bool:
+    """Whether `host:port` can only be reached from this machine.
+
+    Decided on what the host is, not on how it is spelled: a literal loopback IP (127.0.0.0/8,
+    ::1, ::ffff:127.x), `localhost`, or a name whose every resolved address is loopback. A name
+    such as 127.0.0.1.nip.io is a DNS name like any other: it counts only if it resolves to loopback
+    alone, and a name that does not resolve does not count.
+    """
     host = address.rpartition(":")[0].strip("[]")
-    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    if host.lower() == "localhost":
+        return True
+    literal = _ip(host)
+    if literal is not None:
+        return _loopback_ip(literal)
+    if not host:
+        return False  # ":50051" binds every interface
+    try:
+        resolved = [_ip(a.partition("%")[0]) for a in resolve(host)]
+    except (OSError, UnicodeError):
+        return False
+    return bool(resolved) and all(ip is not None and _loopback_ip(ip) for ip in resolved)
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _loopback_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
