@@ -6,22 +6,25 @@ never meets a NaN price or an empty instrument.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from quantmesh.common.v1 import common_pb2
 from quantmesh.order.v1 import order_pb2
+from services.common import validation
 from services.common.errors import InvalidArgument
 from services.common.timeutil import to_timestamp
 from services.common.vocabulary import OrderType, Side, StrategyRole, TimeInForce
 from services.common.wire import (ORDER_TYPE_FROM_PROTO, ORDER_TYPE_TO_PROTO, ROLE_FROM_PROTO, ROLE_TO_PROTO,
                                   SIDE_FROM_PROTO, SIDE_TO_PROTO, TIME_IN_FORCE_FROM_PROTO, TIME_IN_FORCE_TO_PROTO)
 
-CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+CLIENT_ORDER_ID = validation.NAME  # [A-Za-z0-9._:-]{1,64}
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MAX_NOTE_CHARS = 1000
+#: W3C trace headers are short (traceparent is 55 characters); the room is for tracestate's vendor entries.
+MAX_TRACE_CHARS = 512
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -52,37 +55,28 @@ class Intent:
         return Side(self.side).signed(self.quantity)
 
 
-def positive_decimal(field: str, text: str) -> Decimal:
-    """A finite, strictly positive decimal, or InvalidArgument naming the field and the value."""
-    try:
-        value = Decimal(text.strip())
-    except (InvalidOperation, AttributeError):
-        raise InvalidArgument(f"{field} {text!r} is not a decimal number; send a positive decimal string "
-                              "such as \"10000\" or \"145.25\"") from None
-    if not value.is_finite():
-        raise InvalidArgument(f"{field} {text!r} is not a finite number; NaN and Infinity are not allowed")
-    if value <= 0:
-        raise InvalidArgument(f"{field} {text!r} must be greater than zero")
-    return value
+def validate_intent(message: order_pb2.OrderIntent, *, instruments: Collection[str], default_account: str,
+                    accounts: Collection[str] = ()) -> Intent:
+    """Turns a wire intent into an `Intent`, or raises InvalidArgument with a sentence.
 
-
-def validate_intent(message: order_pb2.OrderIntent, *, instruments: Collection[str],
-                    default_account: str) -> Intent:
-    """Turns a wire intent into an `Intent`, or raises InvalidArgument with a sentence."""
+    `accounts` are the accounts this plane trades for; by default only `default_account`.
+    """
     cid = message.client_order_id
     if not cid:
         raise InvalidArgument("client_order_id is empty; send 1 to 64 characters from [A-Za-z0-9._:-]")
     if len(cid) > 64:
         raise InvalidArgument(f"client_order_id is {len(cid)} characters long; at most 64 are allowed")
-    if not CLIENT_ORDER_ID.match(cid):
+    if not CLIENT_ORDER_ID.fullmatch(cid):
         raise InvalidArgument(f"client_order_id {cid!r} has characters outside [A-Za-z0-9._:-]")
-    if not message.strategy_slug.strip():
+    if not message.strategy_slug:
         raise InvalidArgument("strategy_slug is empty; name the strategy (\"manual\" for an operator's order)")
+    # Before any risk check: a slug no strategy can have must not reach the position plane.
+    strategy_slug = validation.slug("strategy_slug", message.strategy_slug)
     role = ROLE_FROM_PROTO.get(message.role)
     if role is None:
         raise InvalidArgument(f"role {message.role} is not set; use STRATEGY_ROLE_ENTRY or STRATEGY_ROLE_EXIT")
     if message.instrument not in instruments:
-        raise InvalidArgument(f"instrument {message.instrument!r} is not traded here; "
+        raise InvalidArgument(f"instrument {validation.shown(message.instrument)} is not traded here; "
                               f"known instruments: {', '.join(sorted(instruments))}")
     side = SIDE_FROM_PROTO.get(message.side)
     if side is None:
@@ -91,9 +85,11 @@ def validate_intent(message: order_pb2.OrderIntent, *, instruments: Collection[s
     if order_type is None:
         raise InvalidArgument(f"order_type {message.order_type} is not set; "
                               "use ORDER_TYPE_MARKET, ORDER_TYPE_LIMIT or ORDER_TYPE_STOP")
-    quantity = positive_decimal("quantity", message.quantity)
-    limit_price = positive_decimal("limit_price", message.limit_price) if message.limit_price else None
-    stop_price = positive_decimal("stop_price", message.stop_price) if message.stop_price else None
+    quantity = validation.decimal("quantity", message.quantity)
+    limit_price = validation.decimal("limit_price", message.limit_price, example="145.25") \
+        if message.limit_price else None
+    stop_price = validation.decimal("stop_price", message.stop_price, example="145.25") \
+        if message.stop_price else None
     if order_type == "limit" and limit_price is None:
         raise InvalidArgument("a limit order needs limit_price; send the price as a decimal string")
     if order_type == "market" and (limit_price is not None or stop_price is not None):
@@ -112,32 +108,24 @@ def validate_intent(message: order_pb2.OrderIntent, *, instruments: Collection[s
         tif = TIME_IN_FORCE_FROM_PROTO.get(message.time_in_force)
         if tif is None:
             raise InvalidArgument(f"time_in_force {message.time_in_force} is not one of GTC, IOC, FOK")
-    decision_time = _decision_time(message) if message.HasField("decision_time") else None
+    account = validation.known("account", message.account, accounts or (default_account,),
+                               setting="QUANTMESH_ACCOUNT; leave account empty for the default") \
+        if message.account else default_account
+    decision_time = validation.timestamp(
+        "decision_time", message.decision_time, after=EPOCH,
+        hint="send the closed_time of the candle the decision saw, or leave decision_time unset") \
+        if message.HasField("decision_time") else None
     return Intent(
-        client_order_id=cid, strategy_slug=message.strategy_slug.strip(), role=role,
+        client_order_id=cid, strategy_slug=strategy_slug, role=role,
         instrument=message.instrument, side=side, quantity=quantity, order_type=order_type,
         limit_price=limit_price, stop_price=stop_price, time_in_force=tif, reduce_only=message.reduce_only,
-        account=message.account or default_account, note=message.note,
-        traceparent=message.trace_context.traceparent, tracestate=message.trace_context.tracestate,
+        account=account, note=validation.text("note", message.note, max_chars=MAX_NOTE_CHARS),
+        traceparent=validation.text("trace_context.traceparent", message.trace_context.traceparent,
+                                    max_chars=MAX_TRACE_CHARS),
+        tracestate=validation.text("trace_context.tracestate", message.trace_context.tracestate,
+                                   max_chars=MAX_TRACE_CHARS),
         decision_time=decision_time,
     )
-
-
-def _decision_time(message: order_pb2.OrderIntent) -> datetime:
-    """The wire Timestamp as an aware UTC datetime; nanoseconds are truncated to microseconds.
-
-    Venue quote times are whole microseconds too, so "strictly later" is compared at that grain.
-    """
-    stamp = message.decision_time
-    try:
-        value = stamp.ToDatetime(tzinfo=timezone.utc)
-    except (ValueError, OverflowError) as exc:
-        raise InvalidArgument(f"decision_time is not a valid timestamp: {exc}") from None
-    if value <= EPOCH:
-        # An empty Timestamp that was set by mistake: no candle closed at or before 1970.
-        raise InvalidArgument(f"decision_time {value.isoformat()} is not after 1970-01-01T00:00:00Z; send the "
-                              "closed_time of the candle the decision saw, or leave decision_time unset")
-    return value
 
 
 def intent_to_proto(intent: Intent) -> order_pb2.OrderIntent:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from services.common.validation import MAX_INT64
 from services.common.vocabulary import OrderState, OrderType, Side, StrategyRole, TimeInForce
 from services.order.intents import Intent
 
@@ -82,9 +83,14 @@ def order_id_of(number: int) -> str:
 
 
 def number_of(order_id: str) -> int | None:
-    if not order_id.startswith("ord-") or not order_id[4:].isdigit():
+    """The order number in "ord-000000000042", or None when the text is not an order id.
+
+    ASCII digits only (str.isdigit also takes "١٢٣"), and the number must fit the bigint key.
+    """
+    digits = order_id[4:] if order_id.startswith("ord-") else ""
+    if not (0 < len(digits) <= 19 and digits.isascii() and digits.isdigit()) or int(digits) > MAX_INT64:
         return None
-    return int(order_id[4:])
+    return int(digits)
 
 
 def order_to_json(order: OrderRecord) -> str:

@@ -6,11 +6,12 @@ from quantmesh.common.v1 import common_pb2
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
 from services.common.auth import Role, current_identity
 from services.common.errors import FailedPrecondition, InvalidArgument
-from services.common.wire import ORDER_STATE_FROM_PROTO, ORDER_STATE_TO_PROTO, SIDE_TO_PROTO
+from services.common.wire import ORDER_STATE_TO_PROTO, SIDE_TO_PROTO
 from services.common.timeutil import to_timestamp
 from services.order.engine import OrderEngine, refusal_sentence
 from services.order.intents import intent_to_proto, validate_intent
-from services.order.records import FillRecord, OrderRecord, TraceRef, number_of
+from services.order.records import FillRecord, OrderRecord, TraceRef
+from services.order.requests import account_of, cancel_order, order_query, order_ref, stream_request
 from services.order.states import OrderState
 
 POLICY = {
@@ -60,46 +61,38 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
         return order_pb2.SubmitResponse(order=order_to_proto(order), duplicate=duplicate)
 
     async def Cancel(self, request, context):
-        order = await self._engine.cancel(order_id=request.order_id, client_order_id=request.client_order_id,
-                                          reason=request.reason)
+        ask = cancel_order(request)
+        order = await self._engine.cancel(order_id=ask.order.order_id, client_order_id=ask.order.client_order_id,
+                                          reason=ask.reason)
         return order_pb2.CancelResponse(order=order_to_proto(order))
 
     async def GetOrder(self, request, context):
-        order = await self._engine.get(order_id=request.order_id, client_order_id=request.client_order_id)
+        ref = order_ref(request)
+        order = await self._engine.get(order_id=ref.order_id, client_order_id=ref.client_order_id)
         fills = await self._engine.fills_of(order)
         return order_pb2.GetOrderResponse(order=order_to_proto(order), fills=[fill_to_proto(f) for f in fills])
 
     async def ListOrders(self, request, context):
-        limit = request.limit or 100
-        if limit > 1000:
-            raise InvalidArgument(f"limit {limit} is above the maximum 1000")
-        before = None
-        if request.page_token:
-            before = number_of(request.page_token)
-            if before is None:
-                raise InvalidArgument(f"page_token {request.page_token!r} is not a token from a previous response")
-        states = []
-        for value in request.states:
-            if value not in ORDER_STATE_FROM_PROTO:
-                raise InvalidArgument(f"states has {value}, which is not an order state (ORDER_STATE_NEW, ...)")
-            states.append(ORDER_STATE_FROM_PROTO[value])
-        orders = await self._engine.list_orders(strategy_slug=request.strategy_slug, instrument=request.instrument,
-                                                states=states, limit=limit + 1, before_number=before)
+        query = order_query(request)
+        limit = query.limit
+        orders = await self._engine.list_orders(strategy_slug=query.strategy_slug, instrument=query.instrument,
+                                                states=list(query.states), limit=limit + 1,
+                                                before_number=query.before_number)
         page, more = orders[:limit], len(orders) > limit
         return order_pb2.ListOrdersResponse(orders=[order_to_proto(o) for o in page],
                                             next_page_token=page[-1].order_id if more else "")
 
     async def WatchOrders(self, request, context):
-        slugs = frozenset(request.strategy_slugs)
-        after = request.resume_after_seq if request.HasField("resume_after_seq") else None
+        watch = stream_request(request)
+        slugs, after = watch.strategy_slugs, watch.after_seq
         async for seq, event in self._engine.order_events.subscribe(
                 after_seq=after, matches=lambda e: not slugs or e.order.intent.strategy_slug in slugs):
             yield order_pb2.WatchOrdersResponse(seq=seq, order=order_to_proto(event.order),
                                                 trace_context=_trace(event.trace))
 
     async def WatchFills(self, request, context):
-        slugs = frozenset(request.strategy_slugs)
-        after = request.resume_after_seq if request.HasField("resume_after_seq") else None
+        watch = stream_request(request)
+        slugs, after = watch.strategy_slugs, watch.after_seq
         async for seq, event in self._engine.fill_events.subscribe(
                 after_seq=after, matches=lambda e: not slugs or e.fill.strategy_slug in slugs):
             yield order_pb2.WatchFillsResponse(seq=seq, fill=fill_to_proto(event.fill),
@@ -108,7 +101,7 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
     async def GetBrokerPositions(self, request, context):
         from datetime import datetime, timezone
 
-        account = request.account or self._account
+        account = account_of(request, default_account=self._account)
         views = await self._broker_positions(account)
         return order_pb2.GetBrokerPositionsResponse(
             broker=self._engine.broker_name, as_of=to_timestamp(datetime.now(timezone.utc)),
