@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 
 from quantmesh.control.v1 import control_pb2, control_pb2_grpc
+from services.common import validation
 from services.common.auth import Role, current_identity
 from services.common.clock import Clock
 from services.common.errors import InvalidArgument
 from services.common.server import ServiceBinding, binding
-from services.common.timeutil import optional_from_timestamp, to_timestamp
+from services.common.timeutil import to_timestamp
 from services.control.engine import Caller, ControlEngine, Published
-from services.control.state import (AuditEntry, FlagState, GlobalChange, StrategyChange, TradingState,
-                                    audit_query, next_page_token)
+from services.control.state import (MAX_NOTE_CHARS, MAX_REASON_CHARS, AuditEntry, FlagState, GlobalChange,
+                                    StrategyChange, TradingState, audit_query, next_page_token)
 
 _SERVICE = "/quantmesh.control.v1.Control/"
 
@@ -23,6 +24,8 @@ CONTROL_POLICY = {
 }
 
 MAX_HEARTBEAT_SECONDS = 3600
+#: Actors are the names in QUANTMESH_TOKENS; a filter longer than any of them matches nothing anyway.
+MAX_ACTOR_CHARS = 200
 
 _STATES = {
     TradingState.ACTIVE: control_pb2.TRADING_STATE_ACTIVE,
@@ -56,6 +59,14 @@ def _optional(request, name: str):
     return getattr(request, name) if request.HasField(name) else None
 
 
+def _reason(request) -> str:
+    return validation.text("reason", request.reason, max_chars=MAX_REASON_CHARS).strip()
+
+
+def _expected_version(request) -> int:
+    return validation.sequence("expected_version", request.expected_version)
+
+
 def _caller(context) -> Caller:
     who = current_identity()
     return Caller(actor=who.actor, role=who.role.value, source=context.peer() or who.peer or "")
@@ -86,23 +97,26 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
             global_entry_enabled=_optional(request, "global_entry_enabled"),
             global_exit_enabled=_optional(request, "global_exit_enabled"),
             global_lock=_optional(request, "global_lock"),
-            reason=request.reason.strip(), expected_version=request.expected_version)
+            reason=_reason(request), expected_version=_expected_version(request))
         state = await self._engine.set_global(change, _caller(context))
         return control_pb2.SetGlobalFlagsResponse(snapshot=self._snapshot(state))
 
     async def SetStrategyFlags(self, request, context):
+        note = _optional(request, "note")
         change = StrategyChange(
-            slug=request.slug, entry_enabled=_optional(request, "entry_enabled"),
-            exit_enabled=_optional(request, "exit_enabled"), note=_optional(request, "note"),
-            reason=request.reason.strip(), expected_version=request.expected_version,
+            slug=validation.slug("slug", request.slug), entry_enabled=_optional(request, "entry_enabled"),
+            exit_enabled=_optional(request, "exit_enabled"),
+            note=None if note is None else validation.text("note", note, max_chars=MAX_NOTE_CHARS),
+            reason=_reason(request), expected_version=_expected_version(request),
             create_if_missing=request.create_if_missing)
         state = await self._engine.set_strategy(change, _caller(context))
         return control_pb2.SetStrategyFlagsResponse(snapshot=self._snapshot(state))
 
     async def ListAudit(self, request, context):
-        query = audit_query(actor=request.actor, slug=request.slug, flag=request.flag,
-                            since=optional_from_timestamp(request, "since"),
-                            until=optional_from_timestamp(request, "until"),
+        query = audit_query(actor=validation.text("actor", request.actor, max_chars=MAX_ACTOR_CHARS),
+                            slug=request.slug, flag=request.flag,
+                            since=validation.optional_timestamp(request, "since"),
+                            until=validation.optional_timestamp(request, "until"),
                             limit=request.limit, page_token=request.page_token)
         entries, has_more = await self._engine.audit(query)
         return control_pb2.ListAuditResponse(entries=[_audit_to_proto(e) for e in entries],

@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from services.common import validation
 from services.common.errors import Aborted, InvalidArgument, NotFound
 from services.common.flags import trading_state
 
-SLUG_PATTERN = re.compile(r"^[a-z0-9_]{1,64}$")
 MAX_REASON_CHARS = 500
 MAX_NOTE_CHARS = 1000
 
@@ -119,11 +119,7 @@ def text(value: bool | str) -> str:
 
 
 def validate_slug(slug: str, field_name: str = "slug") -> None:
-    if not SLUG_PATTERN.match(slug):
-        raise InvalidArgument(
-            f"{field_name} {slug!r} is not a strategy slug: use 1 to 64 lowercase letters, digits "
-            "and underscores, e.g. 'ma_cross'"
-        )
+    validation.slug(field_name, slug)
 
 
 def _validate_reason(reason: str) -> None:
@@ -243,7 +239,7 @@ class AuditEntry:
 
 DEFAULT_AUDIT_LIMIT = 100
 MAX_AUDIT_LIMIT = 1000
-_PAGE_TOKEN = re.compile(r"^before:(\d{1,19})$")
+_PAGE_TOKEN = re.compile(r"before:([0-9]{1,19})", re.ASCII)
 
 
 def audit_query(*, actor: str, slug: str, flag: str, since: datetime | None, until: datetime | None,
@@ -260,11 +256,11 @@ def audit_query(*, actor: str, slug: str, flag: str, since: datetime | None, unt
                               "give a window whose start comes first")
     before_id = None
     if page_token:
-        match = _PAGE_TOKEN.match(page_token)
-        if match is None:
-            raise InvalidArgument(f"page_token {page_token!r} is not a token this server gave out; "
+        match = _PAGE_TOKEN.fullmatch(page_token)
+        before_id = int(match.group(1)) if match else None
+        if before_id is None or before_id > validation.MAX_INT64:  # audit ids are bigint
+            raise InvalidArgument(f"page_token {validation.shown(page_token)} is not a token this server gave out; "
                                   "pass next_page_token from a previous ListAudit response unchanged")
-        before_id = int(match.group(1))
     return AuditQuery(actor=actor, slug=slug, flag=flag, since=since, until=until,
                       limit=limit or DEFAULT_AUDIT_LIMIT, before_id=before_id)
 
