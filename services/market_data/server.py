@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import math
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from quantmesh.common.v1 import common_pb2
 from quantmesh.market_data.v1 import market_data_pb2 as pb
 from quantmesh.market_data.v1 import market_data_pb2_grpc
+from services.common import validation
 from services.common.auth import AuthPolicy, Role
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.wire import SIDE_FROM_PROTO, SIDE_TO_PROTO
-from services.common.timeutil import optional_from_timestamp, to_timestamp
+from services.common.timeutil import to_timestamp
+from services.common.validation import Sign, parse_decimal
 from services.market_data.candles import Candle, Ohlc
 from services.market_data.engine import MarketDataEngine
 from services.market_data.events import CandleEvent, FactorEvent
@@ -26,6 +27,7 @@ from services.market_data.repository import MarketDataRepository, PageQuery
 
 DEFAULT_PAGE, MAX_PAGE = 500, 5_000
 MAX_PUBLISHED_TICKS = 10_000
+MAX_PAGE_TOKEN_CHARS = 512
 _AGGRESSORS = {common_pb2.SIDE_UNSPECIFIED: None, **SIDE_FROM_PROTO}
 
 #: Roles needed when tokens are configured: publishing ticks rewrites what every strategy sees.
@@ -76,14 +78,20 @@ class MarketDataService(market_data_pb2_grpc.MarketDataServicer):
         if not symbol:
             raise InvalidArgument(f"{field} is required; this plane is fed with {self._fed()}")
         if symbol not in self._engine.instruments:
-            raise InvalidArgument(f"{field} {symbol!r} is not an instrument of this plane; it is fed with {self._fed()}")
+            raise InvalidArgument(f"{field} {validation.shown(symbol)} is not an instrument of this plane; "
+                                  f"it is fed with {self._fed()}")
         return symbol
+
+    def _instruments(self, symbols: Sequence[str]) -> frozenset[str]:
+        if len(symbols) > validation.MAX_LIST_ITEMS:
+            raise InvalidArgument(f"instruments has {len(symbols):,} entries; this plane is fed with {self._fed()}")
+        return frozenset(self._instrument(s, "instruments") for s in symbols)
 
     def _fed(self) -> str:
         return ", ".join(self._engine.instruments)
 
     def _filter(self, instruments, timeframes) -> Callable[[tuple[str, Timeframe]], bool]:
-        wanted_instruments = frozenset(self._instrument(s, "instruments") for s in instruments)
+        wanted_instruments = self._instruments(instruments)
         wanted_timeframes = frozenset(timeframe_from_proto(v, "timeframes") for v in timeframes)
 
         def matches(key: tuple[str, Timeframe]) -> bool:
@@ -93,7 +101,7 @@ class MarketDataService(market_data_pb2_grpc.MarketDataServicer):
 
     @staticmethod
     def _resume(request) -> int | None:
-        return request.resume_after_seq if request.HasField("resume_after_seq") else None
+        return validation.resume_after(request)
 
     # -- streams ----------------------------------------------------------------------------
     async def StreamCandles(self, request, context):
@@ -109,7 +117,7 @@ class MarketDataService(market_data_pb2_grpc.MarketDataServicer):
             yield _factor_message(seq, event)
 
     async def StreamTicks(self, request, context):
-        wanted = frozenset(self._instrument(s, "instruments") for s in request.instruments)
+        wanted = self._instruments(request.instruments)
         async for seq, event in self._engine.tick_stream.subscribe(
                 after_seq=self._resume(request),
                 matches=lambda e: not wanted or e.tick.instrument in wanted):
@@ -122,10 +130,9 @@ class MarketDataService(market_data_pb2_grpc.MarketDataServicer):
     async def GetCandles(self, request, context):
         instrument = self._instrument(request.instrument)
         timeframe = timeframe_from_proto(request.timeframe)
-        start = optional_from_timestamp(request, "start_time")
-        end = optional_from_timestamp(request, "end_time")
-        if start is not None and end is not None and start >= end:
-            raise InvalidArgument(f"start_time {start.isoformat()} must be before end_time {end.isoformat()}")
+        start = validation.optional_timestamp(request, "start_time")
+        end = validation.optional_timestamp(request, "end_time")
+        validation.window("start_time", start, "end_time", end)
         limit = min(request.limit or DEFAULT_PAGE, MAX_PAGE)
         query = PageQuery(instrument=instrument, timeframe=timeframe, start=start, end=end, limit=limit,
                           latest=request.latest)
@@ -189,42 +196,30 @@ class MarketDataService(market_data_pb2_grpc.MarketDataServicer):
         if not m.instrument:
             raise InvalidArgument(f"{field}.instrument is empty; name one of {self._fed()} (QUANTMESH_INSTRUMENTS)")
         if m.instrument not in self._engine.instruments:
-            raise InvalidArgument(f"{field}.instrument {m.instrument!r} is not an instrument of this plane; it takes "
-                                  f"{self._fed()} (QUANTMESH_INSTRUMENTS)")
+            raise InvalidArgument(f"{field}.instrument {validation.shown(m.instrument)} is not an instrument of this "
+                                  f"plane; it takes {self._fed()} (QUANTMESH_INSTRUMENTS)")
         if not m.HasField("time"):
             raise InvalidArgument(f"{field}.time is unset; set it to when the quote was made, by the feed's clock")
-        try:
-            time = m.time.ToDatetime(tzinfo=timezone.utc)
-        except ValueError as exc:
-            raise InvalidArgument(f"{field}.time is not a valid timestamp ({exc})") from None
+        time = validation.timestamp(f"{field}.time", m.time)
         if m.aggressor not in _AGGRESSORS:
             raise InvalidArgument(f"{field}.aggressor {m.aggressor} is not a side; use SIDE_BUY, SIDE_SELL or "
                                   "SIDE_UNSPECIFIED (a pure quote)")
-        bid = _decimal(m.bid, positive=True)
-        if bid is None:
-            raise InvalidArgument(f"{field}.bid {m.bid!r} is not a positive finite decimal; send the best bid as "
-                                  'a decimal string such as "86.655"')
-        ask = _decimal(m.ask, positive=True)
-        if ask is None:
-            raise InvalidArgument(f"{field}.ask {m.ask!r} is not a positive finite decimal; send the best ask as "
-                                  'a decimal string such as "86.658"')
-        volume = _decimal(m.volume or "0", positive=False)
-        if volume is None:
-            raise InvalidArgument(f"{field}.volume {m.volume!r} is not a non-negative decimal; send it as a decimal "
-                                  'string such as "1000000", or leave it empty for 0')
+        bid = _decimal(f"{field}.bid", m.bid, Sign.POSITIVE, "a positive finite decimal",
+                       'send the best bid as a decimal string such as "86.655"')
+        ask = _decimal(f"{field}.ask", m.ask, Sign.POSITIVE, "a positive finite decimal",
+                       'send the best ask as a decimal string such as "86.658"')
+        volume = _decimal(f"{field}.volume", m.volume or "0", Sign.NON_NEGATIVE, "a non-negative decimal",
+                          'send it as a decimal string such as "1000000", or leave it empty for 0', shown=m.volume)
         return FeedTick(m.instrument, time, bid, ask, volume, _AGGRESSORS[m.aggressor])
 
 
-def _decimal(text: str, *, positive: bool) -> Decimal | None:
-    """`text` as a finite decimal, above zero when `positive`, else at or above zero; None otherwise."""
+def _decimal(field: str, text: str, sign: Sign, kind: str, advice: str, *, shown: str | None = None) -> Decimal:
+    """A price or volume in ASCII digits that fits both the database and a candle's float."""
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        return None
-    # Candles are floats: a decimal too large for one would turn into infinity there.
-    if not value.is_finite() or not math.isfinite(float(value)):
-        return None
-    return value if (value > 0 if positive else value >= 0) else None
+        return parse_decimal(text, sign=sign)
+    except ValueError as exc:
+        raise InvalidArgument(f"{field} {validation.shown(text if shown is None else shown)} is not {kind}: "
+                              f"it {exc}; {advice}") from None
 
 
 def _candle_message(seq: int, event: CandleEvent) -> pb.StreamCandlesResponse:
@@ -252,11 +247,15 @@ def _encode_token(query: PageQuery, cursor: datetime) -> str:
 
 def _decode_token(token: str, query: PageQuery) -> datetime:
     try:
+        if len(token) > MAX_PAGE_TOKEN_CHARS:
+            raise ValueError("longer than any token this server issues")
         body = json.loads(base64.urlsafe_b64decode(token.encode()))
         same = body["i"] == query.instrument and body["t"] == query.timeframe.name and body["l"] == query.latest
         cursor = datetime.fromtimestamp(int(body["c"]) / 1_000_000, timezone.utc)
-    except (ValueError, KeyError, TypeError):
-        raise InvalidArgument(f"page_token {token!r} is not a token this server issued; "
+        if not validation.EARLIEST <= cursor < validation.LATEST:
+            raise ValueError("cursor out of range")
+    except (ValueError, KeyError, TypeError, OverflowError, OSError):
+        raise InvalidArgument(f"page_token {validation.shown(token)} is not a token this server issued; "
                               "send the next_page_token of the previous response, or none for the first page") from None
     if not same:
         raise InvalidArgument("page_token belongs to a different instrument, timeframe or `latest` setting; "
