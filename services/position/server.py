@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Protocol
@@ -12,9 +11,10 @@ import grpc
 
 from quantmesh.common.v1 import common_pb2
 from quantmesh.position.v1 import position_pb2, position_pb2_grpc
+from services.common import validation
 from services.common.auth import Role, current_identity
 from services.common.errors import InvalidArgument, Unavailable
-from services.common.timeutil import optional_from_timestamp, to_timestamp
+from services.common.timeutil import to_timestamp
 from services.position.engine import BrokerPosition, PositionEngine, PositionView
 from services.position.ledger import AccountFigures, StrategyFigures
 from services.position.store import AdjustmentEntry, EquitySample, PositionChange
@@ -24,8 +24,10 @@ log = logging.getLogger(__name__)
 #: Roles needed when tokens are configured (docs/planes.md).
 AUTH_POLICY = {"/quantmesh.position.v1.Position/Reconcile": frozenset({Role.OPERATOR})}
 
-_NAME = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _DEFAULT_CURVE_LIMIT, _MAX_CURVE_LIMIT = 1000, 10_000
+MAX_REASON_CHARS = 500
+_FILTERS = {"strategy_slugs": (validation.SLUG, f"a strategy slug: use {validation.SLUG_FORM}"),
+            "instruments": (validation.INSTRUMENT, validation.INSTRUMENT_FORM)}
 
 
 class BrokerPositions(Protocol):
@@ -42,15 +44,15 @@ def decimal_text(value: Decimal | None) -> str:
 
 
 def _check_names(field: str, values: Sequence[str]) -> None:
-    for value in values:
-        if not _NAME.match(value):
-            raise InvalidArgument(f"{field} contains {value!r}; names are 1 to 64 characters of A-Z a-z 0-9 . _ : -")
+    """A strategy_slugs or instruments filter: every entry of the form such names have."""
+    pattern, form = _FILTERS[field]
+    validation.names(field, values, pattern=pattern, form=form)
 
 
 def _check_account(account: str) -> None:
-    if account and not _NAME.match(account):
-        raise InvalidArgument(f"account {account!r} is not an account name (1 to 64 characters of A-Z a-z 0-9 . _ : -)"
-                              "; leave it empty for the default account")
+    if account:
+        validation.name("account", account, form=f"an account name ({validation.NAME_FORM}); leave it empty for "
+                                                  "the default account")
 
 
 def position_record(view: PositionView) -> position_pb2.PositionRecord:
@@ -130,13 +132,18 @@ class PositionServicer(position_pb2_grpc.PositionServicer):
             p = change.position
             return (not strategies or p.strategy in strategies) and (not instruments or p.instrument in instruments)
 
-        after = request.resume_after_seq if request.HasField("resume_after_seq") else None
+        after = validation.resume_after(request)
         async for seq, change in self._engine.changes.subscribe(after_seq=after, matches=matches):
             yield change_message(seq, change)
 
     async def Reconcile(self, request, context):
         _check_account(request.account)
-        reason = request.reason.strip()
+        if request.account:
+            # The order plane trades for its configured account only; asking it about another would
+            # come back as a refusal that reads like an outage.
+            validation.known("account", request.account, (self._engine.default_account,),
+                             setting="QUANTMESH_ACCOUNT; leave account empty for the default")
+        reason = validation.text("reason", request.reason, max_chars=MAX_REASON_CHARS).strip()
         if request.apply_adjustments and not reason:
             raise InvalidArgument("apply_adjustments=true needs a reason: say why the ledger should be corrected "
                                   "(it is recorded with every adjustment)")
@@ -161,13 +168,10 @@ class PositionServicer(position_pb2_grpc.PositionServicer):
 
     async def GetEquityCurve(self, request, context):
         _check_account(request.account)
-        since = optional_from_timestamp(request, "since")
-        until = optional_from_timestamp(request, "until")
-        if since is not None and until is not None and since >= until:
-            raise InvalidArgument(f"since {since.isoformat()} must be before until {until.isoformat()}")
-        if request.limit > _MAX_CURVE_LIMIT:
-            raise InvalidArgument(f"limit {request.limit} is above the maximum {_MAX_CURVE_LIMIT}; "
-                                  "page with since instead")
-        samples = await self._engine.equity_curve(account=request.account, since=since, until=until,
-                                                  limit=request.limit or _DEFAULT_CURVE_LIMIT)
+        since = validation.optional_timestamp(request, "since")
+        until = validation.optional_timestamp(request, "until")
+        validation.window("since", since, "until", until)
+        limit = validation.limit("limit", request.limit, default=_DEFAULT_CURVE_LIMIT, maximum=_MAX_CURVE_LIMIT,
+                                 hint="page with since instead")
+        samples = await self._engine.equity_curve(account=request.account, since=since, until=until, limit=limit)
         return position_pb2.GetEquityCurveResponse(samples=[sample_message(s) for s in samples])
