@@ -32,6 +32,23 @@ OANDA_STREAM = {"practice": "https://stream-fxpractice.oanda.com", "live": "http
 GMO_REST = "https://api.coin.z.com"          # /public and /private below it; GMO has no practice system
 GMO_WS = "wss://api.coin.z.com/ws/public/v1"
 
+# Request budgets, from the venues' own documents:
+# OANDA allows 120 REST requests per second (https://developer.oanda.com/rest-live-v20/best-practices/);
+# we keep a margin below it. GMO Coin Tier 1 allows 20 GET and 20 POST per second
+# (https://api.coin.z.com/docs/#restrictions; Tier 2: 30 each).
+OANDA_REQUESTS_PER_SECOND = 100.0
+GMO_GET_PER_SECOND = 20.0
+GMO_POST_PER_SECOND = 20.0
+# Binance spot: 50 orders per 10 s per account (exchangeInfo rateLimits ORDERS); ccxt's own
+# throttle (enableRateLimit) paces the request weight, this paces orders and cancels.
+CCXT_ORDERS_PER_SECOND = 5.0
+
+#: ccxt exchanges whose client order id both refuses a duplicate of an open order and finds the
+#: order again (Binance: newClientOrderId / origClientOrderId, ccxt `clientOrderId` param,
+#: https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints).
+#: Any other exchange trades live only with QUANTMESH_CCXT_NO_RESEND=1.
+CCXT_CLIENT_ID_EXCHANGES = frozenset({"binance", "binanceus", "binanceusdm", "binancecoinm"})
+
 
 class Secret:
     """A credential. Only `reveal()` gives the value; everything else prints stars."""
@@ -92,6 +109,7 @@ class OandaSettings:
     timeout_seconds: float
     stream_silence_seconds: float   # OANDA sends a heartbeat every 5 s; twice that of silence means a dead link
     poll_seconds: float             # how often the broker asks for fills of resting orders
+    requests_per_second: float = OANDA_REQUESTS_PER_SECOND
 
     @classmethod
     def from_env(cls, env: Env) -> "OandaSettings":
@@ -110,6 +128,8 @@ class OandaSettings:
             timeout_seconds=env.float("QUANTMESH_VENUE_TIMEOUT_SECONDS", 10.0, minimum=0.05),
             stream_silence_seconds=env.float("QUANTMESH_VENUE_STREAM_SILENCE_SECONDS", 10.0, minimum=0.05),
             poll_seconds=env.float("QUANTMESH_VENUE_POLL_SECONDS", 2.0, minimum=0.05),
+            requests_per_second=env.float("QUANTMESH_OANDA_REQUESTS_PER_SECOND", OANDA_REQUESTS_PER_SECOND,
+                                          minimum=0.1),
         )
 
 
@@ -123,6 +143,8 @@ class GmoSettings:
     timeout_seconds: float
     stream_silence_seconds: float
     poll_seconds: float
+    get_per_second: float = GMO_GET_PER_SECOND
+    post_per_second: float = GMO_POST_PER_SECOND
 
     @classmethod
     def from_env(cls, env: Env, *, trading: bool) -> "GmoSettings":
@@ -142,6 +164,8 @@ class GmoSettings:
             timeout_seconds=env.float("QUANTMESH_VENUE_TIMEOUT_SECONDS", 10.0, minimum=0.05),
             stream_silence_seconds=env.float("QUANTMESH_VENUE_STREAM_SILENCE_SECONDS", 30.0, minimum=0.05),
             poll_seconds=env.float("QUANTMESH_VENUE_POLL_SECONDS", 2.0, minimum=0.05),
+            get_per_second=env.float("QUANTMESH_GMO_GET_PER_SECOND", GMO_GET_PER_SECOND, minimum=0.1),
+            post_per_second=env.float("QUANTMESH_GMO_POST_PER_SECOND", GMO_POST_PER_SECOND, minimum=0.1),
         )
 
 
@@ -154,6 +178,14 @@ class CcxtSettings:
     rest_url: str | None            # tests: every urls['api'] entry is pointed at this host
     timeout_seconds: float
     poll_seconds: float
+    orders_per_second: float = CCXT_ORDERS_PER_SECOND
+    # Declared for exchanges without client-id dedupe and lookup: every doubtful send stays
+    # unknown (never retried, never reported absent) and lookups go by the exchange's own id.
+    no_resend: bool = False
+
+    @property
+    def has_client_ids(self) -> bool:
+        return self.exchange_id in CCXT_CLIENT_ID_EXCHANGES
 
     @classmethod
     def from_env(cls, env: Env, exchange_id: str, *, trading: bool) -> "CcxtSettings":
@@ -163,14 +195,23 @@ class CcxtSettings:
             raise ConfigError(f"ccxt:{exchange_id}: ccxt has no exchange {exchange_id!r} "
                               "(see ccxt.exchanges, e.g. binance, kraken, bitflyer)")
         why = f"the {exchange_id} API needs a key and secret to trade"
+        venue_env = _venue_env(env)
+        no_resend = env.bool("QUANTMESH_CCXT_NO_RESEND", False)
+        if trading and venue_env == "live" and exchange_id not in CCXT_CLIENT_ID_EXCHANGES and not no_resend:
+            raise ConfigError(
+                f"ccxt:{exchange_id} cannot refuse a duplicate client order id nor find an order by it, so an "
+                "order whose outcome is unknown could be sent twice; it trades live only with "
+                "QUANTMESH_CCXT_NO_RESEND=1 (never resend, orders of unknown outcome wait for an operator), "
+                f"or use one of {', '.join(sorted(CCXT_CLIENT_ID_EXCHANGES))}")
         return cls(
-            exchange_id=exchange_id, venue_env=_venue_env(env),
+            exchange_id=exchange_id, venue_env=venue_env, no_resend=no_resend,
             api_key=_secret(env, "CCXT_API_KEY", required=trading, why=why),
             secret=_secret(env, "CCXT_SECRET", required=trading, why=why),
             rest_url=_url(env, "QUANTMESH_CCXT_REST_URL", "http://unset") if env.optional(
                 "QUANTMESH_CCXT_REST_URL") else None,
             timeout_seconds=env.float("QUANTMESH_VENUE_TIMEOUT_SECONDS", 10.0, minimum=0.05),
             poll_seconds=env.float("QUANTMESH_VENUE_POLL_SECONDS", 2.0, minimum=0.05),
+            orders_per_second=env.float("QUANTMESH_CCXT_ORDERS_PER_SECOND", CCXT_ORDERS_PER_SECOND, minimum=0.1),
         )
 
 
@@ -230,7 +271,11 @@ class VenueTimeout(VenueError):
 
 
 class VenueUnreachable(VenueError):
-    """The request could not be delivered (connection refused or cut before an answer)."""
+    """No answer: the connection was cut or reset; the request may have reached the venue."""
+
+
+class VenueNotSent(VenueUnreachable):
+    """The connection was never made (refused, no route, DNS, TLS): the venue never saw the request."""
 
 
 class MalformedVenueReply(VenueError):
@@ -287,6 +332,8 @@ class VenueHttp:
                 return VenueReply(response.status, text, dict(response.headers))
         except (asyncio.TimeoutError, TimeoutError):
             raise VenueTimeout(self.venue, f"{what} got no answer within {self.timeout_seconds:g} s") from None
+        except aiohttp.ClientConnectorError as exc:
+            raise VenueNotSent(self.venue, f"{what} was not sent: {type(exc).__name__}: {exc}") from None
         except aiohttp.ClientError as exc:
             # The exception text can carry the URL but never our headers; keep only its class and message.
             raise VenueUnreachable(self.venue, f"{what} failed: {type(exc).__name__}: {exc}") from None

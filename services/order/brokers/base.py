@@ -1,8 +1,42 @@
-"""The one interface every venue adapter implements.
+"""The one interface every venue adapter implements, and the contract with the order engine.
 
-A venue is an external system: the order plane knows only what it answers
-through this protocol. `submit` is idempotent on client_order_id (the retry
-safety net); `lookup` answers "do you have this client id" after a crash.
+A venue is an external system: the order plane knows only what it answers through this
+protocol. Real money depends on each method being honest about what it knows:
+
+`submit(order)`
+    Sends the order once. Returns a BrokerAck when the venue answered (with every fill so
+    far). Raises
+    - `BrokerRejected` (final): the venue refused it, or the adapter refused it before
+      sending (`rule` names why, e.g. "venue.precision"); nothing happened at the venue;
+    - `RetryableBrokerError`: the venue definitely did not take it (connection refused
+      before anything was sent, an explicit refusal that guarantees nothing happened):
+      the gateway may send it again;
+    - `BrokerOverloaded`: HTTP 429 or the venue's "too many requests": not taken, slow down;
+    - `OutcomeUnknown`: the venue may or may not have the order (timeout, connection cut
+      mid-request, HTTP 5xx after the request was sent, Binance -1006/-1007, GMO busy or
+      maintenance answered to the order POST, an unreadable success reply). An adapter
+      never POSTs an order twice itself, and the gateway never retries `submit` after it.
+
+`lookup(client_order_id)`
+    A BrokerAck when the venue has the order (any state, every fill so far); `None` ONLY
+    when the venue definitively has no such order; `OutcomeUnknown` (or
+    RetryableBrokerError) when it cannot tell. A venue without client ids (GMO) looks
+    the order up by its own id from the adapter's durable record of what was sent.
+
+The engine, on OutcomeUnknown, calls `lookup`: found -> adopt it; None or unknown ->
+the order stays SUBMITTED and is looked up again later. It is never POSTed again.
+
+`cancel(client_order_id)`, `positions(account)`: reads and cancels may be retried on
+OutcomeUnknown/RetryableBrokerError by the gateway (canceling twice is harmless).
+
+`executions()`
+    Everything the venue does on its own: fills of resting orders, cancels, expiries
+    (a partial fill of a canceled or expired order arrives as a fill, then the state).
+    Fill ids are stable, so the engine may see one fill twice and books it once.
+
+`BrokerOrder.role` ("entry" | "exit") and `reduce_only` come from the intent: exits and
+cancels get their own lane in the venues' rate budgets, and on GMO margin symbols an
+exit closes positions (/v1/closeOrder) instead of opening the opposite side.
 """
 
 from __future__ import annotations
@@ -13,8 +47,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from services.common.vocabulary import StrategyRole
+
 # Venue-side order states (lowercase, the venue's words; the engine maps them).
 VENUE_STATES = ("new", "partially_filled", "filled", "canceled", "expired", "rejected")
+#: The order states after which a venue does nothing more with an order.
+FINISHED_STATES = ("filled", "canceled", "expired", "rejected")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -31,6 +69,13 @@ class BrokerOrder:
     # The intent's decision time: the paper venue fills only at quotes strictly later.
     # Real venues fill against their own market and ignore it.
     decision_time: datetime | None = None
+    role: str = StrategyRole.ENTRY
+    reduce_only: bool = False
+
+    @property
+    def is_exit(self) -> bool:
+        """Exits and reduce-only orders: they get the priority lane and close positions where venues keep them."""
+        return self.reduce_only or self.role == StrategyRole.EXIT
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -68,10 +113,17 @@ class BrokerExecution:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BrokerPositionView:
+    """The venue's position. `quantity` is signed (+ long, - short) so consumers that sum keep working.
+
+    `side` is "long" or "short" where the venue keeps the two sides apart (GMO margin holds
+    a long and a short of one symbol at once), "" where it nets them.
+    """
+
     account: str
     instrument: str
     quantity: Decimal
     average_price: Decimal | None
+    side: str = ""
 
 
 class BrokerError(Exception):
@@ -79,7 +131,11 @@ class BrokerError(Exception):
 
 
 class RetryableBrokerError(BrokerError):
-    """Safe to send again with the same client id (refused before sending, 5xx with idempotency key)."""
+    """The venue definitely did not take the request: safe to send it again."""
+
+
+class OutcomeUnknown(BrokerError):
+    """The venue may or may not have acted: look the order up; never send it again."""
 
 
 class BrokerOverloaded(BrokerError):
@@ -91,7 +147,15 @@ class BrokerOverloaded(BrokerError):
 
 
 class BrokerRejected(BrokerError):
-    """Final: the venue refused the order; sending it again would be refused again."""
+    """Final: the venue refused the order, or the adapter refused it before sending.
+
+    `rule` names the refusal for the order's record ("broker.rejected" for the venue's
+    own refusal, "venue.precision" for a number the venue cannot take exactly, ...).
+    """
+
+    def __init__(self, message: str, rule: str = "broker.rejected") -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 class Broker(Protocol):

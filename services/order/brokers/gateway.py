@@ -1,8 +1,16 @@
 """The road to a venue: a rate limiter that backs off on overload, and bounded retries.
 
-Every retry sends the very same BrokerOrder (same client_order_id), and venues are
-idempotent on it, so a retry can never create a second order. Only errors the venue
-marks as safe to repeat are retried; a rejection is final at once.
+`submit` is retried ONLY when the venue definitely did not take the order
+(`RetryableBrokerError`: e.g. connection refused before sending) or asked us to slow
+down (`BrokerOverloaded`, HTTP 429). An order whose outcome is unknown
+(`OutcomeUnknown`: a timeout, a cut connection, a 5xx after sending, Binance -1006) is
+never sent again: OANDA refuses a reused client id only while the first order is still
+pending, Binance only while it is open, and GMO has no client id at all, so a resend
+after a fill is a second fill. The error goes straight back to the engine, which looks
+the order up. Reads (lookup, positions) and cancels are safe to repeat, so they are
+retried on OutcomeUnknown too. A rejection is final at once.
+
+Exits and cancels take the limiter's priority lane, so entries cannot starve them.
 """
 
 from __future__ import annotations
@@ -14,43 +22,16 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from services.common.clock import Clock
 from services.order.brokers.base import (Broker, BrokerAck, BrokerExecution, BrokerOrder, BrokerOverloaded,
-                                         BrokerPositionView, RetryableBrokerError)
+                                         BrokerPositionView, OutcomeUnknown, RetryableBrokerError)
+from services.order.brokers.budget import AdaptiveRateLimiter
 
 T = TypeVar("T")
 
+#: What may be repeated, per kind of call.
+SEND_RETRIES = (RetryableBrokerError, BrokerOverloaded)
+READ_RETRIES = (RetryableBrokerError, BrokerOverloaded, OutcomeUnknown)
 
-class AdaptiveRateLimiter:
-    """A token bucket that halves its rate when the venue says "slow down" and earns it back slowly.
-
-    Recovery is +10% of the base rate per successful call, so one 429 costs a few
-    dozen calls at a lower pace instead of a burst that triggers the next 429.
-    """
-
-    def __init__(self, rate_per_second: float, clock: Clock, *, minimum_rate: float = 0.5) -> None:
-        self.base_rate = rate_per_second
-        self.rate = rate_per_second
-        self._minimum = min(minimum_rate, rate_per_second)
-        self._clock = clock
-        self._tokens = max(1.0, rate_per_second)
-        self._at: float | None = None
-
-    async def acquire(self) -> None:
-        while True:
-            now = self._clock.now().timestamp()
-            if self._at is not None:
-                self._tokens = min(max(1.0, self.rate), self._tokens + (now - self._at) * self.rate)
-            self._at = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return
-            await self._clock.sleep((1.0 - self._tokens) / self.rate)
-
-    def slow_down(self) -> None:
-        self.rate = max(self._minimum, self.rate / 2)
-        self._tokens = min(self._tokens, 1.0)
-
-    def recover(self) -> None:
-        self.rate = min(self.base_rate, self.rate + self.base_rate * 0.1)
+__all__ = ["AdaptiveRateLimiter", "BrokerGateway", "SEND_RETRIES", "READ_RETRIES"]
 
 
 class BrokerGateway:
@@ -66,7 +47,8 @@ class BrokerGateway:
         self._backoff = wait_exponential(multiplier=initial_backoff, max=max_backoff)
         self.retries = 0
 
-    async def _call(self, action: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, action: Callable[[], Awaitable[T]], retry_on: tuple[type[BaseException], ...], *,
+                    priority: bool = False) -> T:
         def wait(state) -> float:
             error = state.outcome.exception() if state.outcome else None
             if isinstance(error, BrokerOverloaded):
@@ -77,12 +59,12 @@ class BrokerGateway:
             self.retries += 1
 
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type((RetryableBrokerError, BrokerOverloaded)),
+            retry=retry_if_exception_type(retry_on),
             stop=stop_after_attempt(self._attempts), wait=wait, sleep=self._clock.sleep,
             before_sleep=before_sleep, reraise=True,
         ):
             with attempt:
-                await self.limiter.acquire()
+                await self.limiter.acquire(priority=priority)
                 try:
                     result = await action()
                 except BrokerOverloaded:
@@ -93,16 +75,16 @@ class BrokerGateway:
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     async def submit(self, order: BrokerOrder) -> BrokerAck:
-        return await self._call(lambda: self.inner.submit(order))
+        return await self._call(lambda: self.inner.submit(order), SEND_RETRIES, priority=order.is_exit)
 
     async def cancel(self, client_order_id: str) -> BrokerAck:
-        return await self._call(lambda: self.inner.cancel(client_order_id))
+        return await self._call(lambda: self.inner.cancel(client_order_id), READ_RETRIES, priority=True)
 
     async def lookup(self, client_order_id: str) -> BrokerAck | None:
-        return await self._call(lambda: self.inner.lookup(client_order_id))
+        return await self._call(lambda: self.inner.lookup(client_order_id), READ_RETRIES)
 
     async def positions(self, account: str) -> list[BrokerPositionView]:
-        return await self._call(lambda: self.inner.positions(account))
+        return await self._call(lambda: self.inner.positions(account), READ_RETRIES)
 
     def executions(self) -> AsyncIterator[BrokerExecution]:
         return self.inner.executions()

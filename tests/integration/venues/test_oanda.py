@@ -1,9 +1,15 @@
-"""OANDA v20 broker and pricing feed against a loopback OANDA that speaks the v20 wire format."""
+"""OANDA v20 broker and pricing feed against a loopback OANDA that keeps OANDA's documented rules.
+
+Each bug of issue 17 for OANDA has a test here that fails on the old adapter: a resend after
+a timeout and a failed lookup (2 fills), fills read from the deprecated `price`, numbers sent
+as `str(Decimal)` (exponents, excess decimals).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import asynccontextmanager
 from decimal import Decimal
 
 import pytest
@@ -12,7 +18,8 @@ from services.common.clock import WallClock
 from services.common.config import Env
 from services.common.venues import OandaSettings
 from services.market_data.feeds.oanda import Backoff, OandaFeed
-from services.order.brokers.base import BrokerOrder, BrokerOverloaded, BrokerRejected, RetryableBrokerError
+from services.order.brokers.base import (BrokerOrder, BrokerOverloaded, BrokerRejected, OutcomeUnknown,
+                                         RetryableBrokerError)
 from services.order.brokers.gateway import BrokerGateway
 from services.order.brokers.oanda import OandaBroker
 from tests.integration.venues.fakes.loopback import serving
@@ -20,13 +27,26 @@ from tests.integration.venues.fakes.oanda_server import FILL_PRICE, FakeOanda
 
 TOKEN = "oanda-token-s3cr3t-7f9a"
 ACCOUNT = "101-001-1234567-001"
+POST_ORDERS = f"POST /v3/accounts/{ACCOUNT}/orders"
 
 
 def settings(url: str, *, token: str = TOKEN, timeout: float = 2.0, silence: float = 5.0) -> OandaSettings:
     return OandaSettings.from_env(Env({"OANDA_API_TOKEN": token, "OANDA_ACCOUNT_ID": ACCOUNT,
                                        "QUANTMESH_OANDA_REST_URL": url, "QUANTMESH_OANDA_STREAM_URL": url,
                                        "QUANTMESH_VENUE_TIMEOUT_SECONDS": str(timeout),
+                                       "QUANTMESH_VENUE_POLL_SECONDS": "0.05",
                                        "QUANTMESH_VENUE_STREAM_SILENCE_SECONDS": str(silence)}))
+
+
+@asynccontextmanager
+async def running(fake: FakeOanda, **options):
+    """The adapter against the fake, closed after the test."""
+    async with serving(fake.app()) as url:
+        broker = OandaBroker(settings(url, **options))
+        try:
+            yield broker
+        finally:
+            await broker.close()
 
 
 def market(cid: str, side: str = "buy", qty: str = "10000") -> BrokerOrder:
@@ -34,140 +54,169 @@ def market(cid: str, side: str = "buy", qty: str = "10000") -> BrokerOrder:
                        quantity=Decimal(qty), order_type="market")
 
 
+def limit(cid: str, price: str, qty: str = "1000") -> BrokerOrder:
+    return BrokerOrder(client_order_id=cid, account="acct", instrument="USD_JPY", side="buy",
+                       quantity=Decimal(qty), order_type="limit", limit_price=Decimal(price))
+
+
 def gateway(broker, attempts: int = 5) -> BrokerGateway:
     return BrokerGateway(broker, WallClock(), rate_per_second=50.0, attempts=attempts, initial_backoff=0.01,
                          max_backoff=0.05)
 
 
+def posts(fake: FakeOanda) -> int:
+    return fake.requests.count(POST_ORDERS)
+
+
 async def test_market_order_fills_and_is_found_by_client_id_and_in_positions():
     fake = FakeOanda(TOKEN, ACCOUNT)
-    async with serving(fake.app()) as url:
-        broker = OandaBroker(settings(url))
-        try:
-            ack = await broker.submit(market("c-1", side="sell"))
-            assert ack.state == "filled" and ack.filled_quantity == Decimal("10000")
-            assert ack.fills[0].price == Decimal(FILL_PRICE) and ack.fills[0].broker_fill_id.startswith("oanda-")
-            assert fake.orders[0]["units"] == "-10000" and fake.orders[0]["timeInForce"] == "FOK"
-            found = await broker.lookup("c-1")
-            assert found is not None and found.broker_order_id == ack.broker_order_id
-            assert found.fills[0].broker_fill_id == ack.fills[0].broker_fill_id  # the engine dedups on it
-            assert await broker.lookup("never-sent") is None
-            [position] = await broker.positions("acct")
-            assert position.instrument == "USD_JPY" and position.quantity == Decimal("-10000")
-        finally:
-            await broker.close()
+    async with running(fake) as broker:
+        ack = await broker.submit(market("c-1", side="sell"))
+        assert ack.state == "filled" and ack.filled_quantity == Decimal("10000")
+        assert ack.fills[0].price == Decimal(FILL_PRICE) and ack.fills[0].broker_fill_id.startswith("oanda-")
+        assert fake.orders[0]["units"] == "-10000" and fake.orders[0]["timeInForce"] == "FOK"
+        found = await broker.lookup("c-1")
+        assert found is not None and found.broker_order_id == ack.broker_order_id
+        assert found.fills == ack.fills  # same ids: the engine books each fill once
+        assert await broker.lookup("never-sent") is None
+        [position] = await broker.positions("acct")
+        assert position.instrument == "USD_JPY" and position.quantity == Decimal("-10000")
 
 
-async def test_limit_order_rests_and_cancels_by_client_id():
-    fake = FakeOanda(TOKEN, ACCOUNT)
-    async with serving(fake.app()) as url:
-        broker = OandaBroker(settings(url))
-        try:
-            order = BrokerOrder(client_order_id="lim-1", account="acct", instrument="USD_JPY", side="buy",
-                                quantity=Decimal("1000"), order_type="limit", limit_price=Decimal("149.500"))
-            ack = await broker.submit(order)
-            assert ack.state == "new" and not ack.fills
-            assert fake.orders[0]["type"] == "LIMIT"
-            canceled = await broker.cancel("lim-1")
-            assert canceled.state == "canceled" and fake.orders[0]["state"] == "CANCELLED"
-            with pytest.raises(BrokerRejected, match="no open order"):
-                await broker.cancel("lim-1")
-        finally:
-            await broker.close()
+async def test_a_fill_without_the_deprecated_price_field_is_read_from_the_trades():
+    fake = FakeOanda(TOKEN, ACCOUNT, deprecated_price=False)
+    async with running(fake) as broker:
+        ack = await gateway(broker).submit(market("c-noprice"))
+        assert ack.state == "filled" and [f.price for f in ack.fills] == [Decimal(FILL_PRICE)]
+        assert posts(fake) == 1 and len(fake.fills) == 1
+
+
+async def test_a_sell_against_a_long_is_booked_from_trades_closed_and_trade_opened():
+    fake = FakeOanda(TOKEN, ACCOUNT, deprecated_price=False)
+    async with running(fake) as broker:
+        await broker.submit(market("c-long", qty="1000"))
+        ack = await broker.submit(market("c-flip", side="sell", qty="1500"))
+        closed, opened = ack.fills
+        assert "-close-" in closed.broker_fill_id and closed.quantity == Decimal("1000")
+        assert "-open-" in opened.broker_fill_id and opened.quantity == Decimal("500")
+        assert ack.state == "filled" and ack.filled_quantity == Decimal("1500")
 
 
 async def test_timeout_after_the_venue_accepted_gives_the_accepted_order_and_no_duplicate():
     fake = FakeOanda(TOKEN, ACCOUNT, reply_delay=1.5)
-    async with serving(fake.app()) as url:
-        broker = OandaBroker(settings(url, timeout=0.3))
-        try:
-            ack = await gateway(broker).submit(market("c-timeout"))
-            assert len(fake.orders) == 1, "a retry after the timeout created a second order"
-            assert ack.broker_order_id == fake.orders[0]["id"] and ack.state == "filled"
-            assert [r for r in fake.requests if r.startswith("POST")] == [f"POST /v3/accounts/{ACCOUNT}/orders"]
-        finally:
-            await broker.close()
+    async with running(fake, timeout=0.3) as broker:
+        ack = await gateway(broker).submit(market("c-timeout"))
+        assert len(fake.orders) == 1, "a retry after the timeout created a second order"
+        assert ack.broker_order_id == fake.orders[0]["id"] and ack.state == "filled"
+        assert posts(fake) == 1
 
 
-async def test_a_resend_of_a_known_client_id_adopts_the_order_instead_of_trading_twice():
+async def test_timeout_and_a_failed_lookup_leave_the_outcome_unknown_and_exactly_one_fill():
+    # Issue 17 bug 1: the old adapter raised a retryable error here and the gateway POSTed again;
+    # OANDA accepts the reused client id since the first order is filled, not pending: 2 fills.
+    fake = FakeOanda(TOKEN, ACCOUNT, reply_delay=1.0, lookup_failures=1)
+    async with running(fake, timeout=0.3) as broker:
+        with pytest.raises(OutcomeUnknown, match="not sent again"):
+            await gateway(broker).submit(market("c-doubt"))
+        assert posts(fake) == 1 and len(fake.fills) == 1
+        found = await broker.lookup("c-doubt")  # what the engine does next
+        assert found is not None and found.state == "filled" and len(found.fills) == 1
+
+
+async def test_a_reply_cut_after_acceptance_is_adopted_or_unknown_never_resent():
+    fake = FakeOanda(TOKEN, ACCOUNT, drop_replies=1)
+    async with running(fake) as broker:
+        ack = await gateway(broker).submit(market("c-cut"))
+        assert ack.state == "filled" and posts(fake) == 1 and len(fake.fills) == 1
+        fake.drop_replies, fake.lookup_failures = 1, 1
+        with pytest.raises(OutcomeUnknown):
+            await gateway(broker).submit(market("c-cut-2"))
+        assert posts(fake) == 2 and len(fake.fills) == 2
+
+
+async def test_numbers_follow_the_instrument_precision_and_misfits_are_refused_before_sending():
     fake = FakeOanda(TOKEN, ACCOUNT)
-    async with serving(fake.app()) as url:
-        broker = OandaBroker(settings(url))
-        try:
-            first = await broker.submit(market("c-dup"))
-            again = await broker.submit(market("c-dup"))
-            assert len(fake.orders) == 1 and again.broker_order_id == first.broker_order_id
-        finally:
-            await broker.close()
+    async with running(fake) as broker:
+        ack = await broker.submit(market("c-exp", qty="1E+4"))  # str(Decimal) would send "1E+4"
+        assert ack.state == "filled" and fake.orders[0]["units"] == "10000"
+        await broker.submit(limit("c-zeros", "149.5000"))
+        assert fake.orders[1]["price"] == "149.5"
+        with pytest.raises(BrokerRejected, match="size step 1") as caught:
+            await broker.submit(market("c-frac", qty="10000.5"))
+        assert caught.value.rule == "venue.precision"
+        with pytest.raises(BrokerRejected, match="price step 0.001") as caught:
+            await broker.submit(limit("c-tick", "149.1234"))
+        assert caught.value.rule == "venue.precision" and posts(fake) == 2
+
+
+async def test_limit_order_rests_is_followed_to_its_fill_and_cancels_by_client_id():
+    fake = FakeOanda(TOKEN, ACCOUNT)
+    async with running(fake) as broker:
+        ack = await broker.submit(limit("lim-1", "149.500"))
+        assert ack.state == "new" and not ack.fills and fake.orders[0]["type"] == "LIMIT"
+        follow = broker.executions()
+        first = asyncio.ensure_future(follow.__anext__())
+        await fake.summary_served.wait()  # the follower knows where the log stood
+        fake.fill_pending("lim-1", "149.500")
+        execution = await asyncio.wait_for(first, timeout=10)
+        assert execution.client_order_id == "lim-1" and execution.fill.price == Decimal("149.500")
+        await follow.aclose()
+        await broker.submit(limit("lim-2", "149.000"))
+        canceled = await broker.cancel("lim-2")
+        assert canceled.state == "canceled" and fake.orders[-1]["state"] == "CANCELLED"
+        with pytest.raises(BrokerRejected, match="no open order"):
+            await broker.cancel("lim-2")
+
+
+async def test_a_client_id_held_by_a_pending_order_is_refused_by_oanda_and_adopted():
+    fake = FakeOanda(TOKEN, ACCOUNT)
+    async with running(fake) as broker:
+        first = await broker.submit(limit("c-dup", "149.000"))
+        again = await broker.submit(limit("c-dup", "149.000"))
+        assert len(fake.orders) == 1 and again.broker_order_id == first.broker_order_id
 
 
 async def test_a_storm_of_429s_slows_the_gateway_down_and_then_succeeds():
-    fake = FakeOanda(TOKEN, ACCOUNT, throttle=3)
-    async with serving(fake.app()) as url:
-        broker = OandaBroker(settings(url))
-        try:
-            road = gateway(broker, attempts=6)
-            ack = await road.submit(market("c-429"))
-            assert ack.state == "filled" and len(fake.orders) == 1
-            assert road.retries == 3
-            assert road.limiter.rate < road.limiter.base_rate  # slowed down, earning the rate back
-        finally:
-            await broker.close()
+    fake = FakeOanda(TOKEN, ACCOUNT)
+    async with running(fake) as broker:
+        await broker.rules("USD_JPY")
+        fake.throttle = 3
+        road = gateway(broker, attempts=6)
+        ack = await road.submit(market("c-429"))
+        assert ack.state == "filled" and len(fake.orders) == 1
+        assert road.retries == 3
+        assert road.limiter.rate < road.limiter.base_rate  # slowed down, earning the rate back
 
 
 async def test_a_429_storm_longer_than_the_attempts_fails_with_a_clear_error():
     fake = FakeOanda(TOKEN, ACCOUNT, throttle=10)
-    async with serving(fake.app()) as url:
-        broker = OandaBroker(settings(url))
-        try:
-            with pytest.raises(BrokerOverloaded, match="OANDA.*429"):
-                await gateway(broker, attempts=3).submit(market("c-storm"))
-            assert fake.orders == []
-        finally:
-            await broker.close()
+    async with running(fake) as broker:
+        with pytest.raises((BrokerOverloaded, RetryableBrokerError), match="OANDA.*429"):
+            await gateway(broker, attempts=3).submit(market("c-storm"))
+        assert fake.orders == []
 
 
-@pytest.mark.parametrize("mode, names", [("json", "not JSON"), ("fill_price", "'price'")])
-async def test_a_malformed_reply_is_a_clear_error_and_records_no_fill(mode, names):
-    # The lookup after the unreadable reply is unreadable too, so there is nothing to adopt.
-    fake = FakeOanda(TOKEN, ACCOUNT, malformed={mode, "lookup"})
-    async with serving(fake.app()) as url:
-        broker = OandaBroker(settings(url))
-        try:
-            with pytest.raises(RetryableBrokerError) as caught:
-                await broker.submit(market("c-bad"))
-        finally:
-            await broker.close()
+async def test_an_unreadable_reply_is_resolved_by_lookup_or_stays_unknown_and_records_no_fill():
+    fake = FakeOanda(TOKEN, ACCOUNT, malformed={"json"})
+    async with running(fake) as broker:
+        ack = await broker.submit(market("c-bad"))  # OANDA answered 201: it has the order
+        assert ack.state == "filled" and len(fake.orders) == 1
+        fake.malformed = {"json", "lookup"}
+        with pytest.raises(OutcomeUnknown) as caught:
+            await broker.submit(market("c-worse"))
     message = str(caught.value)
-    assert message.startswith("OANDA") and names in message and "'state'" in message
-    assert len(fake.orders) == 1  # the venue has it; the engine keeps the order SUBMITTED, with no fill
-
-
-async def test_malformed_lookup_names_the_missing_field():
-    fake = FakeOanda(TOKEN, ACCOUNT)
-    async with serving(fake.app()) as url:
-        broker = OandaBroker(settings(url))
-        try:
-            await broker.submit(market("c-m"))
-            fake.malformed = {"lookup"}
-            with pytest.raises(RetryableBrokerError, match=r"OANDA.*'state'"):
-                await broker.lookup("c-m")
-        finally:
-            await broker.close()
+    assert message.startswith("OANDA") and "not JSON" in message and "'state'" in message
+    assert len(fake.orders) == 2  # the venue has it; the engine keeps the order SUBMITTED, with no fill
 
 
 async def test_a_wrong_token_is_refused_and_the_token_never_reaches_logs_or_errors(caplog):
     fake = FakeOanda(TOKEN, ACCOUNT)
     wrong = "wrong-token-0xDEADBEEF"
     caplog.set_level(logging.DEBUG)
-    async with serving(fake.app()) as url:
-        broker = OandaBroker(settings(url, token=wrong))
-        try:
-            with pytest.raises(BrokerRejected, match="401") as caught:
-                await broker.submit(market("c-auth"))
-        finally:
-            await broker.close()
-        good = settings(url)
+    async with running(fake, token=wrong) as broker:
+        with pytest.raises((BrokerRejected, RetryableBrokerError), match="401") as caught:
+            await broker.submit(market("c-auth"))
+        good = settings("http://127.0.0.1:9")
     for text in (caplog.text, str(caught.value), repr(caught.value), repr(good), str(good), repr(broker.__dict__)):
         assert wrong not in text and TOKEN not in text
 

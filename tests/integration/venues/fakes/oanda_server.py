@@ -1,21 +1,46 @@
-"""A loopback OANDA v20: the REST order paths and the chunked pricing stream, as the v20 docs show them.
+"""A loopback OANDA v20 that follows OANDA's documented rules, for the adapter's tests.
 
-Knobs a test turns: `throttle` (answer 429 that many times), `reply_delay` (accept and record an
-order, then answer only after this many seconds), `malformed` (any of "json", "fill_price", "lookup"),
-`stream_script` (what each pricing-stream connection sends).
+Rules it keeps (https://developer.oanda.com/rest-live-v20/):
+- a client id is refused (CLIENT_ORDER_ID_ALREADY_EXISTS) only while the order that holds it
+  is PENDING; a filled market order does not hold it, so a second POST fills again;
+- a fill is reported per trade: tradesClosed / tradeReduced against open opposite trades
+  (FIFO), then tradeOpened for the rest, each with its official price; the top-level
+  orderFillTransaction.price is deprecated and is left out when `deprecated_price` is False;
+- units and prices beyond the instrument's tradeUnitsPrecision / displayPrecision are refused
+  (UNITS_PRECISION_EXCEEDED, PRICE_PRECISION_EXCEEDED); an exponent ("1E+4") is not a number.
+Replies are built from fixtures/oanda_market_fill.json.
+
+Faults: `throttle` (429s), `reply_delay` (accept, then answer late), `drop_replies` (accept,
+then cut the connection), `lookup_failures` (GET /orders/{spec} answers 503), `malformed`
+({"json", "lookup"}), `stream_script` for the pricing stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 from aiohttp import web
 
 FILL_PRICE = "150.123"
 TIME = "2024-05-01T10:00:00.123456789Z"
+TEMPLATE = json.loads((Path(__file__).parent.parent / "fixtures" / "oanda_market_fill.json").read_text())
+INSTRUMENTS = {"USD_JPY": {"name": "USD_JPY", "type": "CURRENCY", "displayName": "USD/JPY", "pipLocation": -2,
+                           "displayPrecision": 3, "tradeUnitsPrecision": 0, "minimumTradeSize": "1",
+                           "maximumOrderUnits": "100000000"},
+               "EUR_USD": {"name": "EUR_USD", "type": "CURRENCY", "displayName": "EUR/USD", "pipLocation": -4,
+                           "displayPrecision": 5, "tradeUnitsPrecision": 0, "minimumTradeSize": "1",
+                           "maximumOrderUnits": "100000000"}}
+_PLAIN = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def _places(text: str) -> int:
+    return len(text.partition(".")[2])
 
 
 @dataclass
@@ -24,24 +49,36 @@ class FakeOanda:
     account_id: str
     throttle: int = 0
     reply_delay: float = 0.0
+    drop_replies: int = 0
+    lookup_failures: int = 0
+    deprecated_price: bool = True
     malformed: set[str] = field(default_factory=set)
     orders: list[dict] = field(default_factory=list)
     transactions: dict[str, dict] = field(default_factory=dict)
+    trades: list[dict] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
-    stream_script: list[list] = field(default_factory=list)  # per connection: ["price", "heartbeat", ("sleep", s), "close"]
+    stream_script: list[list] = field(default_factory=list)
     stream_connections: int = 0
+    summary_served: asyncio.Event = field(default_factory=asyncio.Event)
     _tx: int = 100
 
     def app(self) -> web.Application:
         app = web.Application()
-        base = f"/v3/accounts/{{account}}"
+        base = "/v3/accounts/{account}"
         app.router.add_post(base + "/orders", self.create_order)
         app.router.add_get(base + "/orders/{spec}", self.get_order)
         app.router.add_put(base + "/orders/{spec}/cancel", self.cancel_order)
+        app.router.add_get(base + "/transactions/sinceid", self.since_id)
         app.router.add_get(base + "/transactions/{tx}", self.get_transaction)
+        app.router.add_get(base + "/summary", self.summary)
+        app.router.add_get(base + "/instruments", self.instruments)
         app.router.add_get(base + "/openPositions", self.open_positions)
         app.router.add_get(base + "/pricing/stream", self.pricing_stream)
         return app
+
+    @property
+    def fills(self) -> list[dict]:
+        return [t for t in self.transactions.values() if t["type"] == "ORDER_FILL"]
 
     def _next_id(self) -> str:
         self._tx += 1
@@ -59,49 +96,105 @@ class FakeOanda:
                                      headers={"Retry-After": "0"})
         return None
 
+    def _reject(self, spec: dict, reason: str) -> web.Response:
+        tx = {"id": self._next_id(), "type": f"{spec.get('type', 'MARKET')}_ORDER_REJECT", "rejectReason": reason,
+              "time": TIME}
+        return web.json_response({"orderRejectTransaction": tx, "errorCode": reason,
+                                  "errorMessage": reason.replace("_", " ").lower(), "lastTransactionID": tx["id"]},
+                                 status=400)
+
     async def create_order(self, request: web.Request) -> web.StreamResponse:
         if (refused := self._refuse(request)) is not None:
             return refused
         spec = (await request.json())["order"]
+        meta = INSTRUMENTS[spec["instrument"]]
+        for name in ("units", "price"):
+            if name in spec and not _PLAIN.match(spec[name]):
+                return web.json_response({"errorMessage": f"Invalid value specified for '{name}'"}, status=400)
+        if _places(spec["units"]) > meta["tradeUnitsPrecision"]:
+            return self._reject(spec, "UNITS_PRECISION_EXCEEDED")
+        if "price" in spec and _places(spec["price"]) > meta["displayPrecision"]:
+            return self._reject(spec, "PRICE_PRECISION_EXCEEDED")
         cid = spec["clientExtensions"]["id"]
-        if any(o["clientExtensions"]["id"] == cid for o in self.orders):
-            return web.json_response({"orderRejectTransaction": {"type": "MARKET_ORDER_REJECT",
-                                                                 "rejectReason": "CLIENT_ORDER_ID_ALREADY_EXISTS"},
-                                      "errorCode": "CLIENT_ORDER_ID_ALREADY_EXISTS",
-                                      "errorMessage": "The client Order ID specified is already in use"}, status=400)
+        if any(o["clientExtensions"]["id"] == cid and o["state"] == "PENDING" for o in self.orders):
+            return self._reject(spec, "CLIENT_ORDER_ID_ALREADY_EXISTS")
         order_id = self._next_id()
         order = {"id": order_id, "createTime": TIME, "type": spec["type"], "instrument": spec["instrument"],
                  "units": spec["units"], "timeInForce": spec["timeInForce"], "clientExtensions": {"id": cid},
-                 "state": "PENDING"}
-        reply: dict = {"orderCreateTransaction": {"id": order_id, "type": "MARKET_ORDER", "time": TIME,
-                                                  "instrument": spec["instrument"], "units": spec["units"],
-                                                  "clientExtensions": {"id": cid}}}
+                 "positionFill": spec["positionFill"], "state": "PENDING"}
+        if "price" in spec:
+            order["price"] = spec["price"]
+        reply = copy.deepcopy(TEMPLATE)
+        del reply["_source"], reply["orderFillTransaction"]
+        reply["orderCreateTransaction"].update(id=order_id, batchID=order_id, instrument=spec["instrument"],
+                                               units=spec["units"], type=f"{spec['type']}_ORDER",
+                                               timeInForce=spec["timeInForce"], clientExtensions={"id": cid})
+        self.orders.append(order)  # recorded before any fault: the venue has acted
         if spec["type"] == "MARKET":
-            fill_id = self._next_id()
-            fill = {"id": fill_id, "type": "ORDER_FILL", "orderID": order_id, "clientOrderID": cid,
-                    "instrument": spec["instrument"], "units": spec["units"], "price": FILL_PRICE,
-                    "commission": "0.0000", "time": TIME}
-            self.transactions[fill_id] = fill
-            order.update(state="FILLED", fillingTransactionID=fill_id, filledTime=TIME)
-            reply["orderFillTransaction"] = dict(fill)
-            reply["lastTransactionID"] = fill_id
-        self.orders.append(order)  # recorded before any delay: the venue has acted
+            reply["orderFillTransaction"] = self._fill(order, FILL_PRICE)
+        reply["lastTransactionID"] = str(self._tx)
         if self.reply_delay:
             await asyncio.sleep(self.reply_delay)
+        if self.drop_replies > 0:
+            self.drop_replies -= 1
+            request.transport.close()
+            return web.Response(status=201)
         if "json" in self.malformed:
             return web.Response(status=201, text="{\"orderCreateTransaction\": ", content_type="application/json")
-        if "fill_price" in self.malformed and "orderFillTransaction" in reply:
-            del reply["orderFillTransaction"]["price"]
         return web.json_response(reply, status=201)
+
+    def _fill(self, order: dict, price: str) -> dict:
+        """Fills the whole order at `price`: closes opposite trades FIFO, opens a trade with the rest."""
+        units = Decimal(order["units"])
+        tx = copy.deepcopy(TEMPLATE["orderFillTransaction"])
+        tx.update(id=self._next_id(), orderID=order["id"], clientOrderID=order["clientExtensions"]["id"],
+                  instrument=order["instrument"], units=order["units"], requestedUnits=order["units"], time=TIME,
+                  price=price, fullVWAP=price)
+        del tx["tradeOpened"]
+        closed, left = [], units
+        for trade in [t for t in self.trades if t["instrument"] == order["instrument"]]:
+            if left == 0 or (trade["units"] > 0) == (left > 0):
+                continue
+            take = min(abs(left), abs(trade["units"])) * (1 if left > 0 else -1)
+            trade["units"] += take
+            left -= take
+            part = {"tradeID": trade["id"], "units": str(take), "price": price, "realizedPL": "0.0000",
+                    "financing": "0.0000", "guaranteedExecutionFee": "0.0000", "halfSpreadCost": "0.5000"}
+            if trade["units"] == 0:
+                closed.append(part)
+            else:
+                tx["tradeReduced"] = part
+        self.trades = [t for t in self.trades if t["units"] != 0]
+        if closed:
+            tx["tradesClosed"] = closed
+        if left != 0:
+            self.trades.append({"id": tx["id"], "instrument": order["instrument"], "units": left, "price": price})
+            tx["tradeOpened"] = {"tradeID": tx["id"], "units": str(left), "price": price,
+                                 "guaranteedExecutionFee": "0.0000", "halfSpreadCost": "0.5000",
+                                 "initialMarginRequired": "4000.0000"}
+        if not self.deprecated_price:
+            del tx["price"]
+        self.transactions[tx["id"]] = tx
+        order.update(state="FILLED", fillingTransactionID=tx["id"], filledTime=TIME)
+        return dict(tx)
+
+    def fill_pending(self, client_id: str, price: str) -> dict:
+        """The market reaches a resting order: OANDA fills it (tests call this)."""
+        order = next(o for o in self.orders if o["clientExtensions"]["id"] == client_id and o["state"] == "PENDING")
+        return self._fill(order, price)
 
     def _find(self, spec: str) -> dict | None:
         if spec.startswith("@"):
-            return next((o for o in self.orders if o["clientExtensions"]["id"] == spec[1:]), None)
+            found = [o for o in self.orders if o["clientExtensions"]["id"] == spec[1:]]
+            return found[-1] if found else None
         return next((o for o in self.orders if o["id"] == spec), None)
 
     async def get_order(self, request: web.Request) -> web.Response:
         if (refused := self._refuse(request)) is not None:
             return refused
+        if self.lookup_failures > 0:
+            self.lookup_failures -= 1
+            return web.Response(status=503, text="<html>503 Service Unavailable</html>")
         order = self._find(request.match_info["spec"])
         if order is None:
             return web.json_response({"errorCode": "ORDER_DOESNT_EXIST",
@@ -118,10 +211,10 @@ class FakeOanda:
             return web.json_response({"errorCode": "ORDER_DOESNT_EXIST",
                                       "errorMessage": "The Order specified does not exist"}, status=404)
         order["state"] = "CANCELLED"
-        tx_id = self._next_id()
-        return web.json_response({"orderCancelTransaction": {"id": tx_id, "type": "ORDER_CANCEL",
-                                                             "orderID": order["id"], "reason": "CLIENT_REQUEST",
-                                                             "time": TIME}, "lastTransactionID": tx_id})
+        tx = {"id": self._next_id(), "type": "ORDER_CANCEL", "orderID": order["id"],
+              "clientOrderID": order["clientExtensions"]["id"], "reason": "CLIENT_REQUEST", "time": TIME}
+        self.transactions[tx["id"]] = tx
+        return web.json_response({"orderCancelTransaction": tx, "lastTransactionID": tx["id"]})
 
     async def get_transaction(self, request: web.Request) -> web.Response:
         if (refused := self._refuse(request)) is not None:
@@ -131,13 +224,34 @@ class FakeOanda:
             return web.json_response({"errorMessage": "Transaction not found"}, status=404)
         return web.json_response({"transaction": tx, "lastTransactionID": str(self._tx)})
 
+    async def since_id(self, request: web.Request) -> web.Response:
+        if (refused := self._refuse(request)) is not None:
+            return refused
+        after = int(request.query["id"])
+        rows = [t for k, t in sorted(self.transactions.items(), key=lambda kv: int(kv[0])) if int(k) > after]
+        return web.json_response({"transactions": rows, "lastTransactionID": str(self._tx)})
+
+    async def summary(self, request: web.Request) -> web.Response:
+        if (refused := self._refuse(request)) is not None:
+            return refused
+        reply = web.json_response({"account": {"id": self.account_id, "lastTransactionID": str(self._tx)},
+                                   "lastTransactionID": str(self._tx)})
+        self.summary_served.set()
+        return reply
+
+    async def instruments(self, request: web.Request) -> web.Response:
+        if (refused := self._refuse(request)) is not None:
+            return refused
+        names = request.query.get("instruments", "").split(",")
+        return web.json_response({"instruments": [INSTRUMENTS[n] for n in names if n in INSTRUMENTS],
+                                  "lastTransactionID": str(self._tx)})
+
     async def open_positions(self, request: web.Request) -> web.Response:
         if (refused := self._refuse(request)) is not None:
             return refused
         units: dict[str, Decimal] = {}
-        for order in self.orders:
-            if order["state"] == "FILLED":
-                units[order["instrument"]] = units.get(order["instrument"], Decimal(0)) + Decimal(order["units"])
+        for trade in self.trades:
+            units[trade["instrument"]] = units.get(trade["instrument"], Decimal(0)) + trade["units"]
         positions = [{"instrument": i, "long": {"units": str(max(u, 0)), "averagePrice": FILL_PRICE},
                       "short": {"units": str(min(u, 0)), "averagePrice": FILL_PRICE}} for i, u in units.items()]
         return web.json_response({"positions": positions, "lastTransactionID": str(self._tx)})
