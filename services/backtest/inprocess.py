@@ -31,8 +31,10 @@ from services.market_data.factors import FactorEngine, parse_factors
 from services.market_data.feeds.base import FeedTick
 from services.market_data.instruments import Timeframe
 from services.order.brokers.paper import MemoryVenueStore, PaperBroker, PaperSettings
-from services.order.engine import OrderEngine
+from services.order.engine import OrderEngine, build_engine
+from services.order.exposure import LedgerExposure
 from services.order.intents import Intent
+from services.order.journal import JournalSettings
 from services.order.repository import MemoryOrderStore
 from services.order.risk import RiskLimits
 from services.position.ledger import Ledger, LedgerFill, Mark
@@ -72,26 +74,6 @@ class _AllowAll:
 
     def verdict(self, slug: str, role: str, reduces_position: bool) -> GuardVerdict:
         return GuardVerdict(allowed=True, rule="", reason="")
-
-
-class LedgerPositions:
-    """The order engine's PositionsPort over the ledger: what Position.Snapshot answers live."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
-
-    async def strategy_position(self, account, slug, instrument):
-        position = self._ledger.position(account, instrument, slug)
-        return position.quantity if position else Decimal(0)
-
-    async def instrument_position(self, account, instrument):
-        return self._ledger.net_quantities(account).get(instrument, Decimal(0))
-
-    async def account_drawdown_fraction(self, account):
-        return self._ledger.account_figures(account).drawdown_fraction
-
-    async def consecutive_losses(self, account, slug):
-        return self._ledger.strategy_figures(account, slug).consecutive_losses
 
 
 def to_bar(candle) -> Bar:
@@ -137,8 +119,9 @@ class InProcessBacktest:
 
     async def _open(self, first: FeedTick) -> None:
         self.clock = SimulatedClock(first.time)
-        self.orders = OrderEngine(store=self.store, broker=self.venue, flags=_AllowAll(),
-                                  positions=LedgerPositions(self.ledger), limits=self.settings.limits, clock=self.clock)
+        self.orders = build_engine(store=self.store, broker=self.venue, flags=_AllowAll(),
+                                   exposure=LedgerExposure(self.ledger), limits=self.settings.limits, clock=self.clock,
+                                   journal=JournalSettings(group_commit=False))
         # No executions follower task: fills are pulled after each quote, so the order of
         # events is fixed by the data, never by the event loop's scheduling.
         await self.orders.start(recover=False, follow_executions=False)

@@ -33,11 +33,11 @@ from types import MappingProxyType
 from typing import Literal
 
 import grpc
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from quantmesh.control.v1 import control_pb2, control_pb2_grpc
 from services.common.channels import open_channel
 from services.common.clock import Clock
+from services.common.reconnect import follow_forever
 
 log = logging.getLogger(__name__)
 
@@ -271,23 +271,8 @@ class FlagsFollower:
     # --- the stream ------------------------------------------------------------------
 
     async def _follow(self) -> None:
-        while not self._stopped:
-            # A fresh AsyncRetrying after every session that delivered something, so
-            # the backoff restarts small after a long healthy stream breaks.
-            async for attempt in AsyncRetrying(
-                    wait=wait_exponential(multiplier=0.05, min=0.05, max=self._max_backoff),
-                    retry=retry_if_exception_type(Exception), before_sleep=self._log_retry, reraise=True):
-                delivered = False  # stays False when the attempt failed (tenacity swallows it to retry)
-                with attempt:
-                    delivered = await self._session()
-                if delivered:
-                    break
-
-    def _log_retry(self, retry_state) -> None:
-        error = retry_state.outcome.exception() if retry_state.outcome else None
-        log.warning("control unreachable; retrying", extra={
-            "address": self._address, "attempt": retry_state.attempt_number,
-            "error": getattr(error, "details", lambda: None)() or type(error).__name__})
+        await follow_forever(self._session, what="control", address=self._address, log=log,
+                             max_backoff=self._max_backoff, running=lambda: not self._stopped)
 
     async def _session(self) -> bool:
         """One WatchFlags call; True when it delivered at least one message before it broke."""

@@ -146,6 +146,8 @@ class GrpcHost:
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.port: int = 0
+        self._serving = True
+        self._names: list[str] = []
 
     @property
     def address(self) -> str:
@@ -168,12 +170,23 @@ class GrpcHost:
             raise RuntimeError(f"could not listen on {self._listen}: the port is taken or the address is wrong")
         await server.start()
         self.server = server
-        for name in ["", *names]:
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._names = ["", *names]
+        await self._report_health()
         if self._port_file is not None:
             self._port_file.write_text(str(self.port))
         log.info("listening", extra={"address": self.address, "services": names})
         return self.port
+
+    async def set_serving(self, serving: bool) -> None:
+        """A plane that cannot serve correctly says so: NOT_SERVING until it can again."""
+        self._serving = serving
+        if self.server is not None:
+            await self._report_health()
+
+    async def _report_health(self) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if self._serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in self._names:
+            await self.health.set(name, status)
 
     async def stop(self) -> None:
         """NOT_SERVING first, so probes and load balancers stop sending, then drain and stop."""

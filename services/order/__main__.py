@@ -2,8 +2,9 @@
 
 Wiring: PostgreSQL (schema `orders`, and `paper_venue` for the paper venue's own
 book), the paper broker fed by MarketData.StreamTicks, behind the retrying gateway;
-the control flags through FlagsFollower; positions from the position plane
-(or the own book with QUANTMESH_POSITIONS_SOURCE=own_book).
+the control flags through FlagsFollower; exposure from the position plane's
+WatchExposure stream (or the own book with QUANTMESH_POSITIONS_SOURCE=own_book);
+QUANTMESH_FAULT wraps the venue in a crash switch for the fault tests.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from services.common.logs import configure_logging
 from services.common.runtime import Database, host_for
 from services.common.server import binding, serve
 from services.common.telemetry import setup_tracing
-from services.common.venues import CcxtSettings, GmoSettings, OandaSettings, make_ccxt_exchange
+from services.order.brokers.factory import real_venue
 from services.order.brokers.gateway import BrokerGateway
 from services.order.brokers.paper import PaperBroker
 from services.order.brokers.venue_store import PostgresVenueStore
 from services.order.config import OrderConfig
-from services.order.engine import OrderEngine
-from services.order.positions import GrpcPositions, OwnBook, OwnBookPositions
+from services.common.exposure import ExposureFollower
+from services.order.engine import build_engine
+from services.order.exposure import StreamedExposure
+from services.order.faults import with_fault
+from services.order.positions import OwnBook
 from services.order.quotes import MarketDataQuotes
 from services.order.repository import MIGRATIONS, SCHEMA, PostgresOrderStore
 from services.order.server import POLICY, OrderServicer
@@ -44,21 +48,26 @@ async def run(config: OrderConfig) -> None:
         await paper.load()
         venue = paper
     else:
-        venue = real_venue(config)
-    broker = BrokerGateway(venue, clock, rate_per_second=config.broker_rate_per_second,
+        venue = await real_venue(config, database.pool)
+    broker = BrokerGateway(with_fault(venue, config.fault), clock, rate_per_second=config.broker_rate_per_second,
                            attempts=config.broker_attempts)
     flags = FlagsFollower(config.peers.control, token=config.peers.token,
                           staleness_seconds=config.flags_staleness_seconds)
     book = OwnBook()
-    grpc_positions = None
+    follower = None
+    exposure = None
     if config.positions_source == "position_plane":
-        grpc_positions = GrpcPositions(config.peers.position, token=config.peers.token)
-    positions = grpc_positions or OwnBookPositions(book)
-    engine = OrderEngine(store=PostgresOrderStore(database.pool), broker=broker, flags=flags, positions=positions,
-                         limits=config.risk, clock=clock, book=book, fault=config.fault)
+        follower = ExposureFollower(config.peers.position, token=config.peers.token, account=config.account,
+                                    staleness_seconds=config.exposure_staleness_seconds)
+        exposure = StreamedExposure(follower, book)
+    engine = build_engine(store=PostgresOrderStore(database.pool), broker=broker, flags=flags, exposure=exposure,
+                          limits=config.risk, clock=clock, book=book, journal=config.journal,
+                          venue=config.venue_path)
     # Only the paper venue needs our quotes; a real venue fills against its own market.
     quotes = MarketDataQuotes(config.peers.market_data, paper.on_quote, token=config.peers.token) if paper else None
     await flags.start()
+    if follower is not None:
+        await follower.start()
     await engine.start()
     if quotes is not None:
         await quotes.start()
@@ -71,6 +80,8 @@ async def run(config: OrderConfig) -> None:
                              broker_positions=broker.positions)
     host = host_for(config.server, [binding(order_pb2, "Order", order_pb2_grpc.add_OrderServicer_to_server,
                                             servicer)], POLICY)
+    # A journal that cannot vouch for its memory says so where probes and load balancers look.
+    engine.journal.on_problem(lambda problem: asyncio.ensure_future(host.set_serving(problem is None)))
 
     async def on_stop() -> None:
         if quotes is not None:
@@ -79,25 +90,11 @@ async def run(config: OrderConfig) -> None:
         if hasattr(venue, "close"):
             await venue.close()
         await flags.stop()
-        if grpc_positions is not None:
-            await grpc_positions.close()
+        if follower is not None:
+            await follower.stop()
         await database.close()
 
     await serve(host, on_stop=on_stop)
-
-
-def real_venue(config: OrderConfig):
-    """The OANDA, GMO Coin or ccxt broker named by QUANTMESH_BROKER (settings re-read from the env)."""
-    env = Env()
-    if config.broker == "oanda":
-        from services.order.brokers.oanda import OandaBroker
-        return OandaBroker(OandaSettings.from_env(env))
-    if config.broker == "gmo":
-        from services.order.brokers.gmo import GmoBroker
-        return GmoBroker(GmoSettings.from_env(env, trading=True))
-    from services.order.brokers.ccxt_broker import CcxtBroker
-    settings = CcxtSettings.from_env(env, config.broker_exchange, trading=True)
-    return CcxtBroker(make_ccxt_exchange(settings), config.instruments)
 
 
 def main() -> None:

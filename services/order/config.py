@@ -9,8 +9,10 @@ from decimal import Decimal
 from services.common.config import DEFAULT_PORTS, ConfigError, Env, PeerConfig, ServerConfig
 from services.common.venues import CcxtSettings, GmoSettings, OandaSettings, parse_venue_choice
 from services.order.brokers.paper import PaperSettings
-from services.order.engine import CRASH_AFTER_BROKER_SUBMIT
+from services.order.faults import FAULTS
+from services.order.journal import JournalSettings
 from services.order.risk import RiskLimits
+from services.order.venue_path import VenuePathSettings
 
 _INSTRUMENT = re.compile(r"^[A-Z0-9]{2,12}_[A-Z0-9]{2,12}$")
 
@@ -28,6 +30,9 @@ class OrderConfig:
     broker_rate_per_second: float
     broker_attempts: int
     flags_staleness_seconds: float
+    exposure_staleness_seconds: float
+    journal: JournalSettings
+    venue_path: VenuePathSettings
     fault: str | None
     broker_exchange: str = ""      # the ccxt exchange id with QUANTMESH_BROKER=ccxt:<exchange>
 
@@ -41,8 +46,8 @@ class OrderConfig:
             raise ConfigError("QUANTMESH_INSTRUMENTS is empty; list at least one instrument, e.g. USD_JPY")
         liquidity = env.decimal("QUANTMESH_PAPER_LIQUIDITY", Decimal(0), minimum=Decimal(0))
         fault = env.optional("QUANTMESH_FAULT")
-        if fault is not None and fault != CRASH_AFTER_BROKER_SUBMIT:
-            raise ConfigError(f"QUANTMESH_FAULT={fault!r} is not one of {CRASH_AFTER_BROKER_SUBMIT} "
+        if fault is not None and fault not in FAULTS:
+            raise ConfigError(f"QUANTMESH_FAULT={fault!r} is not one of {', '.join(FAULTS)} "
                               "(a test-only switch; leave it unset)")
         broker, exchange = _broker(env)
         return cls(
@@ -67,6 +72,14 @@ class OrderConfig:
             broker_rate_per_second=env.float("QUANTMESH_BROKER_RATE", 200.0, minimum=0.1),
             broker_attempts=env.int("QUANTMESH_BROKER_ATTEMPTS", 5, minimum=1, maximum=20),
             flags_staleness_seconds=env.float("QUANTMESH_FLAGS_STALENESS_SECONDS", 5.0, minimum=0.5),
+            # The position plane speaks at least every 0.5 s (QUANTMESH_EXPOSURE_HEARTBEAT_SECONDS there);
+            # silent for longer than this, its view no longer admits new risk.
+            exposure_staleness_seconds=env.float("QUANTMESH_EXPOSURE_STALENESS_SECONDS", 3.0, minimum=0.2),
+            journal=JournalSettings(
+                max_batch=env.int("QUANTMESH_JOURNAL_MAX_BATCH", 256, minimum=1, maximum=10_000),
+                max_wait_seconds=env.float("QUANTMESH_JOURNAL_MAX_WAIT_MS", 0.0, minimum=0.0) / 1000),
+            venue_path=VenuePathSettings(
+                lost_in_transit_seconds=env.float("QUANTMESH_LOST_IN_TRANSIT_SECONDS", 120.0, minimum=1.0)),
             fault=fault,
         )
 

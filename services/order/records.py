@@ -51,6 +51,9 @@ class FillRecord:
     time: datetime
     broker_fill_id: str
 
+    def with_seq(self, seq: int) -> "FillRecord":
+        return dataclasses.replace(self, seq=seq)
+
     @property
     def fill_id(self) -> str:
         return f"fill-{self.seq:012d}"

@@ -1,12 +1,16 @@
 """Where orders, order events and fills are kept: PostgreSQL (schema `orders`) or memory.
 
-Both stores implement `OrderStore`. Seqs of events and fills are handed in by the
-engine, which assigns them one by one under its lock, so the streams have no gaps.
+Both stores implement `OrderStore`. The journal (services/order/journal.py) is the only
+writer: it assigns order numbers and the seqs of events and fills, and hands a whole
+group commit to `write`, which stores all of it or nothing. The unique keys (client
+order id, broker fill id) are the idempotency checks: there is no SELECT before a write.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import bisect
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
@@ -24,14 +28,42 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 UNFINISHED = tuple(s.value for s in (*IN_FLIGHT, *OPEN))
 
 
+@dataclass(frozen=True, slots=True)
+class JournalBatch:
+    """Everything one group commit writes, numbers and seqs already assigned by the journal.
+
+    Each order appears at most once among `new_orders` and `updates` (the journal splits a
+    batch that would touch one order twice); `events` hold one row per state an order went
+    through, in seq order.
+    """
+
+    new_orders: Sequence[OrderRecord] = ()
+    updates: Sequence[OrderRecord] = ()
+    fills: Sequence[tuple[FillRecord, int, TraceRef]] = ()  # (fill, order number, trace)
+    events: Sequence[tuple[int, OrderEvent]] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class JournalMarks:
+    """The highest order number, event seq and fill seq stored (0 when none)."""
+
+    last_number: int
+    last_event_seq: int
+    last_fill_seq: int
+
+
+class AlreadyStored(Exception):
+    """A client id or a broker fill id of the batch is stored already; nothing of the batch was written."""
+
+
 class OrderStore(Protocol):
-    async def insert_order(self, order: OrderRecord, event_seq: int, trace: TraceRef) -> OrderRecord | None:
-        """Stores a new order (its number assigned here) and its first event; None when the client id is taken."""
+    async def write(self, batch: JournalBatch) -> None:
+        """Writes the whole batch atomically, or nothing (AlreadyStored on a unique key)."""
 
-    async def update_order(self, order: OrderRecord, event_seq: int, trace: TraceRef) -> None: ...
+    async def taken(self, client_order_ids: Sequence[str], broker_fill_ids: Sequence[str]) -> tuple[set[str], set[str]]:
+        """Which of these client ids and broker fill ids are stored already."""
 
-    async def record_fill(self, fill: FillRecord, order: OrderRecord, event_seq: int, trace: TraceRef) -> bool:
-        """Stores the fill, the order after it and the event together; False when broker_fill_id is known."""
+    async def marks(self) -> JournalMarks: ...
 
     async def by_client_id(self, client_order_id: str) -> OrderRecord | None: ...
 
@@ -46,9 +78,6 @@ class OrderStore(Protocol):
 
     async def net_positions(self) -> dict[tuple[str, str, str], Decimal]:
         """(account, strategy, instrument) -> signed quantity, from the fills."""
-
-    async def last_seqs(self) -> tuple[int, int]:
-        """(last order-event seq, last fill seq)."""
 
     async def oldest_event_seq(self) -> int | None: ...
 
@@ -77,28 +106,32 @@ class MemoryOrderStore:
         self._fills: list[FillRecord] = []
         self._fill_traces: dict[int, TraceRef] = {}
         self._broker_fill_ids: set[str] = set()
+        self._fills_by_order: dict[str, list[FillRecord]] = {}  # fills_of without a scan (backtests call it often)
 
-    async def insert_order(self, order, event_seq, trace):
-        if order.intent.client_order_id in self._by_client:
-            return None
-        stored = order.with_changes(number=len(self._orders) + 1)
-        self._orders[stored.number] = stored
-        self._by_client[order.intent.client_order_id] = stored.number
-        self._events.append((event_seq, OrderEvent(stored, trace)))
-        return stored
+    async def write(self, batch):
+        cids = [o.intent.client_order_id for o in batch.new_orders]
+        fill_ids = [f.broker_fill_id for f, _, _ in batch.fills]
+        taken_cids, taken_fills = await self.taken(cids, fill_ids)
+        if taken_cids or taken_fills or len(set(cids)) < len(cids) or len(set(fill_ids)) < len(fill_ids):
+            raise AlreadyStored(f"already stored: {sorted(taken_cids | taken_fills)}")
+        for order in (*batch.new_orders, *batch.updates):
+            self._orders[order.number] = order
+            self._by_client[order.intent.client_order_id] = order.number
+        for fill, _, trace in batch.fills:
+            self._broker_fill_ids.add(fill.broker_fill_id)
+            self._fills.append(fill)
+            self._fills_by_order.setdefault(fill.order_id, []).append(fill)
+            self._fill_traces[fill.seq] = trace
+        self._events.extend(batch.events)
 
-    async def update_order(self, order, event_seq, trace):
-        self._orders[order.number] = order
-        self._events.append((event_seq, OrderEvent(order, trace)))
+    async def taken(self, client_order_ids, broker_fill_ids):
+        return ({c for c in client_order_ids if c in self._by_client},
+                {f for f in broker_fill_ids if f in self._broker_fill_ids})
 
-    async def record_fill(self, fill, order, event_seq, trace):
-        if fill.broker_fill_id in self._broker_fill_ids:
-            return False
-        self._broker_fill_ids.add(fill.broker_fill_id)
-        self._fills.append(fill)
-        self._fill_traces[fill.seq] = trace
-        await self.update_order(order, event_seq, trace)
-        return True
+    async def marks(self):
+        return JournalMarks(last_number=max(self._orders, default=0),
+                            last_event_seq=self._events[-1][0] if self._events else 0,
+                            last_fill_seq=self._fills[-1].seq if self._fills else 0)
 
     async def by_client_id(self, client_order_id):
         number = self._by_client.get(client_order_id)
@@ -108,8 +141,7 @@ class MemoryOrderStore:
         return self._orders.get(number)
 
     async def fills_of(self, number):
-        order_id = order_id_of(number)
-        return [f for f in self._fills if f.order_id == order_id]
+        return list(self._fills_by_order.get(order_id_of(number), ()))
 
     async def list_orders(self, *, strategy_slug, instrument, states, limit, before_number):
         wanted = set(states)
@@ -130,24 +162,25 @@ class MemoryOrderStore:
             book[key] = book.get(key, Decimal(0)) + f.signed_quantity
         return book
 
-    async def last_seqs(self):
-        return (self._events[-1][0] if self._events else 0, self._fills[-1].seq if self._fills else 0)
-
     async def oldest_event_seq(self):
         return self._events[0][0] if self._events else None
 
     async def order_events(self, after_seq, up_to_seq):
-        for seq, event in list(self._events):
-            if after_seq < seq <= up_to_seq:
-                yield seq, event
+        start = bisect.bisect_right(self._events, after_seq, key=lambda e: e[0])
+        for seq, event in self._events[start:]:
+            if seq > up_to_seq:
+                return
+            yield seq, event
 
     async def oldest_fill_seq(self):
         return self._fills[0].seq if self._fills else None
 
     async def fill_events(self, after_seq, up_to_seq):
-        for fill in list(self._fills):
-            if after_seq < fill.seq <= up_to_seq:
-                yield fill.seq, FillEvent(fill, self._fill_traces.get(fill.seq, TraceRef()))
+        start = bisect.bisect_right(self._fills, after_seq, key=lambda f: f.seq)
+        for fill in self._fills[start:]:
+            if fill.seq > up_to_seq:
+                return
+            yield fill.seq, FillEvent(fill, self._fill_traces.get(fill.seq, TraceRef()))
 
 
 _ORDER_FIELDS = ("client_order_id, strategy_slug, role, account, instrument, side, quantity, order_type, limit_price,"
@@ -189,64 +222,92 @@ def _fill_from_row(row) -> FillRecord:
                       broker_fill_id=row["broker_fill_id"])
 
 
+_ORDER_TYPES = ("bigint", "text", "text", "text", "text", "text", "text", "numeric", "text", "numeric", "numeric",
+                "text", "boolean", "text", "text", "text", "text", "numeric", "numeric", "numeric", "text", "text",
+                "text", "text", "timestamptz", "timestamptz", "timestamptz")  # number, then _ORDER_FIELDS
+_UPDATE_FIELDS = ("number", "state", "filled_quantity", "average_fill_price", "commission", "reject_rule", "reason",
+                  "broker_order_id", "broker", "updated_time")
+_UPDATE_TYPES = ("bigint", "text", "numeric", "numeric", "numeric", "text", "text", "text", "text", "timestamptz")
+_FILL_FIELDS = ("seq", "broker_fill_id", "order_number", "client_order_id", "strategy_slug", "account", "instrument",
+                "side", "quantity", "price", "commission", "time", "traceparent", "tracestate")
+_FILL_TYPES = ("bigint", "text", "bigint", "text", "text", "text", "text", "text", "numeric", "numeric", "numeric",
+               "timestamptz", "text", "text")
+_EVENT_FIELDS = ("seq", "order_number", "strategy_slug", "snapshot", "traceparent", "tracestate")
+_EVENT_TYPES = ("bigint", "bigint", "text", "jsonb", "text", "text")
+
+
+def _unnest(first: int, types: Sequence[str]) -> str:
+    return "unnest(" + ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(types)) + ")"
+
+
+def _write_batch_sql() -> str:
+    """Inserts new orders, updates moved ones, inserts fills and events: data-modifying CTEs of one statement.
+
+    Sibling CTEs cannot see each other's rows, which is fine: an order is never both new and
+    updated in one batch, and the foreign keys are checked at the end of the statement.
+    """
+    at = 1
+    orders = _unnest(at, _ORDER_TYPES)
+    at += len(_ORDER_TYPES)
+    updates = _unnest(at, _UPDATE_TYPES)
+    at += len(_UPDATE_TYPES)
+    fills = _unnest(at, _FILL_TYPES)
+    at += len(_FILL_TYPES)
+    events = _unnest(at, _EVENT_TYPES)
+    sets = ", ".join(f"{name} = u.{name}" for name in _UPDATE_FIELDS[1:])
+    return (f"WITH new_orders AS (INSERT INTO orders.orders (number, {_ORDER_FIELDS}) SELECT * FROM {orders}),"
+            f" moved AS (UPDATE orders.orders o SET {sets} FROM {updates} AS u({', '.join(_UPDATE_FIELDS)})"
+            " WHERE o.number = u.number),"
+            f" new_fills AS (INSERT INTO orders.fills ({', '.join(_FILL_FIELDS)}) SELECT * FROM {fills})"
+            f" INSERT INTO orders.order_events ({', '.join(_EVENT_FIELDS)}) SELECT * FROM {events}")
+
+
+_WRITE_BATCH = _write_batch_sql()
+
+
+def _columns(rows: Sequence[tuple], width: int) -> list[list]:
+    return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(width)]
+
+
+def _batch_columns(batch: JournalBatch) -> list[list]:
+    orders = [(o.number, *_order_values(o)) for o in batch.new_orders]
+    updates = [(o.number, o.state.value, o.filled_quantity, o.average_fill_price, o.commission, o.reject_rule,
+                o.reason, o.broker_order_id, o.broker, o.updated_time) for o in batch.updates]
+    fills = [(f.seq, f.broker_fill_id, number, f.client_order_id, f.strategy_slug, f.account, f.instrument, f.side,
+              f.quantity, f.price, f.commission, f.time, t.traceparent, t.tracestate) for f, number, t in batch.fills]
+    events = [(seq, e.order.number, e.order.intent.strategy_slug, order_to_json(e.order), e.trace.traceparent,
+               e.trace.tracestate) for seq, e in batch.events]
+    return [*_columns(orders, len(_ORDER_TYPES)), *_columns(updates, len(_UPDATE_TYPES)),
+            *_columns(fills, len(_FILL_TYPES)), *_columns(events, len(_EVENT_TYPES))]
+
+
 class PostgresOrderStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def _event(self, conn, order: OrderRecord, event_seq: int, trace: TraceRef) -> None:
-        await conn.execute(
-            "INSERT INTO orders.order_events (seq, order_number, strategy_slug, snapshot, traceparent, tracestate)"
-            " VALUES ($1, $2, $3, $4::jsonb, $5, $6)",
-            event_seq, order.number, order.intent.strategy_slug, order_to_json(order), trace.traceparent,
-            trace.tracestate)
+    async def write(self, batch):
+        # One statement, so one round trip and its own transaction: the group commit's whole cost.
+        try:
+            async with self._pool.acquire() as conn:
+                await conn.execute(_WRITE_BATCH, *_batch_columns(batch))
+        except asyncpg.UniqueViolationError as exc:
+            raise AlreadyStored(exc.detail or str(exc)) from None
 
-    async def insert_order(self, order, event_seq, trace):
-        async with self._pool.acquire() as conn, conn.transaction():
-            number = await conn.fetchval("SELECT nextval('orders.order_numbers')")
-            stored = order.with_changes(number=number)
-            inserted = await conn.fetchval(
-                f"INSERT INTO orders.orders (number, {_ORDER_FIELDS}) VALUES ($1, {_ORDER_PLACEHOLDERS})"
-                " ON CONFLICT (client_order_id) DO NOTHING RETURNING number", number, *_order_values(stored))
-            if inserted is None:
-                return None
-            await self._event(conn, stored, event_seq, trace)
-            return stored
-
-    async def _update(self, conn, order: OrderRecord) -> None:
-        await conn.execute(
-            "UPDATE orders.orders SET state=$2, filled_quantity=$3, average_fill_price=$4, commission=$5,"
-            " reject_rule=$6, reason=$7, broker_order_id=$8, broker=$9, updated_time=$10 WHERE number=$1",
-            order.number, order.state.value, order.filled_quantity, order.average_fill_price, order.commission,
-            order.reject_rule, order.reason, order.broker_order_id, order.broker, order.updated_time)
-
-    async def update_order(self, order, event_seq, trace):
-        # One statement (atomic on its own): the hot path of every submit writes two or three of these.
+    async def taken(self, client_order_ids, broker_fill_ids):
         async with self._pool.acquire() as conn:
-            await conn.execute(
-                "WITH changed AS (UPDATE orders.orders SET state=$2, filled_quantity=$3, average_fill_price=$4,"
-                " commission=$5, reject_rule=$6, reason=$7, broker_order_id=$8, broker=$9, updated_time=$10"
-                " WHERE number=$1 RETURNING number)"
-                " INSERT INTO orders.order_events (seq, order_number, strategy_slug, snapshot, traceparent, tracestate)"
-                " SELECT $11, number, $12, $13::jsonb, $14, $15 FROM changed",
-                order.number, order.state.value, order.filled_quantity, order.average_fill_price, order.commission,
-                order.reject_rule, order.reason, order.broker_order_id, order.broker, order.updated_time,
-                event_seq, order.intent.strategy_slug, order_to_json(order), trace.traceparent, trace.tracestate)
+            cids = await conn.fetch("SELECT client_order_id FROM orders.orders WHERE client_order_id = ANY($1::text[])",
+                                    list(client_order_ids))
+            fills = await conn.fetch("SELECT broker_fill_id FROM orders.fills WHERE broker_fill_id = ANY($1::text[])",
+                                     list(broker_fill_ids))
+        return {r[0] for r in cids}, {r[0] for r in fills}
 
-    async def record_fill(self, fill, order, event_seq, trace):
-        async with self._pool.acquire() as conn, conn.transaction():
-            inserted = await conn.fetchval(
-                "INSERT INTO orders.fills (seq, broker_fill_id, order_number, client_order_id, strategy_slug, account,"
-                " instrument, side, quantity, price, commission, time, traceparent, tracestate)"
-                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
-                " ON CONFLICT (broker_fill_id) DO NOTHING RETURNING seq",
-                fill.seq, fill.broker_fill_id, order.number, fill.client_order_id, fill.strategy_slug, fill.account,
-                fill.instrument, fill.side, fill.quantity, fill.price, fill.commission, fill.time,
-                trace.traceparent, trace.tracestate)
-            if inserted is None:
-                return False
-            await self._update(conn, order)
-            await self._event(conn, order, event_seq, trace)
-            return True
+    async def marks(self):
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT (SELECT coalesce(max(number), 0) FROM orders.orders) AS number,"
+                " (SELECT coalesce(max(seq), 0) FROM orders.order_events) AS event,"
+                " (SELECT coalesce(max(seq), 0) FROM orders.fills) AS fill")
+        return JournalMarks(last_number=row["number"], last_event_seq=row["event"], last_fill_seq=row["fill"])
 
     async def _one(self, where: str, value) -> OrderRecord | None:
         async with self._pool.acquire() as conn:
@@ -288,12 +349,6 @@ class PostgresOrderStore:
                 " sum(CASE WHEN side = 'buy' THEN quantity ELSE -quantity END) AS net"
                 " FROM orders.fills GROUP BY account, strategy_slug, instrument")
         return {(r["account"], r["strategy_slug"], r["instrument"]): r["net"] for r in rows}
-
-    async def last_seqs(self):
-        async with self._pool.acquire() as conn:
-            events = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM orders.order_events")
-            fills = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM orders.fills")
-        return events, fills
 
     async def oldest_event_seq(self):
         async with self._pool.acquire() as conn:

@@ -68,6 +68,8 @@ class Exposure:
     instrument_position: Decimal
     drawdown_fraction: Decimal
     consecutive_losses: int
+    # Set when the figures cannot be trusted for new risk (the position plane is silent): why.
+    stale_reason: str = ""
 
 
 def reduces(position: Decimal, signed_quantity: Decimal) -> bool:

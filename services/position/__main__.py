@@ -38,8 +38,9 @@ async def main(config: PositionConfig) -> None:
     broker = BrokerPositionsClient(peers.order, token=peers.token)
     tasks = [asyncio.create_task(FillFollower(engine, peers.order, token=peers.token).run(), name="fills"),
              asyncio.create_task(MarkFollower(engine, peers.market_data, token=peers.token).run(), name="marks")]
+    servicer = PositionServicer(engine, broker, heartbeat_seconds=config.exposure_heartbeat_seconds)
     host = host_for(server, [binding(position_pb2, "Position", position_pb2_grpc.add_PositionServicer_to_server,
-                                     PositionServicer(engine, broker))], AUTH_POLICY)
+                                     servicer)], AUTH_POLICY)
 
     async def on_stop() -> None:
         await cancel_all(tasks)

@@ -23,6 +23,8 @@ class PositionConfig:
     #: Currency the account figures are in. Fills' PnL is in the instrument's quote
     #: currency and is added as is (no FX conversion): run JPY-quoted instruments on a JPY account.
     currency: str
+    #: The longest WatchExposure stays silent; subscribers judge staleness against it.
+    exposure_heartbeat_seconds: float = 0.5
 
     @classmethod
     def from_env(cls, env: Env) -> "PositionConfig":
@@ -41,4 +43,5 @@ class PositionConfig:
             starting_cash=starting_cash,
             account=account,
             currency=currency,
+            exposure_heartbeat_seconds=env.float("QUANTMESH_EXPOSURE_HEARTBEAT_SECONDS", 0.5, minimum=0.05),
         )

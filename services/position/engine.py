@@ -52,6 +52,16 @@ class SnapshotView:
 
 
 @dataclass(frozen=True, slots=True)
+class ExposureView:
+    positions: list[PositionView]
+    account: AccountFigures
+    strategies: list[StrategyFigures]
+    last_fill_seq: int
+    as_of: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerPosition:
     instrument: str
     quantity: Decimal
@@ -99,6 +109,9 @@ class PositionEngine:
         self._queue_size = queue_size
         self.changes: Broadcaster[PositionChange] = Broadcaster(
             name="positions", ring_size=ring_size, queue_size=queue_size, backfill=store)
+        # Exposure watchers wait on this: a new version after every stored fill or adjustment.
+        self._version = 0
+        self._changed = asyncio.Event()
 
     @classmethod
     async def open(cls, *, store: LedgerStore, clock: Clock, starting_cash: Decimal, default_account: str,
@@ -121,6 +134,7 @@ class PositionEngine:
             self.changes.close()
             self.changes = Broadcaster(name="positions", ring_size=self._ring_size, queue_size=self._queue_size,
                                        backfill=self._store, last_seq=stored.last_event_seq)
+        self._bump()
 
     @property
     def last_fill_seq(self) -> int:
@@ -153,6 +167,7 @@ class PositionEngine:
             self._applied_fill_ids.add(fill.fill_id)
             self._last_sample[fill.account] = fill.time
             self.changes.publish(event, seq=event_seq)
+            self._bump()
             return True
 
     # ----------------------------------------------------------------- marks
@@ -187,6 +202,35 @@ class PositionEngine:
         """
         async with self._lock:
             return self.snapshot(**filters)
+
+    async def exposure(self, *, account: str = "", strategies: Iterable[str] = (),
+                       instruments: Iterable[str] = ()) -> ExposureView:
+        """Open positions, account figures and every strategy's figures, as of one fill seq."""
+        account = account or self.default_account
+        wanted = frozenset(strategies)
+        async with self._lock:
+            positions = self.ledger.positions(account, strategies=strategies, instruments=instruments)
+            slugs = sorted({r.slug for r in self.ledger.strategy_records() if r.account == account
+                            and (not wanted or r.slug in wanted)} | wanted)
+            return ExposureView(
+                positions=[self._view(p) for p in positions], account=self.ledger.account_figures(account),
+                strategies=[self.ledger.strategy_figures(account, slug) for slug in slugs],
+                last_fill_seq=self._last_fill_seq, as_of=self._clock.now(), version=self._version)
+
+    async def wait_for_change(self, seen_version: int, timeout: float) -> int:
+        """Returns as soon as the version differs from `seen_version`, or after `timeout` seconds."""
+        if self._version == seen_version:
+            changed = self._changed
+            try:
+                await asyncio.wait_for(changed.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+        return self._version
+
+    def _bump(self) -> None:
+        self._version += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     def snapshot(self, *, account: str = "", strategies: Iterable[str] = (), instruments: Iterable[str] = (),
                  include_flat: bool = False) -> SnapshotView:
@@ -275,6 +319,7 @@ class PositionEngine:
             "adjustment_id": stored.id, "account": stored.account, "instrument": stored.instrument,
             "quantity": str(stored.quantity), "price": str(stored.price), "actor": actor, "reason": reason})
         self.changes.publish(event, seq=event_seq)
+        self._bump()
         return stored
 
     # ----------------------------------------------------------------- internals

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from decimal import Decimal
 from typing import Protocol
 
 import grpc
+from google.protobuf import duration_pb2
 
 from quantmesh.common.v1 import common_pb2
 from quantmesh.position.v1 import position_pb2, position_pb2_grpc
@@ -103,9 +105,10 @@ def sample_message(sample: EquitySample) -> position_pb2.EquitySample:
 
 
 class PositionServicer(position_pb2_grpc.PositionServicer):
-    def __init__(self, engine: PositionEngine, broker: BrokerPositions) -> None:
+    def __init__(self, engine: PositionEngine, broker: BrokerPositions, *, heartbeat_seconds: float = 0.5) -> None:
         self._engine = engine
         self._broker = broker
+        self._heartbeat_seconds = heartbeat_seconds
 
     async def Snapshot(self, request, context):
         # An account with no fills (including a mistyped one) is answered, not refused: no
@@ -135,6 +138,24 @@ class PositionServicer(position_pb2_grpc.PositionServicer):
         after = validation.resume_after(request)
         async for seq, change in self._engine.changes.subscribe(after_seq=after, matches=matches):
             yield change_message(seq, change)
+
+    async def WatchExposure(self, request, context):
+        _check_account(request.account)
+        _check_names("strategy_slugs", request.strategy_slugs)
+        _check_names("instruments", request.instruments)
+        interval = self._heartbeat_seconds
+        heartbeat = duration_pb2.Duration()
+        heartbeat.FromTimedelta(timedelta(seconds=interval))
+        while True:
+            view = await self._engine.exposure(account=request.account, strategies=request.strategy_slugs,
+                                               instruments=request.instruments)
+            version = view.version
+            yield position_pb2.WatchExposureResponse(
+                last_fill_seq=view.last_fill_seq, as_of=to_timestamp(view.as_of),
+                positions=[position_record(p) for p in view.positions],
+                account=account_summary(view.account, self._engine.currency),
+                strategies=[strategy_summary(s) for s in view.strategies], heartbeat_interval=heartbeat)
+            await self._engine.wait_for_change(version, interval)
 
     async def Reconcile(self, request, context):
         _check_account(request.account)

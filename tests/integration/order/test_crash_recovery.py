@@ -54,6 +54,6 @@ async def test_entries_fail_closed_without_the_position_plane(order_env, databas
             with pytest.raises(grpc.aio.AioRpcError) as error:
                 await order_stub(channel).Submit(S.SubmitRequest(intent=far_limit("no-ledger")))
         assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        assert "risk.positions_unavailable" in error.value.details()
+        assert "risk.exposure_stale: no exposure view from the position plane" in error.value.details()
     finally:
         plane.stop()

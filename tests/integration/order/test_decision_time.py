@@ -18,6 +18,7 @@ from services.order.brokers.paper import PaperBroker
 from services.order.brokers.venue_store import PostgresVenueStore
 from services.order.intents import Intent
 from services.order.records import OrderRecord, TraceRef
+from services.order.journal import Journal
 from services.order.repository import MIGRATIONS, SCHEMA, PostgresOrderStore
 from services.order.states import OrderState
 from tests.integration.order.conftest import OrderPlane, far_limit, order_stub, wait_for_state
@@ -45,11 +46,21 @@ def draft(cid: str, state: OrderState, decision_time: datetime | None) -> OrderR
     return OrderRecord(number=0, intent=intent, state=state, created_time=now, updated_time=now)
 
 
+async def store_orders(pool, *drafts: OrderRecord) -> tuple[int, list[OrderRecord]]:
+    """Writes orders through the journal, as the plane does; returns the event seq before them."""
+    journal = Journal(PostgresOrderStore(pool))
+    await journal.open()
+    seq = journal.order_events.last_seq
+    try:
+        return seq, [await journal.new_order([d], TraceRef()) for d in drafts]
+    finally:
+        await journal.close()
+
+
 async def test_the_order_store_keeps_the_decision_time_in_rows_and_in_event_snapshots(pool):
     store = PostgresOrderStore(pool)
-    seq = (await store.last_seqs())[0]
-    with_time = await store.insert_order(draft("store-dt", OrderState.REJECTED, FUTURE), seq + 1, TraceRef())
-    without = await store.insert_order(draft("store-none", OrderState.REJECTED, None), seq + 2, TraceRef())
+    seq, (with_time, without) = await store_orders(pool, draft("store-dt", OrderState.REJECTED, FUTURE),
+                                                   draft("store-none", OrderState.REJECTED, None))
     assert (await store.by_client_id("store-dt")).intent.decision_time == FUTURE
     assert (await store.by_number(without.number)).intent.decision_time is None
     listed = await store.list_orders(strategy_slug="decided", instrument="", states=[], limit=10, before_number=None)
@@ -125,9 +136,7 @@ async def test_submit_keeps_the_decision_time_over_grpc_and_across_an_order_plan
 
 async def test_a_pending_order_sent_at_recovery_reaches_the_venue_with_its_decision_time(order_env, database_url,
                                                                                          pool):
-    store = PostgresOrderStore(pool)
-    seq = (await store.last_seqs())[0]
-    await store.insert_order(draft("pending-dt", OrderState.PENDING_SUBMIT, FUTURE), seq + 1, TraceRef())
+    await store_orders(pool, draft("pending-dt", OrderState.PENDING_SUBMIT, FUTURE))
     plane = OrderPlane(order_env).start()  # recovery finds it PENDING_SUBMIT, unknown to the venue: sends it
     try:
         async with grpc.aio.insecure_channel(plane.address) as channel:

@@ -1,4 +1,4 @@
-"""Risk on the real position plane's ledger (Position.Snapshot), fed by this plane's WatchFills."""
+"""Risk on the real position plane's ledger (Position.WatchExposure), fed by this plane's WatchFills."""
 
 from __future__ import annotations
 
@@ -33,15 +33,29 @@ def planes(order_env, database_url):
     order.stop()
 
 
+async def submit_once_exposure_is_fresh(stub, make_intent, timeout: float = 20.0) -> order_pb2.SubmitResponse:
+    """The order plane refuses entries until the position plane's exposure view reaches it
+    (both planes start with backoff); each refusal is recorded, so each try is a new id."""
+    deadline = time.monotonic() + timeout
+    for n in range(1000):
+        try:
+            return await stub.Submit(S.SubmitRequest(intent=make_intent(n)))
+        except grpc.aio.AioRpcError as exc:
+            if "risk.exposure_stale" not in (exc.details() or "") or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+    raise AssertionError("unreachable")
+
+
 async def test_the_strategy_limit_is_checked_against_the_ledger(planes):
     order, position_addr = planes
     async with grpc.aio.insecure_channel(order.address) as channel, \
             grpc.aio.insecure_channel(position_addr) as ledger_channel:
         stub, ledger = order_stub(channel), position_pb2_grpc.PositionStub(ledger_channel)
-        first = await stub.Submit(S.SubmitRequest(intent=intent("ledger-1", strategy_slug="ledgered",
-                                                                quantity="4000")))
+        first = await submit_once_exposure_is_fresh(stub, lambda n: intent(f"ledger-1-{n}", strategy_slug="ledgered",
+                                                                           quantity="4000"))
         assert first.order.state in (S.ORDER_STATE_NEW, S.ORDER_STATE_FILLED)
-        await wait_for_state(stub, "ledger-1", {S.ORDER_STATE_FILLED})
+        await wait_for_state(stub, first.order.intent.client_order_id, {S.ORDER_STATE_FILLED})
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:  # the ledger applies the fill from WatchFills
             snapshot = await ledger.Snapshot(position_pb2.SnapshotRequest(strategy_slugs=["ledgered"]))

@@ -10,11 +10,11 @@ import pytest
 
 from services.common.clock import SimulatedClock
 from services.order.brokers.paper import MemoryVenueStore, PaperBroker, PaperSettings
-from services.order.engine import OrderEngine
+from services.order.engine import OrderEngine, build_engine
 from services.order.intents import Intent
-from services.order.positions import PositionsUnavailable
+from services.order.journal import JournalSettings
 from services.order.repository import MemoryOrderStore
-from services.order.risk import RiskLimits
+from services.order.risk import Exposure, RiskLimits
 
 START = datetime(2013, 1, 1, 22, 0, tzinfo=timezone.utc)
 
@@ -43,32 +43,22 @@ class FlagsStub:
 
 
 class PositionsStub:
+    """An ExposureSource driven by plain attributes; `down` makes it stale, like a silent position plane."""
+
     def __init__(self) -> None:
         self.strategy = Decimal(0)
         self.instrument = Decimal(0)
         self.drawdown = Decimal(0)
         self.losses = 0
         self.down = False
+        self.asked_with: list[int] = []
 
-    def _check(self):
-        if self.down:
-            raise PositionsUnavailable("connection refused")
-
-    async def strategy_position(self, account, slug, instrument):
-        self._check()
-        return self.strategy
-
-    async def instrument_position(self, account, instrument):
-        self._check()
-        return self.instrument
-
-    async def account_drawdown_fraction(self, account):
-        self._check()
-        return self.drawdown
-
-    async def consecutive_losses(self, account, slug):
-        self._check()
-        return self.losses
+    async def exposure(self, account, slug, instrument, *, recorded_fill_seq):
+        self.asked_with.append(recorded_fill_seq)
+        return Exposure(strategy_position=self.strategy, instrument_position=self.instrument,
+                        drawdown_fraction=self.drawdown, consecutive_losses=self.losses,
+                        stale_reason="the position plane at 127.0.0.1:9 has been silent for 9.0 s" if self.down
+                        else "")
 
 
 def intent(cid: str = "c-1", **overrides) -> Intent:
@@ -107,14 +97,18 @@ def make_rig():
 
     async def build(limits: RiskLimits | None = None, settings: PaperSettings | None = None,
                     broker=None, store: MemoryOrderStore | None = None, venue: MemoryVenueStore | None = None,
-                    recover: bool = True, **engine_kw) -> Rig:
+                    recover: bool = True, wrap_broker=None, **engine_kw) -> Rig:
         clock = SimulatedClock(START)
         venue = venue or MemoryVenueStore()
         paper = PaperBroker(venue, settings or PaperSettings())
         store = store or MemoryOrderStore()
         flags, positions = FlagsStub(), PositionsStub()
-        engine = OrderEngine(store=store, broker=broker or paper, flags=flags, positions=positions,
-                             limits=limits or RiskLimits(), clock=clock, **engine_kw)
+        engine_kw.setdefault("journal", JournalSettings(group_commit=False))
+        broker = broker or paper
+        if wrap_broker is not None:
+            broker = wrap_broker(broker)
+        engine = build_engine(store=store, broker=broker, flags=flags, exposure=positions,
+                              limits=limits or RiskLimits(), clock=clock, **engine_kw)
         await engine.start(recover=recover)
         rig = Rig(engine, store, venue, paper, flags, positions, clock)
         made.append(rig)

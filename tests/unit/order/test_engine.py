@@ -10,7 +10,9 @@ from services.common.errors import FailedPrecondition
 from services.order.brokers.paper import PaperSettings
 from services.order.risk import RiskLimits
 from services.order.states import OrderState as S
-from tests.unit.order.conftest import START, intent
+from services.order.faults import CrashAfterSubmit
+from services.order.records import OrderRecord, TraceRef
+from tests.unit.order.conftest import START, intent, settle
 
 
 async def test_a_market_order_goes_new_then_filled_and_its_fill_is_streamed(make_rig):
@@ -78,7 +80,7 @@ async def test_reducing_lets_an_exit_through_and_refuses_an_entry(make_rig):
      "from 4999500 to 5000500"),
     (lambda r: setattr(r.positions, "drawdown", Decimal("0.3")), {}, "risk.max_drawdown", "drawdown 0.3"),
     (lambda r: setattr(r.positions, "losses", 5), {}, "risk.max_consecutive_losses", "5 consecutive losses"),
-    (lambda r: setattr(r.positions, "down", True), {}, "risk.positions_unavailable", "connection refused"),
+    (lambda r: setattr(r.positions, "down", True), {}, "risk.exposure_stale", "has been silent for 9.0 s"),
     (lambda r: None, dict(reduce_only=True, role="exit"), "risk.reduce_only", "would not reduce"),
 ])
 async def test_each_risk_rule_refuses_with_its_numbers(make_rig, setup, order_fields, rule, words):
@@ -105,7 +107,8 @@ async def test_without_the_position_plane_a_reducing_exit_still_passes_on_the_ow
     rig.positions.drawdown = Decimal("0.9")  # would block an entry, but the plane is down anyway
     exit_, _ = await rig.engine.submit(intent("out", role="exit", side="sell"))
     entry, _ = await rig.engine.submit(intent("in"))
-    assert exit_.state == S.NEW and entry.reject_rule == "risk.positions_unavailable"
+    assert exit_.state == S.NEW and entry.reject_rule == "risk.exposure_stale"
+    assert "orders that reduce the strategy's position still pass" in entry.reason
 
 
 async def test_cancel_an_open_order_and_refuse_cancel_of_a_filled_one(make_rig):
@@ -139,7 +142,7 @@ def _crash():
 
 
 async def test_recovery_after_a_crash_between_the_broker_ack_and_storing_it(make_rig):
-    crashed = await make_rig(fault="crash_after_broker_submit", crash=_crash)
+    crashed = await make_rig(wrap_broker=lambda paper: CrashAfterSubmit(paper, crash=_crash))
     with pytest.raises(Crash):
         await crashed.engine.submit(intent("crash-1"))
     assert (await crashed.store.by_client_id("crash-1")).state == S.SUBMITTED
@@ -152,18 +155,33 @@ async def test_recovery_after_a_crash_between_the_broker_ack_and_storing_it(make
     assert restarted.engine.book.strategy("paper", "ma_cross", "USD_JPY") == 1000
 
 
-async def test_recovery_sends_a_never_sent_order_and_rejects_one_lost_in_transit(make_rig):
+async def store_only(rig, the_intent, *states):
+    """Stores an order as if the plane died right after writing it (never sent)."""
+    now = rig.clock.now()
+    draft = OrderRecord(number=0, intent=the_intent, state=S.PENDING_SUBMIT, created_time=now, updated_time=now)
+    return await rig.engine.journal.new_order([draft.with_changes(state=s) for s in states], TraceRef())
+
+
+async def test_recovery_sends_a_never_sent_order_and_rejects_one_lost_in_transit_after_the_window(make_rig):
     rig = await make_rig()
-    pending = await rig.engine._insert(intent("never-sent"), S.PENDING_SUBMIT)
-    lost = await rig.engine._insert(intent("lost"), S.PENDING_SUBMIT)
-    await rig.engine._move(lost, S.SUBMITTED)
+    pending = await store_only(rig, intent("never-sent"), S.PENDING_SUBMIT)
+    await store_only(rig, intent("lost"), S.PENDING_SUBMIT, S.SUBMITTED)
     await rig.engine.stop()
     restarted = await make_rig(store=rig.store, venue=rig.venue)
     sent = await restarted.engine.get(order_id=pending.order_id)
-    gone = await restarted.engine.get(client_order_id="lost")
     assert sent.state == S.NEW and [o.order.client_order_id for o in await rig.venue.all_orders()] == ["never-sent"]
+    # SUBMITTED may have left: it is looked up again, never sent again, until the in-transit window passes.
+    assert (await restarted.engine.get(client_order_id="lost")).state == S.SUBMITTED
+    assert restarted.engine.venue.unresolved == 1
+    restarted.clock.advance(60)
+    await settle()
+    assert (await restarted.engine.get(client_order_id="lost")).state == S.SUBMITTED
+    restarted.clock.advance(90)
+    await settle()
+    gone = await restarted.engine.get(client_order_id="lost")
     assert (gone.state, gone.reject_rule) == (S.REJECTED, "broker.lost_in_transit")
-    assert gone.reason == "lost in transit: the broker has no order with this client id"
+    assert "no order with this client id for 150 s since it was sent" in gone.reason
+    assert [o.order.client_order_id for o in await rig.venue.all_orders()] == ["never-sent"]
 
 
 async def test_watch_fills_resumes_from_the_store_after_a_restart(make_rig):
@@ -197,7 +215,7 @@ async def test_the_decision_time_reaches_the_venue_and_the_decisions_own_quote_d
 async def test_a_pending_order_sent_at_recovery_still_carries_its_decision_time(make_rig):
     decided = START + timedelta(minutes=5)
     rig = await make_rig()
-    await rig.engine._insert(intent("dt-pending", decision_time=decided), S.PENDING_SUBMIT)
+    await store_only(rig, intent("dt-pending", decision_time=decided), S.PENDING_SUBMIT)
     await rig.engine.stop()
     restarted = await make_rig(store=rig.store, venue=rig.venue)
     assert (await restarted.engine.get(client_order_id="dt-pending")).state == S.NEW

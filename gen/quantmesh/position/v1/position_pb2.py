@@ -22,45 +22,50 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from quantmesh.common.v1 import common_pb2 as quantmesh_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$quantmesh/position/v1/position.proto\x12\x15quantmesh.position.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a quantmesh/common/v1/common.proto\"\xb5\x03\n\x0ePositionRecord\x12\x18\n\x07\x61\x63\x63ount\x18\x01 \x01(\tR\x07\x61\x63\x63ount\x12\x1e\n\ninstrument\x18\x02 \x01(\tR\ninstrument\x12#\n\rstrategy_slug\x18\x03 \x01(\tR\x0cstrategySlug\x12\x1a\n\x08quantity\x18\x04 \x01(\tR\x08quantity\x12#\n\raverage_price\x18\x05 \x01(\tR\x0c\x61veragePrice\x12!\n\x0crealized_pnl\x18\x06 \x01(\tR\x0brealizedPnl\x12%\n\x0eunrealized_pnl\x18\x07 \x01(\tR\runrealizedPnl\x12\x1e\n\ncommission\x18\x08 \x01(\tR\ncommission\x12\x1d\n\nmark_price\x18\t \x01(\tR\tmarkPrice\x12;\n\x0bopened_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nopenedTime\x12=\n\x0cupdated_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bupdatedTime\"\x85\x02\n\x0e\x41\x63\x63ountSummary\x12\x18\n\x07\x61\x63\x63ount\x18\x01 \x01(\tR\x07\x61\x63\x63ount\x12\x1a\n\x08\x63urrency\x18\x02 \x01(\tR\x08\x63urrency\x12\x18\n\x07\x62\x61lance\x18\x03 \x01(\tR\x07\x62\x61lance\x12\x16\n\x06\x65quity\x18\x04 \x01(\tR\x06\x65quity\x12\x1f\n\x0bpeak_equity\x18\x05 \x01(\tR\npeakEquity\x12\x1a\n\x08\x64rawdown\x18\x06 \x01(\tR\x08\x64rawdown\x12+\n\x11\x64rawdown_fraction\x18\x07 \x01(\tR\x10\x64rawdownFraction\x12!\n\x0cmax_drawdown\x18\x08 \x01(\tR\x0bmaxDrawdown\"\xca\x01\n\x0fStrategySummary\x12\x12\n\x04slug\x18\x01 \x01(\tR\x04slug\x12!\n\x0crealized_pnl\x18\x02 \x01(\tR\x0brealizedPnl\x12%\n\x0eunrealized_pnl\x18\x03 \x01(\tR\runrealizedPnl\x12-\n\x12\x63onsecutive_losses\x18\x04 \x01(\rR\x11\x63onsecutiveLosses\x12\x12\n\x04wins\x18\x05 \x01(\rR\x04wins\x12\x16\n\x06losses\x18\x06 \x01(\rR\x06losses\"\x97\x01\n\x0fSnapshotRequest\x12\x18\n\x07\x61\x63\x63ount\x18\x01 \x01(\tR\x07\x61\x63\x63ount\x12%\n\x0estrategy_slugs\x18\x02 \x03(\tR\rstrategySlugs\x12 \n\x0binstruments\x18\x03 \x03(\tR\x0binstruments\x12!\n\x0cinclude_flat\x18\x04 \x01(\x08R\x0bincludeFlat\"\xb5\x02\n\x10SnapshotResponse\x12\x43\n\tpositions\x18\x01 \x03(\x0b\x32%.quantmesh.position.v1.PositionRecordR\tpositions\x12?\n\x07\x61\x63\x63ount\x18\x02 \x01(\x0b\x32%.quantmesh.position.v1.AccountSummaryR\x07\x61\x63\x63ount\x12\x46\n\nstrategies\x18\x03 \x03(\x0b\x32&.quantmesh.position.v1.StrategySummaryR\nstrategies\x12\"\n\rlast_fill_seq\x18\x04 \x01(\x04R\x0blastFillSeq\x12/\n\x05\x61s_of\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04\x61sOf\"\xa4\x01\n\x15WatchPositionsRequest\x12%\n\x0estrategy_slugs\x18\x01 \x03(\tR\rstrategySlugs\x12 \n\x0binstruments\x18\x02 \x03(\tR\x0binstruments\x12-\n\x10resume_after_seq\x18\x03 \x01(\x04H\x00R\x0eresumeAfterSeq\x88\x01\x01\x42\x13\n\x11_resume_after_seq\"\xb5\x01\n\x16WatchPositionsResponse\x12\x10\n\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x41\n\x08position\x18\x02 \x01(\x0b\x32%.quantmesh.position.v1.PositionRecordR\x08position\x12\x46\n\rtrace_context\x18\x03 \x01(\x0b\x32!.quantmesh.common.v1.TraceContextR\x0ctraceContext\"q\n\x10ReconcileRequest\x12\x18\n\x07\x61\x63\x63ount\x18\x01 \x01(\tR\x07\x61\x63\x63ount\x12+\n\x11\x61pply_adjustments\x18\x02 \x01(\x08R\x10\x61pplyAdjustments\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\"\xc0\x01\n\x12PositionDifference\x12\x18\n\x07\x61\x63\x63ount\x18\x01 \x01(\tR\x07\x61\x63\x63ount\x12\x1e\n\ninstrument\x18\x02 \x01(\tR\ninstrument\x12\'\n\x0fledger_quantity\x18\x03 \x01(\tR\x0eledgerQuantity\x12\'\n\x0f\x62roker_quantity\x18\x04 \x01(\tR\x0e\x62rokerQuantity\x12\x1e\n\ndifference\x18\x05 \x01(\tR\ndifference\"\xd0\x01\n\nAdjustment\x12\x0e\n\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n\x07\x61\x63\x63ount\x18\x02 \x01(\tR\x07\x61\x63\x63ount\x12\x1e\n\ninstrument\x18\x03 \x01(\tR\ninstrument\x12\x1a\n\x08quantity\x18\x04 \x01(\tR\x08quantity\x12\x14\n\x05\x61\x63tor\x18\x05 \x01(\tR\x05\x61\x63tor\x12\x16\n\x06reason\x18\x06 \x01(\tR\x06reason\x12.\n\x04time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\"\xd6\x01\n\x11ReconcileResponse\x12\x17\n\x07in_sync\x18\x01 \x01(\x08R\x06inSync\x12K\n\x0b\x64ifferences\x18\x02 \x03(\x0b\x32).quantmesh.position.v1.PositionDifferenceR\x0b\x64ifferences\x12\x43\n\x0b\x61\x64justments\x18\x03 \x03(\x0b\x32!.quantmesh.position.v1.AdjustmentR\x0b\x61\x64justments\x12\x16\n\x06\x62roker\x18\x04 \x01(\tR\x06\x62roker\"\xab\x01\n\x15GetEquityCurveRequest\x12\x18\n\x07\x61\x63\x63ount\x18\x01 \x01(\tR\x07\x61\x63\x63ount\x12\x30\n\x05since\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05since\x12\x30\n\x05until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05until\x12\x14\n\x05limit\x18\x04 \x01(\rR\x05limit\"\x8c\x01\n\x0c\x45quitySample\x12.\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\x12\x16\n\x06\x65quity\x18\x02 \x01(\tR\x06\x65quity\x12\x18\n\x07\x62\x61lance\x18\x03 \x01(\tR\x07\x62\x61lance\x12\x1a\n\x08\x64rawdown\x18\x04 \x01(\tR\x08\x64rawdown\"W\n\x16GetEquityCurveResponse\x12=\n\x07samples\x18\x01 \x03(\x0b\x32#.quantmesh.position.v1.EquitySampleR\x07samples2\xa7\x03\n\x08Position\x12[\n\x08Snapshot\x12&.quantmesh.position.v1.SnapshotRequest\x1a\'.quantmesh.position.v1.SnapshotResponse\x12o\n\x0eWatchPositions\x12,.quantmesh.position.v1.WatchPositionsRequest\x1a-.quantmesh.position.v1.WatchPositionsResponse0\x01\x12^\n\tReconcile\x12\'.quantmesh.position.v1.ReconcileRequest\x1a(.quantmesh.position.v1.ReconcileResponse\x12m\n\x0eGetEquityCurve\x12,.quantmesh.position.v1.GetEquityCurveRequest\x1a-.quantmesh.position.v1.GetEquityCurveResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$quantmesh/position/v1/position.proto\x12\x15quantmesh.position.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a quantmesh/common/v1/common.proto\"\xb5\x03\n\x0ePositionRecord\x12\x18\n\x07\x61\x63\x63ount\x18\x01 \x01(\tR\x07\x61\x63\x63ount\x12\x1e\n\ninstrument\x18\x02 \x01(\tR\ninstrument\x12#\n\rstrategy_slug\x18\x03 \x01(\tR\x0cstrategySlug\x12\x1a\n\x08quantity\x18\x04 \x01(\tR\x08quantity\x12#\n\raverage_price\x18\x05 \x01(\tR\x0c\x61veragePrice\x12!\n\x0crealized_pnl\x18\x06 \x01(\tR\x0brealizedPnl\x12%\n\x0eunrealized_pnl\x18\x07 \x01(\tR\runrealizedPnl\x12\x1e\n\ncommission\x18\x08 \x01(\tR\ncommission\x12\x1d\n\nmark_price\x18\t \x01(\tR\tmarkPrice\x12;\n\x0bopened_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nopenedTime\x12=\n\x0cupdated_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bupdatedTime\"\x85\x02\n\x0e\x41\x63\x63ountSummary\x12\x18\n\x07\x61\x63\x63ount\x18\x01 \x01(\tR\x07\x61\x63\x63ount\x12\x1a\n\x08\x63urrency\x18\x02 \x01(\tR\x08\x63urrency\x12\x18\n\x07\x62\x61lance\x18\x03 \x01(\tR\x07\x62\x61lance\x12\x16\n\x06\x65quity\x18\x04 \x01(\tR\x06\x65quity\x12\x1f\n\x0bpeak_equity\x18\x05 \x01(\tR\npeakEquity\x12\x1a\n\x08\x64rawdown\x18\x06 \x01(\tR\x08\x64rawdown\x12+\n\x11\x64rawdown_fraction\x18\x07 \x01(\tR\x10\x64rawdownFraction\x12!\n\x0cmax_drawdown\x18\x08 \x01(\tR\x0bmaxDrawdown\"\xca\x01\n\x0fStrategySummary\x12\x12\n\x04slug\x18\x01 \x01(\tR\x04slug\x12!\n\x0crealized_pnl\x18\x02 \x01(\tR\x0brealizedPnl\x12%\n\x0eunrealized_pnl\x18\x03 \x01(\tR\runrealizedPnl\x12-\n\x12\x63onsecutive_losses\x18\x04 \x01(\rR\x11\x63onsecutiveLosses\x12\x12\n\x04wins\x18\x05 \x01(\rR\x04wins\x12\x16\n\x06losses\x18\x06 \x01(\rR\x06losses\"\x97\x01\n\x0fSnapshotRequest\x12\x18\n\x07\x61\x63\x63ount\x18\x01 \x01(\tR\x07\x61\x63\x63ount\x12%\n\x0estrategy_slugs\x18\x02 \x03(\tR\rstrategySlugs\x12 \n\x0binstruments\x18\x03 \x03(\tR\x0binstruments\x12!\n\x0cinclude_flat\x18\x04 \x01(\x08R\x0bincludeFlat\"\xb5\x02\n\x10SnapshotResponse\x12\x43\n\tpositions\x18\x01 \x03(\x0b\x32%.quantmesh.position.v1.PositionRecordR\tpositions\x12?\n\x07\x61\x63\x63ount\x18\x02 \x01(\x0b\x32%.quantmesh.position.v1.AccountSummaryR\x07\x61\x63\x63ount\x12\x46\n\nstrategies\x18\x03 \x03(\x0b\x32&.quantmesh.position.v1.StrategySummaryR\nstrategies\x12\"\n\rlast_fill_seq\x18\x04 \x01(\x04R\x0blastFillSeq\x12/\n\x05\x61s_of\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04\x61sOf\"\xa4\x01\n\x15WatchPositionsRequest\x12%\n\x0estrategy_slugs\x18\x01 \x03(\tR\rstrategySlugs\x12 \n\x0binstruments\x18\x02 \x03(\tR\x0binstruments\x12-\n\x10resume_after_seq\x18\x03 \x01(\x04H\x00R\x0eresumeAfterSeq\x88\x01\x01\x42\x13\n\x11_resume_after_seq\"\xb5\x01\n\x16WatchPositionsResponse\x12\x10\n\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x41\n\x08position\x18\x02 \x01(\x0b\x32%.quantmesh.position.v1.PositionRecordR\x08position\x12\x46\n\rtrace_context\x18\x03 \x01(\x0b\x32!.quantmesh.common.v1.TraceContextR\x0ctraceContext\"q\n\x10ReconcileRequest\x12\x18\n\x07\x61\x63\x63ount\x18\x01 \x01(\tR\x07\x61\x63\x63ount\x12+\n\x11\x61pply_adjustments\x18\x02 \x01(\x08R\x10\x61pplyAdjustments\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\"\xc0\x01\n\x12PositionDifference\x12\x18\n\x07\x61\x63\x63ount\x18\x01 \x01(\tR\x07\x61\x63\x63ount\x12\x1e\n\ninstrument\x18\x02 \x01(\tR\ninstrument\x12\'\n\x0fledger_quantity\x18\x03 \x01(\tR\x0eledgerQuantity\x12\'\n\x0f\x62roker_quantity\x18\x04 \x01(\tR\x0e\x62rokerQuantity\x12\x1e\n\ndifference\x18\x05 \x01(\tR\ndifference\"\xd0\x01\n\nAdjustment\x12\x0e\n\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n\x07\x61\x63\x63ount\x18\x02 \x01(\tR\x07\x61\x63\x63ount\x12\x1e\n\ninstrument\x18\x03 \x01(\tR\ninstrument\x12\x1a\n\x08quantity\x18\x04 \x01(\tR\x08quantity\x12\x14\n\x05\x61\x63tor\x18\x05 \x01(\tR\x05\x61\x63tor\x12\x16\n\x06reason\x18\x06 \x01(\tR\x06reason\x12.\n\x04time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\"\xd6\x01\n\x11ReconcileResponse\x12\x17\n\x07in_sync\x18\x01 \x01(\x08R\x06inSync\x12K\n\x0b\x64ifferences\x18\x02 \x03(\x0b\x32).quantmesh.position.v1.PositionDifferenceR\x0b\x64ifferences\x12\x43\n\x0b\x61\x64justments\x18\x03 \x03(\x0b\x32!.quantmesh.position.v1.AdjustmentR\x0b\x61\x64justments\x12\x16\n\x06\x62roker\x18\x04 \x01(\tR\x06\x62roker\"\xab\x01\n\x15GetEquityCurveRequest\x12\x18\n\x07\x61\x63\x63ount\x18\x01 \x01(\tR\x07\x61\x63\x63ount\x12\x30\n\x05since\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05since\x12\x30\n\x05until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05until\x12\x14\n\x05limit\x18\x04 \x01(\rR\x05limit\"\x8c\x01\n\x0c\x45quitySample\x12.\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\x12\x16\n\x06\x65quity\x18\x02 \x01(\tR\x06\x65quity\x12\x18\n\x07\x62\x61lance\x18\x03 \x01(\tR\x07\x62\x61lance\x12\x1a\n\x08\x64rawdown\x18\x04 \x01(\tR\x08\x64rawdown\"W\n\x16GetEquityCurveResponse\x12=\n\x07samples\x18\x01 \x03(\x0b\x32#.quantmesh.position.v1.EquitySampleR\x07samples\"y\n\x14WatchExposureRequest\x12\x18\n\x07\x61\x63\x63ount\x18\x01 \x01(\tR\x07\x61\x63\x63ount\x12%\n\x0estrategy_slugs\x18\x02 \x03(\tR\rstrategySlugs\x12 \n\x0binstruments\x18\x03 \x03(\tR\x0binstruments\"\x84\x03\n\x15WatchExposureResponse\x12\"\n\rlast_fill_seq\x18\x01 \x01(\x04R\x0blastFillSeq\x12/\n\x05\x61s_of\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04\x61sOf\x12\x43\n\tpositions\x18\x03 \x03(\x0b\x32%.quantmesh.position.v1.PositionRecordR\tpositions\x12?\n\x07\x61\x63\x63ount\x18\x04 \x01(\x0b\x32%.quantmesh.position.v1.AccountSummaryR\x07\x61\x63\x63ount\x12\x46\n\nstrategies\x18\x05 \x03(\x0b\x32&.quantmesh.position.v1.StrategySummaryR\nstrategies\x12H\n\x12heartbeat_interval\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\x11heartbeatInterval2\x95\x04\n\x08Position\x12[\n\x08Snapshot\x12&.quantmesh.position.v1.SnapshotRequest\x1a\'.quantmesh.position.v1.SnapshotResponse\x12o\n\x0eWatchPositions\x12,.quantmesh.position.v1.WatchPositionsRequest\x1a-.quantmesh.position.v1.WatchPositionsResponse0\x01\x12^\n\tReconcile\x12\'.quantmesh.position.v1.ReconcileRequest\x1a(.quantmesh.position.v1.ReconcileResponse\x12m\n\x0eGetEquityCurve\x12,.quantmesh.position.v1.GetEquityCurveRequest\x1a-.quantmesh.position.v1.GetEquityCurveResponse\x12l\n\rWatchExposure\x12+.quantmesh.position.v1.WatchExposureRequest\x1a,.quantmesh.position.v1.WatchExposureResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quantmesh.position.v1.position_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_POSITIONRECORD']._serialized_start=131
-  _globals['_POSITIONRECORD']._serialized_end=568
-  _globals['_ACCOUNTSUMMARY']._serialized_start=571
-  _globals['_ACCOUNTSUMMARY']._serialized_end=832
-  _globals['_STRATEGYSUMMARY']._serialized_start=835
-  _globals['_STRATEGYSUMMARY']._serialized_end=1037
-  _globals['_SNAPSHOTREQUEST']._serialized_start=1040
-  _globals['_SNAPSHOTREQUEST']._serialized_end=1191
-  _globals['_SNAPSHOTRESPONSE']._serialized_start=1194
-  _globals['_SNAPSHOTRESPONSE']._serialized_end=1503
-  _globals['_WATCHPOSITIONSREQUEST']._serialized_start=1506
-  _globals['_WATCHPOSITIONSREQUEST']._serialized_end=1670
-  _globals['_WATCHPOSITIONSRESPONSE']._serialized_start=1673
-  _globals['_WATCHPOSITIONSRESPONSE']._serialized_end=1854
-  _globals['_RECONCILEREQUEST']._serialized_start=1856
-  _globals['_RECONCILEREQUEST']._serialized_end=1969
-  _globals['_POSITIONDIFFERENCE']._serialized_start=1972
-  _globals['_POSITIONDIFFERENCE']._serialized_end=2164
-  _globals['_ADJUSTMENT']._serialized_start=2167
-  _globals['_ADJUSTMENT']._serialized_end=2375
-  _globals['_RECONCILERESPONSE']._serialized_start=2378
-  _globals['_RECONCILERESPONSE']._serialized_end=2592
-  _globals['_GETEQUITYCURVEREQUEST']._serialized_start=2595
-  _globals['_GETEQUITYCURVEREQUEST']._serialized_end=2766
-  _globals['_EQUITYSAMPLE']._serialized_start=2769
-  _globals['_EQUITYSAMPLE']._serialized_end=2909
-  _globals['_GETEQUITYCURVERESPONSE']._serialized_start=2911
-  _globals['_GETEQUITYCURVERESPONSE']._serialized_end=2998
-  _globals['_POSITION']._serialized_start=3001
-  _globals['_POSITION']._serialized_end=3424
+  _globals['_POSITIONRECORD']._serialized_start=163
+  _globals['_POSITIONRECORD']._serialized_end=600
+  _globals['_ACCOUNTSUMMARY']._serialized_start=603
+  _globals['_ACCOUNTSUMMARY']._serialized_end=864
+  _globals['_STRATEGYSUMMARY']._serialized_start=867
+  _globals['_STRATEGYSUMMARY']._serialized_end=1069
+  _globals['_SNAPSHOTREQUEST']._serialized_start=1072
+  _globals['_SNAPSHOTREQUEST']._serialized_end=1223
+  _globals['_SNAPSHOTRESPONSE']._serialized_start=1226
+  _globals['_SNAPSHOTRESPONSE']._serialized_end=1535
+  _globals['_WATCHPOSITIONSREQUEST']._serialized_start=1538
+  _globals['_WATCHPOSITIONSREQUEST']._serialized_end=1702
+  _globals['_WATCHPOSITIONSRESPONSE']._serialized_start=1705
+  _globals['_WATCHPOSITIONSRESPONSE']._serialized_end=1886
+  _globals['_RECONCILEREQUEST']._serialized_start=1888
+  _globals['_RECONCILEREQUEST']._serialized_end=2001
+  _globals['_POSITIONDIFFERENCE']._serialized_start=2004
+  _globals['_POSITIONDIFFERENCE']._serialized_end=2196
+  _globals['_ADJUSTMENT']._serialized_start=2199
+  _globals['_ADJUSTMENT']._serialized_end=2407
+  _globals['_RECONCILERESPONSE']._serialized_start=2410
+  _globals['_RECONCILERESPONSE']._serialized_end=2624
+  _globals['_GETEQUITYCURVEREQUEST']._serialized_start=2627
+  _globals['_GETEQUITYCURVEREQUEST']._serialized_end=2798
+  _globals['_EQUITYSAMPLE']._serialized_start=2801
+  _globals['_EQUITYSAMPLE']._serialized_end=2941
+  _globals['_GETEQUITYCURVERESPONSE']._serialized_start=2943
+  _globals['_GETEQUITYCURVERESPONSE']._serialized_end=3030
+  _globals['_WATCHEXPOSUREREQUEST']._serialized_start=3032
+  _globals['_WATCHEXPOSUREREQUEST']._serialized_end=3153
+  _globals['_WATCHEXPOSURERESPONSE']._serialized_start=3156
+  _globals['_WATCHEXPOSURERESPONSE']._serialized_end=3544
+  _globals['_POSITION']._serialized_start=3547
+  _globals['_POSITION']._serialized_end=4080
 # @@protoc_insertion_point(module_scope)

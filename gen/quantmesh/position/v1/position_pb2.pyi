@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from quantmesh.common.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
@@ -201,3 +202,29 @@ class GetEquityCurveResponse(_message.Message):
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
     samples: _containers.RepeatedCompositeFieldContainer[EquitySample]
     def __init__(self, samples: _Optional[_Iterable[_Union[EquitySample, _Mapping]]] = ...) -> None: ...
+
+class WatchExposureRequest(_message.Message):
+    __slots__ = ("account", "strategy_slugs", "instruments")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_SLUGS_FIELD_NUMBER: _ClassVar[int]
+    INSTRUMENTS_FIELD_NUMBER: _ClassVar[int]
+    account: str
+    strategy_slugs: _containers.RepeatedScalarFieldContainer[str]
+    instruments: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, account: _Optional[str] = ..., strategy_slugs: _Optional[_Iterable[str]] = ..., instruments: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class WatchExposureResponse(_message.Message):
+    __slots__ = ("last_fill_seq", "as_of", "positions", "account", "strategies", "heartbeat_interval")
+    LAST_FILL_SEQ_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    STRATEGIES_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    last_fill_seq: int
+    as_of: _timestamp_pb2.Timestamp
+    positions: _containers.RepeatedCompositeFieldContainer[PositionRecord]
+    account: AccountSummary
+    strategies: _containers.RepeatedCompositeFieldContainer[StrategySummary]
+    heartbeat_interval: _duration_pb2.Duration
+    def __init__(self, last_fill_seq: _Optional[int] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., positions: _Optional[_Iterable[_Union[PositionRecord, _Mapping]]] = ..., account: _Optional[_Union[AccountSummary, _Mapping]] = ..., strategies: _Optional[_Iterable[_Union[StrategySummary, _Mapping]]] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...

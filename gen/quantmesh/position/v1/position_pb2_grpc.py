@@ -58,6 +58,11 @@ class PositionStub:
                 request_serializer=quantmesh_dot_position_dot_v1_dot_position__pb2.GetEquityCurveRequest.SerializeToString,
                 response_deserializer=quantmesh_dot_position_dot_v1_dot_position__pb2.GetEquityCurveResponse.FromString,
                 _registered_method=True)
+        self.WatchExposure = channel.unary_stream(
+                '/quantmesh.position.v1.Position/WatchExposure',
+                request_serializer=quantmesh_dot_position_dot_v1_dot_position__pb2.WatchExposureRequest.SerializeToString,
+                response_deserializer=quantmesh_dot_position_dot_v1_dot_position__pb2.WatchExposureResponse.FromString,
+                _registered_method=True)
 
 
 class PositionServicer:
@@ -97,6 +102,19 @@ class PositionServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchExposure(self, request, context):
+        """Streams the exposure a risk check or a strategy needs, as one consistent view:
+        a full view on connect, a new one as soon as the ledger applies a fill or an
+        adjustment, and one at least every heartbeat_interval otherwise (marks move
+        equity and drawdown). Each message replaces the previous one entirely. The
+        order plane's pre-trade risk and the strategy workers read positions from this
+        stream instead of calling Snapshot per decision; a subscriber that hears nothing
+        for longer than its staleness bound knows its view is stale.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PositionServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -119,6 +137,11 @@ def add_PositionServicer_to_server(servicer, server):
                     servicer.GetEquityCurve,
                     request_deserializer=quantmesh_dot_position_dot_v1_dot_position__pb2.GetEquityCurveRequest.FromString,
                     response_serializer=quantmesh_dot_position_dot_v1_dot_position__pb2.GetEquityCurveResponse.SerializeToString,
+            ),
+            'WatchExposure': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchExposure,
+                    request_deserializer=quantmesh_dot_position_dot_v1_dot_position__pb2.WatchExposureRequest.FromString,
+                    response_serializer=quantmesh_dot_position_dot_v1_dot_position__pb2.WatchExposureResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -233,6 +256,33 @@ class Position:
             '/quantmesh.position.v1.Position/GetEquityCurve',
             quantmesh_dot_position_dot_v1_dot_position__pb2.GetEquityCurveRequest.SerializeToString,
             quantmesh_dot_position_dot_v1_dot_position__pb2.GetEquityCurveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchExposure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/quantmesh.position.v1.Position/WatchExposure',
+            quantmesh_dot_position_dot_v1_dot_position__pb2.WatchExposureRequest.SerializeToString,
+            quantmesh_dot_position_dot_v1_dot_position__pb2.WatchExposureResponse.FromString,
             options,
             channel_credentials,
             insecure,

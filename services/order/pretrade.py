@@ -1,0 +1,55 @@
+"""Pre-trade: the guard (control flags) and the risk rules give one verdict per intent.
+
+Everything it reads is local: the flags from the FlagsFollower's snapshot, exposure from
+an ExposureSource (the position plane's streamed view plus this plane's own recent fills),
+the own book for "does this order reduce", and a token bucket per strategy. No RPC and no
+database round trip sit between an intent and its verdict.
+
+Order of the checks, each refusal naming its rule: reduce_only, guard, exposure
+staleness (entries only), the static risk limits, the order rate.
+"""
+
+from __future__ import annotations
+
+from services.common.clock import Clock
+from services.order.exposure import ExposureSource
+from services.order.intents import Intent
+from services.order.positions import OwnBook
+from services.order.risk import Exposure, OrderRateLimiter, RiskLimits, RiskVerdict, check_order, reduces
+
+RULE_EXPOSURE_STALE = "risk.exposure_stale"
+
+
+class PreTrade:
+    def __init__(self, *, flags, exposure: ExposureSource, limits: RiskLimits, clock: Clock, book: OwnBook) -> None:
+        self._flags = flags
+        self._exposure = exposure
+        self._limits = limits
+        self._book = book
+        self._rate = OrderRateLimiter(limits.max_orders_per_second, clock)
+
+    async def verdict(self, intent: Intent, *, recorded_fill_seq: int) -> RiskVerdict:
+        own = self._book.strategy(intent.account, intent.strategy_slug, intent.instrument)
+        reducing = reduces(own, intent.signed_quantity)
+        if intent.reduce_only and not reducing:
+            return RiskVerdict(False, "risk.reduce_only",
+                               f"reduce_only {intent.side} {intent.quantity} would not reduce strategy "
+                               f"{intent.strategy_slug} position {own} in {intent.instrument}")
+        guard = self._flags.verdict(intent.strategy_slug, intent.role, reducing)
+        if not guard.allowed:
+            return RiskVerdict(False, guard.rule, guard.reason)
+        exposure = await self._exposure.exposure(intent.account, intent.strategy_slug, intent.instrument,
+                                                 recorded_fill_seq=recorded_fill_seq)
+        if exposure.stale_reason:
+            if not reducing:
+                return RiskVerdict(False, RULE_EXPOSURE_STALE,
+                                   f"{exposure.stale_reason}: entries are refused until the position plane's view "
+                                   "is fresh again; orders that reduce the strategy's position still pass")
+            # An exit is judged on sizes this plane knows exactly; PnL rules never stop a reducing order.
+            exposure = Exposure(strategy_position=own,
+                                instrument_position=self._book.instrument(intent.account, intent.instrument),
+                                drawdown_fraction=exposure.drawdown_fraction, consecutive_losses=0)
+        verdict = check_order(intent, exposure, self._limits, reducing=reducing)
+        if not verdict.allowed:
+            return verdict
+        return self._rate.take(intent.strategy_slug)

@@ -1,0 +1,280 @@
+"""The venue path: send an order, bring it to the venue's view, and never lose track of it.
+
+- `send`: one submit through the gateway (rate budget, retries of what is safe to repeat).
+  A refusal is final (REJECTED with the venue's rule). When the venue may or may not have
+  the order (OutcomeUnknown), or retries ran out, the order is looked up by client id:
+  found -> adopted; otherwise it stays SUBMITTED and a follow-up looks it up again on a
+  schedule. It is never sent again. Only after the venue has said "no such order" for
+  longer than the in-transit window is it REJECTED as lost in transit.
+- `adopt`: the order moves to the venue's view (NEW, its fills, CANCELED or EXPIRED), each
+  step one journal entry. A fill already recorded (by broker fill id) is skipped.
+- executions: what the venue does on its own arrives through `apply_execution`.
+- `recover`: at start, every unfinished order is resolved with the venue.
+
+The caller holds the order's lock (services.order.locks) around `send`, `adopt` and
+`cancel`; the background work here takes it itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from opentelemetry import trace
+
+from quantmesh.common.v1 import common_pb2
+from services.common.clock import Clock
+from services.common.telemetry import context_from, current_trace_context
+from services.common.vocabulary import IN_FLIGHT, OPEN, OrderState
+from services.order.brokers.base import (Broker, BrokerAck, BrokerExecution, BrokerFill, BrokerOrder,
+                                         BrokerOverloaded, BrokerRejected, OutcomeUnknown, RetryableBrokerError)
+from services.order.journal import Journal
+from services.order.locks import OrderLocks
+from services.order.records import FillRecord, OrderRecord, TraceRef
+from services.order.states import require_move
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+S = OrderState
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class VenuePathSettings:
+    first_lookup_seconds: float = 1.0  # the first look-up after an unknown outcome
+    max_lookup_seconds: float = 30.0  # look-ups back off up to this
+    lost_in_transit_seconds: float = 120.0  # "no such order" for this long since it was sent: REJECTED
+
+
+class VenuePath:
+    def __init__(self, *, broker: Broker, journal: Journal, locks: OrderLocks, clock: Clock, store,
+                 settings: VenuePathSettings = VenuePathSettings()) -> None:
+        self._broker = broker
+        self._journal = journal
+        self._locks = locks
+        self._clock = clock
+        self._store = store
+        self._settings = settings
+        self._followups: dict[str, asyncio.Task] = {}
+        self._executions_task: asyncio.Task | None = None
+
+    @property
+    def name(self) -> str:
+        return self._broker.name
+
+    @property
+    def unresolved(self) -> int:
+        """Orders of unknown outcome still being looked up."""
+        return len(self._followups)
+
+    async def start(self, *, recover: bool, follow_executions: bool) -> None:
+        if recover:
+            await self.recover()
+        if follow_executions:
+            self._executions_task = asyncio.create_task(self._follow_executions(), name="order-executions")
+
+    async def stop(self) -> None:
+        tasks = [*self._followups.values(), *([self._executions_task] if self._executions_task else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._followups.clear()
+        self._executions_task = None
+
+    # ---- send --------------------------------------------------------------------------------
+
+    async def send(self, order: OrderRecord) -> OrderRecord:
+        """Sends a SUBMITTED order (stored before this call: write-ahead)."""
+        intent = order.intent
+        with tracer.start_as_current_span("broker.submit") as span:
+            span.set_attribute("broker", self._broker.name)
+            try:
+                ack = await self._broker.submit(BrokerOrder(
+                    client_order_id=intent.client_order_id, account=intent.account, instrument=intent.instrument,
+                    side=intent.side, quantity=intent.quantity, order_type=intent.order_type,
+                    limit_price=intent.limit_price, stop_price=intent.stop_price,
+                    time_in_force=intent.time_in_force, decision_time=intent.decision_time, role=intent.role,
+                    reduce_only=intent.reduce_only))
+            except BrokerRejected as exc:
+                return await self._move(order, S.REJECTED, reject_rule=exc.rule, reason=str(exc))
+            except (OutcomeUnknown, RetryableBrokerError, BrokerOverloaded) as exc:
+                return await self._resolve_now(order, exc)
+        return await self.adopt(order, ack)
+
+    async def _resolve_now(self, order: OrderRecord, error: Exception) -> OrderRecord:
+        """The send's outcome is not known: ask the venue before anything else."""
+        log.warning("order outcome unknown; looking it up", extra={
+            "order_id": order.order_id, "client_order_id": order.intent.client_order_id, "error": str(error)})
+        try:
+            ack = await self._broker.lookup(order.intent.client_order_id)
+        except Exception as exc:  # the venue cannot tell yet: keep asking, never resend
+            log.warning("look-up failed; the order stays SUBMITTED", extra={"order_id": order.order_id,
+                                                                             "error": repr(exc)})
+            ack = None
+        if ack is not None:
+            return await self.adopt(order, ack)
+        self._follow_up(order.intent.client_order_id)
+        return order
+
+    def _follow_up(self, client_order_id: str) -> None:
+        if client_order_id not in self._followups:
+            task = asyncio.create_task(self._look_up_until_known(client_order_id), name=f"lookup {client_order_id}")
+            self._followups[client_order_id] = task
+            task.add_done_callback(lambda _: self._followups.pop(client_order_id, None))
+
+    async def _look_up_until_known(self, client_order_id: str) -> None:
+        delay = self._settings.first_lookup_seconds
+        while True:
+            await self._clock.sleep(delay)
+            delay = min(delay * 2, self._settings.max_lookup_seconds)
+            try:
+                async with self._locks(client_order_id):
+                    order = await self.current(client_order_id)
+                    if order is None or order.state not in IN_FLIGHT:
+                        return  # an execution or a retry resolved it meanwhile
+                    if await self._resolve_once(order):
+                        return
+            except Exception:  # one failed round must not end the follow-up: the order would be forgotten
+                log.exception("look-up of an order of unknown outcome failed", extra={"client_order_id": client_order_id})
+
+    async def _resolve_once(self, order: OrderRecord) -> bool:
+        """One look-up of an in-flight order; True when its outcome is settled."""
+        try:
+            ack = await self._broker.lookup(order.intent.client_order_id)
+        except Exception as exc:
+            log.warning("venue cannot tell yet; the order stays SUBMITTED", extra={
+                "order_id": order.order_id, "error": repr(exc)})
+            return False
+        if ack is not None:
+            await self.adopt(order, ack)
+            return True
+        if order.state == S.PENDING_SUBMIT:
+            return False  # the caller decides (recovery sends a never-sent order)
+        waited = (self._clock.now() - order.updated_time).total_seconds()
+        if waited < self._settings.lost_in_transit_seconds:
+            return False
+        await self._move(order, S.REJECTED, reject_rule="broker.lost_in_transit",
+                         reason=f"lost in transit: the broker has had no order with this client id for "
+                                f"{waited:.0f} s since it was sent")
+        return True
+
+    # ---- the venue's view ----------------------------------------------------------------------
+
+    async def adopt(self, order: OrderRecord, ack: BrokerAck, *, cancel_reason: str = "") -> OrderRecord:
+        """Brings the order to the venue's view: acknowledged, its fills, canceled or expired."""
+        if ack.state == "rejected":
+            if order.state in IN_FLIGHT:
+                if order.state == S.PENDING_SUBMIT:
+                    order = await self._move(order, S.SUBMITTED, broker=self._broker.name)
+                return await self._move(order, S.REJECTED, reject_rule="broker.rejected", reason=ack.reason)
+            return order
+        if order.state == S.PENDING_SUBMIT:
+            order = await self._move(order, S.SUBMITTED, broker=self._broker.name)
+        if order.state == S.SUBMITTED:
+            order = await self._move(order, S.NEW, broker_order_id=ack.broker_order_id)
+        recorded = self._journal.recorded_fill_ids(order.intent.client_order_id)
+        for fill in ack.fills:
+            if fill.broker_fill_id not in recorded:
+                order = await self._record_fill(order, fill)
+        if ack.state in ("canceled", "expired") and order.state in OPEN:
+            target = S.CANCELED if ack.state == "canceled" else S.EXPIRED
+            order = await self._move(order, target, reason=cancel_reason or ack.reason)
+        return order
+
+    async def cancel(self, order: OrderRecord, reason: str) -> OrderRecord:
+        ack = await self._broker.cancel(order.intent.client_order_id)
+        return await self.adopt(order, ack, cancel_reason=reason)
+
+    async def apply_execution(self, execution: BrokerExecution) -> OrderRecord | None:
+        async with self._locks(execution.client_order_id):
+            order = await self.current(execution.client_order_id)
+            if order is None:
+                log.error("execution for an order this plane never stored",
+                          extra={"client_order_id": execution.client_order_id})
+                return None
+            ack = BrokerAck(client_order_id=execution.client_order_id, broker_order_id=execution.broker_order_id,
+                            state=execution.state, reason=execution.reason,
+                            fills=(execution.fill,) if execution.fill else ())
+            return await self.adopt(order, ack)
+
+    async def current(self, client_order_id: str) -> OrderRecord | None:
+        """The newest stored state (call with the order's lock held)."""
+        return self._journal.known(client_order_id) or await self._store.by_client_id(client_order_id)
+
+    async def _follow_executions(self) -> None:
+        async for execution in self._broker.executions():
+            try:
+                await self.apply_execution(execution)
+            except Exception:  # one bad execution must not stop the others from being recorded
+                log.exception("could not apply an execution", extra={"client_order_id": execution.client_order_id})
+
+    # ---- recovery ------------------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Resolves every unfinished order with the venue, by client id."""
+        for stored in await self._store.unfinished():
+            cid = stored.intent.client_order_id
+            async with self._locks(cid):
+                order = await self.current(cid)
+                if order is None or order.state not in (*IN_FLIGHT, *OPEN):
+                    continue
+                try:
+                    ack = await self._broker.lookup(cid)
+                except Exception as exc:
+                    log.warning("venue cannot tell about an unfinished order yet; following it up",
+                                extra={"order_id": order.order_id, "error": repr(exc)})
+                    self._follow_up(cid)
+                    continue
+                if ack is not None:
+                    order = await self.adopt(order, ack)
+                elif order.state == S.PENDING_SUBMIT:
+                    # Stored before any send and unknown to the venue: it never left. Send it now.
+                    order = await self.send(await self._move(order, S.SUBMITTED, broker=self._broker.name))
+                elif order.state == S.SUBMITTED:
+                    if not await self._resolve_once(order):
+                        self._follow_up(cid)
+                else:
+                    log.error("an open order is unknown to the broker; left as it is for an operator",
+                              extra={"order_id": order.order_id, "state": order.state.value})
+                log.info("recovered order", extra={"order_id": order.order_id, "state": order.state.value})
+
+    # ---- journal steps ---------------------------------------------------------------------------
+
+    async def _move(self, order: OrderRecord, target: OrderState, **fields) -> OrderRecord:
+        require_move(order.state, target)
+        updated = order.with_changes(state=target, updated_time=self._clock.now(), **fields)
+        return await self._journal.move(updated, trace_ref())
+
+    async def _record_fill(self, order: OrderRecord, fill: BrokerFill) -> OrderRecord:
+        parent = context_from(common_pb2.TraceContext(traceparent=order.intent.traceparent,
+                                                      tracestate=order.intent.tracestate))
+        with tracer.start_as_current_span("order.fill", context=parent):
+            filled = order.filled_quantity + fill.quantity
+            previous = order.average_fill_price or Decimal(0)
+            average = (previous * order.filled_quantity + fill.price * fill.quantity) / filled
+            state = order.state
+            if order.state in OPEN:
+                state = S.FILLED if filled >= order.intent.quantity else S.PARTIALLY_FILLED
+                require_move(order.state, state)
+            else:  # money moved on a finished order (a venue race): record the fill, keep the state
+                log.error("fill for a finished order", extra={"order_id": order.order_id})
+            updated = order.with_changes(state=state, filled_quantity=filled, average_fill_price=average,
+                                         commission=order.commission + fill.commission,
+                                         updated_time=self._clock.now())
+            intent = order.intent
+            record = FillRecord(seq=0, order_id=order.order_id, client_order_id=intent.client_order_id,
+                                strategy_slug=intent.strategy_slug, account=intent.account,
+                                instrument=intent.instrument, side=intent.side, quantity=fill.quantity,
+                                price=fill.price, commission=fill.commission, time=fill.time,
+                                broker_fill_id=fill.broker_fill_id)
+            stored = await self._journal.record_fill(record, updated, trace_ref())
+            return order if stored is None else updated
+
+
+def trace_ref() -> TraceRef:
+    tc = current_trace_context()
+    return TraceRef(tc.traceparent, tc.tracestate)
+
+
+__all__ = ["VenuePath", "VenuePathSettings", "trace_ref"]
