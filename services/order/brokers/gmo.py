@@ -1,224 +1,262 @@
-"""GMO Coin as a Broker, over its private REST API (https://api.coin.z.com/private).
+"""GMO Coin as a Broker, over its private REST API (https://api.coin.z.com/docs/).
 
-GMO Coin has no client order id: `POST /v1/order` returns GMO's orderId and a second POST
-is a second order. So a POST is never sent twice for one client id. This adapter keeps the
-map client id -> orderId (in memory: after a restart the order plane's recovery finds no map,
-and `lookup` answers None), and when a POST times out or its reply is lost it searches the
-venue for the order instead of resending: the active orders and the latest executions of the
-symbol, for one order with the same side, type, size (and price) placed since just before the
-POST, not already claimed by another client id. Found: adopted. Not found: RetryableBrokerError,
-and the next attempt searches again instead of posting; `lookup` of such an order raises, which
-leaves it SUBMITTED for an operator rather than guessing.
-
-Every private request is signed: API-SIGN = hex HMAC-SHA256(secret, timestamp + method + path + body).
+GMO has no client order id: `POST /v1/order` returns GMO's orderId and a second POST is a
+second order. So this adapter
+- writes what it is about to send to a durable record (gmo_orders) before the POST, and
+  GMO's orderId after it, so a restart still knows every order in flight;
+- never POSTs twice for one client id: a timeout, a cut connection, an unreadable reply, or
+  busy/maintenance (ERR-626, ERR-5201/5202) answered to the POST is resolved by searching
+  the venue (gmo_search), and stays OutcomeUnknown while it cannot be resolved;
+- once GMO gave an orderId the order is accepted, whatever the follow-up reads answer: a
+  busy GET /v1/orders after a successful POST gives state "new", never a rejection;
+- checks size and price against /public/v1/symbols (sizeStep, tickSize, min/max) and passes
+  the intent's time in force (FAK/FAS/FOK);
+- closes positions for exits on margin symbols: /v1/closeOrder with the position when one
+  of the opposite side covers the size, else /v1/closeBulkOrder (one order either way);
+- reports positions per side (GMO holds a long and a short of one symbol side by side);
+- follows its unfinished orders by polling inside the GET budget (20/s at Tier 1).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from decimal import Decimal
 
-from services.common.venues import (GmoSettings, MalformedVenueReply, VenueError, VenueHttp, decimal_field, field,
-                                    json_of, rfc3339_time)
-from services.order.brokers.base import (BrokerAck, BrokerExecution, BrokerFill, BrokerOrder, BrokerOverloaded,
-                                         BrokerPositionView, BrokerRejected, RetryableBrokerError)
+from services.common.clock import Clock, WallClock
+from services.common.venues import GmoSettings, VenueError, VenueNotSent, decimal_field, field
+from services.common.vocabulary import OrderType
+from services.order.brokers.base import (BrokerAck, BrokerExecution, BrokerOrder, BrokerOverloaded,
+                                         BrokerPositionView, BrokerRejected, OutcomeUnknown, RetryableBrokerError)
+from services.order.brokers.budget import VenueBudget
+from services.order.brokers.gmo_orders import MemorySentOrders, SentOrder, SentOrders
+from services.order.brokers.gmo_rest import VENUE, GmoRest, GmoUnavailable, sign
+from services.order.brokers.gmo_search import find_sent, orders_by_id
+from services.order.brokers.gmo_wire import ack_of, fills_of, is_margin, rules_of, time_in_force
+from services.order.brokers.precision import InstrumentRules
+from services.order.brokers.resting import FillTracker
 
 log = logging.getLogger(__name__)
-VENUE = "GMO Coin"
-_RATE_LIMITED = ("ERR-5003",)  # "Requests are too many"
-_STATES = {"WAITING": "new", "ORDERED": "new", "MODIFYING": "new", "CANCELLING": "new", "EXECUTED": "filled",
-           "CANCELED": "canceled", "EXPIRED": "expired"}
-_SEARCH_SKEW = timedelta(seconds=5)  # clocks differ: an order GMO stamped a little before our POST still counts
-
-
-def sign(secret: str, timestamp: str, method: str, path: str, body: str) -> str:
-    return hmac.new(secret.encode(), (timestamp + method + path + body).encode(), hashlib.sha256).hexdigest()
-
-
-@dataclass(slots=True)
-class _InDoubt:
-    order: BrokerOrder
-    sent_at: datetime
+__all__ = ["GmoBroker", "sign"]
+_DOUBT = (VenueError, BrokerOverloaded)  # GmoUnavailable is a VenueError
 
 
 class GmoBroker:
     name = "gmo"
 
-    def __init__(self, settings: GmoSettings, *, http: VenueHttp | None = None) -> None:
+    def __init__(self, settings: GmoSettings, *, sent: SentOrders | None = None, clock: Clock | None = None,
+                 budget: VenueBudget | None = None, rest: GmoRest | None = None) -> None:
         self._settings = settings
-        self._http = http or VenueHttp(VENUE, settings.rest_url + "/private", timeout_seconds=settings.timeout_seconds)
-        self.order_ids: dict[str, str] = {}        # client id -> GMO orderId
-        self._in_doubt: dict[str, _InDoubt] = {}   # client ids whose POST has no known outcome
+        self._clock = clock or WallClock()
+        self.budget = budget or VenueBudget.split(settings.get_per_second, settings.post_per_second, self._clock)
+        self._rest = rest or GmoRest(settings, self._clock, self.budget)
+        self.sent = sent if sent is not None else MemorySentOrders()
+        self._rules: dict[str, InstrumentRules] = {}
+        self._tracker = FillTracker()
+        self._executed: dict[str, Decimal] = {}  # executed size last reported, per client id
+        # GMO lists an accepted order within moments; after this long, "not listed" means "never created".
+        self.settle = timedelta(seconds=max(30.0, 3 * settings.timeout_seconds))
 
     async def close(self) -> None:
-        await self._http.close()
+        await self._rest.close()
 
-    async def _call(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None):
-        text = "" if body is None else json.dumps(body)
-        stamp = str(int(time.time() * 1000))
-        headers = {"API-KEY": self._settings.api_key.reveal(), "API-TIMESTAMP": stamp,
-                   "API-SIGN": sign(self._settings.api_secret.reveal(), stamp, method, path, text)}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        reply = await self._http.request(method, path, params=params, body=text if body is not None else None,
-                                         headers=headers)
-        if reply.status == 429:
-            detail = reply.text[:200] if reply.text.lstrip().startswith("{") else ""
-            raise BrokerOverloaded(f"{VENUE}: {method} {path} answered 429 (rate limit) {detail}".rstrip(),
-                                   reply.retry_after())
-        if reply.status >= 500:
-            raise VenueError(VENUE, f"{method} {path} answered HTTP {reply.status}")
-        data = json_of(VENUE, reply, f"{method} {path}")
-        status = field(VENUE, data, "status")
-        if status != 0:
-            messages = data.get("messages") or [{}]
-            code = str(messages[0].get("message_code", "?"))
-            text = f"{code} {messages[0].get('message_string', '')}".strip()
-            if code in _RATE_LIMITED:
-                raise BrokerOverloaded(f"{VENUE}: {method} {path} refused: {text}", reply.retry_after())
-            raise BrokerRejected(f"{VENUE} refused {method} {path}: {text}")
-        return data.get("data")
+    async def rules(self, symbol: str) -> InstrumentRules:
+        if symbol not in self._rules:
+            try:
+                rows = await self._rest.public("/v1/symbols")
+            except (VenueError, BrokerRejected, BrokerOverloaded) as exc:
+                raise RetryableBrokerError(f"{exc}; the order was not sent") from None
+            self._rules.update({r["symbol"]: rules_of(r) for r in rows or []})
+            if symbol not in self._rules:
+                raise BrokerRejected(f"{VENUE} does not trade {symbol}", rule="venue.instrument")
+        return self._rules[symbol]
 
     # ---- submit -------------------------------------------------------------------------
 
     async def submit(self, order: BrokerOrder) -> BrokerAck:
-        cid = order.client_order_id
-        if cid in self.order_ids:  # idempotent here, since GMO is not
-            return await self._ack(cid, self.order_ids[cid])
-        if cid in self._in_doubt:
-            return await self._resolve(cid)
-        if order.order_type == "stop":
-            raise BrokerRejected(f"{VENUE}: this adapter sends market and limit orders only (stop is not mapped)")
-        body = {"symbol": order.instrument, "side": order.side.upper(),
-                "executionType": "MARKET" if order.order_type == "market" else "LIMIT", "size": str(order.quantity)}
-        if order.order_type == "limit":
-            body["price"] = str(order.limit_price)
-        self._in_doubt[cid] = _InDoubt(order, datetime.now(timezone.utc))
+        known = await self.sent.get(order.client_order_id)
+        if known is not None:  # sent before (a retry, a restart): never POST again
+            return await self._resolve(known, "this client id was sent before")
+        if order.order_type not in (OrderType.MARKET, OrderType.LIMIT):
+            raise BrokerRejected(f"{VENUE}: this adapter sends market and limit orders only", rule="venue.order_type")
+        endpoint, body, position_id = await self._plan(order)
+        draft = SentOrder(client_order_id=order.client_order_id, symbol=order.instrument, side=body["side"],
+                          execution_type=body["executionType"], size=order.quantity,
+                          price=order.limit_price if order.order_type == OrderType.LIMIT else None,
+                          endpoint=endpoint, position_id=position_id, sent_at=self._clock.now())
+        sent = await self.sent.record_sending(draft)
+        if sent != draft:  # another caller recorded this client id first: theirs is the order
+            return await self._resolve(sent, "this client id was sent before")
         try:
-            data = await self._call("POST", "/v1/order", body=body)
-        except (BrokerRejected, BrokerOverloaded):
-            del self._in_doubt[cid]  # GMO answered: it did not take the order
+            data = await self._rest.private("POST", endpoint, body=body, priority=order.is_exit)
+        except (BrokerRejected, BrokerOverloaded, VenueNotSent) as exc:
+            await self.sent.forget(order.client_order_id)  # GMO answered no, or never saw it
+            if isinstance(exc, VenueNotSent):
+                raise RetryableBrokerError(str(exc)) from None
             raise
         except VenueError as exc:
-            log.warning("GMO order outcome in doubt; searching the venue instead of sending again",
-                        extra={"venue": VENUE, "client_order_id": cid, "error": str(exc)})
-            return await self._resolve(cid, cause=str(exc))
+            return await self._resolve(sent, str(exc))
         if not isinstance(data, (str, int)) or not str(data).isdigit():
-            return await self._resolve(cid, cause=f"{VENUE}: the reply to POST /v1/order has no orderId in 'data'")
-        del self._in_doubt[cid]
-        self.order_ids[cid] = str(data)
-        return await self._ack(cid, str(data))
-
-    async def _resolve(self, cid: str, cause: str = "") -> BrokerAck:
+            return await self._resolve(sent, f"{VENUE}: the reply to POST {endpoint} has no orderId in 'data'")
+        order_id = str(data)
+        await self.sent.record_order_id(order.client_order_id, order_id)
         try:
-            ack = await self._search(cid)
-        except VenueError as exc:
-            raise RetryableBrokerError(f"{cause or 'order outcome unknown'}; searching GMO failed: {exc}") from None
+            return self._reported(await self._ack(order.client_order_id, order_id, priority=order.is_exit))
+        except _DOUBT as exc:  # GMO gave an orderId: the order is live; its fills come through executions()
+            log.warning("GMO accepted the order but the follow-up read failed; reporting it as new",
+                        extra={"client_order_id": order.client_order_id, "order_id": order_id, "error": str(exc)})
+            return BrokerAck(client_order_id=order.client_order_id, broker_order_id=order_id, state="new")
+
+    async def _plan(self, order: BrokerOrder) -> tuple[str, dict, int | None]:
+        """Which endpoint, with which body: an exit on a margin symbol closes positions instead of opening one."""
+        rules = await self.rules(order.instrument)
+        body = {"symbol": order.instrument, "side": order.side.upper(),
+                "executionType": "MARKET" if order.order_type == OrderType.MARKET else "LIMIT"}
+        tif = time_in_force(order.order_type, order.time_in_force)
+        if tif:
+            body["timeInForce"] = tif
+        if order.order_type == OrderType.LIMIT:
+            if order.limit_price is None:
+                raise BrokerRejected(f"{VENUE}: a limit order needs a price", rule="venue.order_type")
+            body["price"] = rules.price(order.limit_price)
+        size = rules.size(order.quantity)
+        if not (order.is_exit and is_margin(order.instrument)):
+            return "/v1/order", {**body, "size": size}, None
+        held = "BUY" if body["side"] == "SELL" else "SELL"
+        try:
+            data = await self._rest.private("GET", "/v1/openPositions", params={"symbol": order.instrument,
+                                                                                 "count": "100"}, priority=True)
+        except (VenueError, BrokerRejected, BrokerOverloaded) as exc:
+            raise RetryableBrokerError(f"{exc}; the exit was not sent") from None
+        free = [(decimal_field(VENUE, p, "size") - Decimal(str(p.get("orderdSize") or 0)), int(p["positionId"]))
+                for p in (data or {}).get("list", []) if p.get("side") == held]
+        for available, position_id in free:  # oldest first, as GMO lists them
+            if available >= order.quantity:
+                return "/v1/closeOrder", {**body, "settlePosition": [{"positionId": position_id, "size": size}]}, \
+                    position_id
+        total = sum((a for a, _ in free), Decimal(0))
+        if total < order.quantity:
+            raise BrokerRejected(f"exit {order.side} {size} {order.instrument}: GMO holds only {total} on the "
+                                 f"{held} side free to close; the exit was not sent", rule="venue.close_exceeds_position")
+        return "/v1/closeBulkOrder", {**body, "size": size}, None
+
+    async def _resolve(self, sent: SentOrder, cause: str) -> BrokerAck:
+        """An order sent before: by its orderId when known, else searched for; OutcomeUnknown when undecidable."""
+        try:
+            ack = await self._find(sent)
+        except _DOUBT as exc:
+            raise OutcomeUnknown(f"{cause}; asking GMO failed: {exc}; the order is never posted twice") from None
         if ack is None:
-            raise RetryableBrokerError(f"{cause or 'order outcome unknown'}; GMO shows no matching order yet "
-                                       "(the order is never posted twice)")
+            raise OutcomeUnknown(f"{cause}; GMO shows no such order; it is not posted again")
+        return self._reported(ack)
+
+    def _reported(self, ack: BrokerAck) -> BrokerAck:
+        """The engine gets this ack directly: the follower need not report its fills again."""
+        self._tracker.saw(ack)
+        self._executed[ack.client_order_id] = ack.filled_quantity
         return ack
 
-    async def _search(self, cid: str) -> BrokerAck | None:
-        doubt = self._in_doubt[cid]
-        order, since = doubt.order, doubt.sent_at - _SEARCH_SKEW
-        claimed = set(self.order_ids.values())
-        execution_type = "MARKET" if order.order_type == "market" else "LIMIT"
-        candidates: list[str] = []
-        active = await self._call("GET", "/v1/activeOrders", params={"symbol": order.instrument})
-        for row in (active or {}).get("list", []):
-            if (row.get("side") == order.side.upper() and row.get("executionType") == execution_type
-                    and Decimal(str(row.get("size"))) == order.quantity
-                    and (order.limit_price is None or Decimal(str(row.get("price"))) == order.limit_price)
-                    and rfc3339_time(row.get("timestamp")) >= since):
-                candidates.append(str(row["orderId"]))
-        executed = await self._call("GET", "/v1/latestExecutions", params={"symbol": order.instrument})
-        sizes: dict[str, Decimal] = {}
-        for row in (executed or {}).get("list", []):
-            if row.get("side") == order.side.upper() and rfc3339_time(row.get("timestamp")) >= since:
-                sizes[str(row["orderId"])] = sizes.get(str(row["orderId"]), Decimal(0)) + Decimal(str(row["size"]))
-        candidates += [oid for oid, size in sizes.items() if size == order.quantity and oid not in candidates]
-        candidates = [oid for oid in candidates if oid not in claimed]
-        if len(candidates) != 1:
-            if len(candidates) > 1:
-                log.error("several GMO orders match an order in doubt; an operator must decide",
-                          extra={"client_order_id": cid, "order_ids": candidates})
-            return None
-        del self._in_doubt[cid]
-        self.order_ids[cid] = candidates[0]
-        log.info("GMO order in doubt found at the venue", extra={"client_order_id": cid, "order_id": candidates[0]})
-        return await self._ack(cid, candidates[0])
+    async def _find(self, sent: SentOrder) -> BrokerAck | None:
+        order_id = sent.order_id
+        if order_id is None:
+            order_id = await find_sent(self._rest, sent, await self.sent.claimed(sent.symbol), self._clock.now(),
+                                       self.settle)
+            if order_id is None:
+                return None
+            await self.sent.record_order_id(sent.client_order_id, order_id)
+            log.info("GMO order in doubt found at the venue",
+                     extra={"client_order_id": sent.client_order_id, "order_id": order_id})
+        return await self._ack(sent.client_order_id, order_id)
 
-    async def _ack(self, cid: str, order_id: str) -> BrokerAck:
+    async def _ack(self, cid: str, order_id: str, *, priority: bool = False) -> BrokerAck:
         """The order and its executions, read in full before anything is returned."""
-        try:
-            orders = await self._call("GET", "/v1/orders", params={"orderId": order_id})
-            rows = field(VENUE, orders, "list")
-            if not rows:
-                raise MalformedVenueReply(VENUE, f"GET /v1/orders has no order {order_id}", field="list")
-            row = rows[0]
-            state = _STATES.get(field(VENUE, row, "status"))
-            if state is None:
-                raise MalformedVenueReply(VENUE, f"unknown order status {row['status']!r}", field="status")
-            fills = await self._fills(cid, order_id) if decimal_field(VENUE, row, "executedSize") > 0 else ()
-        except VenueError as exc:
-            raise RetryableBrokerError(str(exc)) from None
-        filled = sum((f.quantity for f in fills), Decimal(0))
-        if state == "new" and filled > 0:
-            state = "partially_filled"
-        return BrokerAck(client_order_id=cid, broker_order_id=order_id, state=state, filled_quantity=filled,
-                         fills=fills)
-
-    async def _fills(self, cid: str, order_id: str) -> tuple[BrokerFill, ...]:
-        data = await self._call("GET", "/v1/executions", params={"orderId": order_id})
-        return tuple(BrokerFill(broker_fill_id=f"gmo-{field(VENUE, row, 'executionId')}", client_order_id=cid,
-                                quantity=decimal_field(VENUE, row, "size"), price=decimal_field(VENUE, row, "price"),
-                                commission=decimal_field(VENUE, row, "fee"),
-                                time=rfc3339_time(field(VENUE, row, "timestamp")))
-                     for row in field(VENUE, data, "list"))
+        rows = await orders_by_id(self._rest, [order_id])
+        if not rows:
+            raise VenueError(VENUE, f"GET /v1/orders has no order {order_id}")
+        fills = ()
+        if decimal_field(VENUE, rows[0], "executedSize") > 0:
+            data = await self._rest.private("GET", "/v1/executions", params={"orderId": order_id}, priority=priority)
+            fills = fills_of(cid, field(VENUE, data, "list"))
+        return ack_of(cid, rows[0], fills)
 
     # ---- lookup, cancel, positions --------------------------------------------------------
 
     async def lookup(self, client_order_id: str) -> BrokerAck | None:
-        if client_order_id in self.order_ids:
-            return await self._ack(client_order_id, self.order_ids[client_order_id])
-        if client_order_id in self._in_doubt:
-            return await self._resolve(client_order_id)  # raises when still unknown: never "no such order"
-        return None
+        sent = await self.sent.get(client_order_id)
+        if sent is None:
+            return None  # the record is written before every POST: no record, never sent
+        try:
+            ack = await self._find(sent)
+        except _DOUBT as exc:
+            raise OutcomeUnknown(f"{VENUE}: cannot tell whether order {client_order_id!r} exists: {exc}") from None
+        return None if ack is None else self._reported(ack)
 
     async def cancel(self, client_order_id: str) -> BrokerAck:
-        order_id = self.order_ids.get(client_order_id)
-        if order_id is None:
-            raise BrokerRejected(f"{VENUE}: no GMO order id is known for client id {client_order_id!r}")
+        sent = await self.sent.get(client_order_id)
+        if sent is None:
+            raise BrokerRejected(f"{VENUE}: order {client_order_id!r} was never sent, there is nothing to cancel")
+        ack = await self._resolve(sent, "cancel")
         try:
-            await self._call("POST", "/v1/cancelOrder", body={"orderId": int(order_id)})
-        except VenueError as exc:
-            raise RetryableBrokerError(str(exc)) from None
-        return await self._ack(client_order_id, order_id)
+            await self._rest.private("POST", "/v1/cancelOrder", body={"orderId": int(ack.broker_order_id)},
+                                     priority=True)
+            return self._reported(await self._ack(client_order_id, ack.broker_order_id, priority=True))
+        except _DOUBT as exc:
+            raise OutcomeUnknown(str(exc)) from None
 
     async def positions(self, account: str) -> list[BrokerPositionView]:
         try:
-            data = await self._call("GET", "/v1/positionSummary")
+            data = await self._rest.private("GET", "/v1/positionSummary")
+            views = []
+            for row in field(VENUE, data, "list"):
+                quantity = decimal_field(VENUE, row, "sumPositionQuantity")
+                long = field(VENUE, row, "side") == "BUY"
+                views.append(BrokerPositionView(
+                    account=account, instrument=field(VENUE, row, "symbol"), quantity=quantity if long else -quantity,
+                    average_price=decimal_field(VENUE, row, "averagePositionRate") if quantity else None,
+                    side="long" if long else "short"))
         except VenueError as exc:
-            raise RetryableBrokerError(str(exc)) from None
-        totals: dict[str, tuple[Decimal, Decimal | None]] = {}
-        for row in field(VENUE, data, "list"):
-            quantity = decimal_field(VENUE, row, "sumPositionQuantity")
-            signed = quantity if field(VENUE, row, "side") == "BUY" else -quantity
-            symbol = field(VENUE, row, "symbol")
-            before, average = totals.get(symbol, (Decimal(0), None))
-            totals[symbol] = (before + signed, decimal_field(VENUE, row, "averagePositionRate") if quantity else average)
-        return [BrokerPositionView(account=account, instrument=s, quantity=q, average_price=a)
-                for s, (q, a) in sorted(totals.items())]
+            raise OutcomeUnknown(str(exc)) from None
+        return sorted(views, key=lambda v: (v.instrument, v.side))
+
+    # ---- resting orders -------------------------------------------------------------------
 
     async def executions(self) -> AsyncIterator[BrokerExecution]:
-        """GMO's private WebSocket (executionEvents) is not wired: resting orders are seen via lookup/recovery."""
-        return
-        yield  # pragma: no cover  (makes this an async generator that ends at once)
+        """Fills, cancels and expiries of every unfinished order in the record, polled inside the GET budget."""
+        while True:
+            try:
+                for execution in await self.poll():
+                    yield execution
+            except (VenueError, BrokerRejected, BrokerOverloaded, OutcomeUnknown) as exc:
+                log.warning("could not poll GMO orders; trying again", extra={"error": str(exc)})
+            await self._clock.sleep(self._settings.poll_seconds)
+
+    async def poll(self) -> list[BrokerExecution]:
+        """One pass over the unfinished orders: ten orders per GET /v1/orders, executions only where they moved."""
+        unfinished = await self.sent.unfinished()
+        for sent in [s for s in unfinished if s.order_id is None]:
+            try:
+                found = await self._find(sent)  # in doubt: searched again every pass until decided
+            except OutcomeUnknown:
+                continue
+            if found is None:
+                await self.sent.finish(sent.client_order_id)  # proven never created: nothing to follow
+        unfinished = [s for s in await self.sent.unfinished() if s.order_id is not None]
+        rows = {str(r["orderId"]): r for r in await orders_by_id(self._rest, [s.order_id for s in unfinished])}
+        news: list[BrokerExecution] = []
+        for sent in unfinished:
+            row = rows.get(str(sent.order_id))
+            if row is None:
+                continue
+            cid, executed = sent.client_order_id, decimal_field(VENUE, row, "executedSize")
+            fills = ()
+            if executed > self._executed.get(cid, Decimal(0)):
+                data = await self._rest.private("GET", "/v1/executions", params={"orderId": str(sent.order_id)})
+                fills = fills_of(cid, field(VENUE, data, "list"))
+                self._executed[cid] = sum((f.quantity for f in fills), Decimal(0))
+            ack = ack_of(cid, row, fills)
+            news += self._tracker.news(ack)
+            if ack.state in ("filled", "canceled", "expired") and self._executed.get(cid, Decimal(0)) >= executed:
+                await self.sent.finish(cid)
+                self._executed.pop(cid, None)
+        return news

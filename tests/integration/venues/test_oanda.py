@@ -14,15 +14,14 @@ from decimal import Decimal
 
 import pytest
 
-from services.common.clock import WallClock
 from services.common.config import Env
 from services.common.venues import OandaSettings
 from services.market_data.feeds.oanda import Backoff, OandaFeed
 from services.order.brokers.base import (BrokerOrder, BrokerOverloaded, BrokerRejected, OutcomeUnknown,
                                          RetryableBrokerError)
-from services.order.brokers.gateway import BrokerGateway
 from services.order.brokers.oanda import OandaBroker
 from tests.integration.venues.fakes.loopback import serving
+from tests.integration.venues.roads import gateway, rides_out_a_429_storm
 from tests.integration.venues.fakes.oanda_server import FILL_PRICE, FakeOanda
 
 TOKEN = "oanda-token-s3cr3t-7f9a"
@@ -58,10 +57,6 @@ def limit(cid: str, price: str, qty: str = "1000") -> BrokerOrder:
     return BrokerOrder(client_order_id=cid, account="acct", instrument="USD_JPY", side="buy",
                        quantity=Decimal(qty), order_type="limit", limit_price=Decimal(price))
 
-
-def gateway(broker, attempts: int = 5) -> BrokerGateway:
-    return BrokerGateway(broker, WallClock(), rate_per_second=50.0, attempts=attempts, initial_backoff=0.01,
-                         max_backoff=0.05)
 
 
 def posts(fake: FakeOanda) -> int:
@@ -180,12 +175,7 @@ async def test_a_storm_of_429s_slows_the_gateway_down_and_then_succeeds():
     fake = FakeOanda(TOKEN, ACCOUNT)
     async with running(fake) as broker:
         await broker.rules("USD_JPY")
-        fake.throttle = 3
-        road = gateway(broker, attempts=6)
-        ack = await road.submit(market("c-429"))
-        assert ack.state == "filled" and len(fake.orders) == 1
-        assert road.retries == 3
-        assert road.limiter.rate < road.limiter.base_rate  # slowed down, earning the rate back
+        await rides_out_a_429_storm(broker, fake, market("c-429"))
 
 
 async def test_a_429_storm_longer_than_the_attempts_fails_with_a_clear_error():

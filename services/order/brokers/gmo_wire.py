@@ -1,0 +1,67 @@
+"""GMO Coin documents, both ways (https://api.coin.z.com/docs/): order bodies out, orders and fills in.
+
+- Margin symbols are the ones with a quote currency (BTC_JPY, ETH_JPY, ...); spot symbols
+  are bare (BTC, ETH). On a margin symbol /v1/order always opens a new position; closing
+  one takes /v1/closeOrder (one position) or /v1/closeBulkOrder (by size).
+- timeInForce: FAK (fill and kill), FAS (fill and store), FOK; GMO's default is FAK for
+  MARKET and FAS for LIMIT, so an IOC limit must say FAK or it rests on the book.
+- /v1/orders status: WAITING, ORDERED, MODIFYING, CANCELLING, CANCELED, EXECUTED, EXPIRED.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from services.common.venues import MalformedVenueReply, decimal_field, field, rfc3339_time
+from services.common.vocabulary import OrderType, TimeInForce
+from services.order.brokers.base import BrokerAck, BrokerFill
+from services.order.brokers.gmo_rest import VENUE
+from services.order.brokers.precision import InstrumentRules
+
+STATES = {"WAITING": "new", "ORDERED": "new", "MODIFYING": "new", "CANCELLING": "new", "EXECUTED": "filled",
+          "CANCELED": "canceled", "EXPIRED": "expired"}
+_LIMIT_TIF = {TimeInForce.GTC: "FAS", TimeInForce.IOC: "FAK", TimeInForce.FOK: "FOK"}
+_MARKET_TIF = {TimeInForce.IOC: "FAK", TimeInForce.FOK: "FOK"}  # GTC: GMO's own default for MARKET (FAK)
+
+
+def is_margin(symbol: str) -> bool:
+    return "_" in symbol
+
+
+def rules_of(row: dict) -> InstrumentRules:
+    """From one entry of GET /public/v1/symbols."""
+    symbol = str(field(VENUE, row, "symbol"))
+    return InstrumentRules(venue=VENUE, instrument=symbol, price_step=decimal_field(VENUE, row, "tickSize"),
+                           size_step=decimal_field(VENUE, row, "sizeStep"),
+                           min_size=decimal_field(VENUE, row, "minOrderSize"),
+                           max_size=decimal_field(VENUE, row, "maxOrderSize"), unit=symbol.split("_")[0])
+
+
+def time_in_force(order_type: str, tif: str) -> str | None:
+    table = _MARKET_TIF if order_type == OrderType.MARKET else _LIMIT_TIF
+    return table.get(str(tif).upper())
+
+
+def fills_of(client_order_id: str, rows: list[dict]) -> tuple[BrokerFill, ...]:
+    """Rows of GET /v1/executions (or latestExecutions) -> fills with stable ids gmo-<executionId>."""
+    return tuple(BrokerFill(broker_fill_id=f"gmo-{field(VENUE, row, 'executionId')}", client_order_id=client_order_id,
+                            quantity=decimal_field(VENUE, row, "size"), price=decimal_field(VENUE, row, "price"),
+                            commission=decimal_field(VENUE, row, "fee"),
+                            time=rfc3339_time(field(VENUE, row, "timestamp"))) for row in rows)
+
+
+def order_state(row: dict) -> str:
+    state = STATES.get(field(VENUE, row, "status"))
+    if state is None:
+        raise MalformedVenueReply(VENUE, f"unknown order status {row['status']!r}", field="status")
+    if state == "new" and decimal_field(VENUE, row, "executedSize") > 0:
+        return "partially_filled"
+    return state
+
+
+def ack_of(client_order_id: str, row: dict, fills: tuple[BrokerFill, ...]) -> BrokerAck:
+    state = order_state(row)
+    reason = f"GMO {row['status'].lower()}: {row.get('cancelType', '')}".rstrip(": ") \
+        if state in ("canceled", "expired") else ""
+    return BrokerAck(client_order_id=client_order_id, broker_order_id=str(field(VENUE, row, "orderId")), state=state,
+                     filled_quantity=sum((f.quantity for f in fills), Decimal(0)), reason=reason, fills=fills)
