@@ -1,43 +1,66 @@
-"""Any ccxt exchange as a Broker (ccxt.async_support).
+"""Any ccxt exchange as a Broker (ccxt.async_support), honest about what each exchange can do.
 
-Orders carry our client id (`params={'clientOrderId': id}`, which ccxt maps to the exchange's own
-field, e.g. Binance's newClientOrderId), so `lookup` asks the exchange by client id
-(`fetch_order(None, symbol, {'clientOrderId': id})`, Binance: origClientOrderId). Exchanges that
-refuse a duplicate client id make a resend safe; after a timeout `submit` looks the order up
-before the gateway may send again. ccxt's error tree maps onto the broker errors:
-RateLimitExceeded/DDoSProtection -> BrokerOverloaded, a network error or timeout -> lookup then
-RetryableBrokerError, InvalidOrder/InsufficientFunds/AuthenticationError -> BrokerRejected.
-The exchange object is passed in (services.common.venues.make_ccxt_exchange builds one from
-CcxtSettings); `close()` closes it.
+Orders carry our client id (`params={'clientOrderId': id}`; Binance: newClientOrderId) and
+`lookup` asks by it (`fetch_order(None, symbol, {'clientOrderId': id})`; Binance:
+origClientOrderId). Binance refuses a reused client id only among *open* orders
+("newClientOrderId: A unique id among open orders",
+https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints), so a
+resend after a fill fills again: a create_order whose outcome is unknown is never repeated.
+
+ccxt's error tree (ccxt/base/errors.py) says what a failure proves:
+- OperationFailed and below (NetworkError, RequestTimeout, ExchangeNotAvailable, BadResponse;
+  Binance -1006 "execution status unknown" is OperationFailed, -1007 RequestTimeout, HTTP 5xx
+  ExchangeNotAvailable) -> OutcomeUnknown, after one lookup by client id;
+- RateLimitExceeded / DDoSProtection -> BrokerOverloaded; InvalidNonce (-1021, outside
+  recvWindow: refused before execution) -> RetryableBrokerError;
+- NotSupported, ArgumentsRequired -> BrokerRejected (final: no retry makes them work);
+- any other ExchangeError (InvalidOrder, InsufficientFunds, AuthenticationError, BadRequest,
+  ...) -> BrokerRejected: the exchange answered no.
+
+Exchanges without client-id dedupe and lookup (anything not in
+services.common.venues.CCXT_CLIENT_ID_EXCHANGES, e.g. bitflyer) run only with
+`client_ids=False` (QUANTMESH_CCXT_NO_RESEND=1): lookups go by the exchange's own id learnt
+from replies, and whatever cannot be looked up is OutcomeUnknown, never None.
+
+Amounts and prices must be exact at the market's precision (ccxt markets): ccxt would
+truncate 0.012345 to 0.01234 and the order would never complete, so such an order is refused
+before sending. Resting orders are followed by polling fetch_order inside the order budget.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import ccxt
 
-from services.order.brokers.base import (BrokerAck, BrokerExecution, BrokerFill, BrokerOrder, BrokerOverloaded,
-                                         BrokerPositionView, BrokerRejected, RetryableBrokerError)
+from services.common.clock import Clock, WallClock
+from services.common.vocabulary import OrderType
+from services.order.brokers.base import (BrokerAck, BrokerExecution, BrokerOrder, BrokerOverloaded,
+                                         BrokerPositionView, BrokerRejected, OutcomeUnknown, RetryableBrokerError)
+from services.order.brokers.budget import VenueBudget
+from services.order.brokers.ccxt_orders import ack_of, symbol_of
+from services.order.brokers.precision import PRECISION_RULE, plain
+from services.order.brokers.resting import FillTracker
 
 log = logging.getLogger(__name__)
-_STATES = {"open": "new", "closed": "filled", "canceled": "canceled", "cancelled": "canceled",
-           "expired": "expired", "rejected": "rejected"}
-
-
-def _symbol(instrument: str) -> str:
-    return instrument.replace("_", "/")
 
 
 class CcxtBroker:
-    def __init__(self, exchange, instruments: tuple[str, ...]) -> None:
+    def __init__(self, exchange, instruments: tuple[str, ...], *, client_ids: bool = True,
+                 clock: Clock | None = None, budget: VenueBudget | None = None, poll_seconds: float = 2.0) -> None:
         self.exchange = exchange
         self.name = f"ccxt:{exchange.id}"
         self.instruments = tuple(instruments)
+        self.client_ids = client_ids
+        self._clock = clock or WallClock()
+        self.budget = budget or VenueBudget.split(50.0, 5.0, self._clock)
+        self._poll_seconds = poll_seconds
         self._instrument_of: dict[str, str] = {}  # client id -> instrument: ccxt looks orders up per symbol
+        self._order_id_of: dict[str, str] = {}    # client id -> the exchange's order id, from its replies
+        self._open: set[str] = set()              # client ids of orders still working at the exchange
+        self._tracker = FillTracker()
 
     async def close(self) -> None:
         await self.exchange.close()
@@ -50,132 +73,176 @@ class CcxtBroker:
         text = f"{self._venue()}: {what} failed: {type(exc).__name__}: {str(exc)[:300]}"
         if isinstance(exc, (ccxt.RateLimitExceeded, ccxt.DDoSProtection)):
             return BrokerOverloaded(text, 1.0)
-        if isinstance(exc, (ccxt.AuthenticationError, ccxt.PermissionDenied, ccxt.InvalidOrder,
-                            ccxt.InsufficientFunds, ccxt.BadSymbol, ccxt.BadRequest)):
+        if isinstance(exc, ccxt.InvalidNonce):
+            return RetryableBrokerError(text)
+        if isinstance(exc, ccxt.OperationFailed):
+            return OutcomeUnknown(text)
+        if isinstance(exc, (ccxt.NotSupported, ccxt.ArgumentsRequired)):
+            return BrokerRejected(text, rule="venue.not_supported")
+        if isinstance(exc, ccxt.BaseError):
             return BrokerRejected(text)
-        return RetryableBrokerError(text)
+        return OutcomeUnknown(text)
+
+    # ---- submit -------------------------------------------------------------------------
+
+    async def _exact(self, order: BrokerOrder) -> tuple[float, float | None]:
+        """The amount and price, refused unless the market takes them exactly as asked."""
+        symbol = symbol_of(order.instrument)
+        try:
+            await self.exchange.load_markets()
+            self.exchange.market(symbol)
+        except ccxt.BadSymbol as exc:
+            raise BrokerRejected(f"{self._venue()} does not trade {symbol}: {exc}", rule="venue.instrument") from None
+        except ccxt.BaseError as exc:
+            raise RetryableBrokerError(f"{self._venue()}: markets unavailable ({exc}); the order was not sent") from None
+        checks = [("quantity", order.quantity, self.exchange.amount_to_precision)]
+        if order.limit_price is not None:
+            checks.append(("price", order.limit_price, self.exchange.price_to_precision))
+        for what, value, fit in checks:
+            try:
+                exact = Decimal(fit(symbol, plain(value))) == value
+            except ccxt.BaseError:
+                exact = False
+            if not exact:
+                raise BrokerRejected(f"{what} {plain(value)} is not a multiple of {self._venue()}'s {symbol} "
+                                     f"{what} precision; the order was not sent", rule=PRECISION_RULE)
+        minimum = ((self.exchange.market(symbol).get("limits") or {}).get("amount") or {}).get("min")
+        if minimum is not None and order.quantity < Decimal(str(minimum)):
+            raise BrokerRejected(f"quantity {plain(order.quantity)} is below {self._venue()}'s {symbol} minimum "
+                                 f"amount {minimum}; the order was not sent", rule=PRECISION_RULE)
+        return float(order.quantity), float(order.limit_price) if order.limit_price is not None else None
 
     async def submit(self, order: BrokerOrder) -> BrokerAck:
-        if order.order_type not in ("market", "limit"):
-            raise BrokerRejected(f"{self._venue()}: this adapter sends market and limit orders only")
-        symbol = _symbol(order.instrument)
-        self._instrument_of[order.client_order_id] = order.instrument
+        if order.order_type not in (OrderType.MARKET, OrderType.LIMIT):
+            raise BrokerRejected(f"{self._venue()}: this adapter sends market and limit orders only",
+                                 rule="venue.order_type")
+        amount, price = await self._exact(order)
+        cid = order.client_order_id
+        self._instrument_of[cid] = order.instrument
+        params = {"clientOrderId": cid} if self.client_ids else {}
+        if order.order_type == OrderType.LIMIT:
+            params["timeInForce"] = str(order.time_in_force).upper()
+        if order.reduce_only and self.exchange.options.get("defaultType") not in (None, "spot"):
+            params["reduceOnly"] = True  # derivatives only: spot endpoints refuse the parameter
+        await self.budget.write(priority=order.is_exit)
         try:
-            created = await self.exchange.create_order(
-                symbol, order.order_type, order.side, float(order.quantity),
-                float(order.limit_price) if order.limit_price is not None else None,
-                {"clientOrderId": order.client_order_id})
-        except (ccxt.NetworkError, ccxt.ExchangeNotAvailable) as exc:
-            if isinstance(exc, (ccxt.RateLimitExceeded, ccxt.DDoSProtection)):
-                raise self._translate(exc, "create_order") from None
-            # In doubt: ask by client id before the gateway may send again.
-            ack = await self.lookup(order.client_order_id)
-            if ack is not None:
-                return ack
-            raise self._translate(exc, "create_order") from None
+            created = await self.exchange.create_order(symbol_of(order.instrument), str(order.order_type),
+                                                       str(order.side), amount, price, params)
         except ccxt.BaseError as exc:
-            if "duplicate" in str(exc).lower():  # the exchange already has this client id: adopt it
-                ack = await self.lookup(order.client_order_id)
-                if ack is not None:
-                    return ack
-            raise self._translate(exc, "create_order") from None
-        return self._ack(order.client_order_id, created)
+            error = self._translate(exc, "create_order")
+            duplicate = isinstance(exc, ccxt.DuplicateOrderId) or "duplicate" in str(exc).lower()
+            if isinstance(error, OutcomeUnknown) or (duplicate and self.client_ids):
+                return await self._resolve(cid, error)
+            raise error from None
+        try:
+            return await self._reported(cid, created)
+        except OutcomeUnknown as exc:  # an unreadable success reply: the exchange has the order
+            return await self._resolve(cid, exc)
 
-    async def lookup(self, client_order_id: str) -> BrokerAck | None:
-        instruments = ([self._instrument_of[client_order_id]] if client_order_id in self._instrument_of
-                       else list(self.instruments))
+    async def _resolve(self, cid: str, cause: Exception) -> BrokerAck:
+        log.warning("order outcome in doubt; looking it up", extra={"venue": self._venue(), "client_order_id": cid,
+                                                                    "error": str(cause)})
+        try:
+            ack = await self.lookup(cid)
+        except (OutcomeUnknown, RetryableBrokerError, BrokerOverloaded, BrokerRejected) as exc:
+            raise OutcomeUnknown(f"{cause}; the lookup failed too: {exc}; the order is not sent again") from None
+        if ack is None:
+            raise OutcomeUnknown(f"{cause}; the exchange does not list the order yet; it is not sent again")
+        return ack
+
+    async def _reported(self, cid: str, found: dict) -> BrokerAck:
+        ack = await ack_of(self.exchange, self.name, cid, found, self._instrument_of.get(cid, self.instruments[0]))
+        self._order_id_of[cid] = ack.broker_order_id
+        (self._open.add if ack.state in ("new", "partially_filled") else self._open.discard)(cid)
+        self._tracker.saw(ack)
+        return ack
+
+    # ---- lookup, cancel -----------------------------------------------------------------
+
+    async def _fetch(self, cid: str) -> dict | None:
+        instruments = ([self._instrument_of[cid]] if cid in self._instrument_of else list(self.instruments))
         for instrument in instruments:
+            await self.budget.read()
             try:
-                found = await self.exchange.fetch_order(None, _symbol(instrument), {"clientOrderId": client_order_id})
+                if self.client_ids:
+                    found = await self.exchange.fetch_order(None, symbol_of(instrument), {"clientOrderId": cid})
+                elif cid in self._order_id_of:
+                    found = await self.exchange.fetch_order(self._order_id_of[cid], symbol_of(instrument))
+                else:
+                    raise OutcomeUnknown(f"{self._venue()} cannot look orders up by client id and never answered "
+                                         f"with an id for {cid!r}; an operator must check the exchange")
             except ccxt.OrderNotFound:
                 continue
             except ccxt.BaseError as exc:
-                raise self._translate(exc, "fetch_order") from None
-            return self._ack(client_order_id, found)
+                error = self._translate(exc, "fetch_order")
+                raise (OutcomeUnknown(str(error)) if isinstance(error, BrokerRejected) else error) from None
+            self._instrument_of[cid] = instrument
+            return found
         return None
 
+    async def lookup(self, client_order_id: str) -> BrokerAck | None:
+        found = await self._fetch(client_order_id)
+        return None if found is None else await self._reported(client_order_id, found)
+
     async def cancel(self, client_order_id: str) -> BrokerAck:
-        instrument = self._instrument_of.get(client_order_id)
         ack = await self.lookup(client_order_id)
         if ack is None:
             raise BrokerRejected(f"{self._venue()}: no order with client id {client_order_id!r} to cancel")
-        instrument = self._instrument_of.get(client_order_id, instrument) or self.instruments[0]
+        await self.budget.write(priority=True)
         try:
-            await self.exchange.cancel_order(ack.broker_order_id, _symbol(instrument))
+            await self.exchange.cancel_order(ack.broker_order_id,
+                                             symbol_of(self._instrument_of.get(client_order_id, self.instruments[0])))
         except ccxt.BaseError as exc:
             raise self._translate(exc, "cancel_order") from None
         return (await self.lookup(client_order_id)) or ack
 
     async def positions(self, account: str) -> list[BrokerPositionView]:
+        await self.budget.read()
         try:
             if self.exchange.has.get("fetchPositions") and self.exchange.options.get("defaultType") not in (
                     None, "spot"):
-                rows = await self.exchange.fetch_positions([_symbol(i) for i in self.instruments])
+                rows = await self.exchange.fetch_positions([symbol_of(i) for i in self.instruments])
                 return [BrokerPositionView(account=account, instrument=r["symbol"].replace("/", "_").split(":")[0],
                                            quantity=Decimal(str(r["contracts"] or 0)) * (
                                                -1 if r.get("side") == "short" else 1),
-                                           average_price=Decimal(str(r["entryPrice"])) if r.get("entryPrice") else None)
+                                           average_price=Decimal(str(r["entryPrice"])) if r.get("entryPrice") else None,
+                                           side=r.get("side") or "")
                         for r in rows]
             balance = await self.exchange.fetch_balance()
         except ccxt.BaseError as exc:
             raise self._translate(exc, "positions") from None
         views = []
         for instrument in self.instruments:  # spot: the position is the base currency held
-            base = instrument.split("_")[0]
-            total = (balance.get("total") or {}).get(base)
+            total = (balance.get("total") or {}).get(instrument.split("_")[0])
             if total:
                 views.append(BrokerPositionView(account=account, instrument=instrument,
                                                 quantity=Decimal(str(total)), average_price=None))
         return views
 
+    # ---- resting orders -------------------------------------------------------------------
+
     async def executions(self) -> AsyncIterator[BrokerExecution]:
-        """Not wired: resting orders are seen through lookup and recovery."""
-        return
-        yield  # pragma: no cover
+        """Fills and ends of the orders still working, by polling fetch_order inside the read budget."""
+        while True:
+            for execution in await self.poll():
+                yield execution
+            await self._clock.sleep(self._poll_seconds)
 
-    def _ack(self, client_order_id: str, created: dict) -> BrokerAck:
-        venue = self._venue()
-        order_id = created.get("id")
-        if not order_id:
-            raise RetryableBrokerError(f"{venue}: the order reply has no field 'id'")
-        state = _STATES.get(created.get("status") or "open")
-        if state is None:
-            raise RetryableBrokerError(f"{venue}: the order reply has an unknown 'status' {created.get('status')!r}")
-        try:
-            filled = Decimal(str(created.get("filled") or 0))
-            fills = self._fills(client_order_id, str(order_id), created, filled, state)
-        except (InvalidOperation, TypeError, KeyError):
-            raise RetryableBrokerError(f"{venue}: the order reply has a non-numeric 'filled', 'price' or "
-                                       "'amount'") from None
-        if state == "new" and filled > 0:
-            state = "partially_filled"
-        return BrokerAck(client_order_id=client_order_id, broker_order_id=str(order_id), state=state,
-                         filled_quantity=filled, fills=fills)
+    async def poll(self) -> list[BrokerExecution]:
+        news: list[BrokerExecution] = []
+        for cid in sorted(self._open):
+            try:
+                found = await self._fetch(cid)
+                if found is None:
+                    continue
+                news += self._tracker.news(await self._reported_quietly(cid, found))
+            except (OutcomeUnknown, RetryableBrokerError, BrokerOverloaded, BrokerRejected) as exc:
+                log.warning("could not poll an open order; trying again", extra={"client_order_id": cid,
+                                                                                 "error": str(exc)})
+        return news
 
-    def _fills(self, client_order_id: str, order_id: str, created: dict, filled: Decimal,
-               state: str) -> tuple[BrokerFill, ...]:
-        """Per-trade fills when the exchange lists them; else one fill, only once the order is wholly filled.
-
-        A cumulative "filled so far" cannot become fills without double counting, so a partial
-        fill without trade detail is left for lookup to report once the order is done.
-        """
-        trades = created.get("trades") or []
-        if trades:
-            return tuple(BrokerFill(
-                broker_fill_id=f"{self.name}-{t.get('id') or order_id + '-' + str(i)}", client_order_id=client_order_id,
-                quantity=Decimal(str(t["amount"])), price=Decimal(str(t["price"])),
-                commission=Decimal(str((t.get("fee") or {}).get("cost") or 0)),
-                time=_time(t.get("timestamp") or created.get("timestamp"))) for i, t in enumerate(trades))
-        if state != "filled" or filled <= 0:
-            return ()
-        price = created.get("average") or created.get("price")
-        if price is None:
-            raise RetryableBrokerError(f"{self._venue()}: a filled order reply has no field 'average'")
-        return (BrokerFill(broker_fill_id=f"{self.name}-{order_id}-all", client_order_id=client_order_id,
-                           quantity=filled, price=Decimal(str(price)),
-                           commission=Decimal(str((created.get("fee") or {}).get("cost") or 0)),
-                           time=_time(created.get("lastTradeTimestamp") or created.get("timestamp"))),)
-
-
-def _time(stamp) -> datetime:
-    return datetime.fromtimestamp(stamp / 1000, timezone.utc) if stamp else datetime.now(timezone.utc)
+    async def _reported_quietly(self, cid: str, found: dict) -> BrokerAck:
+        ack = await ack_of(self.exchange, self.name, cid, found, self._instrument_of.get(cid, self.instruments[0]))
+        if ack.state not in ("new", "partially_filled"):
+            self._open.discard(cid)
+        return ack

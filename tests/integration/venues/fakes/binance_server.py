@@ -1,8 +1,14 @@
-"""A loopback Binance spot REST API (the shapes of Binance's public docs) for the ccxt adapter.
+"""A loopback Binance spot REST API that keeps Binance's documented rules, for the ccxt adapter.
 
-Signed endpoints check X-MBX-APIKEY and `signature` = hex HMAC-SHA256(secret, totalParams), where
-totalParams is the query string followed by the form body, without the signature itself.
-Knobs: `throttle` (HTTP 429 code -1003 that many times), `reply_delay`, `malformed` ({"order"}).
+Rules (https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints,
+.../errors): signed endpoints check X-MBX-APIKEY and `signature` = hex HMAC-SHA256(secret,
+totalParams); newClientOrderId must be unique among OPEN orders only (a filled order's id may
+be used again, and that is a second order); quantities must be multiples of LOT_SIZE stepSize
+and prices of PRICE_FILTER tickSize (-1013 otherwise); GET /api/v3/order carries no fills,
+GET /api/v3/myTrades?orderId= lists them.
+Knobs: `throttle` (-1003 as HTTP 429), `reply_delay`, `malformed` ({"order"}), `fail_after_accept`
+(codes answered after the order was taken, e.g. [-1006]: "execution status unknown"),
+`lookup_failures` (GET /api/v3/order answers 503).
 """
 
 from __future__ import annotations
@@ -12,10 +18,13 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from aiohttp import web
 
 FILL_PRICE = "65000.10"
+STEP_SIZE, TICK_SIZE = "0.00001", "0.01"
+_OPEN = ("NEW", "PARTIALLY_FILLED")
 
 
 def _error(code: int, msg: str, status: int = 400) -> web.Response:
@@ -33,6 +42,9 @@ class FakeBinance:
     requests: list[str] = field(default_factory=list)
     ticker_calls: int = 0
     fail_ticker: int = 0
+    fail_after_accept: list[int] = field(default_factory=list)
+    lookup_failures: int = 0
+    trades: list[dict] = field(default_factory=list)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -42,6 +54,7 @@ class FakeBinance:
         app.router.add_get("/api/v3/order", self.query_order)
         app.router.add_delete("/api/v3/order", self.cancel_order)
         app.router.add_get("/api/v3/account", self.account)
+        app.router.add_get("/api/v3/myTrades", self.my_trades)
         return app
 
     async def _params(self, request: web.Request) -> tuple[dict, web.Response | None]:
@@ -94,52 +107,93 @@ class FakeBinance:
     def _view(self, order: dict) -> dict:
         return {k: v for k, v in order.items() if k != "fills"}
 
+    @property
+    def fills(self) -> list[dict]:
+        return self.trades
+
+    def fill(self, client_id: str, qty: str, price: str = FILL_PRICE) -> dict:
+        """The market trades `qty` of an order (tests call this for resting orders)."""
+        order = next(o for o in self.orders if o["clientOrderId"] == client_id and o["status"] in _OPEN)
+        executed = Decimal(order["executedQty"]) + Decimal(qty)
+        order.update(executedQty=str(executed),
+                     status="FILLED" if executed == Decimal(order["origQty"]) else "PARTIALLY_FILLED")
+        trade = {"symbol": order["symbol"], "id": 900 + len(self.trades) + 1, "orderId": order["orderId"],
+                 "orderListId": -1, "price": price, "qty": qty, "quoteQty": str(Decimal(qty) * Decimal(price)),
+                 "commission": "0.00000100", "commissionAsset": "BTC", "time": int(time.time() * 1000),
+                 "isBuyer": order["side"] == "BUY", "isMaker": False, "isBestMatch": True}
+        self.trades.append(trade)
+        order["fills"].append({"price": price, "qty": qty, "commission": trade["commission"],
+                               "commissionAsset": "BTC", "tradeId": trade["id"]})
+        return order
+
+    def expire(self, client_id: str) -> None:
+        """Binance expires the rest of an order (e.g. an IOC): EXPIRED keeps executedQty."""
+        order = next(o for o in self.orders if o["clientOrderId"] == client_id and o["status"] in _OPEN)
+        order["status"] = "EXPIRED"
+
     async def new_order(self, request: web.Request) -> web.Response:
         params, refused = await self._params(request)
         if refused is not None:
             return refused
         cid = params.get("newClientOrderId")
-        if cid and any(o["clientOrderId"] == cid for o in self.orders):
+        if cid and any(o["clientOrderId"] == cid and o["status"] in _OPEN for o in self.orders):
             return _error(-2010, "Duplicate order sent.")
+        if Decimal(params["quantity"]) % Decimal(STEP_SIZE) != 0:
+            return _error(-1013, "Filter failure: LOT_SIZE")
+        if "price" in params and Decimal(params["price"]) % Decimal(TICK_SIZE) != 0:
+            return _error(-1013, "Filter failure: PRICE_FILTER")
         number = len(self.orders) + 1
         market = params["type"] == "MARKET"
         now = int(time.time() * 1000)
         order = {"symbol": params["symbol"], "orderId": number, "orderListId": -1, "clientOrderId": cid,
                  "transactTime": now, "time": now, "updateTime": now, "price": params.get("price", "0.00000000"),
-                 "origQty": params["quantity"], "executedQty": params["quantity"] if market else "0.00000000",
-                 "cummulativeQuoteQty": "0", "status": "FILLED" if market else "NEW",
+                 "origQty": params["quantity"], "executedQty": "0", "cummulativeQuoteQty": "0", "status": "NEW",
                  "timeInForce": params.get("timeInForce", "GTC"), "type": params["type"], "side": params["side"],
                  "workingTime": now, "fills": []}
+        self.orders.append(order)  # taken before any fault below: the exchange has acted
         if market:
-            order["fills"] = [{"price": FILL_PRICE, "qty": params["quantity"], "commission": "0.00000100",
-                               "commissionAsset": "BTC", "tradeId": 900 + number}]
-        self.orders.append(order)
+            self.fill(cid, params["quantity"])
         if self.reply_delay:
             await asyncio.sleep(self.reply_delay)
+        if self.fail_after_accept:
+            code = self.fail_after_accept.pop(0)
+            return _error(code, "An unexpected response was received from the message bus. Execution status "
+                          "unknown.", 500)
         if "order" in self.malformed:
             return web.json_response({"symbol": params["symbol"], "status": "FILLED"})
         return web.json_response(order)
 
     def _find(self, params: dict) -> dict | None:
-        if "origClientOrderId" in params:
-            return next((o for o in self.orders if o["clientOrderId"] == params["origClientOrderId"]), None)
+        if "origClientOrderId" in params:  # the latest order with that client id
+            found = [o for o in self.orders if o["clientOrderId"] == params["origClientOrderId"]]
+            return found[-1] if found else None
         return next((o for o in self.orders if str(o["orderId"]) == params.get("orderId")), None)
 
     async def query_order(self, request: web.Request) -> web.Response:
         params, refused = await self._params(request)
         if refused is not None:
             return refused
+        if self.lookup_failures > 0:
+            self.lookup_failures -= 1
+            return web.Response(status=503, text="<html>503 Service Unavailable</html>")
         order = self._find(params)
         if order is None:
             return _error(-2013, "Order does not exist.")
         return web.json_response(self._view(order))
+
+    async def my_trades(self, request: web.Request) -> web.Response:
+        params, refused = await self._params(request)
+        if refused is not None:
+            return refused
+        return web.json_response([t for t in self.trades if t["symbol"] == params["symbol"]
+                                  and ("orderId" not in params or str(t["orderId"]) == params["orderId"])])
 
     async def cancel_order(self, request: web.Request) -> web.Response:
         params, refused = await self._params(request)
         if refused is not None:
             return refused
         order = self._find(params)
-        if order is None or order["status"] != "NEW":
+        if order is None or order["status"] not in _OPEN:
             return _error(-2011, "Unknown order sent.")
         order["status"] = "CANCELED"
         return web.json_response(self._view(order))

@@ -1,0 +1,75 @@
+"""A ccxt order structure (https://docs.ccxt.com/#/README?id=order-structure) as a BrokerAck with every fill.
+
+Fills come per trade, with the exchange's trade ids. When the order structure carries no
+trades (Binance's GET /api/v3/order never does) and something was filled, the trades are
+asked for (`fetch_order_trades`, Binance: GET /api/v3/myTrades?orderId=), so the partial
+fill of an order that was then canceled or expired is booked too. Only an exchange that
+cannot list an order's trades gets one fill for the whole filled amount, once the order is
+finished (a running cumulative amount would be counted twice).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+
+import ccxt
+
+from services.order.brokers.base import FINISHED_STATES, BrokerAck, BrokerFill, OutcomeUnknown
+
+STATES = {"open": "new", "closed": "filled", "canceled": "canceled", "cancelled": "canceled",
+          "expired": "expired", "rejected": "rejected"}
+
+
+def symbol_of(instrument: str) -> str:
+    return instrument.replace("_", "/")
+
+
+def _time(stamp) -> datetime:
+    return datetime.fromtimestamp(stamp / 1000, timezone.utc) if stamp else datetime.now(timezone.utc)
+
+
+def _fills(name: str, cid: str, order_id: str, trades: list[dict], fallback_time) -> tuple[BrokerFill, ...]:
+    return tuple(BrokerFill(
+        broker_fill_id=f"{name}-{t.get('id') or order_id + '-' + str(i)}", client_order_id=cid,
+        quantity=Decimal(str(t["amount"])), price=Decimal(str(t["price"])),
+        commission=Decimal(str((t.get("fee") or {}).get("cost") or 0)),
+        time=_time(t.get("timestamp") or fallback_time)) for i, t in enumerate(trades))
+
+
+async def ack_of(exchange, name: str, cid: str, found: dict, instrument: str) -> BrokerAck:
+    """Reads everything before returning, so a half-readable order records no fill (OutcomeUnknown instead)."""
+    venue = f"ccxt {exchange.id}"
+    order_id = found.get("id")
+    if not order_id:
+        raise OutcomeUnknown(f"{venue}: the order reply has no field 'id'")
+    state = STATES.get(found.get("status") or "open")
+    if state is None:
+        raise OutcomeUnknown(f"{venue}: the order reply has an unknown 'status' {found.get('status')!r}")
+    try:
+        filled = Decimal(str(found.get("filled") or 0))
+        trades = found.get("trades") or []
+        if not trades and filled > 0 and exchange.has.get("fetchOrderTrades"):
+            try:
+                trades = await exchange.fetch_order_trades(str(order_id), symbol_of(instrument))
+            except ccxt.BaseError as exc:
+                raise OutcomeUnknown(f"{venue}: fetch_order_trades failed: {type(exc).__name__}: {exc}") from None
+        if trades:
+            fills = _fills(name, cid, str(order_id), trades, found.get("timestamp"))
+        elif filled > 0 and state in FINISHED_STATES:
+            price = found.get("average") or found.get("price")
+            if price is None:
+                raise OutcomeUnknown(f"{venue}: a filled order reply has no field 'average'")
+            fills = (BrokerFill(broker_fill_id=f"{name}-{order_id}-all", client_order_id=cid, quantity=filled,
+                                price=Decimal(str(price)),
+                                commission=Decimal(str((found.get("fee") or {}).get("cost") or 0)),
+                                time=_time(found.get("lastTradeTimestamp") or found.get("timestamp"))),)
+        else:
+            fills = ()
+    except (InvalidOperation, TypeError, KeyError):
+        raise OutcomeUnknown(f"{venue}: the order reply has a non-numeric 'filled', 'price' or 'amount'") from None
+    booked = sum((f.quantity for f in fills), Decimal(0))
+    if state == "new" and booked > 0:
+        state = "partially_filled"
+    return BrokerAck(client_order_id=cid, broker_order_id=str(order_id), state=state, filled_quantity=booked,
+                     fills=fills)
