@@ -5,6 +5,10 @@ Rules (the polars batch path in batch.py follows the same ones and gives identic
   UTC and H4 starts at 00:00, 04:00, ... UTC); a tick at exactly `end` opens the next bucket;
 - bid and ask OHLC come from the ticks' bid and ask; mid is (bid + ask) / 2 of each tick,
   in floats, as candles are analytics;
+- volume is summed exactly: the ticks' decimal volumes are added as decimals (`exact_volume`)
+  and `volume` is that sum rounded once to a float. An exact sum does not depend on how the
+  ticks are grouped, so the batch path, a bucket rebuilt after a restart from stored S5
+  candles and the live path agree to the last bit (float sums differ at 1e-15);
 - a bucket closes on the first tick past its end (`on_tick`) or when the clock passes its
   end (`close_due`), whichever comes first; an empty bucket never produces a candle;
 - `closed_time` is the data time that closed it: the closing tick's time, or the `now`
@@ -20,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import Context, Decimal
 
 from services.market_data.feeds.base import FeedTick
 from services.market_data.instruments import TIMEFRAMES, Timeframe
@@ -43,25 +48,37 @@ class Candle:
     ask: Ohlc
     mid: Ohlc
     tick_count: int
-    volume: float
+    volume: float  # exact_volume rounded once, for analytics
     closed: bool = True
     # Data time that closed the bucket (see the module rules); None while open, and on
     # candles stored before it was recorded.
     closed_time: datetime | None = None
+    # The exact sum of the tick volumes; None on candles stored before it was recorded.
+    exact_volume: Decimal | None = None
+
+
+# 80 significant digits: every sum of real feed volumes is exact (the default 28 could round
+# a long sum of 8-decimal crypto quantities); never trapping keeps a tick from being half-applied.
+_EXACT = Context(prec=80)
+
+
+def exact_volume_of(candle: Candle) -> Decimal:
+    """The candle's exact volume; for one stored before it was recorded, its float's shortest decimal."""
+    return candle.exact_volume if candle.exact_volume is not None else Decimal(repr(candle.volume))
 
 
 class _Bucket:
     __slots__ = ("start", "end", "bo", "bh", "bl", "bc", "ao", "ah", "al", "ac", "mo", "mh", "ml", "mc",
                  "count", "volume")
 
-    def __init__(self, start: int, width: int, bid: float, ask: float, mid: float, volume: float, count: int) -> None:
+    def __init__(self, start: int, width: int, bid: float, ask: float, mid: float, volume: Decimal, count: int) -> None:
         self.start, self.end = start, start + width
         self.bo = self.bh = self.bl = self.bc = bid
         self.ao = self.ah = self.al = self.ac = ask
         self.mo = self.mh = self.ml = self.mc = mid
         self.count, self.volume = count, volume
 
-    def add(self, bid: float, ask: float, mid: float, volume: float) -> None:
+    def add(self, bid: float, ask: float, mid: float, volume: Decimal) -> None:
         if bid > self.bh:
             self.bh = bid
         elif bid < self.bl:
@@ -76,7 +93,7 @@ class _Bucket:
             self.ml = mid
         self.bc, self.ac, self.mc = bid, ask, mid
         self.count += 1
-        self.volume += volume
+        self.volume = _EXACT.add(self.volume, volume)
 
     def merge(self, c: Candle) -> None:
         """Adds a finer closed candle (restoring an open bucket from stored S5 candles)."""
@@ -84,14 +101,17 @@ class _Bucket:
         self.ah, self.al, self.ac = max(self.ah, c.ask.high), min(self.al, c.ask.low), c.ask.close
         self.mh, self.ml, self.mc = max(self.mh, c.mid.high), min(self.ml, c.mid.low), c.mid.close
         self.count += c.tick_count
-        self.volume += c.volume
+        self.volume = _EXACT.add(self.volume, exact_volume_of(c))
 
     def candle(self, instrument: str, timeframe: Timeframe, closed_time: datetime | None = None) -> Candle:
         """The candle of this bucket: closed at `closed_time`, or still open when it is None."""
         return Candle(instrument, timeframe, _utc(self.start), _utc(self.end),
                       Ohlc(self.bo, self.bh, self.bl, self.bc), Ohlc(self.ao, self.ah, self.al, self.ac),
-                      Ohlc(self.mo, self.mh, self.ml, self.mc), self.count, self.volume,
-                      closed_time is not None, closed_time)
+                      Ohlc(self.mo, self.mh, self.ml, self.mc), self.count, float(self.volume),
+                      closed_time is not None, closed_time, self.volume)
+
+
+_ZERO = Decimal(0)
 
 
 def _utc(epoch_seconds: int) -> datetime:
@@ -129,7 +149,7 @@ class CandleAggregator:
         ts = tick.time.timestamp()
         bid, ask = float(tick.bid), float(tick.ask)
         mid = (bid + ask) / 2
-        volume = float(tick.volume)
+        volume = tick.volume
         closed: list[Candle] = []
         for i, width in enumerate(self._widths):
             bucket = buckets[i]
@@ -180,7 +200,7 @@ class CandleAggregator:
                 bucket = buckets[i]
                 if bucket is None or bucket.start != start:
                     # An older restored bucket is superseded: it was closed and stored already.
-                    bucket = buckets[i] = _Bucket(start, width, c.bid.open, c.ask.open, c.mid.open, 0.0, 0)
+                    bucket = buckets[i] = _Bucket(start, width, c.bid.open, c.ask.open, c.mid.open, _ZERO, 0)
                     bucket.bh, bucket.bl = c.bid.high, c.bid.low
                     bucket.ah, bucket.al = c.ask.high, c.ask.low
                     bucket.mh, bucket.ml = c.mid.high, c.mid.low
