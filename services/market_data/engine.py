@@ -2,6 +2,8 @@
 
 Single writer: only the feed task calls `on_tick` / `on_time`, or, on a push plane (no feed
 task), `publish`, which takes one request at a time.
+Ticks are streamed as they are ingested (they are kept in memory only); closed candles and
+factor sets go to the recorder, which streams them once they are stored (recorder.py).
 Each tick is ingested inside a span, each closed candle is handled inside a child span,
 and every event carries the trace context of the span that produced it.
 """
@@ -14,7 +16,6 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from opentelemetry import trace
 
@@ -25,6 +26,7 @@ from services.market_data.events import CandleEvent, FactorEvent, TickEvent
 from services.market_data.factors import FactorEngine
 from services.market_data.feeds.base import FeedTick
 from services.market_data.instruments import InstrumentSpec
+from services.market_data.recorder import PublishAtOnce, Recorder
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
@@ -55,11 +57,6 @@ def _trace_context_of(span: trace.Span) -> common_pb2.TraceContext:
                                    tracestate=state)
 
 
-class Recorder(Protocol):
-    def record_candle(self, seq: int, event: CandleEvent) -> None: ...
-    def record_factors(self, seq: int, event: FactorEvent) -> None: ...
-
-
 class MarketDataEngine:
     def __init__(self, *, instruments: Iterable[InstrumentSpec], feed_name: str, aggregator: CandleAggregator,
                  factors: FactorEngine, tick_stream: Broadcaster[TickEvent],
@@ -70,7 +67,8 @@ class MarketDataEngine:
         self.aggregator = aggregator
         self.factors = factors
         self.tick_stream, self.candle_stream, self.factor_stream = tick_stream, candle_stream, factor_stream
-        self._recorder = recorder
+        # Without a database (benchmarks, in-process use) closed candles are streamed at once.
+        self._recorder = recorder if recorder is not None else PublishAtOnce(candle_stream, factor_stream)
         self._window = {s: collections.deque(maxlen=tick_window) for s in self.instruments}
         self._last: dict[str, tuple[int, TickEvent]] = {}
         self.ticks_accepted = 0
@@ -97,13 +95,16 @@ class MarketDataEngine:
                 self._on_closed(candle)
 
     async def publish(self, ticks: Sequence[FeedTick]) -> Published:
-        """Ingests pushed ticks in order, as one batch.
+        """Ingests pushed ticks in order, as one batch, and returns once the candles and factor
+        sets they closed are stored and streamed: what the answer names, the streams carry.
 
         The lock keeps two batches from interleaving their ticks: ingesting yields to the event
         loop now and then, so a big batch does not stall the streams that carry its results.
+        The wait for storage is outside the lock, so the next batch is ingested meanwhile.
         """
+        recorder = self._recorder
         async with self._publishing:
-            accepted, candles = self.ticks_accepted, self.candle_stream.last_seq
+            accepted, candles = self.ticks_accepted, recorder.last_candle_seq
             late = 0
             for count, tick in enumerate(ticks, 1):
                 if self.aggregator.is_late(tick):
@@ -111,10 +112,12 @@ class MarketDataEngine:
                 self.on_tick(tick)
                 if count % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
-            return Published(accepted=self.ticks_accepted - accepted, late=late,
-                             candles_closed=self.candle_stream.last_seq - candles,
-                             last_tick_seq=self.tick_stream.last_seq, last_candle_seq=self.candle_stream.last_seq,
-                             last_factor_seq=self.factor_stream.last_seq)
+            done = Published(accepted=self.ticks_accepted - accepted, late=late,
+                             candles_closed=recorder.last_candle_seq - candles,
+                             last_tick_seq=self.tick_stream.last_seq, last_candle_seq=recorder.last_candle_seq,
+                             last_factor_seq=recorder.last_factor_seq)
+        await recorder.wait_published(done.last_candle_seq, done.last_factor_seq)
+        return done
 
     def on_time(self, now: datetime) -> None:
         """The feed clock reached `now`: closes the candles whose end has passed."""
@@ -129,17 +132,11 @@ class MarketDataEngine:
             span.set_attribute("instrument", candle.instrument)
             span.set_attribute("timeframe", candle.timeframe.name)
             context = _trace_context_of(span)
-            event = CandleEvent(candle, context)
-            seq = self.candle_stream.publish(event)
-            if self._recorder is not None:
-                self._recorder.record_candle(seq, event)
+            self._recorder.record_candle(CandleEvent(candle, context))
             values = self.factors.on_candle(candle)
-            if values is None:
-                return
-            factor_event = FactorEvent(candle.instrument, candle.timeframe, candle.start, values, context)
-            factor_seq = self.factor_stream.publish(factor_event)
-            if self._recorder is not None:
-                self._recorder.record_factors(factor_seq, factor_event)
+            if values is not None:
+                self._recorder.record_factors(FactorEvent(candle.instrument, candle.timeframe, candle.start,
+                                                          values, context))
 
     def quote(self, instrument: str) -> tuple[int, TickEvent] | None:
         return self._last.get(instrument)

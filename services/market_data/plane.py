@@ -30,6 +30,12 @@ from services.market_data.server import MarketDataService
 
 log = logging.getLogger(__name__)
 
+# Ticks are kept in memory only, so their seqs are not continued from a database: each start of
+# the plane numbers its ticks from (start number - 1) * 2**40, above any seq an earlier run can
+# have handed out. A subscriber resuming with a seq from before a restart is told those ticks
+# are no longer retained, instead of being refused as "ahead" or answered with this run's ticks.
+TICK_SEQS_PER_START = 1 << 40
+
 
 def make_feed(config: MarketDataConfig) -> Feed:
     if config.feed.kind in ("oanda", "gmo", "ccxt"):
@@ -101,24 +107,26 @@ class MarketDataPlane:
         repository = MarketDataRepository(pool)
         feed = feed or await _resuming(make_feed(config), config, repository)
         candle_seq, factor_seq = await repository.last_seqs()
+        first_tick_seq = (await repository.record_start() - 1) * TICK_SEQS_PER_START
         aggregator = CandleAggregator()
         factors = FactorEngine(config.factors, history=config.factor_history)
         await warm_start(repository, tuple(feed.instruments), aggregator, factors)
-        recorder = CandleRecorder(repository, stored_candle_seq=candle_seq, stored_factor_seq=factor_seq)
-        candles_stored = repository.candle_backfill(lambda seq: recorder.wait_stored("c", seq))
-        factors_stored = repository.factor_backfill(lambda seq: recorder.wait_stored("f", seq))
+        # The candle and factor streams hold stored events only (the recorder publishes after
+        # storing), so a resume that reaches past their rings reads PostgreSQL without waiting.
+        candle_stream = Broadcaster[CandleEvent](name="candle", ring_size=config.stream_ring,
+                                                 queue_size=config.stream_queue,
+                                                 backfill=repository.candle_backfill(), last_seq=candle_seq)
+        factor_stream = Broadcaster[FactorEvent](name="factor", ring_size=config.stream_ring,
+                                                 queue_size=config.stream_queue,
+                                                 backfill=repository.factor_backfill(), last_seq=factor_seq)
+        recorder = CandleRecorder(repository, candle_stream=candle_stream, factor_stream=factor_stream)
         engine = MarketDataEngine(
             instruments=[spec_for(s) for s in feed.instruments], feed_name=feed.name, aggregator=aggregator,
             factors=factors,
             tick_stream=Broadcaster[TickEvent](name="tick", ring_size=config.tick_window * len(feed.instruments),
-                                               queue_size=config.stream_queue),
-            candle_stream=Broadcaster[CandleEvent](name="candle", ring_size=config.stream_ring,
-                                                   queue_size=config.stream_queue,
-                                                   backfill=candles_stored, last_seq=candle_seq),
-            factor_stream=Broadcaster[FactorEvent](name="factor", ring_size=config.stream_ring,
-                                                   queue_size=config.stream_queue,
-                                                   backfill=factors_stored, last_seq=factor_seq),
-            tick_window=config.tick_window, recorder=recorder)
+                                               queue_size=config.stream_queue, last_seq=first_tick_seq),
+            candle_stream=candle_stream, factor_stream=factor_stream, tick_window=config.tick_window,
+            recorder=recorder)
         return cls(config=config, feed=feed, engine=engine, recorder=recorder, repository=repository)
 
     def start(self) -> None:

@@ -1,60 +1,119 @@
-"""Writes closed candles and factor sets to the database off the hot path.
+"""Durable before delivered: closed candles and factor sets are stored first, then streamed.
 
-The engine hands each event to `record_*` (no waiting); a writer task drains the queue in
-small batches into one transaction each. `stop()` waits until everything handed over is
-stored, so a candle closed before shutdown is in the database when shutdown completes.
+The engine hands each closed candle and factor set to `record_*`, which gives it the next seq
+of its stream and queues it, without waiting. One writer task takes what is queued, stores it
+in one transaction and only then publishes it to the streams, in seq order. A subscriber
+therefore never holds a seq the database could lose: after a crash (kill -9 included) the
+restarted plane's streams continue from the highest stored seq, which is at or above every seq
+any subscriber received, and a resume with the last seq received is answered from PostgreSQL
+with no gap and no duplicate. A candle closed but not yet stored at a crash was seen by no one;
+the feed's ticks, sent again, rebuild it after the restart under a seq of the new run.
+
+Group commit without a timer: a batch is whatever queued while the previous transaction ran
+(up to `_BATCH` events), so a burst (a replay, a large PublishTicks) costs one transaction per
+batch and a quiet live feed one per candle, with no added wait. A failed write is retried with
+the same batch and nothing behind it is published, so the streams stall rather than skip.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Protocol
 
+from services.common.streams import Broadcaster
 from services.market_data.events import CandleEvent, FactorEvent
 from services.market_data.repository import MarketDataRepository
 
 log = logging.getLogger(__name__)
 
-_BATCH = 500
+_BATCH = 1_000
 _BACKLOG_WARNING = 50_000
+_RETRY_SECONDS = 1.0
+
+
+class Recorder(Protocol):
+    """Where the engine hands closed candles and factor sets; each call returns the event's seq."""
+
+    @property
+    def last_candle_seq(self) -> int: ...
+    @property
+    def last_factor_seq(self) -> int: ...
+    def record_candle(self, event: CandleEvent) -> int: ...
+    def record_factors(self, event: FactorEvent) -> int: ...
+    async def wait_published(self, candle_seq: int, factor_seq: int) -> None: ...
+
+
+class PublishAtOnce:
+    """The recorder of an engine with no database (benchmarks, in-process use): streams at once."""
+
+    def __init__(self, candle_stream: Broadcaster[CandleEvent], factor_stream: Broadcaster[FactorEvent]) -> None:
+        self._candles, self._factors = candle_stream, factor_stream
+
+    @property
+    def last_candle_seq(self) -> int:
+        return self._candles.last_seq
+
+    @property
+    def last_factor_seq(self) -> int:
+        return self._factors.last_seq
+
+    def record_candle(self, event: CandleEvent) -> int:
+        return self._candles.publish(event)
+
+    def record_factors(self, event: FactorEvent) -> int:
+        return self._factors.publish(event)
+
+    async def wait_published(self, candle_seq: int, factor_seq: int) -> None:
+        return
 
 
 class CandleRecorder:
-    def __init__(self, repository: MarketDataRepository, *, stored_candle_seq: int = 0,
-                 stored_factor_seq: int = 0) -> None:
+    """Stores, then publishes (see the module docstring). The streams' last seqs must be the
+    highest stored ones when it is built: seqs continue from there."""
+
+    def __init__(self, repository: MarketDataRepository, *, candle_stream: Broadcaster[CandleEvent],
+                 factor_stream: Broadcaster[FactorEvent]) -> None:
         self._repository = repository
-        # Highest seq handed to the database per kind; seqs are queued in order, so everything
-        # at or below it is stored (or was already there). Resumes reading the database wait on it.
-        self._stored = {"c": stored_candle_seq, "f": stored_factor_seq}
-        self._queued = dict(self._stored)
-        self._progress = asyncio.Event()
+        self._candles, self._factors = candle_stream, factor_stream
+        self._last = {"c": candle_stream.last_seq, "f": factor_stream.last_seq}  # highest seq handed out
         # Unbounded on purpose: the hot path must never wait on the database; a growing
         # backlog is logged instead (it means PostgreSQL is slower than the market).
-        self._queue: asyncio.Queue[tuple[str, int, object]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, int, CandleEvent | FactorEvent]] = asyncio.Queue()
+        self._published = asyncio.Condition()
         self._task: asyncio.Task | None = None
         self.stored = 0
+
+    @property
+    def last_candle_seq(self) -> int:
+        return self._last["c"]
+
+    @property
+    def last_factor_seq(self) -> int:
+        return self._last["f"]
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="market-data-recorder")
 
-    def record_candle(self, seq: int, event: CandleEvent) -> None:
-        self._queue.put_nowait(("c", seq, event))
-        self._queued["c"] = seq
+    def record_candle(self, event: CandleEvent) -> int:
+        return self._record("c", event)
+
+    def record_factors(self, event: FactorEvent) -> int:
+        return self._record("f", event)
+
+    def _record(self, kind: str, event: CandleEvent | FactorEvent) -> int:
+        seq = self._last[kind] = self._last[kind] + 1
+        self._queue.put_nowait((kind, seq, event))
         if self._queue.qsize() == _BACKLOG_WARNING:
             log.warning("the candle writer is falling behind", extra={"backlog": _BACKLOG_WARNING})
+        return seq
 
-    def record_factors(self, seq: int, event: FactorEvent) -> None:
-        self._queue.put_nowait(("f", seq, event))
-        self._queued["f"] = seq
-
-    async def wait_stored(self, kind: str, seq: int | None = None) -> None:
-        """Returns once every event of `kind` ("c" candles, "f" factors) up to `seq` is stored
-        (None: up to the last one handed over so far)."""
-        if seq is None:
-            seq = self._queued[kind]
-        while self._stored[kind] < seq:
-            self._progress.clear()
-            await self._progress.wait()
+    async def wait_published(self, candle_seq: int, factor_seq: int) -> None:
+        """Returns once the candles up to `candle_seq` and the factor sets up to `factor_seq`
+        are stored and streamed."""
+        async with self._published:
+            await self._published.wait_for(
+                lambda: self._candles.last_seq >= candle_seq and self._factors.last_seq >= factor_seq)
 
     async def flush(self) -> None:
         await self._queue.join()
@@ -75,19 +134,24 @@ class CandleRecorder:
             batch = [await self._queue.get()]
             while len(batch) < _BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            candles = [(seq, e) for kind, seq, e in batch if kind == "c"]
-            factors = [(seq, e) for kind, seq, e in batch if kind == "f"]
-            while True:
-                try:
-                    await self._repository.store(candles, factors)
-                    self.stored += len(batch)
-                    break
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # keep the batch and retry: a candle must not be lost to a blip
-                    log.exception("storing candles failed; retrying in 1 s", extra={"batch": len(batch)})
-                    await asyncio.sleep(1.0)
-            for kind, seq, _ in batch:
-                self._stored[kind] = max(self._stored[kind], seq)
+            await self._store(batch)
+            for kind, seq, event in batch:
+                (self._candles if kind == "c" else self._factors).publish(event, seq=seq)
                 self._queue.task_done()
-            self._progress.set()
+            self.stored += len(batch)
+            async with self._published:
+                self._published.notify_all()
+
+    async def _store(self, batch: list[tuple[str, int, CandleEvent | FactorEvent]]) -> None:
+        candles = [(seq, e) for kind, seq, e in batch if kind == "c"]
+        factors = [(seq, e) for kind, seq, e in batch if kind == "f"]
+        while True:
+            try:
+                await self._repository.store(candles, factors)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep the batch and retry: a candle must not be lost to a blip
+                log.exception("storing candles failed; retrying, and streaming nothing newer until it is stored",
+                              extra={"batch": len(batch), "retry_seconds": _RETRY_SECONDS})
+                await asyncio.sleep(_RETRY_SECONDS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,14 +18,14 @@ SCHEMA = "market_data"
 
 _CANDLE_COLUMNS = ("seq, instrument, timeframe, start_time, end_time, bid_open, bid_high, bid_low, bid_close, "
                    "ask_open, ask_high, ask_low, ask_close, mid_open, mid_high, mid_low, mid_close, "
-                   "tick_count, volume, traceparent, tracestate, closed_time")
+                   "tick_count, volume, traceparent, tracestate, closed_time, exact_volume")
 
 
 def _candle_row(seq: int, event: CandleEvent) -> tuple:
     c, tc = event.candle, event.trace_context
     return (seq, c.instrument, c.timeframe.name, c.start, c.end, c.bid.open, c.bid.high, c.bid.low, c.bid.close,
             c.ask.open, c.ask.high, c.ask.low, c.ask.close, c.mid.open, c.mid.high, c.mid.low, c.mid.close,
-            c.tick_count, c.volume, tc.traceparent, tc.tracestate, c.closed_time)
+            c.tick_count, c.volume, tc.traceparent, tc.tracestate, c.closed_time, c.exact_volume)
 
 
 def _candle(r: asyncpg.Record) -> Candle:
@@ -33,7 +33,7 @@ def _candle(r: asyncpg.Record) -> Candle:
                   Ohlc(r["bid_open"], r["bid_high"], r["bid_low"], r["bid_close"]),
                   Ohlc(r["ask_open"], r["ask_high"], r["ask_low"], r["ask_close"]),
                   Ohlc(r["mid_open"], r["mid_high"], r["mid_low"], r["mid_close"]),
-                  r["tick_count"], r["volume"], True, r["closed_time"])
+                  r["tick_count"], r["volume"], True, r["closed_time"], r["exact_volume"])
 
 
 def _trace(r: asyncpg.Record) -> common_pb2.TraceContext:
@@ -60,7 +60,7 @@ class MarketDataRepository:
             if candles:
                 await conn.executemany(
                     f"INSERT INTO {SCHEMA}.candles ({_CANDLE_COLUMNS}) VALUES "
-                    "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22) "
+                    "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23) "
                     "ON CONFLICT DO NOTHING", [_candle_row(seq, e) for seq, e in candles])
             if factors:
                 await conn.executemany(
@@ -68,6 +68,10 @@ class MarketDataRepository:
                     " traceparent, tracestate) VALUES ($1,$2,$3,$4,$5::jsonb,$6,$7) ON CONFLICT DO NOTHING",
                     [(seq, e.instrument, e.timeframe.name, e.candle_start, json.dumps(e.values),
                       e.trace_context.traceparent, e.trace_context.tracestate) for seq, e in factors])
+
+    async def record_start(self) -> int:
+        """Numbers this start of the plane: 1 for the first, one more for each restart."""
+        return int(await self._pool.fetchval(f"INSERT INTO {SCHEMA}.starts DEFAULT VALUES RETURNING start_number"))
 
     async def last_seqs(self) -> tuple[int, int]:
         async with self._pool.acquire() as conn:
@@ -111,30 +115,23 @@ class MarketDataRepository:
         page = [(int(r["seq"]), _candle(r)) for r in rows]
         return page[::-1] if query.latest else page
 
-    def candle_backfill(self, stored: Callable[[int | None], Awaitable[None]] | None = None) -> "CandleBackfill":
-        return CandleBackfill(self._pool, stored)
+    def candle_backfill(self) -> "CandleBackfill":
+        return CandleBackfill(self._pool)
 
-    def factor_backfill(self, stored: Callable[[int | None], Awaitable[None]] | None = None) -> "FactorBackfill":
-        return FactorBackfill(self._pool, stored)
+    def factor_backfill(self) -> "FactorBackfill":
+        return FactorBackfill(self._pool)
 
 
 class CandleBackfill:
-    """The Broadcaster's Backfill protocol over stored candles."""
+    """The Broadcaster's Backfill protocol over stored candles (the stream carries only stored ones)."""
 
-    def __init__(self, pool: asyncpg.Pool, stored: Callable[[int | None], Awaitable[None]] | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        # Waits until the writer has stored every event up to a seq, so a resume that reaches
-        # past the in-memory ring never reads the database before the events are in it.
-        self._stored = stored
 
     async def oldest_seq(self) -> int | None:
-        if self._stored is not None:
-            await self._stored(None)  # what left the ring may still be on its way to the database
         return await self._pool.fetchval(f"SELECT min(seq) FROM {SCHEMA}.candles")
 
     async def events(self, after_seq: int, up_to_seq: int) -> AsyncIterator[tuple[int, CandleEvent]]:
-        if self._stored is not None:
-            await self._stored(up_to_seq)
         cursor_from = after_seq
         while True:  # pages of 1,000, so a long resume never holds one huge result in memory
             rows = await self._pool.fetch(
@@ -150,20 +147,13 @@ class CandleBackfill:
 class FactorBackfill:
     """The Broadcaster's Backfill protocol over stored factor sets."""
 
-    def __init__(self, pool: asyncpg.Pool, stored: Callable[[int | None], Awaitable[None]] | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        # Waits until the writer has stored every event up to a seq, so a resume that reaches
-        # past the in-memory ring never reads the database before the events are in it.
-        self._stored = stored
 
     async def oldest_seq(self) -> int | None:
-        if self._stored is not None:
-            await self._stored(None)
         return await self._pool.fetchval(f"SELECT min(seq) FROM {SCHEMA}.factor_sets")
 
     async def events(self, after_seq: int, up_to_seq: int) -> AsyncIterator[tuple[int, FactorEvent]]:
-        if self._stored is not None:
-            await self._stored(up_to_seq)
         cursor_from = after_seq
         while True:
             rows = await self._pool.fetch(
