@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,8 +22,35 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
-async def connect_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, command_timeout=30)
+class PlaneConnection(asyncpg.Connection):
+    """A pooled connection released without asyncpg's reset query.
+
+    asyncpg sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;` on
+    every release: one more round trip (and one more commit) per acquire, which on the
+    order path cost as much as the write itself. The planes never leave session state on
+    a pooled connection (no SET without LOCAL, no LISTEN, no cursors across calls; the
+    migration lock is released in a finally), and an open transaction is still rolled
+    back on release.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+async def connect_pool(url: str, *, min_size: int = 1, max_size: int = 10,
+                       server_settings: dict[str, str] | None = None) -> asyncpg.Pool:
+    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, command_timeout=30,
+                                     connection_class=PlaneConnection, server_settings=server_settings)
+
+
+def unnest_sql(first: int, types: Sequence[str]) -> str:
+    """`unnest($first::t1[], $first+1::t2[], ...)`: many rows as one parameter per column."""
+    return "unnest(" + ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(types)) + ")"
+
+
+def as_columns(rows: Sequence[tuple], width: int) -> list[list]:
+    """Rows -> one list per column, for `unnest_sql` (empty lists when there are no rows)."""
+    return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(width)]
 
 
 def migration_files(folder: Path) -> list[Path]:

@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 class Database:
     """A pool on DATABASE_URL, or on an embedded PostgreSQL when it is unset."""
 
-    def __init__(self, pool: asyncpg.Pool, embedded: EmbeddedPostgres | None) -> None:
+    def __init__(self, pool: asyncpg.Pool, embedded: EmbeddedPostgres | None, url: str = "") -> None:
         self.pool = pool
+        self.url = url  # for a pool of different settings (the paper venue's)
         self._embedded = embedded
 
     @classmethod
@@ -38,7 +39,7 @@ class Database:
         applied = await apply_migrations(pool, schema, migrations)
         if applied:
             log.info("migrations applied", extra={"schema": schema, "applied": applied})
-        return cls(pool, embedded)
+        return cls(pool, embedded, url)
 
     async def close(self) -> None:
         await self.pool.close()

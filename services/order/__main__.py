@@ -16,6 +16,7 @@ import sys
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
 from services.common.clock import WallClock
 from services.common.config import ConfigError, Env
+from services.common.db import connect_pool
 from services.common.flags import FlagsFollower
 from services.common.logs import configure_logging
 from services.common.runtime import Database, host_for
@@ -44,7 +45,11 @@ async def run(config: OrderConfig) -> None:
     clock = WallClock()
     paper = None
     if config.broker == "paper":
-        paper = PaperBroker(await PostgresVenueStore.open(database.pool), config.paper)
+        # The venue stands for an exchange: its own pool, committing without waiting for the WAL flush
+        # (see services/order/brokers/venue_store.py for what that can and cannot lose).
+        venue_pool = await connect_pool(database.url, max_size=2, server_settings={"synchronous_commit": "off"})
+        venue_store = await PostgresVenueStore.open(venue_pool)
+        paper = PaperBroker(venue_store, config.paper)
         await paper.load()
         venue = paper
     else:
@@ -89,6 +94,9 @@ async def run(config: OrderConfig) -> None:
         await engine.stop()
         if hasattr(venue, "close"):
             await venue.close()
+        if paper is not None:
+            await venue_store.close()
+            await venue_pool.close()
         await flags.stop()
         if follower is not None:
             await follower.stop()

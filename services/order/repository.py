@@ -17,6 +17,7 @@ from typing import Protocol
 
 import asyncpg
 
+from services.common.db import as_columns, unnest_sql
 from services.common.vocabulary import OrderType, Side, StrategyRole, TimeInForce
 from services.order.intents import Intent
 from services.order.records import (FillEvent, FillRecord, OrderEvent, OrderRecord, TraceRef, order_from_json,
@@ -233,11 +234,7 @@ _FILL_FIELDS = ("seq", "broker_fill_id", "order_number", "client_order_id", "str
 _FILL_TYPES = ("bigint", "text", "bigint", "text", "text", "text", "text", "text", "numeric", "numeric", "numeric",
                "timestamptz", "text", "text")
 _EVENT_FIELDS = ("seq", "order_number", "strategy_slug", "snapshot", "traceparent", "tracestate")
-_EVENT_TYPES = ("bigint", "bigint", "text", "jsonb", "text", "text")
-
-
-def _unnest(first: int, types: Sequence[str]) -> str:
-    return "unnest(" + ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(types)) + ")"
+_EVENT_TYPES = ("bigint", "bigint", "text", "json", "text", "text")
 
 
 def _write_batch_sql() -> str:
@@ -247,13 +244,13 @@ def _write_batch_sql() -> str:
     updated in one batch, and the foreign keys are checked at the end of the statement.
     """
     at = 1
-    orders = _unnest(at, _ORDER_TYPES)
+    orders = unnest_sql(at, _ORDER_TYPES)
     at += len(_ORDER_TYPES)
-    updates = _unnest(at, _UPDATE_TYPES)
+    updates = unnest_sql(at, _UPDATE_TYPES)
     at += len(_UPDATE_TYPES)
-    fills = _unnest(at, _FILL_TYPES)
+    fills = unnest_sql(at, _FILL_TYPES)
     at += len(_FILL_TYPES)
-    events = _unnest(at, _EVENT_TYPES)
+    events = unnest_sql(at, _EVENT_TYPES)
     sets = ", ".join(f"{name} = u.{name}" for name in _UPDATE_FIELDS[1:])
     return (f"WITH new_orders AS (INSERT INTO orders.orders (number, {_ORDER_FIELDS}) SELECT * FROM {orders}),"
             f" moved AS (UPDATE orders.orders o SET {sets} FROM {updates} AS u({', '.join(_UPDATE_FIELDS)})"
@@ -265,10 +262,6 @@ def _write_batch_sql() -> str:
 _WRITE_BATCH = _write_batch_sql()
 
 
-def _columns(rows: Sequence[tuple], width: int) -> list[list]:
-    return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(width)]
-
-
 def _batch_columns(batch: JournalBatch) -> list[list]:
     orders = [(o.number, *_order_values(o)) for o in batch.new_orders]
     updates = [(o.number, o.state.value, o.filled_quantity, o.average_fill_price, o.commission, o.reject_rule,
@@ -277,8 +270,8 @@ def _batch_columns(batch: JournalBatch) -> list[list]:
               f.quantity, f.price, f.commission, f.time, t.traceparent, t.tracestate) for f, number, t in batch.fills]
     events = [(seq, e.order.number, e.order.intent.strategy_slug, order_to_json(e.order), e.trace.traceparent,
                e.trace.tracestate) for seq, e in batch.events]
-    return [*_columns(orders, len(_ORDER_TYPES)), *_columns(updates, len(_UPDATE_TYPES)),
-            *_columns(fills, len(_FILL_TYPES)), *_columns(events, len(_EVENT_TYPES))]
+    return [*as_columns(orders, len(_ORDER_TYPES)), *as_columns(updates, len(_UPDATE_TYPES)),
+            *as_columns(fills, len(_FILL_TYPES)), *as_columns(events, len(_EVENT_TYPES))]
 
 
 class PostgresOrderStore:

@@ -26,14 +26,16 @@ a backtest. The order plane never reads that store except through this class.
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
+from services.common.vocabulary import Side
 from services.order.brokers.base import (BrokerAck, BrokerExecution, BrokerFill, BrokerOrder, BrokerPositionView,
-                                         BrokerRejected)
+                                         BrokerRejected, OutcomeUnknown)
 
 OPEN_STATES = ("new", "partially_filled")
 TICK = timedelta(microseconds=1)  # the finest step between two quote times
@@ -69,12 +71,13 @@ class VenueOrder:
 
 
 class VenueStore(Protocol):
-    async def accept(self, order: BrokerOrder, reference_time: datetime | None) -> tuple[VenueOrder, bool]:
-        """Stores a new order, or returns the one already stored under its client id (created=False)."""
+    async def load(self) -> tuple[list[VenueOrder], int]:
+        """The working orders (in acceptance order) and the highest order number ever used."""
+
+    async def accept(self, order: VenueOrder) -> bool:
+        """Stores a new order; False when its client id is stored already (nothing is written)."""
 
     async def get(self, client_order_id: str) -> VenueOrder | None: ...
-
-    async def open_orders(self) -> list[VenueOrder]: ...
 
     async def save(self, order: VenueOrder, new_fill: BrokerFill | None = None) -> None: ...
 
@@ -85,30 +88,34 @@ class MemoryVenueStore:
     def __init__(self) -> None:
         self._orders: dict[str, VenueOrder] = {}
 
-    async def accept(self, order, reference_time):
-        existing = self._orders.get(order.client_order_id)
-        if existing is not None:
-            return existing, False
-        venue_order = VenueOrder(number=len(self._orders) + 1, order=order, state="new",
-                                 reference_time=reference_time)
-        self._orders[order.client_order_id] = venue_order
-        return venue_order, True
+    async def load(self):
+        working = sorted((o for o in self._orders.values() if o.state in OPEN_STATES), key=lambda o: o.number)
+        return working, max((o.number for o in self._orders.values()), default=0)
+
+    async def accept(self, order):
+        if order.order.client_order_id in self._orders:
+            return False
+        self._orders[order.order.client_order_id] = order
+        return True
 
     async def get(self, client_order_id):
         return self._orders.get(client_order_id)
-
-    async def open_orders(self):
-        return [o for o in self._orders.values() if o.state in OPEN_STATES]
 
     async def save(self, order, new_fill=None):
         self._orders[order.order.client_order_id] = order  # fills are already in order.fills
 
     async def all_orders(self):
-        return list(self._orders.values())
+        return sorted(self._orders.values(), key=lambda o: o.number)
 
 
 class PaperBroker:
-    """Implements `Broker`. Feed it quotes with `on_quote`; read its executions with `executions()`."""
+    """Implements `Broker`. Feed it quotes with `on_quote`; read its executions with `executions()`.
+
+    No lock is held across a store write: a submit takes its number and reference time under
+    the lock, then waits for its durable acceptance outside it, so many submits share one
+    group commit. A quote first waits for the acceptances in flight, so an order accepted
+    before a quote arrived is matched against it, exactly as if it had been stored at once.
+    """
 
     name = "paper"
 
@@ -117,41 +124,82 @@ class PaperBroker:
         self._settings = settings
         self._latency = timedelta(milliseconds=settings.latency_ms)
         self._lock = asyncio.Lock()
-        self._working: list[VenueOrder] = []
+        self._working: list[VenueOrder] = []  # in acceptance order: the matching order
+        self._working_by_cid: dict[str, VenueOrder] = {}
+        self._accepting: dict[str, tuple[VenueOrder, asyncio.Future]] = {}
+        self._last_number = 0
         self._last_quote_time: dict[str, datetime] = {}
         self._executions: asyncio.Queue[BrokerExecution] = asyncio.Queue()
 
     async def load(self) -> None:
         """Picks up working orders after a restart, so resting limit orders keep working."""
         async with self._lock:
-            self._working = sorted(await self._store.open_orders(), key=lambda o: o.number)
+            self._working, self._last_number = await self._store.load()
+            self._working_by_cid = {o.order.client_order_id: o for o in self._working}
 
     async def submit(self, order: BrokerOrder) -> BrokerAck:
         if order.quantity <= 0:
             raise BrokerRejected(f"quantity {order.quantity} must be positive")
         if order.order_type not in ("market", "limit", "stop"):
             raise BrokerRejected(f"order type {order.order_type!r} is not supported by the paper venue")
+        cid = order.client_order_id
         async with self._lock:
-            venue_order, created = await self._store.accept(order, self._reference_time(order))
-            if created:
-                self._working.append(venue_order)
-            return venue_order.ack()
+            known = self._find_working(cid)
+            if known is not None:
+                return known.ack()
+            if cid in self._accepting:
+                venue_order, write = self._accepting[cid]
+            else:
+                self._last_number += 1
+                venue_order = VenueOrder(number=self._last_number, order=order, state="new",
+                                         reference_time=self._reference_time(order))
+                write = asyncio.ensure_future(self._store.accept(venue_order))
+                self._accepting[cid] = (venue_order, write)
+        try:
+            created = await asyncio.shield(write)
+        except Exception as exc:  # the venue's own book failed: whether it kept the order is unknown
+            async with self._lock:
+                self._settle_accepts()
+            raise OutcomeUnknown(f"the paper venue could not store the order: {exc}") from exc
+        async with self._lock:
+            self._settle_accepts()
+        if not created:  # the client id was taken before this process knew it
+            stored = await self._store.get(cid)
+            return stored.ack()
+        return venue_order.ack()
+
+    def _settle_accepts(self) -> None:
+        """Moves acceptances that completed into the working list, in acceptance order (call under the lock)."""
+        done = [(cid, vo, write) for cid, (vo, write) in self._accepting.items() if write.done()]
+        for cid, venue_order, write in done:
+            del self._accepting[cid]
+            if not write.cancelled() and write.exception() is None and write.result():
+                bisect.insort(self._working, venue_order, key=lambda o: o.number)
+                self._working_by_cid[cid] = venue_order
+
+    async def _await_accepts(self) -> None:
+        """Lets acceptances in flight land before matching or canceling (call under the lock)."""
+        if self._accepting:
+            await asyncio.gather(*(write for _, write in self._accepting.values()), return_exceptions=True)
+            self._settle_accepts()
 
     async def cancel(self, client_order_id: str) -> BrokerAck:
         async with self._lock:
-            venue_order = await self._store.get(client_order_id)
+            await self._await_accepts()
+            venue_order = self._find_working(client_order_id) or await self._store.get(client_order_id)
             if venue_order is None:
                 raise BrokerRejected(f"the paper venue has no order with client id {client_order_id!r}")
             if venue_order.state in OPEN_STATES:
-                venue_order = self._find_working(client_order_id) or venue_order
                 venue_order.state = "canceled"
                 venue_order.reason = "canceled on request"
                 await self._store.save(venue_order)
-                self._working = [o for o in self._working if o.order.client_order_id != client_order_id]
+                if self._working_by_cid.pop(client_order_id, None) is not None:
+                    self._working = [o for o in self._working if o.order.client_order_id != client_order_id]
             return venue_order.ack()
 
     async def lookup(self, client_order_id: str) -> BrokerAck | None:
         async with self._lock:
+            await self._await_accepts()
             venue_order = self._find_working(client_order_id) or await self._store.get(client_order_id)
             return None if venue_order is None else venue_order.ack()
 
@@ -164,7 +212,7 @@ class PaperBroker:
             if venue_order.order.account != account:
                 continue
             for fill in venue_order.fills:
-                signed = fill.quantity if venue_order.order.side == "buy" else -fill.quantity
+                signed = Side(venue_order.order.side).signed(fill.quantity)
                 qty, avg = book.get(venue_order.order.instrument, (Decimal(0), Decimal(0)))
                 new_qty = qty + signed
                 if qty == 0 or (qty > 0) == (signed > 0):
@@ -188,14 +236,24 @@ class PaperBroker:
 
     async def on_quote(self, instrument: str, time: datetime, bid: Decimal, ask: Decimal) -> None:
         async with self._lock:
+            await self._await_accepts()
             self._last_quote_time[instrument] = time
+            changes: list[tuple[VenueOrder, BrokerFill | None, BrokerExecution | None]] = []
             still_working = []
             for venue_order in self._working:
                 if venue_order.order.instrument == instrument:
-                    await self._match(venue_order, time, bid, ask)
+                    self._match(venue_order, time, bid, ask, changes)
                 if venue_order.state in OPEN_STATES:
                     still_working.append(venue_order)
+                else:
+                    self._working_by_cid.pop(venue_order.order.client_order_id, None)
             self._working = still_working
+            # Durable before announced: the book is stored (one group commit for the whole quote),
+            # then the executions go out in the order they happened.
+            await asyncio.gather(*(self._store.save(vo, fill) for vo, fill, _ in changes))
+            for _, _, execution in changes:
+                if execution is not None:
+                    self._executions.put_nowait(execution)
 
     def _reference_time(self, order: BrokerOrder) -> datetime | None:
         """The time latency counts from; None (no quote yet, no decision time) means the first quote.
@@ -210,14 +268,14 @@ class PaperBroker:
         return not_before if last is None else max(last, not_before)
 
     def _find_working(self, client_order_id: str) -> VenueOrder | None:
-        return next((o for o in self._working if o.order.client_order_id == client_order_id), None)
+        return self._working_by_cid.get(client_order_id)
 
-    async def _match(self, venue_order: VenueOrder, time: datetime, bid: Decimal, ask: Decimal) -> None:
+    def _match(self, venue_order: VenueOrder, time: datetime, bid: Decimal, ask: Decimal, changes: list) -> None:
         order = venue_order.order
         if venue_order.reference_time is None:
             venue_order.reference_time = time
             if self._latency:
-                await self._store.save(venue_order)
+                changes.append((venue_order, None, None))
                 return
         if time < venue_order.reference_time + self._latency:
             return
@@ -237,8 +295,8 @@ class PaperBroker:
         quantity = remaining if self._settings.liquidity is None else min(remaining, self._settings.liquidity)
         if not crosses or (order.time_in_force == "FOK" and quantity < remaining):
             if order.time_in_force in ("IOC", "FOK"):
-                await self._expire(venue_order, "not enough liquidity to fill whole (FOK)" if crosses
-                                   else "the price did not cross at the first quote (IOC/FOK)")
+                self._expire(venue_order, "not enough liquidity to fill whole (FOK)" if crosses
+                             else "the price did not cross at the first quote (IOC/FOK)", changes)
             return
         commission = quantity * price * self._settings.commission_rate + quantity * self._settings.commission_per_unit
         fill = BrokerFill(broker_fill_id=f"{venue_order.broker_order_id}-{len(venue_order.fills) + 1}",
@@ -247,17 +305,15 @@ class PaperBroker:
         venue_order.fills.append(fill)
         venue_order.filled += quantity
         venue_order.state = "filled" if venue_order.filled >= order.quantity else "partially_filled"
-        await self._store.save(venue_order, fill)
-        self._executions.put_nowait(BrokerExecution(client_order_id=order.client_order_id,
-                                                    broker_order_id=venue_order.broker_order_id,
-                                                    state=venue_order.state, fill=fill))
+        changes.append((venue_order, fill, BrokerExecution(client_order_id=order.client_order_id,
+                                                           broker_order_id=venue_order.broker_order_id,
+                                                           state=venue_order.state, fill=fill)))
         if venue_order.state == "partially_filled" and order.time_in_force == "IOC":
-            await self._expire(venue_order, f"IOC rest of {order.quantity - venue_order.filled} expired")
+            self._expire(venue_order, f"IOC rest of {order.quantity - venue_order.filled} expired", changes)
 
-    async def _expire(self, venue_order: VenueOrder, reason: str) -> None:
+    def _expire(self, venue_order: VenueOrder, reason: str, changes: list) -> None:
         venue_order.state = "expired"
         venue_order.reason = reason
-        await self._store.save(venue_order)
-        self._executions.put_nowait(BrokerExecution(client_order_id=venue_order.order.client_order_id,
-                                                    broker_order_id=venue_order.broker_order_id,
-                                                    state="expired", reason=reason))
+        changes.append((venue_order, None, BrokerExecution(client_order_id=venue_order.order.client_order_id,
+                                                           broker_order_id=venue_order.broker_order_id,
+                                                           state="expired", reason=reason)))

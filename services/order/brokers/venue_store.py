@@ -1,4 +1,13 @@
-"""The paper venue's book in PostgreSQL (schema `paper_venue`), so it outlives the order process."""
+"""The paper venue's book in PostgreSQL (schema `paper_venue`), so it outlives the order process.
+
+Writes go through one group-commit writer (many submits' acceptances and a quote's fills
+in one statement). The store is given a pool of its own whose sessions run with
+`synchronous_commit = off`: the paper venue stands for an exchange, and what it must
+survive is the order process being killed (kill -9), which it does, because PostgreSQL
+has the rows; a crash of PostgreSQL itself may lose its last few milliseconds of
+acceptances, which is what a venue losing an order looks like, and the order plane's
+recovery reports it. The order plane's own journal never runs with it off.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +15,8 @@ from pathlib import Path
 
 import asyncpg
 
-from services.common.db import apply_migrations
+from services.common.db import apply_migrations, as_columns, unnest_sql
+from services.common.group_commit import GroupCommit
 from services.order.brokers.base import BrokerFill, BrokerOrder
 from services.order.brokers.paper import VenueOrder
 
@@ -15,31 +25,73 @@ MIGRATIONS = Path(__file__).with_name("venue_migrations")
 
 _ORDER_COLUMNS = ("number, client_order_id, account, instrument, side, quantity, order_type, limit_price, "
                   "stop_price, time_in_force, state, filled_quantity, reference_time, triggered, reason")
+_ORDER_TYPES = ("bigint", "text", "text", "text", "text", "numeric", "text", "numeric", "numeric", "text", "text",
+                "numeric", "timestamptz", "boolean", "text")
+_FILL_COLUMNS = "broker_fill_id, client_order_id, quantity, price, commission, time"
+_FILL_TYPES = ("text", "text", "numeric", "numeric", "numeric", "timestamptz")
+_SAVE_COLUMNS = ("client_order_id", "state", "filled_quantity", "reference_time", "triggered", "reason")
+_SAVE_TYPES = ("text", "text", "numeric", "timestamptz", "boolean", "text")
+
+
+_WRITE = (
+    f"WITH accepted AS (INSERT INTO paper_venue.orders ({_ORDER_COLUMNS}) SELECT * FROM {unnest_sql(1, _ORDER_TYPES)}"
+    " ON CONFLICT (client_order_id) DO NOTHING RETURNING client_order_id),"
+    f" filled AS (INSERT INTO paper_venue.fills ({_FILL_COLUMNS}) SELECT * FROM"
+    f" {unnest_sql(1 + len(_ORDER_TYPES), _FILL_TYPES)} ON CONFLICT DO NOTHING),"
+    " saved AS (UPDATE paper_venue.orders o SET " + ", ".join(f"{c} = u.{c}" for c in _SAVE_COLUMNS[1:])
+    + f" FROM {unnest_sql(1 + len(_ORDER_TYPES) + len(_FILL_TYPES), _SAVE_TYPES)} AS u({', '.join(_SAVE_COLUMNS)})"
+    " WHERE o.client_order_id = u.client_order_id)"
+    " SELECT client_order_id FROM accepted")
 
 
 class PostgresVenueStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self._writer: GroupCommit = GroupCommit(self._write, name="paper venue")
 
     @classmethod
     async def open(cls, pool: asyncpg.Pool) -> "PostgresVenueStore":
         await apply_migrations(pool, SCHEMA, MIGRATIONS)
-        return cls(pool)
+        store = cls(pool)
+        store._writer.start()
+        return store
 
-    async def accept(self, order: BrokerOrder, reference_time):
+    async def close(self) -> None:
+        await self._writer.stop()
+
+    async def load(self) -> tuple[list[VenueOrder], int]:
+        working = await self._orders("WHERE state IN ('new', 'partially_filled')")
         async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                f"INSERT INTO paper_venue.orders (client_order_id, account, instrument, side, quantity, order_type,"
-                " limit_price, stop_price, time_in_force, state, reference_time)"
-                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'new',$10)"
-                f" ON CONFLICT (client_order_id) DO NOTHING RETURNING {_ORDER_COLUMNS}",
-                order.client_order_id, order.account, order.instrument, order.side, order.quantity,
-                order.order_type, order.limit_price, order.stop_price, order.time_in_force, reference_time)
-            if row is not None:
-                return _venue_order(row, []), True
-        existing = await self.get(order.client_order_id)
-        assert existing is not None  # the conflict proves it exists
-        return existing, False
+            last = await conn.fetchval("SELECT coalesce(max(number), 0) FROM paper_venue.orders")
+        return working, last
+
+    async def accept(self, order: VenueOrder) -> bool:
+        return await self._writer.commit(("accept", order, None))
+
+    async def save(self, order: VenueOrder, new_fill: BrokerFill | None = None) -> None:
+        await self._writer.commit(("save", order, new_fill))
+
+    async def _write(self, entries) -> list[object]:
+        results: list[object] = []
+        for start, stop in _rounds(entries):
+            results.extend(await self._write_round(entries[start:stop]))
+        return results
+
+    async def _write_round(self, entries) -> list[object]:
+        accepts = [(order.number, order.order.client_order_id, order.order.account, order.order.instrument,
+                    order.order.side, order.order.quantity, order.order.order_type, order.order.limit_price,
+                    order.order.stop_price, order.order.time_in_force, order.state, order.filled,
+                    order.reference_time, order.triggered, order.reason)
+                   for kind, order, _ in entries if kind == "accept"]
+        fills = [(f.broker_fill_id, f.client_order_id, f.quantity, f.price, f.commission, f.time)
+                 for kind, _, f in entries if kind == "save" and f is not None]
+        saves = [(o.order.client_order_id, o.state, o.filled, o.reference_time, o.triggered, o.reason)
+                 for kind, o, _ in entries if kind == "save"]
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(_WRITE, *as_columns(accepts, len(_ORDER_TYPES)), *as_columns(fills, len(_FILL_TYPES)),
+                                    *as_columns(saves, len(_SAVE_TYPES)))
+        accepted = {r[0] for r in rows}
+        return [order.order.client_order_id in accepted if kind == "accept" else None for kind, order, _ in entries]
 
     async def get(self, client_order_id: str) -> VenueOrder | None:
         async with self._pool.acquire() as conn:
@@ -50,9 +102,6 @@ class PostgresVenueStore:
             fills = await conn.fetch("SELECT * FROM paper_venue.fills WHERE client_order_id = $1"
                                      " ORDER BY time, broker_fill_id", client_order_id)
         return _venue_order(row, fills)
-
-    async def open_orders(self) -> list[VenueOrder]:
-        return await self._orders("WHERE state IN ('new', 'partially_filled')")
 
     async def all_orders(self) -> list[VenueOrder]:
         return await self._orders("")
@@ -70,19 +119,18 @@ class PostgresVenueStore:
             by_order.setdefault(fill["client_order_id"], []).append(fill)
         return [_venue_order(row, by_order.get(row["client_order_id"], [])) for row in rows]
 
-    async def save(self, order: VenueOrder, new_fill: BrokerFill | None = None) -> None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            if new_fill is not None:
-                await conn.execute(
-                    "INSERT INTO paper_venue.fills (broker_fill_id, client_order_id, quantity, price, commission, time)"
-                    " VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING",
-                    new_fill.broker_fill_id, new_fill.client_order_id, new_fill.quantity, new_fill.price,
-                    new_fill.commission, new_fill.time)
-            await conn.execute(
-                "UPDATE paper_venue.orders SET state=$2, filled_quantity=$3, reference_time=$4, triggered=$5,"
-                " reason=$6 WHERE client_order_id=$1",
-                order.order.client_order_id, order.state, order.filled, order.reference_time, order.triggered,
-                order.reason)
+
+def _rounds(entries) -> list[tuple[int, int]]:
+    """Splits where one order appears twice: sibling statements of one write cannot see each other's rows."""
+    rounds, start, seen = [], 0, set()
+    for i, (_, order, _) in enumerate(entries):
+        cid = order.order.client_order_id
+        if cid in seen:
+            rounds.append((start, i))
+            start, seen = i, set()
+        seen.add(cid)
+    rounds.append((start, len(entries)))
+    return rounds
 
 
 def _venue_order(row, fills) -> VenueOrder:

@@ -92,7 +92,7 @@ async def settle():
 
 
 @pytest.fixture
-def make_rig():
+async def make_rig():
     made: list[Rig] = []
 
     async def build(limits: RiskLimits | None = None, settings: PaperSettings | None = None,
@@ -115,3 +115,5 @@ def make_rig():
         return rig
 
     yield build
+    for rig in made:
+        await rig.engine.stop()

@@ -34,7 +34,7 @@ def test_a_good_market_intent_becomes_an_exact_ioc_intent_on_the_default_account
 def test_a_limit_intent_defaults_to_gtc_and_round_trips_to_the_wire():
     message = wire(order_type=order_pb2.ORDER_TYPE_LIMIT, limit_price="86.50", side=common_pb2.SIDE_SELL,
                    account="acc-2")
-    intent = validate(message)
+    intent = validate_intent(message, instruments=INSTRUMENTS, default_account="paper", accounts=("paper", "acc-2"))
     assert intent.time_in_force == "GTC" and intent.limit_price == Decimal("86.50")
     back = intent_to_proto(intent)
     assert back.limit_price == "86.50" and back.side == common_pb2.SIDE_SELL and back.account == "acc-2"
