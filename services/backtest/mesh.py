@@ -11,10 +11,10 @@ can hold the data still while they decide. One step:
    up to the seqs PublishTicks reported);
 3. wait until every order those quotes must have settled is settled (WatchOrders), its
    fills are known (WatchFills) and the position plane has applied them
-   (Position.Snapshot's last_fill_seq);
+   (each worker's streamed positions, Position.WatchExposure, include them);
 4. hand the events to the workers in the order the market-data engine published them
    (each candle, then its factors; EXIT before ENTRY, like the in-process desks); they
-   read positions with Position.Snapshot and send Order.Submit, each intent carrying
+   read their positions from that stream and send Order.Submit, each intent carrying
    decision_time = the time of the quote that closed the candle;
 5. publish the next ticks only then.
 
@@ -52,7 +52,8 @@ from services.market_data.feeds.base import FeedTick
 from services.market_data.instruments import Timeframe
 from services.market_data.server import tick_to_proto
 from services.position.ledger import Ledger, LedgerFill, Mark
-from services.strategies.adapters import GrpcMarket, GrpcOrders, GrpcPositions, SubmitOutcome
+from services.common.exposure import ExposureFollower
+from services.strategies.adapters import GrpcMarket, GrpcOrders, StreamedPositions, SubmitOutcome
 from services.strategies.book import TIMEFRAME_NAMES
 from services.strategies.desk import IntentDraft
 from services.strategies.params import params_as_text
@@ -246,6 +247,7 @@ class MeshBacktest:
         tracker = OrderTracker(order_pb2_grpc.OrderStub(channels["order"]))
         flags = FlagsFollower(self.addresses.control)
         streams: list[_Stream] = []
+        workers: dict[str, StrategyWorker] | None = None
         try:
             await flags.start()
             await flags.wait_ready(timeout=30)
@@ -256,6 +258,7 @@ class MeshBacktest:
                            instruments=[self.instrument], resume_after_seq=0)))]
             workers = {role: self._worker(role, channels, flags) for role in ("exit", "entry")}
             for worker in workers.values():
+                await worker.positions.follower.start()
                 await worker.warm_up()  # a fresh mesh has no history; the live start-up path all the same
             batch: list[FeedTick] = []
             bucket = None
@@ -281,6 +284,8 @@ class MeshBacktest:
         finally:
             for stream in streams:
                 await stream.close()
+            for worker in (workers or {}).values():
+                await worker.positions.follower.stop()
             await tracker.stop()
             await flags.stop()
             for channel in channels.values():
@@ -292,9 +297,12 @@ class MeshBacktest:
         status = WorkerStatus(slug=strategy.slug, role=role, started=datetime.now(timezone.utc),
                               params=params_as_text(strategy.params))
         orders = LockstepOrders(GrpcOrders(channels["order"], self.settings.account), self._working)
+        # Each worker follows its own positions, as a live worker process does.
+        positions = StreamedPositions(ExposureFollower(
+            self.addresses.position, account=self.settings.account, strategies=(strategy.slug,),
+            instruments=(self.instrument,), staleness_seconds=self.step_timeout))
         return StrategyWorker(harness=harness, role=role, market=GrpcMarket(channels["market_data"]),
-                              positions=GrpcPositions(channels["position"], self.settings.account),
-                              orders=orders, flags=flags, status=status)
+                              positions=positions, orders=orders, flags=flags, status=status)
 
     async def _step(self, batch: list[FeedTick], market, streams: list[_Stream], tracker: OrderTracker,
                     workers: dict[str, StrategyWorker]) -> None:
@@ -304,7 +312,7 @@ class MeshBacktest:
         candle_stream, factor_stream = streams
         candles = await candle_stream.read_until(reply.last_candle_seq, self.step_timeout)
         factors = await factor_stream.read_until(reply.last_factor_seq, self.step_timeout)
-        await self._settle_orders(tracker)
+        await self._settle_orders(tracker, workers)
         for candle, factors_of_candle in in_published_order(candles, factors):
             if TIMEFRAME_NAMES[candle.candle.timeframe] == self.decision_timeframe:
                 self._sample_equity(candle.candle)
@@ -314,8 +322,8 @@ class MeshBacktest:
                     await workers[role].on_event("factors", factors_of_candle)
                 await workers[role].settle()  # every event of this candle is in: no factors still to come
 
-    async def _settle_orders(self, tracker: OrderTracker) -> None:
-        """Orders the published quotes must have filled or expired, their fills, and the position plane."""
+    async def _settle_orders(self, tracker: OrderTracker, workers: dict[str, StrategyWorker]) -> None:
+        """Orders the published quotes must have filled or expired, their fills, and the workers' views."""
         last = self._newest.time
         due = [cid for cid, decided in self._working.items() if decided + self.latency < last]
         await tracker.wait_until(
@@ -328,7 +336,7 @@ class MeshBacktest:
         target = max((seq for seq, _ in tracker.fills), default=0)
         self._mirror(tracker)
         if target:
-            await self._wait_position_plane(target)
+            await self._wait_position_views(target, workers)
 
     def _mirror(self, tracker: OrderTracker) -> None:
         for _, fill in tracker.fills[self._mirrored:]:  # WatchFills delivers in seq order
@@ -341,18 +349,19 @@ class MeshBacktest:
                                               price=record.price, commission=record.commission, time=record.time))
         self._mirrored = len(tracker.fills)
 
-    async def _wait_position_plane(self, fill_seq: int) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.step_timeout
-        while True:
-            reply = await self._positions.Snapshot(position_pb2.SnapshotRequest(account=self.settings.account),
-                                                   timeout=self.step_timeout)
-            if reply.last_fill_seq >= fill_seq:
-                return
-            if loop.time() > deadline:
-                raise MeshBacktestError(f"the position plane applied fills up to seq {reply.last_fill_seq} only; "
-                                        f"waited {self.step_timeout:g} s for {fill_seq}")
-            await asyncio.sleep(0.001)
+    async def _wait_position_views(self, fill_seq: int, workers: dict[str, StrategyWorker]) -> None:
+        """Until every worker's streamed positions include the fills up to `fill_seq`.
+
+        The order plane's pre-trade waits for its own view the same way (its exposure
+        catch-up, which the mesh runner sets to the step timeout), so every decision and
+        every risk check of the next step sees the same fills the in-process backtest sees.
+        """
+        for role, worker in workers.items():
+            follower = worker.positions.follower
+            if not await follower.wait_for_fill_seq(fill_seq, self.step_timeout):
+                seen = follower.latest.last_fill_seq if follower.latest else None
+                raise MeshBacktestError(f"the {role} worker's positions include fills up to seq {seen} only; "
+                                        f"waited {self.step_timeout:g} s for {fill_seq} from the position plane")
 
     def _sample_equity(self, candle) -> None:
         """The in-process backtest's equity sample: marked at the quote that closed the decision candle."""

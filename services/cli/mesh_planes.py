@@ -48,7 +48,7 @@ async def _database(work_dir: Path) -> AsyncIterator[tuple[str, str]]:
 
 
 @contextlib.asynccontextmanager
-async def mesh_planes(work_dir: Path, *, instrument: str, starting_cash: Decimal,
+async def mesh_planes(work_dir: Path, *, instrument: str, starting_cash: Decimal, account: str = "backtest",
                       announce=lambda line: None) -> AsyncIterator[MeshAddresses]:
     work_dir.mkdir(parents=True, exist_ok=True)
     addresses = {plane: f"127.0.0.1:{free_port()}" for plane in PLANES}
@@ -56,12 +56,17 @@ async def mesh_planes(work_dir: Path, *, instrument: str, starting_cash: Decimal
         # The driver reads every candle of a step before deciding; never cut it off.
         "market_data": {"QUANTMESH_FEED": "push", "QUANTMESH_STREAM_QUEUE": "1000000"},
         "order": {"QUANTMESH_RISK_MAX_ORDERS_PER_SECOND":
-                  os.environ.get("QUANTMESH_RISK_MAX_ORDERS_PER_SECOND", BACKTEST_ORDER_RATE)},
+                  os.environ.get("QUANTMESH_RISK_MAX_ORDERS_PER_SECOND", BACKTEST_ORDER_RATE),
+                  # Risk waits for the position plane's view to include every fill so far, however
+                  # slow this machine: the same figures as in-process, never a lagging view.
+                  "QUANTMESH_EXPOSURE_CATCH_UP_SECONDS": "60"},
         "position": {"QUANTMESH_STARTING_CASH": str(starting_cash)},
     }
     async with _database(work_dir) as (url, description):
         announce(f"mesh: {description}")
         base_env = {**mesh_env(addresses, database_url=url, data_dir=work_dir),
+                    # The account the backtest trades (BacktestSettings.account): the only one the planes know.
+                    "QUANTMESH_ACCOUNT": account,
                     "QUANTMESH_LOG_LEVEL": os.environ.get("QUANTMESH_LOG_LEVEL", "WARNING")}
         supervisor = Supervisor(work_dir / "logs", base_env)
         try:

@@ -64,7 +64,7 @@ async def run(config: OrderConfig) -> None:
     if config.positions_source == "position_plane":
         follower = ExposureFollower(config.peers.position, token=config.peers.token, account=config.account,
                                     staleness_seconds=config.exposure_staleness_seconds)
-        exposure = StreamedExposure(follower, book)
+        exposure = StreamedExposure(follower, book, catch_up_seconds=config.exposure_catch_up_seconds)
     engine = build_engine(store=PostgresOrderStore(database.pool), broker=broker, flags=flags, exposure=exposure,
                           limits=config.risk, clock=clock, book=book, journal=config.journal,
                           venue=config.venue_path)

@@ -31,6 +31,7 @@ class OrderConfig:
     broker_attempts: int
     flags_staleness_seconds: float
     exposure_staleness_seconds: float
+    exposure_catch_up_seconds: float
     journal: JournalSettings
     venue_path: VenuePathSettings
     fault: str | None
@@ -75,6 +76,9 @@ class OrderConfig:
             # The position plane speaks at least every 0.5 s (QUANTMESH_EXPOSURE_HEARTBEAT_SECONDS there);
             # silent for longer than this, its view no longer admits new risk.
             exposure_staleness_seconds=env.float("QUANTMESH_EXPOSURE_STALENESS_SECONDS", 3.0, minimum=0.2),
+            # How long pre-trade waits for the view to include this plane's own latest fill before
+            # judging on the view it has (sizes stay exact either way; PnL rules would lag by it).
+            exposure_catch_up_seconds=env.float("QUANTMESH_EXPOSURE_CATCH_UP_SECONDS", 0.25, minimum=0.0),
             journal=JournalSettings(
                 max_batch=env.int("QUANTMESH_JOURNAL_MAX_BATCH", 256, minimum=1, maximum=10_000),
                 max_wait_seconds=env.float("QUANTMESH_JOURNAL_MAX_WAIT_MS", 0.0, minimum=0.0) / 1000),

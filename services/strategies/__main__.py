@@ -18,7 +18,8 @@ from services.common.logs import configure_logging
 from services.common.runtime import host_for
 from services.common.server import binding, serve
 from services.common.telemetry import setup_tracing
-from services.strategies.adapters import GrpcMarket, GrpcOrders, GrpcPositions
+from services.common.exposure import ExposureFollower
+from services.strategies.adapters import GrpcMarket, GrpcOrders, StreamedPositions
 from services.strategies.config import WorkerConfig
 from services.strategies.params import StrategyConfigError, params_as_text
 from services.strategies.registry import describe, load_strategy
@@ -52,23 +53,27 @@ async def run(config: WorkerConfig) -> None:
                           params=params_as_text(strategy.params))
     token = config.peers.token
     market_channel = open_channel(config.peers.market_data, token=token)
-    position_channel = open_channel(config.peers.position, token=token)
     order_channel = open_channel(config.peers.order, token=token)
     flags = FlagsFollower(config.peers.control, token=token, staleness_seconds=config.flag_staleness_seconds)
+    positions = ExposureFollower(config.peers.position, token=token, account=config.account,
+                                 strategies=(config.slug,), instruments=(strategy.params.instrument,),
+                                 staleness_seconds=config.positions_staleness_seconds)
     worker = StrategyWorker(harness=harness, role=config.role, market=GrpcMarket(market_channel),
-                            positions=GrpcPositions(position_channel, config.account),
+                            positions=StreamedPositions(positions),
                             orders=GrpcOrders(order_channel, config.account), flags=flags, status=status)
     host = host_for(config.server, [binding(strategy_pb2, "Strategy", strategy_pb2_grpc.add_StrategyServicer_to_server,
                                             StrategyStatusServicer(status, harness))], policy={})
     stop = asyncio.Event()
     await flags.start()
+    await positions.start()
     worker_task = asyncio.create_task(worker.run(stop))
 
     async def on_stop() -> None:
         stop.set()
         await asyncio.gather(worker_task, return_exceptions=True)
         await flags.stop()
-        for channel in (market_channel, position_channel, order_channel):
+        await positions.stop()
+        for channel in (market_channel, order_channel):
             await channel.close()
 
     await serve(host, on_stop=on_stop, stop_event=stop)

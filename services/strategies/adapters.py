@@ -1,4 +1,4 @@
-"""The worker's ports over gRPC: market data, positions and the order gateway.
+"""The worker's ports over gRPC: market data, positions (a followed stream) and the order gateway.
 
 The in-process backtest has its own adapters with the same methods; the worker
 cannot tell them apart, which is what makes live and backtest trade alike.
@@ -18,7 +18,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from quantmesh.common.v1 import common_pb2
 from quantmesh.market_data.v1 import market_data_pb2, market_data_pb2_grpc
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
-from quantmesh.position.v1 import position_pb2, position_pb2_grpc
+from services.common.exposure import ExposureFollower
 from services.common.wire import SIDE_TO_PROTO, order_state_name
 from services.strategies.book import TIMEFRAME_VALUES
 from services.strategies.desk import IntentDraft
@@ -60,25 +60,39 @@ class GrpcMarket:
         return self._stub.StreamFactors(request)
 
 
-class GrpcPositions:
-    def __init__(self, channel: grpc.aio.Channel, account: str = "") -> None:
-        self._stub = position_pb2_grpc.PositionStub(channel)
-        self._account = account
+class PositionsUnavailable(Exception):
+    """The worker's view of its positions cannot be trusted right now; it makes no decision."""
+
+
+class StreamedPositions:
+    """The worker's positions from the position plane's WatchExposure stream: read locally, no RPC per decision.
+
+    The follower is filtered to this worker's strategy and instrument. When the view is
+    stale (the position plane silent past its bound) a decision would act on positions
+    that may have changed, so the worker skips it.
+    """
+
+    def __init__(self, follower: ExposureFollower) -> None:
+        self.follower = follower
+
+    @property
+    def last_fill_seq(self) -> int:
+        view = self.follower.latest
+        return -1 if view is None else view.last_fill_seq
+
+    def _view(self):
+        stale = self.follower.stale_reason()
+        if stale is not None:
+            raise PositionsUnavailable(stale)
+        return self.follower.latest
 
     async def open_positions(self, slug: str, instrument: str) -> list[OpenPosition]:
-        reply = await self._stub.Snapshot(position_pb2.SnapshotRequest(
-            account=self._account, strategy_slugs=[slug], instruments=[instrument]), timeout=5)
-        out = []
-        for record in reply.positions:
-            quantity = Decimal(record.quantity or "0")
-            if quantity != 0:
-                out.append(OpenPosition(instrument=record.instrument, quantity=quantity,
-                                        average_price=Decimal(record.average_price or "0"),
-                                        opened_time=record.opened_time.ToDatetime(tzinfo=timezone.utc)))
-        return out
+        return [OpenPosition(instrument=p.instrument, quantity=p.quantity, average_price=p.average_price,
+                             opened_time=p.opened_time)
+                for p in self._view().open_positions(slug, instrument) if p.quantity != 0]
 
     async def net_position(self, slug: str, instrument: str) -> Decimal:
-        return sum((p.quantity for p in await self.open_positions(slug, instrument)), Decimal(0))
+        return self._view().strategy_position(slug, instrument)
 
 
 def _transient(exc: BaseException) -> bool:

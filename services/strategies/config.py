@@ -20,6 +20,7 @@ class WorkerConfig:
     peers: PeerConfig
     account: str
     flag_staleness_seconds: float
+    positions_staleness_seconds: float = 3.0
 
     @classmethod
     def from_env(cls, env: Env, *, slug: str, role: str, cli_params: Sequence[str] = ()) -> "WorkerConfig":
@@ -44,4 +45,6 @@ class WorkerConfig:
             peers=PeerConfig.from_env(env),
             account=env.str("QUANTMESH_ACCOUNT", ""),
             flag_staleness_seconds=env.float("QUANTMESH_FLAG_STALENESS_SECONDS", 5.0, minimum=0.5),
+            # The position plane's exposure view speaks at least every 0.5 s; silent longer, no decision.
+            positions_staleness_seconds=env.float("QUANTMESH_EXPOSURE_STALENESS_SECONDS", 3.0, minimum=0.2),
         )

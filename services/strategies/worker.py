@@ -19,6 +19,7 @@ from opentelemetry import trace
 
 from quantmesh.common.v1 import common_pb2
 from services.common.telemetry import context_from, current_trace_context
+from services.strategies.adapters import PositionsUnavailable
 from services.strategies.book import TIMEFRAME_NAMES, CandleBook, bar_from_proto
 from services.strategies.desk import Decision, EntryDesk, ExitDesk
 from services.strategies.sdk import Bar, StrategyHarness
@@ -185,9 +186,9 @@ class StrategyWorker:
             else:
                 open_positions = await self.positions.open_positions(self.harness.slug, self.instrument)
                 results = self._exit.decide(view, open_positions)
-        except grpc.aio.AioRpcError as exc:
+        except PositionsUnavailable as exc:
             self._record(Decision(time=view.now, action="skip", instrument=self.instrument,
-                                  reason=f"positions unavailable ({exc.code().name}); no decision"))
+                                  reason=f"positions unavailable ({exc}); no decision"))
             return
         for decision, draft, position in results:
             self._record(decision)
