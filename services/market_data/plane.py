@@ -19,6 +19,7 @@ from services.market_data.engine import MarketDataEngine
 from services.market_data.events import CandleEvent, FactorEvent, TickEvent
 from services.market_data.factors import FactorEngine
 from services.market_data.feeds.base import Feed
+from services.market_data.feeds.files import UnusableFile
 from services.market_data.feeds.pacing import Pacing
 from services.market_data.feeds.push import PushFeed
 from services.market_data.feeds.replay import BarFilesFeed, TickFileFeed
@@ -149,13 +150,21 @@ class MarketDataPlane:
                      "(set QUANTMESH_SYNTHETIC_START to a weekday to trade now)",
                      extra={"reopens": next_reopen(self.feed.start).isoformat()})
         try:
+            if isinstance(self.feed, TickFileFeed):
+                layout = self.feed.layout
+                log.info(f"replaying {self.feed.path} as {layout.description}; {layout.timezone_note}",
+                         extra={"feed": self.feed.name})
             await self.pacing.run(self.feed, self.engine.on_tick, self.engine.on_time)
+        except UnusableFile as exc:
+            log.error(f"the feed gave no tick: {exc}", extra={"feed": self.feed.name})
         except Exception:
             log.exception("the feed failed; the plane keeps serving what it has", extra={"feed": self.feed.name})
         finally:
             self.engine.feed_ended = True
             self.feed_done.set()
         stats = getattr(self.feed, "stats", None)
+        if stats is not None and stats.malformed:
+            log.warning(stats.summary(self.feed.name), extra={"feed": self.feed.name, "malformed_rows": stats.malformed})
         log.info("feed ended; streams stay open and GetQuote returns the last tick", extra={
             "feed": self.feed.name, "ticks_accepted": self.engine.ticks_accepted,
             "late_ticks": sum(self.engine.aggregator.late_ticks.values()),

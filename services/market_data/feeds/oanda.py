@@ -46,7 +46,7 @@ class OandaFeed:
                  backoff: Backoff | None = None) -> None:
         self.name = "oanda"
         self.instruments = tuple(instruments)
-        self.stats = FeedStats(feed="oanda")
+        self.stats = FeedStats(feed="oanda", live=True)
         self.heartbeats = 0
         self.backoff = backoff or Backoff()
         self._settings = settings

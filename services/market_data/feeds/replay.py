@@ -1,8 +1,9 @@
-"""Replay of recorded quotes: tick files (CSV or Parquet) and bid/ask one-minute bar files.
+"""Replay of recorded market data: tick files (CSV or Parquet) and bid/ask one-minute bar files.
 
-Tick files have the columns `timestamp,bid,ask[,volume]`. Bar files are a pair (bid, ask)
-with `timestamp,open,high,low,close`, joined on `timestamp`; each joined minute becomes
-four ticks at start+0s, +15s, +30s and +45s:
+Tick files are quotes, trade prints or HistData ticks, told apart from their first line (see
+files.py for every format and its timezone rule). Bar files are a pair (bid, ask) with
+`timestamp,open,high,low,close`, joined on `timestamp`; each joined minute becomes four
+ticks at start+0s, +15s, +30s and +45s:
 
     open, then the extreme nearer to the open, then the other extreme, then close
 
@@ -13,104 +14,79 @@ ask bar and the mid bar ((bid + ask) / 2 of each OHLC field) exactly.
 
 A row that cannot be a quote (missing field, bad number, NaN, zero or negative price,
 bid above ask; for bars also high below low or open/close outside the range, or a bid
-bar wholly above the ask bar) is counted in `stats`, logged with its line number and
-skipped; the replay never stops on bad data. Bar files from separate bid and ask
-sources (FXCM) show a crossed open or close by a fraction of a pip now and then; that is
-kept, since dropping those minutes would punch holes in the series.
+bar wholly above the ask bar) is counted in `stats` with its line and reason and skipped;
+`stats.summary()` tells the count and the first few once, at the end, instead of a log
+line per row. A file where not one row is usable raises `UnusableFile` naming the first
+bad line and why, instead of ending as an empty replay. Bar files from separate bid and
+ask sources (FXCM) show a crossed open or close by a fraction of a pip now and then;
+that is kept, since dropping those minutes would punch holes in the series.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
-from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, tzinfo
+from decimal import Decimal
 from pathlib import Path
 
 from services.market_data.feeds.base import FeedStats, FeedTick
+from services.market_data.feeds.files import (Layout, MalformedRow, UnusableFile, parse_price, parse_time, rows,
+                                              sniff, tick_maker)
 
 _YIELD_EVERY = 512  # rows between yields to the event loop, so a big file never starves the server
 
 
-class MalformedRow(ValueError):
-    pass
-
-
-def parse_time(text: str | None) -> datetime:
-    if text is None or not text.strip():
-        raise MalformedRow("timestamp is missing")
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise MalformedRow(f"timestamp {text!r} is not ISO-8601") from None
-    # A file without offsets is taken as UTC, the convention of every FX data vendor we replay.
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-
-
-def parse_price(name: str, text) -> Decimal:
-    if text is None or str(text).strip() == "":
-        raise MalformedRow(f"{name} is missing")
-    try:
-        value = Decimal(str(text).strip())
-    except InvalidOperation:
-        raise MalformedRow(f"{name}={text!r} is not a number") from None
-    if not value.is_finite() or value <= 0:
-        raise MalformedRow(f"{name}={text!r} is not a positive finite price")
-    return value
-
-
-def parse_volume(text) -> Decimal:
-    if text is None or str(text).strip() == "":
-        return Decimal(0)
-    try:
-        value = Decimal(str(text).strip())
-    except InvalidOperation:
-        raise MalformedRow(f"volume={text!r} is not a number") from None
-    if not value.is_finite() or value < 0:
-        raise MalformedRow(f"volume={text!r} is not a finite, non-negative number")
-    return value
+def nothing_usable(path: Path, stats: FeedStats) -> UnusableFile:
+    """The error for a file that gave no tick: its first bad line and why, or that it has no rows."""
+    if not stats.first_skips:
+        return UnusableFile(f"{path} has no data rows")
+    line, reason = stats.first_skips[0]
+    return UnusableFile(f"not one of the {stats.rows_read:,} rows of {path} is usable; the first: "
+                        f"{path}:{line}: {reason}")
 
 
 class TickFileFeed:
-    """Replays a tick file (.csv or .parquet) for one instrument."""
+    """Replays a tick file (.csv or .parquet) for one instrument.
 
-    def __init__(self, path: Path, *, instrument: str = "USD_JPY") -> None:
+    `timezone` is that of times written without an offset (None: the format's default, see
+    files.py); `half_spread` puts a trade print's bid and ask that far either side of its price.
+    """
+
+    def __init__(self, path: Path, *, instrument: str = "USD_JPY", timezone: tzinfo | None = None,
+                 half_spread: Decimal = Decimal(0)) -> None:
         self.path = Path(path)
         self.name = f"replay:{self.path.name}"
         self.instruments = (instrument,)
         self.stats = FeedStats(self.name)
+        self._timezone = timezone
+        self._half_spread = half_spread
+        self._layout: Layout | None = None
 
-    def _rows(self) -> Iterator[tuple[int, dict]]:
-        if self.path.suffix.lower() == ".parquet":
-            import polars as pl
-
-            frame = pl.read_parquet(self.path)
-            for index, row in enumerate(frame.iter_rows(named=True), start=2):  # line 1 = header, as in CSV
-                yield index, {k: (None if v is None else (v.isoformat() if isinstance(v, datetime) else v))
-                              for k, v in row.items()}
-            return
-        with self.path.open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            for row in reader:
-                yield reader.line_num, row
+    @property
+    def layout(self) -> Layout:
+        """What the file holds (raises UnusableFile when that cannot be told)."""
+        if self._layout is None:
+            self._layout = sniff(self.path, self._timezone)
+        return self._layout
 
     async def ticks(self) -> AsyncIterator[FeedTick]:
-        instrument = self.instruments[0]
-        for count, (line, row) in enumerate(self._rows(), start=1):
+        make = tick_maker(self.layout, self.instruments[0], half_spread=self._half_spread)
+        usable = 0
+        for count, (line, row) in enumerate(rows(self.path, self.layout), start=1):
             if count % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)
             self.stats.rows_read += 1
             try:
-                bid = parse_price("bid", row.get("bid"))
-                ask = parse_price("ask", row.get("ask"))
-                if bid > ask:
-                    raise MalformedRow(f"bid {bid} is above ask {ask}")
-                tick = FeedTick(instrument, parse_time(row.get("timestamp")), bid, ask, parse_volume(row.get("volume")))
+                tick = make(row)
             except MalformedRow as exc:
                 self.stats.skip(line, str(exc))
                 continue
+            usable += 1
             yield tick
+        if not usable:
+            raise nothing_usable(self.path, self.stats)
 
 
 _BAR_OFFSETS = (timedelta(0), timedelta(seconds=15), timedelta(seconds=30), timedelta(seconds=45))
@@ -142,6 +118,7 @@ class BarFilesFeed:
 
     async def ticks(self) -> AsyncIterator[FeedTick]:
         instrument = self.instruments[0]
+        usable = 0
         bids: dict[str, tuple[int, dict]] = {}
         with self.bid_path.open(newline="") as handle:
             reader = csv.DictReader(handle)
@@ -167,7 +144,10 @@ class BarFilesFeed:
                 except MalformedRow as exc:
                     self.stats.skip(line, str(exc))
                     continue
+                usable += 1
                 for tick in bar_ticks(instrument, start, bid, ask):
                     yield tick
         for key, (bid_line, _) in bids.items():  # bid minutes without an ask minute
             self.stats.skip(bid_line, f"no ask bar at {key} in {self.ask_path.name}")
+        if not usable:
+            raise nothing_usable(self.ask_path, self.stats)
