@@ -1,24 +1,33 @@
 """Market data for a backtest, as ticks, from the same feed code the market_data plane runs.
 
 Accepted inputs:
-- a tick file (CSV or Parquet: timestamp,bid,ask[,volume]), read by the plane's TickFileFeed;
+- a tick file (CSV or Parquet), read by the plane's TickFileFeed: quotes
+  (timestamp,bid,ask[,volume]), trade prints (timestamp,price,quantity[,side|buyer_maker]),
+  HistData ticks without a header, or a Binance trade dump; every format, and the timezone
+  of times written without an offset, is described in services/market_data/feeds/files.py;
 - `BID.csv,ASK.csv`: one-minute bid and ask bar files, read by the plane's BarFilesFeed
   (four ticks per bar: open, then high/low in the order the plane documents, then close);
 - one OHLC bar file of any width (columns Open/High/Low/Close, any case; time in the first
   column, e.g. backtesting.py's EURUSD): four ticks spread over the bar's width with bid =
   ask = the bar price plus/minus half of `spread`, in the same open/high/low/close order.
+
+`spread` also puts a trade print's bid and ask half a spread either side of its price;
+quotes keep their own. A file no row of which is usable is a DataError naming the first bad
+line and why; rows skipped in a usable file are summarized once (`skipped_summary`).
 """
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
 
-from services.market_data.feeds.base import FeedTick
+from services.market_data.feeds.base import FeedStats, FeedTick
+from services.market_data.feeds.files import UnusableFile
 from services.market_data.feeds.replay import BarFilesFeed, TickFileFeed
 
 
@@ -35,7 +44,10 @@ def _ohlc_columns(frame: pl.DataFrame) -> dict[str, str]:
 
 
 def is_ohlc_file(path: Path) -> bool:
-    frame = pl.read_csv(path, n_rows=2) if path.suffix.lower() != ".parquet" else pl.read_parquet(path).head(2)
+    try:
+        frame = pl.read_csv(path, n_rows=2) if path.suffix.lower() != ".parquet" else pl.read_parquet(path).head(2)
+    except Exception:  # noqa: BLE001 - not a table polars reads: the tick-file reader says what is wrong
+        return False
     columns = {c.lower() for c in frame.columns}
     return {"open", "high", "low", "close"} <= columns and "bid" not in columns
 
@@ -64,26 +76,73 @@ def ohlc_ticks(path: Path, instrument: str, *, spread: Decimal = Decimal(0)) -> 
             yield FeedTick(instrument, start + offset, prices[i] - half, prices[i] + half)
 
 
+class MarketData:
+    """One `--data` spec opened for a backtest: what it holds, its ticks within a window, and
+    what reading them found (the span of the data, rows skipped)."""
+
+    def __init__(self, spec: str, instrument: str, *, spread: Decimal = Decimal(0),
+                 timezone: tzinfo | None = None) -> None:
+        self.spec = spec
+        self.first_time: datetime | None = None
+        self.last_time: datetime | None = None
+        self.read_to_the_end = False
+        self.timezone_note = ""  # tick files: how times without an offset are read
+        self._stats: FeedStats | None = None
+        paths = [Path(p) for p in spec.split(",", 1)]
+        for path in paths:
+            if not path.exists():
+                raise DataError(f"{path} does not exist")
+        if len(paths) == 2:
+            feed = BarFilesFeed(*paths, instrument=instrument)
+            self._stats, self._source = feed.stats, feed.ticks
+            self.description = f"{paths[0].name}, {paths[1].name}: one-minute bid and ask bars"
+        elif is_ohlc_file(paths[0]):
+            self._source = lambda: _aiter(ohlc_ticks(paths[0], instrument, spread=spread))
+            self.description = f"{paths[0].name}: OHLC bars (bid = ask = the bar price -/+ half the spread)"
+        else:
+            feed = TickFileFeed(paths[0], instrument=instrument, timezone=timezone, half_spread=spread / 2)
+            try:
+                layout = feed.layout
+            except UnusableFile as exc:
+                raise DataError(str(exc)) from None
+            self._stats, self._source = feed.stats, feed.ticks
+            self.description = f"{paths[0].name}: {layout.description}"
+            self.timezone_note = layout.timezone_note
+
+    async def ticks(self, start: datetime | None = None, end: datetime | None = None) -> AsyncIterator[FeedTick]:
+        """Ticks within [start, end), oldest first."""
+        try:
+            async for tick in self._source():
+                if self.first_time is None:
+                    self.first_time = tick.time
+                self.last_time = tick.time
+                if start is not None and tick.time < start:
+                    continue
+                if end is not None and tick.time >= end:
+                    return
+                yield tick
+        except UnusableFile as exc:
+            raise DataError(str(exc)) from None
+        self.read_to_the_end = True
+
+    def skipped_summary(self) -> str:
+        """Rows skipped, with file:line: reason for the first few; empty when none were."""
+        return self._stats.summary(Path(self.spec.split(",")[-1]).name) if self._stats is not None else ""
+
+    def span(self) -> str:
+        """What the data covered, as far as it was read, for a window that held no tick."""
+        if self.first_time is None:
+            return "the data holds no tick"
+        if self.read_to_the_end:
+            return f"the data runs from {self.first_time.isoformat()} to {self.last_time.isoformat()}"
+        return (f"the data starts at {self.first_time.isoformat()} and its first tick at or after the window's "
+                f"end is at {self.last_time.isoformat()}")
+
+
 async def ticks_from(spec: str, instrument: str, *, spread: Decimal = Decimal(0),
                      start: datetime | None = None, end: datetime | None = None) -> AsyncIterator[FeedTick]:
     """Ticks of `spec` within [start, end), oldest first."""
-    if "," in spec:
-        bid, ask = (Path(p) for p in spec.split(",", 1))
-        for path in (bid, ask):
-            if not path.exists():
-                raise DataError(f"{path} does not exist")
-        source = BarFilesFeed(bid, ask, instrument=instrument).ticks()
-    else:
-        path = Path(spec)
-        if not path.exists():
-            raise DataError(f"{path} does not exist")
-        source = _aiter(ohlc_ticks(path, instrument, spread=spread)) if is_ohlc_file(path) else \
-            TickFileFeed(path, instrument=instrument).ticks()
-    async for tick in source:
-        if start is not None and tick.time < start:
-            continue
-        if end is not None and tick.time >= end:
-            break
+    async for tick in MarketData(spec, instrument, spread=spread).ticks(start, end):
         yield tick
 
 
@@ -98,7 +157,7 @@ def count_rows(spec: str) -> int | None:
     try:
         if path.suffix.lower() == ".parquet":
             return pl.scan_parquet(path).select(pl.len()).collect().item()
-        with path.open("rb") as handle:
+        with (gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")) as handle:
             return max(0, sum(1 for _ in handle) - 1)
-    except OSError:
+    except (OSError, EOFError):
         return None

@@ -6,7 +6,9 @@
 Two transports: in-process (default, fast) and --mesh, which starts the control,
 market_data (fed by push), order (paper venue) and position planes as processes on a
 fresh database and steps them in lock step; on the same data both give the same trades.
-Prints the report, writes <out>/trades.csv and <out>/equity.png. Risk limits are the
+Prints the report, writes <out>/trades.csv and <out>/equity.png (a run that cannot use the
+data, or whose --from/--to window holds no tick, exits 2 and leaves them as they were; rows
+it had to skip are summarized on stderr). Risk limits are the
 order plane's (QUANTMESH_RISK_* environment variables, the same as live); paper-venue
 settings come from QUANTMESH_PAPER_* likewise.
 """
@@ -17,16 +19,17 @@ import argparse
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from services.backtest.data import DataError, count_rows, ticks_from
+from services.backtest.data import DataError, MarketData, count_rows
 from services.backtest.inprocess import BacktestSettings, InProcessBacktest
 from services.backtest.mesh import MeshBacktest, MeshBacktestError
 from services.backtest.report import format_summary, plot_equity, summarize, write_trades_csv
 from services.backtest.trades import round_trips
 from services.common.config import ConfigError, Env
+from services.market_data.feeds.files import parse_timezone
 from services.order.brokers.paper import PaperSettings
 from services.order.risk import RiskLimits
 from services.strategies.params import StrategyConfigError, parse_params
@@ -38,8 +41,14 @@ def add_backtest_parser(sub) -> None:
     parser = sub.add_parser("backtest", help="backtest a strategy on a data file with the live code",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, metavar="FILE",
-                        help="tick file (timestamp,bid,ask[,volume]; CSV or Parquet), BID.csv,ASK.csv one-minute "
-                             "bar files, or one OHLC bar file (Open/High/Low/Close columns)")
+                        help="tick file (CSV or Parquet): quotes (timestamp,bid,ask[,volume]), trade prints "
+                             "(timestamp,price,quantity[,side|buyer_maker]), HistData ticks (no header) or a Binance "
+                             "trade dump; BID.csv,ASK.csv one-minute bar files; or one OHLC bar file "
+                             "(Open/High/Low/Close columns)")
+    parser.add_argument("--data-timezone", metavar="TZ",
+                        help="timezone of tick-file times written without an offset: an offset (-05:00, UTC+09:00), UTC "
+                             "or a zone name (America/New_York); default UTC, and UTC-05:00 for HistData files "
+                             "(New York standard time all year, as HistData writes them)")
     parser.add_argument("--strategy", required=True, help="strategy slug (python -m services.strategies --list)")
     parser.add_argument("--params", nargs="*", default=[], metavar="NAME=VALUE", help="strategy params")
     parser.add_argument("--from", dest="start", metavar="TIME", help="first tick time, ISO 8601 (UTC if no offset)")
@@ -50,12 +59,22 @@ def add_backtest_parser(sub) -> None:
     parser.add_argument("--fill-at", choices=("next", "current"), default="next",
                         help="market orders fill at the next quote after the decision (live-like, default) or at "
                              "the quote that closed the decision candle (the next bar's open, like backtesting.py)")
-    parser.add_argument("--spread", default="0", help="spread added around OHLC bar prices (price units)")
+    parser.add_argument("--spread", default="0",
+                        help="spread put around OHLC bar prices and trade prints (price units); quotes keep their own")
     parser.add_argument("--out", default="out/backtest", help="folder for trades.csv and equity.png")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--mesh", action="store_true",
                         help="run through the real gRPC mesh (every plane its own process, lock-stepped; slower) "
                              "instead of in one process; the trades are the same")
+
+
+def _timezone(text: str | None) -> tzinfo | None:
+    if not text:
+        return None
+    try:
+        return parse_timezone(text)
+    except ValueError as exc:
+        raise DataError(f"--data-timezone {exc}") from None
 
 
 def _time(text: str | None, flag: str) -> datetime | None:
@@ -102,16 +121,17 @@ async def run_backtest(args) -> int:
     try:
         strategy, settings, spread, make_strategy = build(args)
         start, end = _time(args.start, "--from"), _time(args.end, "--to")
+        if start is not None and end is not None and start >= end:
+            raise DataError(f"--from {start.isoformat()} is not before --to {end.isoformat()}")
+        data = MarketData(args.data, strategy.params.instrument, spread=spread, timezone=_timezone(args.data_timezone))
     except (StrategyConfigError, ConfigError, DataError) as exc:
         print(f"quantmesh backtest: {exc}", file=sys.stderr)
         return 2
+    note = f"; {data.timezone_note} (--data-timezone to change)" if data.timezone_note else ""
+    print(f"data: {data.description}{note}", file=sys.stderr)
     if args.mesh and args.fill_at != "next":
         print("quantmesh backtest: --mesh fills as the live paper venue does (--fill-at next); "
               "--fill-at current is for comparisons with bar backtesters, in-process only", file=sys.stderr)
-        return 2
-    missing = [p for p in args.data.split(",") if not Path(p).exists()]
-    if missing:
-        print(f"quantmesh backtest: {missing[0]} does not exist", file=sys.stderr)
         return 2
     rows = count_rows(args.data)
     progress = None
@@ -121,7 +141,7 @@ async def run_backtest(args) -> int:
         per_row = 4 if ("," in args.data or rows and _is_bars(args.data)) else 1
         progress = tqdm(total=rows * per_row if rows else None, unit=" ticks", unit_scale=True, smoothing=0.1,
                         desc=f"{strategy.slug} {strategy.decision_timeframe}", file=sys.stderr)
-    ticks = ticks_from(args.data, strategy.params.instrument, spread=spread, start=start, end=end)
+    ticks = data.ticks(start, end)
     on_tick = (lambda _tick: progress.update(1)) if progress is not None else None
     out = Path(args.out)
     began = time.perf_counter()
@@ -142,6 +162,13 @@ async def run_backtest(args) -> int:
     finally:
         if progress is not None:
             progress.close()
+        if skipped := data.skipped_summary():
+            print(f"quantmesh backtest: {skipped}", file=sys.stderr)
+    if result.ticks == 0:  # nothing was tested: keep the outputs of the last run that was
+        window = f"[{args.start or 'the start'}, {args.end or 'the end'})"
+        print(f"quantmesh backtest: no tick of {args.data} falls in the window {window}; {data.span()}; "
+              f"{out / 'trades.csv'} and {out / 'equity.png'} are left as they were", file=sys.stderr)
+        return 2
     trades, still_open = round_trips(result.fills)
     summary = summarize(trades, result.curve, settings.starting_cash)
     write_trades_csv(trades, out / "trades.csv")
