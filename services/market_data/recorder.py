@@ -73,8 +73,9 @@ class CandleRecorder:
     highest stored ones when it is built: seqs continue from there."""
 
     def __init__(self, repository: MarketDataRepository, *, candle_stream: Broadcaster[CandleEvent],
-                 factor_stream: Broadcaster[FactorEvent]) -> None:
+                 factor_stream: Broadcaster[FactorEvent], retry_seconds: float = _RETRY_SECONDS) -> None:
         self._repository = repository
+        self._retry_seconds = retry_seconds
         self._candles, self._factors = candle_stream, factor_stream
         self._last = {"c": candle_stream.last_seq, "f": factor_stream.last_seq}  # highest seq handed out
         # Unbounded on purpose: the hot path must never wait on the database; a growing
@@ -153,5 +154,5 @@ class CandleRecorder:
                 raise
             except Exception:  # keep the batch and retry: a candle must not be lost to a blip
                 log.exception("storing candles failed; retrying, and streaming nothing newer until it is stored",
-                              extra={"batch": len(batch), "retry_seconds": _RETRY_SECONDS})
-                await asyncio.sleep(_RETRY_SECONDS)
+                              extra={"batch": len(batch), "retry_seconds": self._retry_seconds})
+                await asyncio.sleep(self._retry_seconds)
