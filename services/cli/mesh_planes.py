@@ -15,6 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import asyncpg
+
 from services.backtest.mesh import MeshAddresses
 from services.cli.planes import PLANES, mesh_env, plane_specs
 from services.cli.supervisor import Supervisor
@@ -35,6 +37,7 @@ async def _database(work_dir: Path) -> AsyncIterator[tuple[str, str]]:
     if server:
         url = await create_database(server, prefix="qm_backtest")
         try:
+            await _throwaway(url)
             yield url, f"database {urlsplit(url).path.lstrip('/')} on DATABASE_URL (dropped afterwards)"
         finally:
             await drop_database(server, url)
@@ -42,9 +45,23 @@ async def _database(work_dir: Path) -> AsyncIterator[tuple[str, str]]:
     embedded = EmbeddedPostgres(work_dir / "pgdata", fresh=True)
     url = await asyncio.to_thread(embedded.start)
     try:
+        await _throwaway(url)
         yield url, f"embedded PostgreSQL under {work_dir / 'pgdata'}"
     finally:
         await asyncio.to_thread(embedded.stop)
+
+
+async def _throwaway(url: str) -> None:
+    """The run's database is thrown away afterwards, so its commits need not wait for the WAL flush.
+
+    The planes' code is unchanged (same statements, same transactions, same order); only the
+    server stops waiting for the disk at each commit, which was most of a step's time.
+    """
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f'ALTER DATABASE "{urlsplit(url).path.lstrip("/")}" SET synchronous_commit = off')
+    finally:
+        await conn.close()
 
 
 @contextlib.asynccontextmanager

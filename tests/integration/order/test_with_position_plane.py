@@ -8,6 +8,7 @@ import time
 import grpc
 import pytest
 
+from quantmesh.common.v1 import common_pb2
 from quantmesh.order.v1 import order_pb2
 from quantmesh.position.v1 import position_pb2, position_pb2_grpc
 from tests.integration.order.conftest import LOG_DIR, OrderPlane, intent, order_stub, wait_for_state
@@ -68,3 +69,53 @@ async def test_the_strategy_limit_is_checked_against_the_ledger(planes):
         assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "risk.max_position_per_strategy" in error.value.details()
         assert "from 4000 to 6000" in error.value.details()
+
+
+async def test_entries_stop_when_the_position_plane_dies_and_resume_when_it_returns(order_env, database_url):
+    """kill -9 of the position plane: past the staleness bound entries are refused with the rule,
+    an exit is still judged and passes; after a restart entries pass again."""
+    position_addr = f"127.0.0.1:{free_port()}"
+    order = OrderPlane({**order_env, "QUANTMESH_POSITIONS_SOURCE": "position_plane",
+                        "QUANTMESH_POSITION_ADDR": position_addr,
+                        "QUANTMESH_EXPOSURE_STALENESS_SECONDS": "1"}).start()
+    position_env = {"DATABASE_URL": database_url, "QUANTMESH_LISTEN": position_addr,
+                    "QUANTMESH_ORDER_ADDR": order.address,
+                    "QUANTMESH_MARKET_DATA_ADDR": order_env["QUANTMESH_MARKET_DATA_ADDR"]}
+    position = PlaneProcess("services.position", position_env, LOG_DIR).start()
+    try:
+        position.wait_healthy(position_addr)
+        async with grpc.aio.insecure_channel(order.address) as channel:
+            stub = order_stub(channel)
+            opened = await submit_once_exposure_is_fresh(stub, lambda n: intent(f"dies-open-{n}", strategy_slug="dies"))
+            await wait_for_state(stub, opened.order.intent.client_order_id, {S.ORDER_STATE_FILLED})
+
+            position.kill()
+            refusal = await refused_entry(stub, "dies-entry")
+            assert "risk.exposure_stale" in refusal and "has been silent" in refusal
+            assert "orders that reduce the strategy's position still pass" in refusal
+            exit_ = await stub.Submit(S.SubmitRequest(intent=intent(
+                "dies-exit", strategy_slug="dies", role=common_pb2.STRATEGY_ROLE_EXIT, side=common_pb2.SIDE_SELL,
+                quantity="400")))
+            assert exit_.order.state in (S.ORDER_STATE_NEW, S.ORDER_STATE_FILLED)
+
+            position = PlaneProcess("services.position", position_env, LOG_DIR).start()
+            position.wait_healthy(position_addr)
+            back = await submit_once_exposure_is_fresh(stub, lambda n: intent(f"dies-back-{n}", strategy_slug="dies"))
+            assert back.order.state in (S.ORDER_STATE_NEW, S.ORDER_STATE_FILLED)
+    finally:
+        position.terminate()
+        order.stop()
+
+
+async def refused_entry(stub, prefix: str, timeout: float = 20.0) -> str:
+    """Entries until one is refused (the bound passes while we try); its sentence."""
+    deadline = time.monotonic() + timeout
+    for n in range(10_000):
+        try:
+            await stub.Submit(S.SubmitRequest(intent=intent(f"{prefix}-{n}", strategy_slug="dies")))
+        except grpc.aio.AioRpcError as exc:
+            return exc.details() or ""
+        if time.monotonic() > deadline:
+            raise AssertionError(f"entries still pass {timeout:g} s after the position plane died")
+        await asyncio.sleep(0.2)
+    raise AssertionError("unreachable")
