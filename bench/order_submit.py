@@ -15,6 +15,9 @@ and exporting every span to an in-process OTLP receiver, so the cost of tracing 
 order is a difference measured in one run. PostgreSQL commits per Submit come from
 pg_stat_database (xact_commit) around each round.
 
+SubmitBatch (100 intents per call) runs on the default variant too: the same orders
+without a gRPC call each.
+
     python bench/order_submit.py [--orders 4000] [--clients 1 8 32]
 """
 
@@ -66,6 +69,27 @@ async def run_round(address: str, clients: int, orders: int, tag: str) -> tuple[
         stub = order_pb2_grpc.OrderStub(channel)
         for n in range(50):  # warm up: connections, caches, the JIT of nothing
             await stub.Submit(order_pb2.SubmitRequest(intent=limit_intent(f"{tag}-warmup-{n}")))
+        started = time.perf_counter()
+        await asyncio.gather(*(client(stub) for _ in range(clients)))
+        return time.perf_counter() - started, latencies
+
+
+async def run_batches(address: str, clients: int, orders: int, tag: str, size: int) -> tuple[float, list[float]]:
+    """The same orders through SubmitBatch, `size` intents per call; latency is per call."""
+    latencies: list[float] = []
+    counter = iter(range(0, orders, size))
+
+    async def client(stub) -> None:
+        for first in counter:
+            request = order_pb2.SubmitBatchRequest(
+                intents=[limit_intent(f"{tag}-{n}") for n in range(first, min(first + size, orders))])
+            started = time.perf_counter()
+            reply = await stub.SubmitBatch(request)
+            latencies.append(time.perf_counter() - started)
+            assert all(r.status == "OK" for r in reply.results), reply.results[0]
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = order_pb2_grpc.OrderStub(channel)
         started = time.perf_counter()
         await asyncio.gather(*(client(stub) for _ in range(clients)))
         return time.perf_counter() - started, latencies
@@ -134,6 +158,14 @@ def main() -> None:
                     elapsed, latencies = asyncio.run(run_round(order_addr, clients, args.orders, f"c{clients}"))
                     per_order = (asyncio.run(commits(database_url)) - before) / len(latencies)
                     print(report(label, clients, elapsed, latencies, f"   {per_order:4.2f} commits/order"))
+                if not extra_env:  # the batch call once, on the default variant
+                    for clients, size in ((1, 100), (8, 100)):
+                        elapsed, latencies = asyncio.run(run_batches(order_addr, clients, args.orders * 2,
+                                                                     f"b{clients}", size))
+                        print(f"  {'SubmitBatch of ' + str(size):<30} clients={clients:>2}  "
+                              f"{args.orders * 2 / elapsed:8.0f} orders/s   per call p50 "
+                              f"{statistics.median(latencies) * 1000:6.2f} ms   p99 "
+                              f"{sorted(latencies)[int(len(latencies) * 0.99)] * 1000:6.2f} ms")
             finally:
                 order.terminate()
         print(f"  spans received by the OTLP receiver: {len(receiver.spans())}")

@@ -6,6 +6,8 @@ caller says what a missing value means to it (usually INVALID_ARGUMENT with a se
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from quantmesh.common.v1 import common_pb2
 from quantmesh.order.v1 import order_pb2
 from services.common.vocabulary import OrderState, OrderType, Side, StrategyRole, TimeInForce
@@ -32,3 +34,19 @@ ORDER_STATE_FROM_PROTO: dict[int, OrderState] = {v: k for k, v in ORDER_STATE_TO
 def order_state_name(value: int) -> str:
     """ORDER_STATE_FILLED -> "FILLED" (for clients that read the wire value)."""
     return order_pb2.OrderState.Name(value).removeprefix("ORDER_STATE_")
+
+
+def decimal_text(value: Decimal | None) -> str:
+    """An exact decimal string as the contracts carry money: never an exponent ("10000", not "1E+4";
+    "0.0000001", not "1E-7"), the digits it was given otherwise ("86.50" stays "86.50"); "" for None."""
+    if value is None:
+        return ""
+    if value == 0:
+        return "0"
+    return format(value, "f")
+
+
+def trimmed_decimal_text(value: Decimal | None) -> str:
+    """`decimal_text` without trailing zeros ("2160", not "2160.000"): for computed figures (PnL,
+    averages), whose trailing zeros come from arithmetic, not from anyone's input."""
+    return decimal_text(None if value is None else value.normalize())

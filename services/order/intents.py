@@ -18,7 +18,7 @@ from services.common.errors import InvalidArgument
 from services.common.timeutil import to_timestamp
 from services.common.vocabulary import OrderType, Side, StrategyRole, TimeInForce
 from services.common.wire import (ORDER_TYPE_FROM_PROTO, ORDER_TYPE_TO_PROTO, ROLE_FROM_PROTO, ROLE_TO_PROTO,
-                                  SIDE_FROM_PROTO, SIDE_TO_PROTO, TIME_IN_FORCE_FROM_PROTO, TIME_IN_FORCE_TO_PROTO)
+                                  SIDE_FROM_PROTO, SIDE_TO_PROTO, TIME_IN_FORCE_FROM_PROTO, TIME_IN_FORCE_TO_PROTO, decimal_text)
 
 CLIENT_ORDER_ID = validation.NAME  # [A-Za-z0-9._:-]{1,64}
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -131,10 +131,9 @@ def validate_intent(message: order_pb2.OrderIntent, *, instruments: Collection[s
 def intent_to_proto(intent: Intent) -> order_pb2.OrderIntent:
     return order_pb2.OrderIntent(
         client_order_id=intent.client_order_id, strategy_slug=intent.strategy_slug, role=ROLE_TO_PROTO[intent.role],
-        instrument=intent.instrument, side=SIDE_TO_PROTO[intent.side], quantity=str(intent.quantity),
+        instrument=intent.instrument, side=SIDE_TO_PROTO[intent.side], quantity=decimal_text(intent.quantity),
         order_type=ORDER_TYPE_TO_PROTO[intent.order_type],
-        limit_price="" if intent.limit_price is None else str(intent.limit_price),
-        stop_price="" if intent.stop_price is None else str(intent.stop_price),
+        limit_price=decimal_text(intent.limit_price), stop_price=decimal_text(intent.stop_price),
         time_in_force=TIME_IN_FORCE_TO_PROTO[intent.time_in_force], reduce_only=intent.reduce_only, account=intent.account,
         note=intent.note,
         trace_context=common_pb2.TraceContext(traceparent=intent.traceparent, tracestate=intent.tracestate),

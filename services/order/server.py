@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from quantmesh.common.v1 import common_pb2
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
 from services.common.auth import Role, current_identity
-from services.common.errors import FailedPrecondition, InvalidArgument
-from services.common.wire import ORDER_STATE_TO_PROTO, SIDE_TO_PROTO
+from services.common.errors import FailedPrecondition, InvalidArgument, PlaneError
+from services.common.wire import ORDER_STATE_TO_PROTO, SIDE_TO_PROTO, decimal_text
 from services.common.timeutil import to_timestamp
 from services.order.engine import OrderEngine, refusal_sentence
 from services.order.intents import intent_to_proto, validate_intent
@@ -16,6 +18,7 @@ from services.order.states import OrderState
 
 POLICY = {
     "/quantmesh.order.v1.Order/Submit": frozenset({Role.STRATEGY, Role.OPERATOR}),
+    "/quantmesh.order.v1.Order/SubmitBatch": frozenset({Role.STRATEGY, Role.OPERATOR}),
     "/quantmesh.order.v1.Order/Cancel": frozenset({Role.STRATEGY, Role.OPERATOR}),
 }
 
@@ -23,9 +26,8 @@ POLICY = {
 def order_to_proto(order: OrderRecord) -> order_pb2.OrderRecord:
     return order_pb2.OrderRecord(
         order_id=order.order_id, intent=intent_to_proto(order.intent), state=ORDER_STATE_TO_PROTO[order.state],
-        filled_quantity=str(order.filled_quantity),
-        average_fill_price="" if order.average_fill_price is None else str(order.average_fill_price),
-        commission=str(order.commission), reject_rule=order.reject_rule, reason=order.reason,
+        filled_quantity=decimal_text(order.filled_quantity), average_fill_price=decimal_text(order.average_fill_price),
+        commission=decimal_text(order.commission), reject_rule=order.reject_rule, reason=order.reason,
         broker_order_id=order.broker_order_id, broker=order.broker,
         created_time=to_timestamp(order.created_time), updated_time=to_timestamp(order.updated_time))
 
@@ -34,8 +36,24 @@ def fill_to_proto(fill: FillRecord) -> order_pb2.Fill:
     return order_pb2.Fill(
         fill_id=fill.fill_id, order_id=fill.order_id, client_order_id=fill.client_order_id,
         strategy_slug=fill.strategy_slug, account=fill.account, instrument=fill.instrument, side=SIDE_TO_PROTO[fill.side],
-        quantity=str(fill.quantity), price=str(fill.price), commission=str(fill.commission),
+        quantity=decimal_text(fill.quantity), price=decimal_text(fill.price), commission=decimal_text(fill.commission),
         time=to_timestamp(fill.time), broker_fill_id=fill.broker_fill_id)
+
+
+MAX_BATCH = 1_000
+
+
+def _result(answer) -> order_pb2.SubmitResult:
+    """One intent's answer as Submit would give it: the order, or the status and sentence."""
+    if isinstance(answer, PlaneError):
+        return order_pb2.SubmitResult(status=answer.code.name, message=answer.message)
+    if isinstance(answer, BaseException):
+        raise answer  # unexpected: the host turns it into INTERNAL with an error id
+    order, duplicate = answer
+    if order.state == OrderState.REJECTED and order.reject_rule:
+        return order_pb2.SubmitResult(order=order_to_proto(order), duplicate=duplicate, status="FAILED_PRECONDITION",
+                                      message=refusal_sentence(order))
+    return order_pb2.SubmitResult(order=order_to_proto(order), duplicate=duplicate, status="OK")
 
 
 def _trace(ref: TraceRef) -> common_pb2.TraceContext:
@@ -59,6 +77,25 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
             # The refusal is recorded (GetOrder shows it); the caller also gets it as a status.
             raise FailedPrecondition(refusal_sentence(order))
         return order_pb2.SubmitResponse(order=order_to_proto(order), duplicate=duplicate)
+
+    async def SubmitBatch(self, request, context):
+        count = len(request.intents)
+        if not 1 <= count <= MAX_BATCH:
+            raise InvalidArgument(f"intents holds {count:,}; send 1 to {MAX_BATCH:,} intents per SubmitBatch")
+        actor = current_identity().actor
+        slots: list[order_pb2.SubmitResult | None] = []
+        work = []
+        for message in request.intents:
+            try:
+                intent = validate_intent(message, instruments=self._instruments, default_account=self._account)
+            except InvalidArgument as exc:
+                slots.append(order_pb2.SubmitResult(status="INVALID_ARGUMENT", message=exc.message))
+                continue
+            slots.append(None)
+            work.append(self._engine.submit(intent, actor))
+        # Every valid intent runs as its own flow; the journal stores them in one group commit.
+        answers = iter(await asyncio.gather(*work, return_exceptions=True))
+        return order_pb2.SubmitBatchResponse(results=[slot or _result(next(answers)) for slot in slots])
 
     async def Cancel(self, request, context):
         ask = cancel_order(request)
@@ -106,5 +143,5 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
         return order_pb2.GetBrokerPositionsResponse(
             broker=self._engine.broker_name, as_of=to_timestamp(datetime.now(timezone.utc)),
             positions=[order_pb2.BrokerPosition(
-                account=v.account, instrument=v.instrument, quantity=str(v.quantity),
-                average_price="" if v.average_price is None else str(v.average_price)) for v in views])
+                account=v.account, instrument=v.instrument, quantity=decimal_text(v.quantity),
+                average_price=decimal_text(v.average_price)) for v in views])

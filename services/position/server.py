@@ -16,6 +16,7 @@ from quantmesh.position.v1 import position_pb2, position_pb2_grpc
 from services.common import validation
 from services.common.auth import Role, current_identity
 from services.common.errors import InvalidArgument, Unavailable
+from services.common.wire import trimmed_decimal_text as decimal_text
 from services.common.timeutil import to_timestamp
 from services.position.engine import BrokerPosition, PositionEngine, PositionView
 from services.position.ledger import AccountFigures, StrategyFigures
@@ -34,15 +35,6 @@ _FILTERS = {"strategy_slugs": (validation.SLUG, f"a strategy slug: use {validati
 
 class BrokerPositions(Protocol):
     async def positions(self, account: str) -> tuple[str, list[BrokerPosition]]: ...
-
-
-def decimal_text(value: Decimal | None) -> str:
-    """Exact decimal string without exponent; "" for None. Trailing zeros are display noise only."""
-    if value is None:
-        return ""
-    if value == 0:
-        return "0"
-    return format(value.normalize(), "f")
 
 
 def _check_names(field: str, values: Sequence[str]) -> None:

@@ -164,3 +164,29 @@ async def test_order_events_join_the_trace_of_the_decision(stub):
     assert all(e.trace_context.traceparent.split("-")[1] == trace_id for e in events)
     assert events[0].seq < events[1].seq < events[2].seq
     assert events[0].order.intent.trace_context.traceparent == decision.traceparent
+
+
+async def test_submit_batch_answers_each_intent_in_its_own_slot(stub, database_url):
+    first = await stub.Submit(S.SubmitRequest(intent=far_limit("batch-seen")))
+    reply = await stub.SubmitBatch(S.SubmitBatchRequest(intents=[
+        far_limit("batch-1"),
+        intent("batch-bad", quantity="-5"),
+        far_limit("batch-seen"),
+        intent("batch-big", quantity="5000000"),  # above max_order_quantity: refused and recorded
+        far_limit("batch-2"),
+    ]))
+    ok, bad, seen, big, ok2 = reply.results
+    assert (ok.status, ok.order.state, ok.duplicate) == ("OK", S.ORDER_STATE_NEW, False)
+    assert bad.status == "INVALID_ARGUMENT" and "quantity" in bad.message and not bad.HasField("order")
+    assert (seen.status, seen.duplicate, seen.order.order_id) == ("OK", True, first.order.order_id)
+    assert big.status == "FAILED_PRECONDITION" and "risk.max_order_quantity" in big.message
+    assert big.order.state == S.ORDER_STATE_REJECTED
+    assert ok2.order.state == S.ORDER_STATE_NEW and ok2.order.order_id != ok.order.order_id
+    again = await stub.SubmitBatch(S.SubmitBatchRequest(intents=[far_limit("batch-1"), far_limit("batch-2")]))
+    assert [r.order.order_id for r in again.results] == [ok.order.order_id, ok2.order.order_id]
+    assert all(r.duplicate for r in again.results)
+    assert [await venue_orders(database_url, cid) for cid in ("batch-1", "batch-2", "batch-seen", "batch-big")] == [
+        1, 1, 1, 0]
+    with pytest.raises(grpc.aio.AioRpcError) as empty:
+        await stub.SubmitBatch(S.SubmitBatchRequest())
+    assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "1 to 1,000" in empty.value.details()

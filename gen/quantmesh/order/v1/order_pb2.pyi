@@ -150,6 +150,30 @@ class SubmitRequest(_message.Message):
     intent: OrderIntent
     def __init__(self, intent: _Optional[_Union[OrderIntent, _Mapping]] = ...) -> None: ...
 
+class SubmitBatchRequest(_message.Message):
+    __slots__ = ("intents",)
+    INTENTS_FIELD_NUMBER: _ClassVar[int]
+    intents: _containers.RepeatedCompositeFieldContainer[OrderIntent]
+    def __init__(self, intents: _Optional[_Iterable[_Union[OrderIntent, _Mapping]]] = ...) -> None: ...
+
+class SubmitResult(_message.Message):
+    __slots__ = ("order", "duplicate", "status", "message")
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    order: OrderRecord
+    duplicate: bool
+    status: str
+    message: str
+    def __init__(self, order: _Optional[_Union[OrderRecord, _Mapping]] = ..., duplicate: _Optional[bool] = ..., status: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class SubmitBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SubmitResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[SubmitResult, _Mapping]]] = ...) -> None: ...
+
 class SubmitResponse(_message.Message):
     __slots__ = ("order", "duplicate")
     ORDER_FIELD_NUMBER: _ClassVar[int]

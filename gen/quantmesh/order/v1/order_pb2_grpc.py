@@ -42,6 +42,11 @@ class OrderStub:
                 request_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitRequest.SerializeToString,
                 response_deserializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitResponse.FromString,
                 _registered_method=True)
+        self.SubmitBatch = channel.unary_unary(
+                '/quantmesh.order.v1.Order/SubmitBatch',
+                request_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitBatchRequest.SerializeToString,
+                response_deserializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitBatchResponse.FromString,
+                _registered_method=True)
         self.Cancel = channel.unary_unary(
                 '/quantmesh.order.v1.Order/Cancel',
                 request_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.CancelRequest.SerializeToString,
@@ -86,6 +91,17 @@ class OrderServicer:
         second broker order. A guard or risk refusal is recorded as a REJECTED order
         and answered with FAILED_PRECONDITION naming the rule and the numbers; the
         order stays readable with GetOrder. Needs the strategy or operator role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitBatch(self, request, context):
+        """Submits up to 1,000 intents in one call. Each is validated, judged, stored and
+        sent exactly as by Submit (idempotent on its own client_order_id) and answered
+        in its own slot, in request order; one bad intent does not refuse the others.
+        For a client with many orders at once, it saves the per-call cost of gRPC, and
+        the journal stores the batch in a group commit. Needs the strategy or operator role.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -140,6 +156,11 @@ def add_OrderServicer_to_server(servicer, server):
                     servicer.Submit,
                     request_deserializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitRequest.FromString,
                     response_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitResponse.SerializeToString,
+            ),
+            'SubmitBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitBatch,
+                    request_deserializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitBatchRequest.FromString,
+                    response_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitBatchResponse.SerializeToString,
             ),
             'Cancel': grpc.unary_unary_rpc_method_handler(
                     servicer.Cancel,
@@ -202,6 +223,33 @@ class Order:
             '/quantmesh.order.v1.Order/Submit',
             quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitRequest.SerializeToString,
             quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quantmesh.order.v1.Order/SubmitBatch',
+            quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitBatchRequest.SerializeToString,
+            quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
