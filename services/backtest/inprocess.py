@@ -26,6 +26,7 @@ from services.backtest.report import EquityPoint
 from services.backtest.trades import FillRecord
 from services.common.clock import SimulatedClock
 from services.common.flags import GuardVerdict
+from services.common.vocabulary import OrderState
 from services.market_data.candles import CandleAggregator
 from services.market_data.factors import FactorEngine, parse_factors
 from services.market_data.feeds.base import FeedTick
@@ -43,6 +44,8 @@ from services.strategies.desk import Decision, EntryDesk, ExitDesk, IntentDraft
 from services.strategies.sdk import Bar, Ohlc, OpenPosition, Strategy, StrategyHarness
 
 log = logging.getLogger(__name__)
+#: An intent the order plane refused or that ended without working (the desk may try again).
+NOT_WORKING = frozenset({OrderState.REJECTED, OrderState.CANCELED, OrderState.EXPIRED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -190,7 +193,7 @@ class InProcessBacktest:
                 # live rule "only at a later quote" is lifted for this comparison setting.
                 draft = replace(draft, decision_time=None)
             order, _ = await self.orders.submit(_intent(draft, self.settings.account), actor="backtest")
-            if order.state.value in ("REJECTED", "CANCELED", "EXPIRED"):
+            if order.state in NOT_WORKING:
                 self.result.rejected.append((draft.client_order_id, f"{order.reject_rule}: {order.reason}"))
                 if position is not None:
                     self.exit_desk.refused(position)

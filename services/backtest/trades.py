@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from services.common.vocabulary import signed_quantity
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FillRecord:
@@ -63,7 +65,7 @@ def round_trips(fills: Iterable[FillRecord]) -> tuple[list[Trade], dict[tuple[st
     trades: list[Trade] = []
     for fill in fills:
         key = (fill.strategy, fill.instrument)
-        signed = fill.quantity if fill.side == "buy" else -fill.quantity
+        signed = signed_quantity(fill.side, fill.quantity)
         position = book.get(key)
         if position is None or position.quantity == 0:
             book[key] = _Open(quantity=signed, average=fill.price, opened=fill.time, size=abs(signed),

@@ -19,6 +19,7 @@ from quantmesh.common.v1 import common_pb2
 from quantmesh.market_data.v1 import market_data_pb2, market_data_pb2_grpc
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
 from services.common.exposure import ExposureFollower
+from services.common.vocabulary import OrderState
 from services.common.wire import SIDE_TO_PROTO, order_state_name
 from services.strategies.book import TIMEFRAME_VALUES
 from services.strategies.desk import IntentDraft
@@ -130,6 +131,6 @@ class GrpcOrders:
             raise
         order = reply.order
         state = order_state_name(order.state)
-        accepted = state not in ("REJECTED", "CANCELED", "EXPIRED")
+        accepted = state not in (OrderState.REJECTED, OrderState.CANCELED, OrderState.EXPIRED)
         return SubmitOutcome(accepted=accepted, order_id=order.order_id, state=state,
                              reason=order.reason, duplicate=reply.duplicate)
