@@ -3,14 +3,30 @@
 A session returns True when it delivered something before it ended; the backoff then
 restarts small, so a long healthy stream that breaks is retried at once, while a peer
 that stays down is asked ever more slowly (up to `max_backoff` seconds).
+
+Every session after the first is a reconnect. The process's wiring may name who counts
+them (`count_reconnects`, used by services/common/metrics.py); a context variable carries
+that counter, so every follower task the process starts afterwards inherits it without
+each follower's constructor having to pass it along.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
+
+ReconnectCounter = Callable[[str], None]
+
+_reconnect_counter: contextvars.ContextVar[ReconnectCounter | None] = contextvars.ContextVar(
+    "quantmesh_reconnect_counter", default=None)
+
+
+def count_reconnects(counter: ReconnectCounter) -> None:
+    """Calls `counter(what)` on every reconnect of a follower started from this context on."""
+    _reconnect_counter.set(counter)
 
 
 async def follow_forever(session: Callable[[], Awaitable[bool]], *, what: str, address: str, log: logging.Logger,
@@ -21,12 +37,22 @@ async def follow_forever(session: Callable[[], Awaitable[bool]], *, what: str, a
             "address": address, "attempt": state.attempt_number,
             "error": getattr(error, "details", lambda: None)() or repr(error)})
 
+    counter = _reconnect_counter.get()
+    sessions = 0
+
+    async def counted_session() -> bool:
+        nonlocal sessions
+        sessions += 1
+        if sessions > 1 and counter is not None:
+            counter(what)
+        return await session()
+
     while running():
         async for attempt in AsyncRetrying(
                 wait=wait_exponential(multiplier=0.05, min=0.05, max=max_backoff),
                 retry=retry_if_exception_type(Exception), before_sleep=log_retry, reraise=True):
             delivered = False  # stays False when the attempt failed (tenacity swallows it to retry)
             with attempt:
-                delivered = await session()
+                delivered = await counted_session()
             if delivered:
                 break

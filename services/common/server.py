@@ -148,6 +148,14 @@ class GrpcHost:
         self.port: int = 0
         self._serving = True
         self._names: list[str] = []
+        self._observers: list[grpc.aio.ServerInterceptor] = []
+
+    def observe_calls(self, interceptor: grpc.aio.ServerInterceptor) -> None:
+        """Adds an interceptor outside all the others (metrics), so it sees every call and its final
+        status, refusals by auth and INVALID_ARGUMENT for undecodable bytes included. Before start()."""
+        if self.server is not None:
+            raise RuntimeError("observe_calls() must come before start()")
+        self._observers.append(interceptor)
 
     @property
     def address(self) -> str:
@@ -156,7 +164,8 @@ class GrpcHost:
 
     async def start(self) -> int:
         server = grpc.aio.server(
-            interceptors=[aio_server_interceptor(), AuthInterceptor(self._tokens, self._policy), _PlaneErrors()],
+            interceptors=[*self._observers, aio_server_interceptor(), AuthInterceptor(self._tokens, self._policy),
+                          _PlaneErrors()],
             options=(("grpc.so_reuseport", 0),),
         )
         for item in self._bindings:

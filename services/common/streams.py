@@ -43,6 +43,18 @@ class _Subscriber(Generic[T]):
     queue: asyncio.Queue
     matches: Callable[[T], bool]
     overflowed: bool = False
+    number: int = 0
+    delivered_seq: int = 0  # the last seq handed to this subscriber
+    replaying: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberGauge:
+    """One subscriber as metrics see it: events queued for it and how far behind the stream it is."""
+
+    number: int
+    queued: int
+    behind: int
 
 
 _CLOSED = object()
@@ -59,6 +71,7 @@ class Broadcaster(Generic[T]):
         self._backfill = backfill
         self._last_seq = last_seq
         self._subscribers: set[_Subscriber[T]] = set()
+        self._subscriptions = 0
         self.dropped_subscribers = 0
 
     @property
@@ -68,6 +81,16 @@ class Broadcaster(Generic[T]):
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
+
+    def subscriber_gauges(self) -> list[SubscriberGauge]:
+        """Queue depth and lag of every current subscriber (read by services/common/metrics.py).
+
+        A subscriber with nothing queued and no replay running has seen every event meant for
+        it, so it is 0 behind even when a filter made it skip the newest seqs."""
+        return [SubscriberGauge(number=sub.number, queued=sub.queue.qsize(),
+                                behind=max(0, self._last_seq - sub.delivered_seq)
+                                if sub.replaying or not sub.queue.empty() else 0)
+                for sub in tuple(self._subscribers)]
 
     def publish(self, payload: T, *, seq: int | None = None) -> int:
         """Adds an event and offers it to every subscriber without waiting.
@@ -108,10 +131,13 @@ class Broadcaster(Generic[T]):
     async def subscribe(self, *, after_seq: int | None,
                         matches: Callable[[T], bool] = lambda _: True) -> AsyncIterator[tuple[int, T]]:
         """Yields (seq, payload): the replay after `after_seq` (None: none), then live events."""
-        sub: _Subscriber[T] = _Subscriber(queue=asyncio.Queue(self._queue_size + 1), matches=matches)
+        self._subscriptions += 1
+        sub: _Subscriber[T] = _Subscriber(queue=asyncio.Queue(self._queue_size + 1), matches=matches,
+                                          number=self._subscriptions, replaying=after_seq is not None)
         self._subscribers.add(sub)
         try:
             last_yielded = self._last_seq if after_seq is None else after_seq
+            sub.delivered_seq = last_yielded
             if after_seq is not None:
                 if after_seq > self._last_seq:
                     raise FailedPrecondition(
@@ -124,14 +150,17 @@ class Broadcaster(Generic[T]):
                 if after_seq + 1 < ring_oldest:
                     async for seq, payload in self._replay_backfill(after_seq, ring_oldest - 1):
                         if matches(payload):
+                            sub.delivered_seq = seq
                             yield seq, payload
                         last_yielded = seq
                 for seq, payload in ring:
                     if after_seq < seq <= replay_up_to and seq > last_yielded:
                         if matches(payload):
+                            sub.delivered_seq = seq
                             yield seq, payload
                         last_yielded = seq
                 last_yielded = max(last_yielded, replay_up_to)
+                sub.replaying = False
             while True:
                 item = await sub.queue.get()
                 if item is _CLOSED:
@@ -145,6 +174,7 @@ class Broadcaster(Generic[T]):
                 if seq <= last_yielded:
                     continue  # already replayed
                 last_yielded = seq
+                sub.delivered_seq = seq
                 yield seq, payload
         finally:
             self._subscribers.discard(sub)

@@ -10,6 +10,7 @@ from pathlib import Path
 from services.common.clock import WallClock
 from services.common.config import ConfigError, Env
 from services.common.logs import configure_logging
+from services.common.metrics import start_metrics
 from services.common.runtime import Database, host_for
 from services.common.server import serve
 from services.common.telemetry import setup_tracing
@@ -24,12 +25,14 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 async def main(config: ControlConfig) -> None:
     configure_logging(config.server.service_name, config.server.log_level)
     setup_tracing(config.server.service_name, config.server.otel_endpoint)
+    metrics = await start_metrics("control")
     database = await Database.open(config.server, schema=SCHEMA, migrations=MIGRATIONS)
     clock = WallClock()
     engine = await ControlEngine.open(FlagsRepository(database.pool), clock=clock,
                                       watch_queue_size=config.watch_queue_size)
     servicer = ControlServicer(engine, clock=clock, heartbeat_seconds=config.heartbeat_seconds)
     host = host_for(config.server, [control_binding(servicer)], CONTROL_POLICY)
+    metrics.watch(host, trading_state=lambda: engine.current.state.trading_state.value)
     stop = asyncio.Event()
 
     async def end_watches_on_stop() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from quantmesh.market_data.v1 import market_data_pb2, market_data_pb2_grpc
 from services.common.config import ConfigError, Env
 from services.common.logs import configure_logging
+from services.common.metrics import start_metrics
 from services.common.runtime import Database, host_for
 from services.common.server import binding, serve
 from services.common.telemetry import setup_tracing
@@ -22,11 +23,14 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 async def run(config: MarketDataConfig) -> None:
     setup_tracing(config.server.service_name, config.server.otel_endpoint)
+    metrics = await start_metrics("market_data")
     database = await Database.open(config.server, schema=SCHEMA, migrations=MIGRATIONS)
     plane = await MarketDataPlane.open(config, database.pool)
     host = host_for(config.server, [binding(market_data_pb2, "MarketData",
                                             market_data_pb2_grpc.add_MarketDataServicer_to_server, plane.servicer)],
                     policy=POLICY)
+    metrics.watch(host, streams=lambda: (plane.engine.tick_stream, plane.engine.candle_stream,
+                                         plane.engine.factor_stream))
     stop = asyncio.Event()
 
     async def end_streams_when_stopping() -> None:

@@ -19,6 +19,7 @@ from services.common.config import ConfigError, Env
 from services.common.db import connect_pool
 from services.common.flags import FlagsFollower
 from services.common.logs import configure_logging
+from services.common.metrics import start_metrics
 from services.common.runtime import Database, host_for
 from services.common.server import binding, serve
 from services.common.telemetry import setup_tracing
@@ -41,6 +42,7 @@ log = logging.getLogger("services.order")
 
 async def run(config: OrderConfig) -> None:
     setup_tracing("order", config.server.otel_endpoint)
+    metrics = await start_metrics("order")
     database = await Database.open(config.server, schema=SCHEMA, migrations=MIGRATIONS)
     clock = WallClock()
     paper = None
@@ -85,6 +87,7 @@ async def run(config: OrderConfig) -> None:
                              broker_positions=broker.positions)
     host = host_for(config.server, [binding(order_pb2, "Order", order_pb2_grpc.add_OrderServicer_to_server,
                                             servicer)], POLICY)
+    metrics.watch(host, orders=engine, streams=lambda: (engine.order_events, engine.fill_events), flags=flags)
     # A journal that cannot vouch for its memory says so where probes and load balancers look.
     engine.journal.on_problem(lambda problem: asyncio.ensure_future(host.set_serving(problem is None)))
 

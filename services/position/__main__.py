@@ -11,6 +11,7 @@ from quantmesh.position.v1 import position_pb2, position_pb2_grpc
 from services.common.clock import WallClock
 from services.common.config import ConfigError, Env
 from services.common.logs import configure_logging
+from services.common.metrics import start_metrics
 from services.common.runtime import Database, host_for
 from services.common.server import binding, serve
 from services.common.telemetry import setup_tracing
@@ -28,6 +29,7 @@ async def main(config: PositionConfig) -> None:
     server = config.server
     configure_logging(server.service_name, server.log_level)
     setup_tracing(server.service_name, server.otel_endpoint)
+    metrics = await start_metrics("position")
     database = await Database.open(server, schema="positions", migrations=MIGRATIONS)
     engine = await PositionEngine.open(store=PostgresLedgerStore(database.pool), clock=WallClock(),
                                        starting_cash=config.starting_cash, default_account=config.account,
@@ -41,6 +43,7 @@ async def main(config: PositionConfig) -> None:
     servicer = PositionServicer(engine, broker, heartbeat_seconds=config.exposure_heartbeat_seconds)
     host = host_for(server, [binding(position_pb2, "Position", position_pb2_grpc.add_PositionServicer_to_server,
                                      servicer)], AUTH_POLICY)
+    metrics.watch(host, streams=lambda: (engine.changes,), account=lambda: engine.snapshot().account)
 
     async def on_stop() -> None:
         await cancel_all(tasks)

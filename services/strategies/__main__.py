@@ -15,6 +15,7 @@ from services.common.channels import open_channel
 from services.common.clock import WallClock
 from services.common.config import ConfigError, Env
 from services.common.logs import configure_logging
+from services.common.metrics import start_metrics
 from services.common.runtime import host_for
 from services.common.server import binding, serve
 from services.common.telemetry import setup_tracing
@@ -47,6 +48,7 @@ async def run(config: WorkerConfig) -> None:
     from services.common.flags import FlagsFollower  # the control client library
 
     strategy = load_strategy(config.slug, config.params)
+    metrics = await start_metrics(f"strategy.{config.slug}.{config.role}")
     harness = StrategyHarness(strategy, logging.getLogger(f"strategy.{config.slug}"))
     clock = WallClock()
     status = WorkerStatus(slug=config.slug, role=config.role, started=clock.now(),
@@ -63,6 +65,7 @@ async def run(config: WorkerConfig) -> None:
                             orders=GrpcOrders(order_channel, config.account), flags=flags, status=status)
     host = host_for(config.server, [binding(strategy_pb2, "Strategy", strategy_pb2_grpc.add_StrategyServicer_to_server,
                                             StrategyStatusServicer(status, harness))], policy={})
+    metrics.watch(host, worker=status, flags=flags)
     stop = asyncio.Event()
     await flags.start()
     await positions.start()
