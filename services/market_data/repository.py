@@ -21,6 +21,29 @@ _CANDLE_COLUMNS = ("seq, instrument, timeframe, start_time, end_time, bid_open, 
                    "tick_count, volume, traceparent, tracestate, closed_time, exact_volume")
 
 
+_CANDLE_TYPES = ("bigint", "text", "text", "timestamptz", "timestamptz", *["float8"] * 12, "bigint", "float8", "text",
+                 "text", "timestamptz", "numeric")
+_FACTOR_TYPES = ("bigint", "text", "text", "timestamptz", "text", "text", "text")
+
+
+def _unnest(types: tuple[str, ...], first: int) -> str:
+    return "unnest(" + ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(types)) + ")"
+
+
+# One statement, so one round trip per batch (the streams wait for it: see recorder.py), and
+# atomic without an explicit transaction: both inserts happen, or neither.
+_STORE = (f"WITH stored_candles AS (INSERT INTO {SCHEMA}.candles ({_CANDLE_COLUMNS}) "
+          f"SELECT * FROM {_unnest(_CANDLE_TYPES, 1)} ON CONFLICT DO NOTHING) "
+          f"INSERT INTO {SCHEMA}.factor_sets (seq, instrument, timeframe, candle_start_time, factor_values, traceparent, "
+          f"tracestate) SELECT seq, instrument, timeframe, start, factor_values::jsonb, traceparent, tracestate FROM "
+          f"{_unnest(_FACTOR_TYPES, 1 + len(_CANDLE_TYPES))} "
+          "AS f(seq, instrument, timeframe, start, factor_values, traceparent, tracestate) ON CONFLICT DO NOTHING")
+
+
+def _columns(rows: list[tuple], width: int) -> list[list]:
+    return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(width)]
+
+
 def _candle_row(seq: int, event: CandleEvent) -> tuple:
     c, tc = event.candle, event.trace_context
     return (seq, c.instrument, c.timeframe.name, c.start, c.end, c.bid.open, c.bid.high, c.bid.low, c.bid.close,
@@ -55,19 +78,11 @@ class MarketDataRepository:
         self._pool = pool
 
     async def store(self, candles: Sequence[tuple[int, CandleEvent]], factors: Sequence[tuple[int, FactorEvent]]) -> None:
-        """Stores a batch in one transaction; a candle or factor set already stored is left as it is."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            if candles:
-                await conn.executemany(
-                    f"INSERT INTO {SCHEMA}.candles ({_CANDLE_COLUMNS}) VALUES "
-                    "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23) "
-                    "ON CONFLICT DO NOTHING", [_candle_row(seq, e) for seq, e in candles])
-            if factors:
-                await conn.executemany(
-                    f"INSERT INTO {SCHEMA}.factor_sets (seq, instrument, timeframe, candle_start_time, factor_values,"
-                    " traceparent, tracestate) VALUES ($1,$2,$3,$4,$5::jsonb,$6,$7) ON CONFLICT DO NOTHING",
-                    [(seq, e.instrument, e.timeframe.name, e.candle_start, json.dumps(e.values),
-                      e.trace_context.traceparent, e.trace_context.tracestate) for seq, e in factors])
+        """Stores a batch atomically; a candle or factor set already stored is left as it is."""
+        factor_rows = [(seq, e.instrument, e.timeframe.name, e.candle_start, json.dumps(e.values),
+                        e.trace_context.traceparent, e.trace_context.tracestate) for seq, e in factors]
+        await self._pool.execute(_STORE, *_columns([_candle_row(seq, e) for seq, e in candles], len(_CANDLE_TYPES)),
+                                 *_columns(factor_rows, len(_FACTOR_TYPES)))
 
     async def record_start(self) -> int:
         """Numbers this start of the plane: 1 for the first, one more for each restart."""
