@@ -14,6 +14,7 @@ import logging
 import sys
 
 from services.cli.backtest import add_backtest_parser, run_backtest
+from services.cli.orders import add_orders_parsers, run_orders
 from services.cli.status import add_status_parser, run_status
 from services.cli.up import add_up_parser, run_up
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_up_parser(sub)
     add_status_parser(sub)
     add_backtest_parser(sub)
+    add_orders_parsers(sub)
     try:
         from services.cli.flags import add_flags_parser
     except ImportError:  # the flags CLI arrives with the control plane
@@ -47,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_backtest(args))
     if args.command == "status":
         return asyncio.run(run_status(args))
+    if args.command in ("flatten", "cancel-open"):
+        return run_orders(args)
     if args.command == "flags":
         from services.cli.flags import run_flags
 

@@ -1,7 +1,8 @@
 """`quantmesh flags ...`: read and steer the control plane's flags by hand.
 
     quantmesh flags show
-    quantmesh flags lock --reason "broker outage"
+    quantmesh flags lock --reason "broker outage"            # HALTED, and every open order canceled
+    quantmesh flags lock --keep-open --reason "maintenance"  # HALTED, resting orders keep working
     quantmesh flags unlock --reason "broker back"
     quantmesh flags disable entries|exits [--strategy SLUG] --reason "..."
     quantmesh flags enable entries|exits [--strategy SLUG] [--create] [--reason "..."]
@@ -34,25 +35,34 @@ _STATES = {pb.TRADING_STATE_ACTIVE: "ACTIVE", pb.TRADING_STATE_REDUCING: "REDUCI
 def add_flags_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("flags", help="show and change the control flags (lock, entries, exits)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--address", default=None,
+    # --address and --timeout work before or after the action ("flags show --address X" too).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--address", default=argparse.SUPPRESS,
                         help=f"control address (default: $QUANTMESH_CONTROL_ADDR or {DEFAULT_ADDRESS})")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for control (default 10)")
+    common.add_argument("--timeout", type=float, default=argparse.SUPPRESS,
+                        help="seconds to wait for control (default 10)")
+    parser.add_argument("--address", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--timeout", type=float, default=10.0, help=argparse.SUPPRESS)
     actions = parser.add_subparsers(dest="flags_action", required=True)
-    actions.add_parser("show", help="the current flags and trading state")
-    for name, text in (("lock", "HALT: no new orders of any kind (cancels still pass)"),
+    actions.add_parser("show", help="the current flags and trading state", parents=[common])
+    for name, text in (("lock", "HALT: no new orders of any kind, and cancel every open order (cancels pass)"),
                        ("unlock", "lift the global lock")):
-        action = actions.add_parser(name, help=text)
+        action = actions.add_parser(name, help=text, parents=[common])
         action.add_argument("--reason", required=True, help="why; goes into the audit log")
         action.add_argument("--expect-version", type=int, default=0, help="refuse if the flags changed since")
+        if name == "lock":
+            action.add_argument("--keep-open", action="store_true",
+                                help="leave resting orders working at the venue (default: cancel them all)")
     for name, text in (("enable", "allow entries or exits again"), ("disable", "stop entries or exits")):
-        action = actions.add_parser(name, help=text)
+        action = actions.add_parser(name, help=text, parents=[common])
         action.add_argument("which", choices=("entries", "exits"))
         action.add_argument("--strategy", metavar="SLUG", help="only this strategy (default: global)")
         action.add_argument("--create", action="store_true", help="create the strategy's flags if unknown")
         action.add_argument("--note", help="a note kept with the strategy's flags")
         action.add_argument("--reason", required=name == "disable", default="", help="why; goes into the audit log")
         action.add_argument("--expect-version", type=int, default=0, help="refuse if the flags changed since")
-    audit = actions.add_parser("audit", help="who changed what, when, from where and why (newest first)")
+    audit = actions.add_parser("audit", help="who changed what, when, from where and why (newest first)",
+                               parents=[common])
     audit.add_argument("--strategy", metavar="SLUG", default="")
     audit.add_argument("--actor", default="")
     audit.add_argument("--flag", default="")
@@ -64,21 +74,25 @@ def add_flags_parser(subparsers) -> argparse.ArgumentParser:
 def run_flags(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    address = args.address or os.environ.get("QUANTMESH_CONTROL_ADDR") or DEFAULT_ADDRESS
+    address = getattr(args, "address", None) or os.environ.get("QUANTMESH_CONTROL_ADDR") or DEFAULT_ADDRESS
     metadata = bearer_metadata(os.environ.get("QUANTMESH_TOKEN") or None)
     try:
         with grpc.insecure_channel(address) as channel:
             stub = control_pb2_grpc.ControlStub(channel)
-            call = {"metadata": metadata, "timeout": args.timeout}
+            call = {"metadata": metadata, "timeout": getattr(args, "timeout", 10.0)}
             action = args.flags_action
             if action == "show":
                 print(format_snapshot(stub.GetFlags(pb.GetFlagsRequest(), **call).snapshot), file=out)
             elif action in ("lock", "unlock"):
-                reply = stub.SetGlobalFlags(pb.SetGlobalFlagsRequest(
-                    global_lock=action == "lock", reason=args.reason, expected_version=args.expect_version), **call)
-                print(format_snapshot(reply.snapshot), file=out)
+                request = pb.SetGlobalFlagsRequest(global_lock=action == "lock", reason=args.reason,
+                                                   expected_version=args.expect_version)
+                if action == "lock":
+                    request.cancel_open_orders = not args.keep_open
+                reply = stub.SetGlobalFlags(request, **call)
+                print(format_snapshot(reply.snapshot) + "\n" + format_enforcement(reply), file=out)
             elif action in ("enable", "disable"):
-                print(format_snapshot(_set_enabled(stub, args, call)), file=out)
+                reply = _set_enabled(stub, args, call)
+                print(format_snapshot(reply.snapshot) + "\n" + format_enforcement(reply), file=out)
             elif action == "audit":
                 reply = stub.ListAudit(pb.ListAuditRequest(slug=args.strategy, actor=args.actor, flag=args.flag,
                                                            limit=args.limit), **call)
@@ -103,10 +117,20 @@ def _set_enabled(stub, args, call) -> pb.FlagSnapshot:
             fields["note"] = args.note
         return stub.SetStrategyFlags(pb.SetStrategyFlagsRequest(
             slug=args.strategy, reason=args.reason, expected_version=args.expect_version,
-            create_if_missing=args.create, **fields), **call).snapshot
+            create_if_missing=args.create, **fields), **call)
     fields = {"global_entry_enabled" if args.which == "entries" else "global_exit_enabled": enabled}
     return stub.SetGlobalFlags(pb.SetGlobalFlagsRequest(reason=args.reason, expected_version=args.expect_version,
-                                                        **fields), **call).snapshot
+                                                        **fields), **call)
+
+
+def format_enforcement(reply) -> str:
+    """Who enforces the new version: an acknowledged change, or the guards that have not yet."""
+    if reply.not_enforced_by:
+        return ("WARNING: not yet enforced by " + ", ".join(reply.not_enforced_by)
+                + " (they may still pass orders under the previous flags)")
+    if reply.enforced_by:
+        return "enforced by " + ", ".join(reply.enforced_by)
+    return "no order plane is connected to control: the flags apply when one connects"
 
 
 def _on(value: bool) -> str:
@@ -127,7 +151,9 @@ def _time(stamp) -> str:
 def format_snapshot(snapshot: pb.FlagSnapshot) -> str:
     head = (f"trading state: {_STATES.get(snapshot.state, 'UNKNOWN')}   version {snapshot.version}   "
             f"updated {_time(snapshot.updated_time)}\n"
-            f"global lock: {'LOCKED' if snapshot.global_lock else 'off'}   entries: "
+            f"global lock: {'LOCKED' if snapshot.global_lock else 'off'}"
+            f"{' (cancels open orders)' if snapshot.lock_cancels_open_orders else ' (resting orders keep working)'}"
+            f"   entries: "
             f"{_on(snapshot.global_entry_enabled)}   exits: {_on(snapshot.global_exit_enabled)}")
     if not snapshot.strategies:
         return head + "\n(no strategy flags)"

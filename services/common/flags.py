@@ -95,6 +95,7 @@ class FlagView:
     global_lock: bool = False
     strategies: Mapping[str, StrategyFlagView] = field(default_factory=lambda: MappingProxyType({}))
     updated_time: datetime | None = None
+    lock_cancels_open_orders: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.strategies, MappingProxyType):
@@ -112,6 +113,7 @@ class FlagView:
                         for s in snapshot.strategies},
             updated_time=snapshot.updated_time.ToDatetime(tzinfo=timezone.utc)
             if snapshot.HasField("updated_time") else None,
+            lock_cancels_open_orders=snapshot.lock_cancels_open_orders,
         )
 
     @property
@@ -164,7 +166,7 @@ class FlagsFollower:
     """Follows Control.WatchFlags and answers guard questions from the latest snapshot."""
 
     def __init__(self, address: str, *, token: str | None = None, staleness_seconds: float = 5.0,
-                 clock: Clock | None = None, max_backoff_seconds: float = 2.0) -> None:
+                 clock: Clock | None = None, max_backoff_seconds: float = 2.0, guard: str = "") -> None:
         if not staleness_seconds > 0:
             raise ValueError(f"staleness_seconds must be positive, not {staleness_seconds}")
         self._address = address
@@ -178,6 +180,8 @@ class FlagsFollower:
         self._task: asyncio.Task | None = None
         self._listeners: set[asyncio.Queue] = set()
         self._stopped = False
+        # A guard (the order plane) names itself and acknowledges each version it enforces.
+        self.guard = guard
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -268,6 +272,22 @@ class FlagsFollower:
         finally:
             self._listeners.discard(queue)
 
+    async def acknowledge(self, version: int) -> None:
+        """Tells control this guard now enforces `version` (SetGlobalFlags waits for it).
+
+        Best effort: control that cannot be reached learns it from the next acknowledgement,
+        and a change nobody acknowledged is reported as not enforced, never as enforced.
+        """
+        if not self.guard:
+            raise ValueError("only a follower built with guard=<name> acknowledges versions")
+        try:
+            async with open_channel(self._address, token=self._token, traced=False) as channel:
+                await control_pb2_grpc.ControlStub(channel).AckFlags(
+                    control_pb2.AckFlagsRequest(guard=self.guard, version=version), timeout=self._staleness)
+        except grpc.RpcError as exc:
+            log.warning("could not acknowledge a flag version to control", extra={
+                "address": self._address, "version": version, "error": getattr(exc, "details", lambda: str(exc))()})
+
     # --- the stream ------------------------------------------------------------------
 
     async def _follow(self) -> None:
@@ -281,7 +301,7 @@ class FlagsFollower:
         # its own (up to minutes), which would delay the recovery after a restart.
         channel = open_channel(self._address, token=self._token, traced=False)
         try:
-            call = control_pb2_grpc.ControlStub(channel).WatchFlags(control_pb2.WatchFlagsRequest())
+            call = control_pb2_grpc.ControlStub(channel).WatchFlags(control_pb2.WatchFlagsRequest(guard=self.guard))
             try:
                 while True:
                     try:

@@ -29,7 +29,8 @@ async def main(config: ControlConfig) -> None:
     database = await Database.open(config.server, schema=SCHEMA, migrations=MIGRATIONS)
     clock = WallClock()
     engine = await ControlEngine.open(FlagsRepository(database.pool), clock=clock,
-                                      watch_queue_size=config.watch_queue_size)
+                                      watch_queue_size=config.watch_queue_size,
+                                      guard_ack_seconds=config.guard_ack_seconds)
     servicer = ControlServicer(engine, clock=clock, heartbeat_seconds=config.heartbeat_seconds)
     host = host_for(config.server, [control_binding(servicer)], CONTROL_POLICY)
     metrics.watch(host, trading_state=lambda: engine.current.state.trading_state.value)

@@ -16,6 +16,8 @@ class ControlConfig:
     heartbeat_seconds: float
     #: Snapshots a watcher may fall behind before it is cut off with RESOURCE_EXHAUSTED.
     watch_queue_size: int
+    #: How long a flag change waits for the guards (order planes) to acknowledge it.
+    guard_ack_seconds: float = 2.0
 
     @classmethod
     def from_env(cls, env: Env) -> "ControlConfig":
@@ -26,4 +28,5 @@ class ControlConfig:
             server=ServerConfig.from_env(env, service_name=SERVICE_NAME, default_port=DEFAULT_PORTS["control"]),
             heartbeat_seconds=heartbeat,
             watch_queue_size=env.int("QUANTMESH_WATCH_QUEUE_SIZE", 1000, minimum=1, maximum=1_000_000),
+            guard_ack_seconds=env.float("QUANTMESH_GUARD_ACK_SECONDS", 2.0, minimum=0.0),
         )

@@ -16,6 +16,7 @@ from quantmesh.common.v1 import common_pb2
 from services.common.clock import Clock
 from services.common.telemetry import current_trace_context
 from services.control.repository import ChangeMeta, FlagsRepository
+from services.control.guards import Enforcement, GuardRegistry
 from services.control.watchers import SnapshotFanout, Subscription
 from services.control.state import (AuditEntry, AuditQuery, FlagState, GlobalChange, Plan, StrategyChange,
                                     plan_global, plan_strategy, validate_global, validate_strategy)
@@ -42,16 +43,20 @@ class Published:
 
 class ControlEngine:
     def __init__(self, repository: FlagsRepository, initial: FlagState, *, clock: Clock,
-                 watch_queue_size: int = 1000) -> None:
+                 watch_queue_size: int = 1000, guard_ack_seconds: float = 2.0) -> None:
         self._repository = repository
         self._clock = clock
+        self.guards = GuardRegistry()
+        self._guard_ack_seconds = guard_ack_seconds
         self._write_lock = asyncio.Lock()
         self._published = Published(initial, common_pb2.TraceContext())
         self._watchers: SnapshotFanout[Published] = SnapshotFanout(queue_size=watch_queue_size)
 
     @classmethod
-    async def open(cls, repository: FlagsRepository, *, clock: Clock, watch_queue_size: int = 1000) -> "ControlEngine":
-        return cls(repository, await repository.load(), clock=clock, watch_queue_size=watch_queue_size)
+    async def open(cls, repository: FlagsRepository, *, clock: Clock, watch_queue_size: int = 1000,
+                   guard_ack_seconds: float = 2.0) -> "ControlEngine":
+        return cls(repository, await repository.load(), clock=clock, watch_queue_size=watch_queue_size,
+                   guard_ack_seconds=guard_ack_seconds)
 
     @property
     def current(self) -> Published:
@@ -90,6 +95,10 @@ class ControlEngine:
             self._published = Published(plan.after, current_trace_context())
             self._watchers.publish(plan.after.version, self._published)
             return plan.after
+
+    async def enforcement(self, version: int) -> Enforcement:
+        """Who enforces `version`: the answer of a change waits for the guards, at most the ack wait."""
+        return await self.guards.enforcement(version, self._guard_ack_seconds)
 
     def follow(self) -> tuple[Published, Subscription[Published]]:
         """The current snapshot and a subscription to the versions after it, live.

@@ -40,9 +40,9 @@ class FlagsTransaction:
                    changes: Sequence[FieldChange], meta: ChangeMeta) -> None:
         await self._conn.execute(
             f"UPDATE {SCHEMA}.global_flags SET version = $1, global_entry_enabled = $2, "
-            "global_exit_enabled = $3, global_lock = $4, updated_time = $5 WHERE id = 1",
+            "global_exit_enabled = $3, global_lock = $4, updated_time = $5, lock_cancels_open_orders = $6 WHERE id = 1",
             after.version, after.global_entry_enabled, after.global_exit_enabled, after.global_lock,
-            after.updated_time)
+            after.updated_time, after.lock_cancels_open_orders)
         if strategy is not None:
             await self._conn.execute(
                 f"INSERT INTO {SCHEMA}.strategy_flags (slug, entry_enabled, exit_enabled, note, updated_time) "
@@ -102,7 +102,8 @@ class FlagsRepository:
 
 async def _load(conn: asyncpg.Connection, *, lock: bool) -> FlagState:
     row = await conn.fetchrow(
-        f"SELECT version, global_entry_enabled, global_exit_enabled, global_lock, updated_time "
+        f"SELECT version, global_entry_enabled, global_exit_enabled, global_lock, updated_time, "
+        "lock_cancels_open_orders "
         f"FROM {SCHEMA}.global_flags WHERE id = 1{' FOR UPDATE' if lock else ''}")
     if row is None:
         raise RuntimeError(f"{SCHEMA}.global_flags has no row: the migrations did not run")
@@ -111,5 +112,5 @@ async def _load(conn: asyncpg.Connection, *, lock: bool) -> FlagState:
     return FlagState(
         version=row["version"], global_entry_enabled=row["global_entry_enabled"],
         global_exit_enabled=row["global_exit_enabled"], global_lock=row["global_lock"],
-        updated_time=row["updated_time"],
+        updated_time=row["updated_time"], lock_cancels_open_orders=row["lock_cancels_open_orders"],
         strategies=tuple(StrategyFlagState(**dict(s)) for s in strategies))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from quantmesh.control.v1 import control_pb2, control_pb2_grpc
 from services.common import validation
@@ -21,11 +22,14 @@ _SERVICE = "/quantmesh.control.v1.Control/"
 CONTROL_POLICY = {
     _SERVICE + "SetGlobalFlags": frozenset({Role.OPERATOR}),
     _SERVICE + "SetStrategyFlags": frozenset({Role.OPERATOR}),
+    # Only a plane may say it enforces the flags (a strategy's token must not vouch for the guard).
+    _SERVICE + "AckFlags": frozenset({Role.SERVICE, Role.OPERATOR}),
 }
 
 MAX_HEARTBEAT_SECONDS = 3600
 #: Actors are the names in QUANTMESH_TOKENS; a filter longer than any of them matches nothing anyway.
 MAX_ACTOR_CHARS = 200
+MAX_GUARD_CHARS = 200
 
 _STATES = {
     TradingState.ACTIVE: control_pb2.TRADING_STATE_ACTIVE,
@@ -45,6 +49,7 @@ def snapshot_to_proto(state: FlagState) -> control_pb2.FlagSnapshot:
                                               note=s.note, updated_time=to_timestamp(s.updated_time))
                     for s in state.strategies],
         updated_time=to_timestamp(state.updated_time),
+        lock_cancels_open_orders=state.lock_cancels_open_orders,
     )
 
 
@@ -97,9 +102,12 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
             global_entry_enabled=_optional(request, "global_entry_enabled"),
             global_exit_enabled=_optional(request, "global_exit_enabled"),
             global_lock=_optional(request, "global_lock"),
+            lock_cancels_open_orders=_optional(request, "cancel_open_orders"),
             reason=_reason(request), expected_version=_expected_version(request))
         state = await self._engine.set_global(change, _caller(context))
-        return control_pb2.SetGlobalFlagsResponse(snapshot=self._snapshot(state))
+        enforced = await self._engine.enforcement(state.version)
+        return control_pb2.SetGlobalFlagsResponse(snapshot=self._snapshot(state), enforced_by=enforced.enforced_by,
+                                                  not_enforced_by=enforced.not_enforced_by)
 
     async def SetStrategyFlags(self, request, context):
         note = _optional(request, "note")
@@ -110,7 +118,20 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
             reason=_reason(request), expected_version=_expected_version(request),
             create_if_missing=request.create_if_missing)
         state = await self._engine.set_strategy(change, _caller(context))
-        return control_pb2.SetStrategyFlagsResponse(snapshot=self._snapshot(state))
+        enforced = await self._engine.enforcement(state.version)
+        return control_pb2.SetStrategyFlagsResponse(snapshot=self._snapshot(state), enforced_by=enforced.enforced_by,
+                                                    not_enforced_by=enforced.not_enforced_by)
+
+    async def AckFlags(self, request, context):
+        guard = validation.text("guard", request.guard, max_chars=MAX_GUARD_CHARS).strip()
+        if not guard:
+            raise InvalidArgument("guard is empty; send the name given in WatchFlagsRequest.guard")
+        version = validation.sequence("version", request.version)
+        if version > self._engine.current.state.version:
+            raise InvalidArgument(f"version {version} is ahead of the current flags version "
+                                  f"{self._engine.current.state.version}; acknowledge a version you received")
+        self._engine.guards.acknowledge(guard, version)
+        return control_pb2.AckFlagsResponse()
 
     async def ListAudit(self, request, context):
         query = audit_query(actor=validation.text("actor", request.actor, max_chars=MAX_ACTOR_CHARS),
@@ -128,7 +149,15 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
                                   f"{MAX_HEARTBEAT_SECONDS}; send 0 for the server default "
                                   f"({self._heartbeat_seconds:g} s)")
         heartbeat = float(request.heartbeat_seconds) or self._heartbeat_seconds
+        guard = validation.text("guard", request.guard, max_chars=MAX_GUARD_CHARS).strip()
         current, subscription = self._engine.follow()
+        with contextlib.ExitStack() as connected:
+            if guard:
+                connected.enter_context(self._engine.guards.connected(guard))
+            async for message in self._watch(current, subscription, heartbeat):
+                yield message
+
+    async def _watch(self, current, subscription, heartbeat: float):
         try:
             seq, last = 1, current
             yield self._message(seq, last, heartbeat=False)

@@ -20,7 +20,7 @@ from services.common.flags import trading_state
 MAX_REASON_CHARS = 500
 MAX_NOTE_CHARS = 1000
 
-GLOBAL_FLAGS = ("global_entry_enabled", "global_exit_enabled", "global_lock")
+GLOBAL_FLAGS = ("global_entry_enabled", "global_exit_enabled", "global_lock", "lock_cancels_open_orders")
 STRATEGY_FLAGS = ("entry_enabled", "exit_enabled", "note")
 #: Written as old_value of the fields of a strategy created by a change.
 ABSENT = "(absent)"
@@ -52,6 +52,8 @@ class FlagState:
     updated_time: datetime
     #: Sorted by slug.
     strategies: tuple[StrategyFlagState, ...] = ()
+    #: While locked, the order plane cancels every open order (the kill switch's default).
+    lock_cancels_open_orders: bool = True
 
     @property
     def trading_state(self) -> TradingState:
@@ -79,6 +81,7 @@ class GlobalChange:
     global_entry_enabled: bool | None = None
     global_exit_enabled: bool | None = None
     global_lock: bool | None = None
+    lock_cancels_open_orders: bool | None = None
     reason: str = ""
     expected_version: int = 0
 

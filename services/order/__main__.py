@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import sys
 
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
@@ -32,6 +34,7 @@ from services.common.exposure import ExposureFollower
 from services.order.engine import build_engine
 from services.order.exposure import StreamedExposure
 from services.order.faults import with_fault
+from services.order.kill_switch import KillSwitch
 from services.order.positions import OwnBook
 from services.order.quotes import MarketDataQuotes
 from services.order.repository import MIGRATIONS, SCHEMA, PostgresOrderStore
@@ -58,8 +61,10 @@ async def run(config: OrderConfig) -> None:
         venue = await real_venue(config, database.pool)
     broker = BrokerGateway(with_fault(venue, config.fault), clock, rate_per_second=config.broker_rate_per_second,
                            attempts=config.broker_attempts)
+    # A guard: control waits for its acknowledgement of each flag change before it answers.
     flags = FlagsFollower(config.peers.control, token=config.peers.token,
-                          staleness_seconds=config.flags_staleness_seconds)
+                          staleness_seconds=config.flags_staleness_seconds,
+                          guard=f"order@{socket.gethostname()}:{os.getpid()}")
     book = OwnBook()
     follower = None
     exposure = None
@@ -90,8 +95,11 @@ async def run(config: OrderConfig) -> None:
     metrics.watch(host, orders=engine, streams=lambda: (engine.order_events, engine.fill_events), flags=flags)
     # A journal that cannot vouch for its memory says so where probes and load balancers look.
     engine.journal.on_problem(lambda problem: asyncio.ensure_future(host.set_serving(problem is None)))
+    kill_switch = KillSwitch(flags, engine)
+    kill_switch.start()
 
     async def on_stop() -> None:
+        await kill_switch.stop()
         if quotes is not None:
             await quotes.stop()
         await engine.stop()

@@ -35,7 +35,7 @@ from quantmesh.common.v1 import common_pb2
 from services.common.clock import Clock
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.telemetry import context_from
-from services.common.vocabulary import IN_FLIGHT, TERMINAL, OrderState
+from services.common.vocabulary import IN_FLIGHT, OPEN, TERMINAL, OrderState, OrderType, Side, StrategyRole, TimeInForce
 from services.order.brokers.base import Broker
 from services.order.exposure import ExposureSource
 from services.order.intents import Intent
@@ -115,8 +115,10 @@ class OrderEngine:
 
     # ---- submit ----------------------------------------------------------------------------
 
-    async def submit(self, intent: Intent, actor: str = "") -> tuple[OrderRecord, bool]:
-        """The order for this intent and whether it existed before (a retry)."""
+    async def submit(self, intent: Intent, actor: str = "", *, operator_exit: bool = False) -> tuple[OrderRecord, bool]:
+        """The order for this intent and whether it existed before (a retry).
+
+        `operator_exit`: an operator's flatten order (passes the guard, must reduce)."""
         cid = intent.client_order_id
         flow = self._flows.get(cid)
         if flow is not None:  # the same id is being worked on: its answer is ours
@@ -125,22 +127,23 @@ class OrderEngine:
         known = self.journal.known(cid)
         if known is not None:
             return known, True
-        return await self._detached(cid, self._submit(intent, actor))
+        return await self._detached(cid, self._submit(intent, actor, operator_exit))
 
-    async def _submit(self, intent: Intent, actor: str) -> tuple[OrderRecord, bool]:
+    async def _submit(self, intent: Intent, actor: str, operator_exit: bool) -> tuple[OrderRecord, bool]:
         with tracer.start_as_current_span("order.submit", context=_submit_parent(intent)) as span:
             span.set_attribute("order.client_order_id", intent.client_order_id)
             span.set_attribute("order.strategy", intent.strategy_slug)
             async with self._locks(intent.client_order_id):
-                order, duplicate = await self._submit_new(intent, actor)
+                order, duplicate = await self._submit_new(intent, actor, operator_exit)
             span.set_attribute("order.state", order.state.value)
             return order, duplicate
 
-    async def _submit_new(self, intent: Intent, actor: str) -> tuple[OrderRecord, bool]:
+    async def _submit_new(self, intent: Intent, actor: str, operator_exit: bool) -> tuple[OrderRecord, bool]:
         if self.journal.problem is not None:
             raise FailedPrecondition(f"the order plane is not taking new orders: {self.journal.problem}")
         started = self._clock.now()
-        verdict = await self.pretrade.verdict(intent, recorded_fill_seq=self.journal.last_fill_seq)
+        verdict = await self.pretrade.verdict(intent, recorded_fill_seq=self.journal.last_fill_seq,
+                                              operator_exit=operator_exit)
         draft = OrderRecord(number=0, intent=intent, state=S.PENDING_SUBMIT, created_time=started,
                             updated_time=started)
         try:
@@ -202,6 +205,71 @@ class OrderEngine:
                 raise FailedPrecondition(f"order {order.order_id} is {order.state.value}: the broker has not "
                                          "acknowledged it yet; cancel it once it is NEW")
             return await self.venue.cancel(order, reason or "canceled on request")
+
+    # ---- the kill switch: cancel what is open, close what is held ------------------------------
+
+    async def settle_flows(self, timeout: float = 10.0) -> None:
+        """Waits for every submit running now: after it, no order judged under older flags can
+        still be stored or sent (what a guard's acknowledgement of new flags promises)."""
+        running = [flow for flow in self._flows.values() if not flow.done()]
+        if running:
+            await asyncio.wait(running, timeout=timeout)
+
+    async def cancel_open(self, *, strategy_slug: str = "", instrument: str = "", reason: str,
+                          actor: str = "") -> tuple[list[OrderRecord], list[str]]:
+        """Cancels every open order matching the filters; (canceled orders, one sentence per failure).
+
+        Submits still running finish first, so an order that becomes open during the call is
+        canceled too."""
+        def matches(order: OrderRecord) -> bool:
+            return ((not strategy_slug or order.intent.strategy_slug == strategy_slug)
+                    and (not instrument or order.intent.instrument == instrument))
+
+        await self.settle_flows()
+        targets = [o for o in self.journal.working_orders() if o.state in OPEN and matches(o)]
+        results = await asyncio.gather(*(asyncio.shield(self._cancel(o.intent.client_order_id, reason))
+                                         for o in targets), return_exceptions=True)
+        canceled, failures = [], []
+        for order, result in zip(targets, results):
+            if isinstance(result, BaseException):
+                failures.append(f"{order.order_id} ({order.intent.client_order_id}) was not canceled: "
+                                f"{getattr(result, 'message', None) or result}")
+            else:
+                canceled.append(result)
+        log.warning("open orders canceled", extra={"actor": actor, "reason": reason, "canceled": len(canceled),
+                                                   "failures": len(failures), "strategy": strategy_slug,
+                                                   "instrument": instrument})
+        return canceled, failures
+
+    async def flatten(self, *, strategy_slug: str = "", instrument: str = "", reason: str,
+                      actor: str = "") -> tuple[list[OrderRecord], list[OrderRecord], list[str]]:
+        """Cancels the matching open orders, then closes every matching position this plane holds
+        with a reduce-only market order; (closing orders, canceled orders, failures)."""
+        canceled, failures = await self.cancel_open(strategy_slug=strategy_slug, instrument=instrument,
+                                                    reason=f"flatten: {reason}", actor=actor)
+        held = [(key, q) for key, q in sorted(self.book.positions().items())
+                if (not strategy_slug or key[1] == strategy_slug) and (not instrument or key[2] == instrument)]
+        stamp = self._clock.now().strftime("%Y%m%dT%H%M%S%f")
+        intents = [Intent(client_order_id=f"flatten-{stamp}-{n}", strategy_slug=slug, role=StrategyRole.EXIT,
+                          instrument=symbol, side=Side.SELL if quantity > 0 else Side.BUY, quantity=abs(quantity),
+                          order_type=OrderType.MARKET, time_in_force=TimeInForce.IOC, reduce_only=True,
+                          account=account, note=f"flatten by {actor or 'operator'}: {reason}"[:500])
+                   for n, ((account, slug, symbol), quantity) in enumerate(held)]
+        results = await asyncio.gather(*(self.submit(i, actor, operator_exit=True) for i in intents),
+                                       return_exceptions=True)
+        orders = []
+        for intent, result in zip(intents, results):
+            if isinstance(result, BaseException):
+                failures.append(f"{intent.strategy_slug} {intent.instrument} {intent.side.signed(intent.quantity)} "
+                                f"was not closed: {getattr(result, 'message', None) or result}")
+                continue
+            order, _ = result
+            orders.append(order)
+            if order.state == S.REJECTED:
+                failures.append(f"{intent.strategy_slug} {intent.instrument}: {refusal_sentence(order)}")
+        log.warning("flatten", extra={"actor": actor, "reason": reason, "orders": len(orders),
+                                      "failures": len(failures), "strategy": strategy_slug, "instrument": instrument})
+        return orders, canceled, failures
 
     async def apply_execution(self, execution):
         return await self.venue.apply_execution(execution)

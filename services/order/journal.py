@@ -133,6 +133,10 @@ class Journal:
         """The newest stored state of an order this process wrote or loaded, if it still remembers it."""
         return self._working.get(client_order_id) or self._recent.get(client_order_id)
 
+    def working_orders(self) -> list[OrderRecord]:
+        """Every order not finished yet (in flight or open), as last stored."""
+        return list(self._working.values())
+
     def recorded_fill_ids(self, client_order_id: str) -> frozenset[str]:
         return frozenset(self._fill_ids.get(client_order_id, ()))
 

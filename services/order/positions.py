@@ -27,6 +27,10 @@ class OwnBook:
         """A journal listener: any record with account, strategy_slug, instrument, signed_quantity."""
         self.apply(fill.account, fill.strategy_slug, fill.instrument, fill.signed_quantity)
 
+    def positions(self) -> dict[tuple[str, str, str], Decimal]:
+        """(account, strategy, instrument) -> signed quantity, flat ones left out."""
+        return {key: q for key, q in self._net.items() if q != 0}
+
     def strategy(self, account: str, slug: str, instrument: str) -> Decimal:
         return self._net.get((account, slug, instrument), Decimal(0))
 

@@ -28,16 +28,19 @@ class PreTrade:
         self._book = book
         self._rate = OrderRateLimiter(limits.max_orders_per_second, clock)
 
-    async def verdict(self, intent: Intent, *, recorded_fill_seq: int) -> RiskVerdict:
+    async def verdict(self, intent: Intent, *, recorded_fill_seq: int, operator_exit: bool = False) -> RiskVerdict:
+        """`operator_exit`: an operator's flatten, which passes the guard (a lock is when it is needed
+        most) and the order rate, but is still only let through if it reduces."""
         own = self._book.strategy(intent.account, intent.strategy_slug, intent.instrument)
         reducing = reduces(own, intent.signed_quantity)
-        if intent.reduce_only and not reducing:
+        if (intent.reduce_only or operator_exit) and not reducing:
             return RiskVerdict(False, "risk.reduce_only",
                                f"reduce_only {intent.side} {intent.quantity} would not reduce strategy "
                                f"{intent.strategy_slug} position {own} in {intent.instrument}")
-        guard = self._flags.verdict(intent.strategy_slug, intent.role, reducing)
-        if not guard.allowed:
-            return RiskVerdict(False, guard.rule, guard.reason)
+        if not operator_exit:
+            guard = self._flags.verdict(intent.strategy_slug, intent.role, reducing)
+            if not guard.allowed:
+                return RiskVerdict(False, guard.rule, guard.reason)
         exposure = await self._exposure.exposure(intent.account, intent.strategy_slug, intent.instrument,
                                                  recorded_fill_seq=recorded_fill_seq)
         if exposure.stale_reason:
@@ -50,6 +53,6 @@ class PreTrade:
                                 instrument_position=self._book.instrument(intent.account, intent.instrument),
                                 drawdown_fraction=exposure.drawdown_fraction, consecutive_losses=0)
         verdict = check_order(intent, exposure, self._limits, reducing=reducing)
-        if not verdict.allowed:
+        if not verdict.allowed or operator_exit:
             return verdict
         return self._rate.take(intent.strategy_slug)

@@ -6,6 +6,7 @@ import asyncio
 
 from quantmesh.common.v1 import common_pb2
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
+from services.common import validation
 from services.common.auth import Role, current_identity
 from services.common.errors import FailedPrecondition, InvalidArgument, PlaneError
 from services.common.wire import ORDER_STATE_TO_PROTO, SIDE_TO_PROTO, decimal_text
@@ -20,6 +21,8 @@ POLICY = {
     "/quantmesh.order.v1.Order/Submit": frozenset({Role.STRATEGY, Role.OPERATOR}),
     "/quantmesh.order.v1.Order/SubmitBatch": frozenset({Role.STRATEGY, Role.OPERATOR}),
     "/quantmesh.order.v1.Order/Cancel": frozenset({Role.STRATEGY, Role.OPERATOR}),
+    "/quantmesh.order.v1.Order/CancelOpen": frozenset({Role.OPERATOR}),
+    "/quantmesh.order.v1.Order/Flatten": frozenset({Role.OPERATOR}),
 }
 
 
@@ -96,6 +99,31 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
         # Every valid intent runs as its own flow; the journal stores them in one group commit.
         answers = iter(await asyncio.gather(*work, return_exceptions=True))
         return order_pb2.SubmitBatchResponse(results=[slot or _result(next(answers)) for slot in slots])
+
+    async def CancelOpen(self, request, context):
+        strategy, instrument, reason = self._operator_filters(request)
+        # Detached: a caller that goes away does not stop a kill switch half-way.
+        canceled, failures = await asyncio.shield(asyncio.ensure_future(self._engine.cancel_open(
+            strategy_slug=strategy, instrument=instrument, reason=reason, actor=current_identity().actor)))
+        return order_pb2.CancelOpenResponse(canceled=[order_to_proto(o) for o in canceled], failures=failures)
+
+    async def Flatten(self, request, context):
+        strategy, instrument, reason = self._operator_filters(request)
+        orders, canceled, failures = await asyncio.shield(asyncio.ensure_future(self._engine.flatten(
+            strategy_slug=strategy, instrument=instrument, reason=reason, actor=current_identity().actor)))
+        return order_pb2.FlattenResponse(orders=[order_to_proto(o) for o in orders],
+                                         canceled=[order_to_proto(o) for o in canceled], failures=failures)
+
+    def _operator_filters(self, request) -> tuple[str, str, str]:
+        strategy = validation.slug("strategy_slug", request.strategy_slug) if request.strategy_slug else ""
+        instrument = request.instrument
+        if instrument and instrument not in self._instruments:
+            raise InvalidArgument(f"instrument {validation.shown(instrument)} is not traded here; known: "
+                                  f"{', '.join(sorted(self._instruments))}")
+        reason = validation.text("reason", request.reason, max_chars=500).strip()
+        if not reason:
+            raise InvalidArgument("reason is required: say why (it is recorded with every order it touches)")
+        return strategy, instrument, reason
 
     async def Cancel(self, request, context):
         ask = cancel_order(request)

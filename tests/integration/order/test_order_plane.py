@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 
+import asyncpg
 import grpc
 import pytest
 
 from quantmesh.common.v1 import common_pb2
+from quantmesh.control.v1 import control_pb2, control_pb2_grpc
 from quantmesh.order.v1 import order_pb2
+from tests.support.postgres import PROJECT_ROOT
 from tests.integration.order.conftest import (OrderPlane, far_limit, intent, order_stub, set_global, venue_orders,
                                               wait_for_state)
 
@@ -112,7 +117,7 @@ async def _refused_within(stub, prefix: str, make, seconds: float = 10.0) -> grp
 
 async def test_a_lock_set_mid_stream_rejects_the_next_submit_as_halted(stub, control):
     await stub.Submit(S.SubmitRequest(intent=far_limit("before-lock")))
-    await set_global(control, global_lock=True)
+    await set_global(control, global_lock=True, cancel_open_orders=False)  # a lock that leaves orders working
     try:
         error = await _refused_within(stub, "locked", far_limit)
         assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "guard.halted" in error.details()
@@ -121,6 +126,60 @@ async def test_a_lock_set_mid_stream_rejects_the_next_submit_as_halted(stub, con
         assert (recorded.state, recorded.reject_rule) == (S.ORDER_STATE_REJECTED, "guard.halted")
         canceled = await stub.Cancel(S.CancelRequest(client_order_id="before-lock"))  # cancels still pass
         assert canceled.order.state == S.ORDER_STATE_CANCELED
+    finally:
+        await set_global(control, global_lock=False, cancel_open_orders=True)
+
+
+async def test_the_kill_switch_answers_once_enforced_and_cancels_every_open_order(stub, control, database_url):
+    resting = [(await stub.Submit(S.SubmitRequest(intent=far_limit(f"ks-{n}", strategy_slug="kill")))).order
+               for n in range(5)]
+    assert {o.state for o in resting} == {S.ORDER_STATE_NEW}
+    async with grpc.aio.insecure_channel(control) as channel:
+        reply = await control_pb2_grpc.ControlStub(channel).SetGlobalFlags(
+            control_pb2.SetGlobalFlagsRequest(global_lock=True, reason="kill switch test"))
+    try:
+        # Acknowledged means enforced: the order plane names itself, and nothing waits on it.
+        assert [g.split("@")[0] for g in reply.enforced_by] == ["order"] and not reply.not_enforced_by
+        assert reply.snapshot.lock_cancels_open_orders
+        with pytest.raises(grpc.aio.AioRpcError) as refused:  # no retry needed: the answer came after enforcement
+            await stub.Submit(S.SubmitRequest(intent=far_limit("ks-after", strategy_slug="kill")))
+        assert "guard.halted" in refused.value.details()
+        for order in resting:
+            done = await wait_for_state(stub, order.intent.client_order_id, {S.ORDER_STATE_CANCELED})
+            assert done.order.state == S.ORDER_STATE_CANCELED and "global lock" in done.order.reason
+        conn = await asyncpg.connect(database_url)
+        try:
+            states = await conn.fetch("SELECT state FROM paper_venue.orders WHERE client_order_id LIKE 'ks-%'")
+        finally:
+            await conn.close()
+        assert sorted(r[0] for r in states) == ["canceled"] * 5  # canceled at the venue, not only in our book
+    finally:
+        await set_global(control, global_lock=False)
+
+
+async def test_flatten_closes_each_position_with_a_reduce_only_order_even_under_a_lock(stub, control):
+    for cid, slug, side in (("fl-long", "flat_a", common_pb2.SIDE_BUY), ("fl-short", "flat_b", common_pb2.SIDE_SELL)):
+        await stub.Submit(S.SubmitRequest(intent=intent(cid, strategy_slug=slug, side=side, quantity="2000")))
+        await wait_for_state(stub, cid, {S.ORDER_STATE_FILLED})
+    await stub.Submit(S.SubmitRequest(intent=far_limit("fl-rest", strategy_slug="flat_a")))
+    await set_global(control, global_lock=True, cancel_open_orders=False)
+    try:
+        for slug, side in (("flat_a", common_pb2.SIDE_SELL), ("flat_b", common_pb2.SIDE_BUY)):
+            reply = await stub.Flatten(S.FlattenRequest(strategy_slug=slug, reason="test flatten"))
+            assert not reply.failures
+            (order,) = reply.orders
+            intent_ = order.intent
+            assert (intent_.strategy_slug, intent_.side, intent_.quantity, intent_.reduce_only, intent_.role) == (
+                slug, side, "2000", True, common_pb2.STRATEGY_ROLE_EXIT)
+            assert intent_.client_order_id.startswith("flatten-") and "test flatten" in intent_.note
+            await wait_for_state(stub, intent_.client_order_id, {S.ORDER_STATE_FILLED})
+        assert [o.intent.client_order_id for o in (await stub.Flatten(S.FlattenRequest(
+            strategy_slug="flat_a", reason="again"))).orders] == []  # nothing left to close
+        rest = await stub.GetOrder(S.GetOrderRequest(client_order_id="fl-rest"))
+        assert rest.order.state == S.ORDER_STATE_CANCELED  # its open order went first
+        with pytest.raises(grpc.aio.AioRpcError) as no_reason:
+            await stub.Flatten(S.FlattenRequest(strategy_slug="flat_a"))
+        assert no_reason.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     finally:
         await set_global(control, global_lock=False)
 
@@ -190,3 +249,21 @@ async def test_submit_batch_answers_each_intent_in_its_own_slot(stub, database_u
     with pytest.raises(grpc.aio.AioRpcError) as empty:
         await stub.SubmitBatch(S.SubmitBatchRequest())
     assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "1 to 1,000" in empty.value.details()
+
+
+async def test_the_cli_cancels_one_strategys_open_orders_and_says_what_it_did(stub, order_plane):
+    for n in range(2):
+        await stub.Submit(S.SubmitRequest(intent=far_limit(f"cli-co-{n}", strategy_slug="cli_co")))
+    await stub.Submit(S.SubmitRequest(intent=far_limit("cli-other", strategy_slug="cli_other")))
+    done = await asyncio.to_thread(subprocess.run, [
+        sys.executable, "-m", "services.cli", "cancel-open", "--strategy", "cli_co", "--reason", "cli test",
+        "--address", order_plane.address], capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "canceled:" in done.stdout and "cli-co-0" in done.stdout and "cli-co-1" in done.stdout
+    assert "cli-other" not in done.stdout
+    other = await stub.GetOrder(S.GetOrderRequest(client_order_id="cli-other"))
+    assert other.order.state == S.ORDER_STATE_NEW
+    refused = await asyncio.to_thread(subprocess.run, [
+        sys.executable, "-m", "services.cli", "flatten", "--strategy", "Not A Slug", "--reason", "x",
+        "--address", order_plane.address], capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)
+    assert refused.returncode == 1 and "INVALID_ARGUMENT" in refused.stderr and "strategy_slug" in refused.stderr

@@ -26,41 +26,45 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from quantmesh.common.v1 import common_pb2 as quantmesh_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"quantmesh/control/v1/control.proto\x12\x14quantmesh.control.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a quantmesh/common/v1/common.proto\"\xbe\x01\n\rStrategyFlags\x12\x12\n\x04slug\x18\x01 \x01(\tR\x04slug\x12#\n\rentry_enabled\x18\x02 \x01(\x08R\x0c\x65ntryEnabled\x12!\n\x0c\x65xit_enabled\x18\x03 \x01(\x08R\x0b\x65xitEnabled\x12\x12\n\x04note\x18\x04 \x01(\tR\x04note\x12=\n\x0cupdated_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bupdatedTime\"\xe9\x02\n\x0c\x46lagSnapshot\x12\x18\n\x07version\x18\x01 \x01(\x04R\x07version\x12\x30\n\x14global_entry_enabled\x18\x02 \x01(\x08R\x12globalEntryEnabled\x12.\n\x13global_exit_enabled\x18\x03 \x01(\x08R\x11globalExitEnabled\x12\x1f\n\x0bglobal_lock\x18\x04 \x01(\x08R\nglobalLock\x12\x38\n\x05state\x18\x05 \x01(\x0e\x32\".quantmesh.control.v1.TradingStateR\x05state\x12\x43\n\nstrategies\x18\x06 \x03(\x0b\x32#.quantmesh.control.v1.StrategyFlagsR\nstrategies\x12=\n\x0cupdated_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bupdatedTime\"\x11\n\x0fGetFlagsRequest\"R\n\x10GetFlagsResponse\x12>\n\x08snapshot\x18\x01 \x01(\x0b\x32\".quantmesh.control.v1.FlagSnapshotR\x08snapshot\"\xad\x02\n\x15SetGlobalFlagsRequest\x12\x35\n\x14global_entry_enabled\x18\x01 \x01(\x08H\x00R\x12globalEntryEnabled\x88\x01\x01\x12\x33\n\x13global_exit_enabled\x18\x02 \x01(\x08H\x01R\x11globalExitEnabled\x88\x01\x01\x12$\n\x0bglobal_lock\x18\x03 \x01(\x08H\x02R\nglobalLock\x88\x01\x01\x12\x16\n\x06reason\x18\x04 \x01(\tR\x06reason\x12)\n\x10\x65xpected_version\x18\x05 \x01(\x04R\x0f\x65xpectedVersionB\x17\n\x15_global_entry_enabledB\x16\n\x14_global_exit_enabledB\x0e\n\x0c_global_lock\"X\n\x16SetGlobalFlagsResponse\x12>\n\x08snapshot\x18\x01 \x01(\x0b\x32\".quantmesh.control.v1.FlagSnapshotR\x08snapshot\"\xb3\x02\n\x17SetStrategyFlagsRequest\x12\x12\n\x04slug\x18\x01 \x01(\tR\x04slug\x12(\n\rentry_enabled\x18\x02 \x01(\x08H\x00R\x0c\x65ntryEnabled\x88\x01\x01\x12&\n\x0c\x65xit_enabled\x18\x03 \x01(\x08H\x01R\x0b\x65xitEnabled\x88\x01\x01\x12\x17\n\x04note\x18\x04 \x01(\tH\x02R\x04note\x88\x01\x01\x12\x16\n\x06reason\x18\x05 \x01(\tR\x06reason\x12)\n\x10\x65xpected_version\x18\x06 \x01(\x04R\x0f\x65xpectedVersion\x12*\n\x11\x63reate_if_missing\x18\x07 \x01(\x08R\x0f\x63reateIfMissingB\x10\n\x0e_entry_enabledB\x0f\n\r_exit_enabledB\x07\n\x05_note\"Z\n\x18SetStrategyFlagsResponse\x12>\n\x08snapshot\x18\x01 \x01(\x0b\x32\".quantmesh.control.v1.FlagSnapshotR\x08snapshot\"@\n\x11WatchFlagsRequest\x12+\n\x11heartbeat_seconds\x18\x01 \x01(\rR\x10heartbeatSeconds\"\x85\x02\n\x12WatchFlagsResponse\x12\x10\n\x03seq\x18\x01 \x01(\x04R\x03seq\x12>\n\x08snapshot\x18\x02 \x01(\x0b\x32\".quantmesh.control.v1.FlagSnapshotR\x08snapshot\x12\x1c\n\theartbeat\x18\x03 \x01(\x08R\theartbeat\x12\x37\n\tsent_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08sentTime\x12\x46\n\rtrace_context\x18\x05 \x01(\x0b\x32!.quantmesh.common.v1.TraceContextR\x0ctraceContext\"\xe9\x01\n\x10ListAuditRequest\x12\x14\n\x05\x61\x63tor\x18\x01 \x01(\tR\x05\x61\x63tor\x12\x12\n\x04slug\x18\x02 \x01(\tR\x04slug\x12\x12\n\x04\x66lag\x18\x03 \x01(\tR\x04\x66lag\x12\x30\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05since\x12\x30\n\x05until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05until\x12\x14\n\x05limit\x18\x06 \x01(\rR\x05limit\x12\x1d\n\npage_token\x18\x07 \x01(\tR\tpageToken\"\xa2\x02\n\nAuditEntry\x12\x0e\n\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n\x07version\x18\x02 \x01(\x04R\x07version\x12\x14\n\x05\x61\x63tor\x18\x03 \x01(\tR\x05\x61\x63tor\x12\x12\n\x04role\x18\x04 \x01(\tR\x04role\x12\x16\n\x06source\x18\x05 \x01(\tR\x06source\x12\x16\n\x06reason\x18\x06 \x01(\tR\x06reason\x12\x12\n\x04slug\x18\x07 \x01(\tR\x04slug\x12\x12\n\x04\x66lag\x18\x08 \x01(\tR\x04\x66lag\x12\x1b\n\told_value\x18\t \x01(\tR\x08oldValue\x12\x1b\n\tnew_value\x18\n \x01(\tR\x08newValue\x12.\n\x04time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\"w\n\x11ListAuditResponse\x12:\n\x07\x65ntries\x18\x01 \x03(\x0b\x32 .quantmesh.control.v1.AuditEntryR\x07\x65ntries\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*}\n\x0cTradingState\x12\x1d\n\x19TRADING_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14TRADING_STATE_ACTIVE\x10\x01\x12\x1a\n\x16TRADING_STATE_REDUCING\x10\x02\x12\x18\n\x14TRADING_STATE_HALTED\x10\x03\x32\x85\x04\n\x07\x43ontrol\x12Y\n\x08GetFlags\x12%.quantmesh.control.v1.GetFlagsRequest\x1a&.quantmesh.control.v1.GetFlagsResponse\x12k\n\x0eSetGlobalFlags\x12+.quantmesh.control.v1.SetGlobalFlagsRequest\x1a,.quantmesh.control.v1.SetGlobalFlagsResponse\x12q\n\x10SetStrategyFlags\x12-.quantmesh.control.v1.SetStrategyFlagsRequest\x1a..quantmesh.control.v1.SetStrategyFlagsResponse\x12\x61\n\nWatchFlags\x12\'.quantmesh.control.v1.WatchFlagsRequest\x1a(.quantmesh.control.v1.WatchFlagsResponse0\x01\x12\\\n\tListAudit\x12&.quantmesh.control.v1.ListAuditRequest\x1a\'.quantmesh.control.v1.ListAuditResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"quantmesh/control/v1/control.proto\x12\x14quantmesh.control.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a quantmesh/common/v1/common.proto\"\xbe\x01\n\rStrategyFlags\x12\x12\n\x04slug\x18\x01 \x01(\tR\x04slug\x12#\n\rentry_enabled\x18\x02 \x01(\x08R\x0c\x65ntryEnabled\x12!\n\x0c\x65xit_enabled\x18\x03 \x01(\x08R\x0b\x65xitEnabled\x12\x12\n\x04note\x18\x04 \x01(\tR\x04note\x12=\n\x0cupdated_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bupdatedTime\"\xa2\x03\n\x0c\x46lagSnapshot\x12\x18\n\x07version\x18\x01 \x01(\x04R\x07version\x12\x30\n\x14global_entry_enabled\x18\x02 \x01(\x08R\x12globalEntryEnabled\x12.\n\x13global_exit_enabled\x18\x03 \x01(\x08R\x11globalExitEnabled\x12\x1f\n\x0bglobal_lock\x18\x04 \x01(\x08R\nglobalLock\x12\x38\n\x05state\x18\x05 \x01(\x0e\x32\".quantmesh.control.v1.TradingStateR\x05state\x12\x43\n\nstrategies\x18\x06 \x03(\x0b\x32#.quantmesh.control.v1.StrategyFlagsR\nstrategies\x12=\n\x0cupdated_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bupdatedTime\x12\x37\n\x18lock_cancels_open_orders\x18\x08 \x01(\x08R\x15lockCancelsOpenOrders\"\x11\n\x0fGetFlagsRequest\"R\n\x10GetFlagsResponse\x12>\n\x08snapshot\x18\x01 \x01(\x0b\x32\".quantmesh.control.v1.FlagSnapshotR\x08snapshot\"\xf7\x02\n\x15SetGlobalFlagsRequest\x12\x35\n\x14global_entry_enabled\x18\x01 \x01(\x08H\x00R\x12globalEntryEnabled\x88\x01\x01\x12\x33\n\x13global_exit_enabled\x18\x02 \x01(\x08H\x01R\x11globalExitEnabled\x88\x01\x01\x12$\n\x0bglobal_lock\x18\x03 \x01(\x08H\x02R\nglobalLock\x88\x01\x01\x12\x16\n\x06reason\x18\x04 \x01(\tR\x06reason\x12)\n\x10\x65xpected_version\x18\x05 \x01(\x04R\x0f\x65xpectedVersion\x12\x31\n\x12\x63\x61ncel_open_orders\x18\x06 \x01(\x08H\x03R\x10\x63\x61ncelOpenOrders\x88\x01\x01\x42\x17\n\x15_global_entry_enabledB\x16\n\x14_global_exit_enabledB\x0e\n\x0c_global_lockB\x15\n\x13_cancel_open_orders\"\xa1\x01\n\x16SetGlobalFlagsResponse\x12>\n\x08snapshot\x18\x01 \x01(\x0b\x32\".quantmesh.control.v1.FlagSnapshotR\x08snapshot\x12\x1f\n\x0b\x65nforced_by\x18\x02 \x03(\tR\nenforcedBy\x12&\n\x0fnot_enforced_by\x18\x03 \x03(\tR\rnotEnforcedBy\"\xb3\x02\n\x17SetStrategyFlagsRequest\x12\x12\n\x04slug\x18\x01 \x01(\tR\x04slug\x12(\n\rentry_enabled\x18\x02 \x01(\x08H\x00R\x0c\x65ntryEnabled\x88\x01\x01\x12&\n\x0c\x65xit_enabled\x18\x03 \x01(\x08H\x01R\x0b\x65xitEnabled\x88\x01\x01\x12\x17\n\x04note\x18\x04 \x01(\tH\x02R\x04note\x88\x01\x01\x12\x16\n\x06reason\x18\x05 \x01(\tR\x06reason\x12)\n\x10\x65xpected_version\x18\x06 \x01(\x04R\x0f\x65xpectedVersion\x12*\n\x11\x63reate_if_missing\x18\x07 \x01(\x08R\x0f\x63reateIfMissingB\x10\n\x0e_entry_enabledB\x0f\n\r_exit_enabledB\x07\n\x05_note\"\xa3\x01\n\x18SetStrategyFlagsResponse\x12>\n\x08snapshot\x18\x01 \x01(\x0b\x32\".quantmesh.control.v1.FlagSnapshotR\x08snapshot\x12\x1f\n\x0b\x65nforced_by\x18\x02 \x03(\tR\nenforcedBy\x12&\n\x0fnot_enforced_by\x18\x03 \x03(\tR\rnotEnforcedBy\"V\n\x11WatchFlagsRequest\x12+\n\x11heartbeat_seconds\x18\x01 \x01(\rR\x10heartbeatSeconds\x12\x14\n\x05guard\x18\x02 \x01(\tR\x05guard\"\x85\x02\n\x12WatchFlagsResponse\x12\x10\n\x03seq\x18\x01 \x01(\x04R\x03seq\x12>\n\x08snapshot\x18\x02 \x01(\x0b\x32\".quantmesh.control.v1.FlagSnapshotR\x08snapshot\x12\x1c\n\theartbeat\x18\x03 \x01(\x08R\theartbeat\x12\x37\n\tsent_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08sentTime\x12\x46\n\rtrace_context\x18\x05 \x01(\x0b\x32!.quantmesh.common.v1.TraceContextR\x0ctraceContext\"\xe9\x01\n\x10ListAuditRequest\x12\x14\n\x05\x61\x63tor\x18\x01 \x01(\tR\x05\x61\x63tor\x12\x12\n\x04slug\x18\x02 \x01(\tR\x04slug\x12\x12\n\x04\x66lag\x18\x03 \x01(\tR\x04\x66lag\x12\x30\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05since\x12\x30\n\x05until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05until\x12\x14\n\x05limit\x18\x06 \x01(\rR\x05limit\x12\x1d\n\npage_token\x18\x07 \x01(\tR\tpageToken\"\xa2\x02\n\nAuditEntry\x12\x0e\n\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n\x07version\x18\x02 \x01(\x04R\x07version\x12\x14\n\x05\x61\x63tor\x18\x03 \x01(\tR\x05\x61\x63tor\x12\x12\n\x04role\x18\x04 \x01(\tR\x04role\x12\x16\n\x06source\x18\x05 \x01(\tR\x06source\x12\x16\n\x06reason\x18\x06 \x01(\tR\x06reason\x12\x12\n\x04slug\x18\x07 \x01(\tR\x04slug\x12\x12\n\x04\x66lag\x18\x08 \x01(\tR\x04\x66lag\x12\x1b\n\told_value\x18\t \x01(\tR\x08oldValue\x12\x1b\n\tnew_value\x18\n \x01(\tR\x08newValue\x12.\n\x04time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\"w\n\x11ListAuditResponse\x12:\n\x07\x65ntries\x18\x01 \x03(\x0b\x32 .quantmesh.control.v1.AuditEntryR\x07\x65ntries\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"A\n\x0f\x41\x63kFlagsRequest\x12\x14\n\x05guard\x18\x01 \x01(\tR\x05guard\x12\x18\n\x07version\x18\x02 \x01(\x04R\x07version\"\x12\n\x10\x41\x63kFlagsResponse*}\n\x0cTradingState\x12\x1d\n\x19TRADING_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14TRADING_STATE_ACTIVE\x10\x01\x12\x1a\n\x16TRADING_STATE_REDUCING\x10\x02\x12\x18\n\x14TRADING_STATE_HALTED\x10\x03\x32\xe0\x04\n\x07\x43ontrol\x12Y\n\x08GetFlags\x12%.quantmesh.control.v1.GetFlagsRequest\x1a&.quantmesh.control.v1.GetFlagsResponse\x12k\n\x0eSetGlobalFlags\x12+.quantmesh.control.v1.SetGlobalFlagsRequest\x1a,.quantmesh.control.v1.SetGlobalFlagsResponse\x12q\n\x10SetStrategyFlags\x12-.quantmesh.control.v1.SetStrategyFlagsRequest\x1a..quantmesh.control.v1.SetStrategyFlagsResponse\x12\x61\n\nWatchFlags\x12\'.quantmesh.control.v1.WatchFlagsRequest\x1a(.quantmesh.control.v1.WatchFlagsResponse0\x01\x12\\\n\tListAudit\x12&.quantmesh.control.v1.ListAuditRequest\x1a\'.quantmesh.control.v1.ListAuditResponse\x12Y\n\x08\x41\x63kFlags\x12%.quantmesh.control.v1.AckFlagsRequest\x1a&.quantmesh.control.v1.AckFlagsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quantmesh.control.v1.control_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRADINGSTATE']._serialized_start=2563
-  _globals['_TRADINGSTATE']._serialized_end=2688
+  _globals['_TRADINGSTATE']._serialized_start=2951
+  _globals['_TRADINGSTATE']._serialized_end=3076
   _globals['_STRATEGYFLAGS']._serialized_start=128
   _globals['_STRATEGYFLAGS']._serialized_end=318
   _globals['_FLAGSNAPSHOT']._serialized_start=321
-  _globals['_FLAGSNAPSHOT']._serialized_end=682
-  _globals['_GETFLAGSREQUEST']._serialized_start=684
-  _globals['_GETFLAGSREQUEST']._serialized_end=701
-  _globals['_GETFLAGSRESPONSE']._serialized_start=703
-  _globals['_GETFLAGSRESPONSE']._serialized_end=785
-  _globals['_SETGLOBALFLAGSREQUEST']._serialized_start=788
-  _globals['_SETGLOBALFLAGSREQUEST']._serialized_end=1089
-  _globals['_SETGLOBALFLAGSRESPONSE']._serialized_start=1091
-  _globals['_SETGLOBALFLAGSRESPONSE']._serialized_end=1179
-  _globals['_SETSTRATEGYFLAGSREQUEST']._serialized_start=1182
-  _globals['_SETSTRATEGYFLAGSREQUEST']._serialized_end=1489
-  _globals['_SETSTRATEGYFLAGSRESPONSE']._serialized_start=1491
-  _globals['_SETSTRATEGYFLAGSRESPONSE']._serialized_end=1581
-  _globals['_WATCHFLAGSREQUEST']._serialized_start=1583
-  _globals['_WATCHFLAGSREQUEST']._serialized_end=1647
-  _globals['_WATCHFLAGSRESPONSE']._serialized_start=1650
-  _globals['_WATCHFLAGSRESPONSE']._serialized_end=1911
-  _globals['_LISTAUDITREQUEST']._serialized_start=1914
-  _globals['_LISTAUDITREQUEST']._serialized_end=2147
-  _globals['_AUDITENTRY']._serialized_start=2150
-  _globals['_AUDITENTRY']._serialized_end=2440
-  _globals['_LISTAUDITRESPONSE']._serialized_start=2442
-  _globals['_LISTAUDITRESPONSE']._serialized_end=2561
-  _globals['_CONTROL']._serialized_start=2691
-  _globals['_CONTROL']._serialized_end=3208
+  _globals['_FLAGSNAPSHOT']._serialized_end=739
+  _globals['_GETFLAGSREQUEST']._serialized_start=741
+  _globals['_GETFLAGSREQUEST']._serialized_end=758
+  _globals['_GETFLAGSRESPONSE']._serialized_start=760
+  _globals['_GETFLAGSRESPONSE']._serialized_end=842
+  _globals['_SETGLOBALFLAGSREQUEST']._serialized_start=845
+  _globals['_SETGLOBALFLAGSREQUEST']._serialized_end=1220
+  _globals['_SETGLOBALFLAGSRESPONSE']._serialized_start=1223
+  _globals['_SETGLOBALFLAGSRESPONSE']._serialized_end=1384
+  _globals['_SETSTRATEGYFLAGSREQUEST']._serialized_start=1387
+  _globals['_SETSTRATEGYFLAGSREQUEST']._serialized_end=1694
+  _globals['_SETSTRATEGYFLAGSRESPONSE']._serialized_start=1697
+  _globals['_SETSTRATEGYFLAGSRESPONSE']._serialized_end=1860
+  _globals['_WATCHFLAGSREQUEST']._serialized_start=1862
+  _globals['_WATCHFLAGSREQUEST']._serialized_end=1948
+  _globals['_WATCHFLAGSRESPONSE']._serialized_start=1951
+  _globals['_WATCHFLAGSRESPONSE']._serialized_end=2212
+  _globals['_LISTAUDITREQUEST']._serialized_start=2215
+  _globals['_LISTAUDITREQUEST']._serialized_end=2448
+  _globals['_AUDITENTRY']._serialized_start=2451
+  _globals['_AUDITENTRY']._serialized_end=2741
+  _globals['_LISTAUDITRESPONSE']._serialized_start=2743
+  _globals['_LISTAUDITRESPONSE']._serialized_end=2862
+  _globals['_ACKFLAGSREQUEST']._serialized_start=2864
+  _globals['_ACKFLAGSREQUEST']._serialized_end=2929
+  _globals['_ACKFLAGSRESPONSE']._serialized_start=2931
+  _globals['_ACKFLAGSRESPONSE']._serialized_end=2949
+  _globals['_CONTROL']._serialized_start=3079
+  _globals['_CONTROL']._serialized_end=3687
 # @@protoc_insertion_point(module_scope)

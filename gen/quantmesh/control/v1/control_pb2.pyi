@@ -37,7 +37,7 @@ class StrategyFlags(_message.Message):
     def __init__(self, slug: _Optional[str] = ..., entry_enabled: _Optional[bool] = ..., exit_enabled: _Optional[bool] = ..., note: _Optional[str] = ..., updated_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class FlagSnapshot(_message.Message):
-    __slots__ = ("version", "global_entry_enabled", "global_exit_enabled", "global_lock", "state", "strategies", "updated_time")
+    __slots__ = ("version", "global_entry_enabled", "global_exit_enabled", "global_lock", "state", "strategies", "updated_time", "lock_cancels_open_orders")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     GLOBAL_ENTRY_ENABLED_FIELD_NUMBER: _ClassVar[int]
     GLOBAL_EXIT_ENABLED_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,7 @@ class FlagSnapshot(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     STRATEGIES_FIELD_NUMBER: _ClassVar[int]
     UPDATED_TIME_FIELD_NUMBER: _ClassVar[int]
+    LOCK_CANCELS_OPEN_ORDERS_FIELD_NUMBER: _ClassVar[int]
     version: int
     global_entry_enabled: bool
     global_exit_enabled: bool
@@ -52,7 +53,8 @@ class FlagSnapshot(_message.Message):
     state: TradingState
     strategies: _containers.RepeatedCompositeFieldContainer[StrategyFlags]
     updated_time: _timestamp_pb2.Timestamp
-    def __init__(self, version: _Optional[int] = ..., global_entry_enabled: _Optional[bool] = ..., global_exit_enabled: _Optional[bool] = ..., global_lock: _Optional[bool] = ..., state: _Optional[_Union[TradingState, str]] = ..., strategies: _Optional[_Iterable[_Union[StrategyFlags, _Mapping]]] = ..., updated_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    lock_cancels_open_orders: bool
+    def __init__(self, version: _Optional[int] = ..., global_entry_enabled: _Optional[bool] = ..., global_exit_enabled: _Optional[bool] = ..., global_lock: _Optional[bool] = ..., state: _Optional[_Union[TradingState, str]] = ..., strategies: _Optional[_Iterable[_Union[StrategyFlags, _Mapping]]] = ..., updated_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lock_cancels_open_orders: _Optional[bool] = ...) -> None: ...
 
 class GetFlagsRequest(_message.Message):
     __slots__ = ()
@@ -65,24 +67,30 @@ class GetFlagsResponse(_message.Message):
     def __init__(self, snapshot: _Optional[_Union[FlagSnapshot, _Mapping]] = ...) -> None: ...
 
 class SetGlobalFlagsRequest(_message.Message):
-    __slots__ = ("global_entry_enabled", "global_exit_enabled", "global_lock", "reason", "expected_version")
+    __slots__ = ("global_entry_enabled", "global_exit_enabled", "global_lock", "reason", "expected_version", "cancel_open_orders")
     GLOBAL_ENTRY_ENABLED_FIELD_NUMBER: _ClassVar[int]
     GLOBAL_EXIT_ENABLED_FIELD_NUMBER: _ClassVar[int]
     GLOBAL_LOCK_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_OPEN_ORDERS_FIELD_NUMBER: _ClassVar[int]
     global_entry_enabled: bool
     global_exit_enabled: bool
     global_lock: bool
     reason: str
     expected_version: int
-    def __init__(self, global_entry_enabled: _Optional[bool] = ..., global_exit_enabled: _Optional[bool] = ..., global_lock: _Optional[bool] = ..., reason: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
+    cancel_open_orders: bool
+    def __init__(self, global_entry_enabled: _Optional[bool] = ..., global_exit_enabled: _Optional[bool] = ..., global_lock: _Optional[bool] = ..., reason: _Optional[str] = ..., expected_version: _Optional[int] = ..., cancel_open_orders: _Optional[bool] = ...) -> None: ...
 
 class SetGlobalFlagsResponse(_message.Message):
-    __slots__ = ("snapshot",)
+    __slots__ = ("snapshot", "enforced_by", "not_enforced_by")
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    ENFORCED_BY_FIELD_NUMBER: _ClassVar[int]
+    NOT_ENFORCED_BY_FIELD_NUMBER: _ClassVar[int]
     snapshot: FlagSnapshot
-    def __init__(self, snapshot: _Optional[_Union[FlagSnapshot, _Mapping]] = ...) -> None: ...
+    enforced_by: _containers.RepeatedScalarFieldContainer[str]
+    not_enforced_by: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, snapshot: _Optional[_Union[FlagSnapshot, _Mapping]] = ..., enforced_by: _Optional[_Iterable[str]] = ..., not_enforced_by: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SetStrategyFlagsRequest(_message.Message):
     __slots__ = ("slug", "entry_enabled", "exit_enabled", "note", "reason", "expected_version", "create_if_missing")
@@ -103,16 +111,22 @@ class SetStrategyFlagsRequest(_message.Message):
     def __init__(self, slug: _Optional[str] = ..., entry_enabled: _Optional[bool] = ..., exit_enabled: _Optional[bool] = ..., note: _Optional[str] = ..., reason: _Optional[str] = ..., expected_version: _Optional[int] = ..., create_if_missing: _Optional[bool] = ...) -> None: ...
 
 class SetStrategyFlagsResponse(_message.Message):
-    __slots__ = ("snapshot",)
+    __slots__ = ("snapshot", "enforced_by", "not_enforced_by")
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    ENFORCED_BY_FIELD_NUMBER: _ClassVar[int]
+    NOT_ENFORCED_BY_FIELD_NUMBER: _ClassVar[int]
     snapshot: FlagSnapshot
-    def __init__(self, snapshot: _Optional[_Union[FlagSnapshot, _Mapping]] = ...) -> None: ...
+    enforced_by: _containers.RepeatedScalarFieldContainer[str]
+    not_enforced_by: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, snapshot: _Optional[_Union[FlagSnapshot, _Mapping]] = ..., enforced_by: _Optional[_Iterable[str]] = ..., not_enforced_by: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class WatchFlagsRequest(_message.Message):
-    __slots__ = ("heartbeat_seconds",)
+    __slots__ = ("heartbeat_seconds", "guard")
     HEARTBEAT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    GUARD_FIELD_NUMBER: _ClassVar[int]
     heartbeat_seconds: int
-    def __init__(self, heartbeat_seconds: _Optional[int] = ...) -> None: ...
+    guard: str
+    def __init__(self, heartbeat_seconds: _Optional[int] = ..., guard: _Optional[str] = ...) -> None: ...
 
 class WatchFlagsResponse(_message.Message):
     __slots__ = ("seq", "snapshot", "heartbeat", "sent_time", "trace_context")
@@ -179,3 +193,15 @@ class ListAuditResponse(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[AuditEntry]
     next_page_token: str
     def __init__(self, entries: _Optional[_Iterable[_Union[AuditEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class AckFlagsRequest(_message.Message):
+    __slots__ = ("guard", "version")
+    GUARD_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    guard: str
+    version: int
+    def __init__(self, guard: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class AckFlagsResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

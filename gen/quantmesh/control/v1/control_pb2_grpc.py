@@ -63,6 +63,11 @@ class ControlStub:
                 request_serializer=quantmesh_dot_control_dot_v1_dot_control__pb2.ListAuditRequest.SerializeToString,
                 response_deserializer=quantmesh_dot_control_dot_v1_dot_control__pb2.ListAuditResponse.FromString,
                 _registered_method=True)
+        self.AckFlags = channel.unary_unary(
+                '/quantmesh.control.v1.Control/AckFlags',
+                request_serializer=quantmesh_dot_control_dot_v1_dot_control__pb2.AckFlagsRequest.SerializeToString,
+                response_deserializer=quantmesh_dot_control_dot_v1_dot_control__pb2.AckFlagsResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -110,6 +115,14 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AckFlags(self, request, context):
+        """A guard subscriber (the order plane) says it now enforces this flag version.
+        SetGlobalFlags and SetStrategyFlags wait for these before they answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +150,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.ListAudit,
                     request_deserializer=quantmesh_dot_control_dot_v1_dot_control__pb2.ListAuditRequest.FromString,
                     response_serializer=quantmesh_dot_control_dot_v1_dot_control__pb2.ListAuditResponse.SerializeToString,
+            ),
+            'AckFlags': grpc.unary_unary_rpc_method_handler(
+                    servicer.AckFlags,
+                    request_deserializer=quantmesh_dot_control_dot_v1_dot_control__pb2.AckFlagsRequest.FromString,
+                    response_serializer=quantmesh_dot_control_dot_v1_dot_control__pb2.AckFlagsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -278,6 +296,33 @@ class Control:
             '/quantmesh.control.v1.Control/ListAudit',
             quantmesh_dot_control_dot_v1_dot_control__pb2.ListAuditRequest.SerializeToString,
             quantmesh_dot_control_dot_v1_dot_control__pb2.ListAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AckFlags(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quantmesh.control.v1.Control/AckFlags',
+            quantmesh_dot_control_dot_v1_dot_control__pb2.AckFlagsRequest.SerializeToString,
+            quantmesh_dot_control_dot_v1_dot_control__pb2.AckFlagsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -150,6 +150,44 @@ class SubmitRequest(_message.Message):
     intent: OrderIntent
     def __init__(self, intent: _Optional[_Union[OrderIntent, _Mapping]] = ...) -> None: ...
 
+class CancelOpenRequest(_message.Message):
+    __slots__ = ("strategy_slug", "instrument", "reason")
+    STRATEGY_SLUG_FIELD_NUMBER: _ClassVar[int]
+    INSTRUMENT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    strategy_slug: str
+    instrument: str
+    reason: str
+    def __init__(self, strategy_slug: _Optional[str] = ..., instrument: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CancelOpenResponse(_message.Message):
+    __slots__ = ("canceled", "failures")
+    CANCELED_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    canceled: _containers.RepeatedCompositeFieldContainer[OrderRecord]
+    failures: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, canceled: _Optional[_Iterable[_Union[OrderRecord, _Mapping]]] = ..., failures: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class FlattenRequest(_message.Message):
+    __slots__ = ("strategy_slug", "instrument", "reason")
+    STRATEGY_SLUG_FIELD_NUMBER: _ClassVar[int]
+    INSTRUMENT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    strategy_slug: str
+    instrument: str
+    reason: str
+    def __init__(self, strategy_slug: _Optional[str] = ..., instrument: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class FlattenResponse(_message.Message):
+    __slots__ = ("orders", "canceled", "failures")
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    CANCELED_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    orders: _containers.RepeatedCompositeFieldContainer[OrderRecord]
+    canceled: _containers.RepeatedCompositeFieldContainer[OrderRecord]
+    failures: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, orders: _Optional[_Iterable[_Union[OrderRecord, _Mapping]]] = ..., canceled: _Optional[_Iterable[_Union[OrderRecord, _Mapping]]] = ..., failures: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class SubmitBatchRequest(_message.Message):
     __slots__ = ("intents",)
     INTENTS_FIELD_NUMBER: _ClassVar[int]

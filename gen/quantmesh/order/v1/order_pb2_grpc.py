@@ -47,6 +47,16 @@ class OrderStub:
                 request_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitBatchRequest.SerializeToString,
                 response_deserializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitBatchResponse.FromString,
                 _registered_method=True)
+        self.CancelOpen = channel.unary_unary(
+                '/quantmesh.order.v1.Order/CancelOpen',
+                request_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.CancelOpenRequest.SerializeToString,
+                response_deserializer=quantmesh_dot_order_dot_v1_dot_order__pb2.CancelOpenResponse.FromString,
+                _registered_method=True)
+        self.Flatten = channel.unary_unary(
+                '/quantmesh.order.v1.Order/Flatten',
+                request_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.FlattenRequest.SerializeToString,
+                response_deserializer=quantmesh_dot_order_dot_v1_dot_order__pb2.FlattenResponse.FromString,
+                _registered_method=True)
         self.Cancel = channel.unary_unary(
                 '/quantmesh.order.v1.Order/Cancel',
                 request_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.CancelRequest.SerializeToString,
@@ -107,6 +117,26 @@ class OrderServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelOpen(self, request, context):
+        """Cancels every open order, or those of one strategy or instrument: what a kill
+        switch does to the orders working at the venue. Orders still in flight are
+        canceled once the venue has acknowledged them. Needs the operator role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Flatten(self, request, context):
+        """Closes positions with reduce-only market orders: every position this plane holds
+        on the account, or one strategy's or instrument's. It cancels their open orders
+        first. Each closing order is an ordinary recorded order (the position's strategy,
+        role EXIT, client id "flatten-..."), judged by risk as a reducing order; it passes
+        a global lock, because getting out is what a lock is for. Needs the operator role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Cancel(self, request, context):
         """Cancels an open order. A filled, canceled or rejected order gets FAILED_PRECONDITION.
         """
@@ -161,6 +191,16 @@ def add_OrderServicer_to_server(servicer, server):
                     servicer.SubmitBatch,
                     request_deserializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitBatchRequest.FromString,
                     response_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitBatchResponse.SerializeToString,
+            ),
+            'CancelOpen': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelOpen,
+                    request_deserializer=quantmesh_dot_order_dot_v1_dot_order__pb2.CancelOpenRequest.FromString,
+                    response_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.CancelOpenResponse.SerializeToString,
+            ),
+            'Flatten': grpc.unary_unary_rpc_method_handler(
+                    servicer.Flatten,
+                    request_deserializer=quantmesh_dot_order_dot_v1_dot_order__pb2.FlattenRequest.FromString,
+                    response_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.FlattenResponse.SerializeToString,
             ),
             'Cancel': grpc.unary_unary_rpc_method_handler(
                     servicer.Cancel,
@@ -250,6 +290,60 @@ class Order:
             '/quantmesh.order.v1.Order/SubmitBatch',
             quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitBatchRequest.SerializeToString,
             quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelOpen(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quantmesh.order.v1.Order/CancelOpen',
+            quantmesh_dot_order_dot_v1_dot_order__pb2.CancelOpenRequest.SerializeToString,
+            quantmesh_dot_order_dot_v1_dot_order__pb2.CancelOpenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Flatten(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quantmesh.order.v1.Order/Flatten',
+            quantmesh_dot_order_dot_v1_dot_order__pb2.FlattenRequest.SerializeToString,
+            quantmesh_dot_order_dot_v1_dot_order__pb2.FlattenResponse.FromString,
             options,
             channel_credentials,
             insecure,
