@@ -141,3 +141,38 @@ async def test_malformed_rows_and_out_of_order_ticks_are_dropped_and_the_plane_k
         assert all(a.tick.time.ToDatetime() <= b.tick.time.ToDatetime() for a, b in zip(seen, seen[1:]))
         quote = await p.stub.GetQuote(pb.GetQuoteRequest(instrument="USD_JPY"))
         assert quote.seq == 997 and quote.tick.bid == lines[-1].split(",")[1]
+
+
+async def test_the_plane_replays_a_histdata_file_in_new_york_standard_time_and_says_so(fresh_database_url, tmp_path,
+                                                                                       caplog):
+    import gzip
+    from pathlib import Path
+
+    packed = Path(__file__).resolve().parents[2] / "data" / "histdata-usdjpy-ticks-2013-01-01.csv.gz"
+    path = tmp_path / "DAT_ASCII_USDJPY_T_201301.csv"
+    path.write_bytes(gzip.decompress(packed.read_bytes()))
+    with caplog.at_level("INFO", logger="services.market_data.plane"):
+        async with running_plane(fresh_database_url, {"QUANTMESH_FEED": f"replay:{path}"}) as p:
+            await asyncio.wait_for(p.plane.feed_done.wait(), 60)
+            await p.plane.recorder.flush()
+            page = await p.stub.GetCandles(pb.GetCandlesRequest(instrument="USD_JPY", timeframe=M1, limit=1))
+    assert page.candles[0].start_time.ToJsonString() == "2013-01-01T22:00:00Z"  # 17:00 in New York, standard time
+    assert any(r.getMessage() == f"replaying {path} as HistData ticks (date time, bid, ask, volume; no header); "
+               "times without an offset read as UTC-05:00 (HistData's New York standard time, no daylight saving)"
+               for r in caplog.records)
+
+
+async def test_a_replay_file_with_no_usable_row_is_logged_with_its_first_bad_line_and_the_plane_keeps_serving(
+        fresh_database_url, tmp_path, caplog):
+    path = tmp_path / "ticks.csv"
+    path.write_text("timestamp,bid,ask\n2013-01-01T22:00:00Z,,86.7\n2013-01-01T22:00:01Z,86.6,\n")
+    with caplog.at_level("INFO", logger="services.market_data.plane"):
+        async with running_plane(fresh_database_url, {"QUANTMESH_FEED": f"replay:{path}"}) as p:
+            await asyncio.wait_for(p.plane.feed_done.wait(), 60)
+            listed = await p.stub.ListInstruments(pb.ListInstrumentsRequest())
+    assert [i.symbol for i in listed.instruments] == ["USD_JPY"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert (f"the feed gave no tick: not one of the 2 rows of {path} is usable; the first: {path}:2: bid is missing"
+            in messages)
+    assert f"skipped 2 of 2 rows of replay:ticks.csv:\n  replay:ticks.csv:2: bid is missing\n" \
+           f"  replay:ticks.csv:3: ask is missing" in messages

@@ -37,7 +37,7 @@ def live(ticks, *, close_at=FAR_FUTURE):
     return [c for t in ticks for c in aggregator.on_tick(t)] + aggregator.close_due(close_at)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(steps, min_size=1, max_size=200))
 def test_live_and_batch_volumes_are_identical_exact_sums(draws):
     ticks = ticks_of(draws)
