@@ -189,13 +189,16 @@ class PaperBroker:
             venue_order = self._find_working(client_order_id) or await self._store.get(client_order_id)
             if venue_order is None:
                 raise BrokerRejected(f"the paper venue has no order with client id {client_order_id!r}")
-            if venue_order.state in OPEN_STATES:
-                venue_order.state = "canceled"
-                venue_order.reason = "canceled on request"
-                await self._store.save(venue_order)
-                if self._working_by_cid.pop(client_order_id, None) is not None:
-                    self._working = [o for o in self._working if o.order.client_order_id != client_order_id]
-            return venue_order.ack()
+            if venue_order.state not in OPEN_STATES:
+                return venue_order.ack()
+            venue_order.state = "canceled"
+            venue_order.reason = "canceled on request"
+            if self._working_by_cid.pop(client_order_id, None) is not None:
+                self._working = [o for o in self._working if o.order.client_order_id != client_order_id]
+            # Out of matching under the lock; stored outside it, so many cancels share a commit.
+            write = asyncio.ensure_future(self._store.save(venue_order))
+        await asyncio.shield(write)
+        return venue_order.ack()
 
     async def lookup(self, client_order_id: str) -> BrokerAck | None:
         async with self._lock:
