@@ -1,0 +1,76 @@
+"""The strategy workers, each asked Strategy.GetStatus: its state and its last decision.
+
+Workers are configured by address. A name that resolves to several addresses (a headless
+Service in Kubernetes) stands for every one of them, and each worker says which strategy and
+role it runs, so the console needs no list of strategies of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from dataclasses import dataclass
+
+import grpc
+
+from quantmesh.strategy.v1 import strategy_pb2, strategy_pb2_grpc
+from services.common.channels import open_channel
+from services.common.config import Resolver, resolve_addresses
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReport:
+    address: str
+    status: strategy_pb2.GetStatusResponse | None  # None when it did not answer
+    problem: str = ""
+
+
+class Workers:
+    def __init__(self, addresses: tuple[str, ...], *, token: str | None, timeout_seconds: float = 2.0,
+                 resolve: Resolver = resolve_addresses) -> None:
+        self._configured = addresses
+        self._token = token
+        self._timeout = timeout_seconds
+        self._resolve = resolve
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    async def reports(self) -> list[WorkerReport]:
+        addresses = [a for configured in self._configured for a in await self._expand(configured)]
+        for gone in set(self._channels) - set(addresses):  # a pod replaced behind a headless Service
+            await self._channels.pop(gone).close()
+        return list(await asyncio.gather(*(self._report(address) for address in addresses)))
+
+    async def _expand(self, configured: str) -> list[str]:
+        host, _, port = configured.rpartition(":")
+        if _is_ip(host.strip("[]")) or host == "localhost":
+            return [configured]
+        try:
+            found = await asyncio.to_thread(self._resolve, host)
+        except OSError:
+            return [configured]  # unresolvable now: reported as down under its configured name
+        unique = sorted(set(found))
+        return [f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in unique] or [configured]
+
+    async def _report(self, address: str) -> WorkerReport:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = self._channels[address] = open_channel(address, token=self._token, traced=False)
+        try:
+            status = await strategy_pb2_grpc.StrategyStub(channel).GetStatus(strategy_pb2.GetStatusRequest(),
+                                                                              timeout=self._timeout)
+        except grpc.aio.AioRpcError as exc:
+            return WorkerReport(address, None, f"{exc.code().name}: {exc.details() or ''}".rstrip(": "))
+        return WorkerReport(address, status)
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,222 @@
+"""The console's HTTP JSON API against a real mesh: who may call it, and what it refuses.
+
+Every refusal is a 4xx with a sentence, and none of them reaches a plane: the control plane's
+audit trail is the same before and after the bad requests.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from quantmesh.control.v1 import control_pb2
+from tests.console.harness import DESK, OPERATOR, STRATEGY, VIEWER, eventually
+
+pytestmark = pytest.mark.e2e
+
+CONTROL = "/api/strategy-control"
+
+
+@pytest.fixture
+async def http(console_mesh):
+    # unsafe: keep cookies of an IP address (127.0.0.1), as browsers do.
+    async with aiohttp.ClientSession(console_mesh.url, cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        yield session
+
+
+def basic(credentials: tuple[str, str]) -> dict[str, str]:
+    """What `curl -u name:secret` sends."""
+    return {"Authorization": aiohttp.encode_basic_auth(*credentials)}
+
+
+async def answer(response: aiohttp.ClientResponse) -> tuple[int, dict]:
+    return response.status, await response.json()
+
+
+async def audit_ids(planes) -> list[int]:
+    reply = await planes.control.ListAudit(control_pb2.ListAuditRequest(limit=1000), metadata=DESK)
+    return [entry.id for entry in reply.entries]
+
+
+async def console_ready(http) -> None:
+    """The console has asked the planes and the workers at least once."""
+    async def overview():
+        async with http.get("/api/overview", headers=basic(OPERATOR)) as response:
+            if response.status != 200:
+                return None
+            body = await response.json()
+            return body if any(w.get("strategy") == STRATEGY.slug for w in body["workers"]) else None
+
+    return await eventually(overview, timeout=60, what="the console's first overview with the workers")
+
+
+async def test_without_credentials_every_api_call_is_refused_with_a_sentence(http):
+    for method, path in (("GET", "/api/flags"), ("GET", "/api/orders"), ("GET", "/api/events"),
+                         ("POST", CONTROL)):
+        async with http.request(method, path, json={"global_lock": True, "reason": "x"}) as response:
+            status, body = await answer(response)
+        assert status == 401, (method, path)
+        assert "sign in" in body["error"]
+    async with http.get("/", allow_redirects=False) as response:
+        assert response.status == 303 and response.headers["Location"] == "/login"
+    async with http.get("/api/flags", headers=basic(("alice", "wrong"))) as response:
+        status, body = await answer(response)
+    assert status == 401 and "wrong" in body["error"]
+
+
+async def test_a_viewer_reads_but_may_not_change_anything(http, planes):
+    before = await audit_ids(planes)
+    async with http.get("/api/flags", headers=basic(VIEWER)) as response:
+        status, flags = await answer(response)
+    assert status == 200 and flags["state"] in ("ACTIVE", "REDUCING", "HALTED")
+    async with http.post(CONTROL, json={"global_lock": True, "reason": "viewer tries"}, headers=basic(VIEWER)) as response:
+        status, body = await answer(response)
+    assert status == 403
+    assert body["error"] == "bob has the viewer role; changes need the operator role"
+    assert await audit_ids(planes) == before
+
+
+BAD_BODIES = [
+    ({"global_lock": True}, 400, "reason is required"),
+    ({"global_lock": True, "reason": "   "}, 400, "reason is required"),
+    ({"global_lock": "yes", "reason": "drill"}, 400, "global_lock must be true or false"),
+    ({"reason": "nothing to switch"}, 400, "say what to switch"),
+    ({"global_lock": True, "reason": "drill", "force": True}, 400, "unknown field(s) 'force'"),
+    ({"slug": "Not A Slug", "entry_enabled": False, "reason": "x"}, 400, "is not a strategy slug"),
+    ({"slug": STRATEGY.slug, "global_lock": True, "reason": "x"}, 400, "unknown field(s) 'global_lock'"),
+    ({"slug": STRATEGY.slug, "entry_enabled": False, "reason": "line\nbreak"}, 400, "unprintable character U+000A"),
+    ({"global_lock": True, "reason": "x" * 401}, 400, "at most 400"),
+    ({"global_lock": True, "reason": "drill", "expected_version": -1}, 400, "expected_version must be a whole number"),
+    ([1, 2, 3], 400, "must be a JSON object"),
+    ({"slug": "no_such_strategy", "entry_enabled": False, "reason": "x"}, 404, "no strategy 'no_such_strategy'"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "sentence"), BAD_BODIES, ids=[s for _, _, s in BAD_BODIES])
+async def test_bad_input_gets_a_4xx_with_a_sentence_and_never_reaches_a_plane(http, planes, body, status, sentence):
+    before = await audit_ids(planes)
+    async with http.post(CONTROL, json=body, headers=basic(OPERATOR)) as response:
+        got, answered = await answer(response)
+    assert got == status, answered
+    assert sentence in answered["error"]
+    assert await audit_ids(planes) == before
+
+
+async def test_a_body_that_is_not_json_is_refused(http, planes):
+    before = await audit_ids(planes)
+    async with http.post(CONTROL, data="global_lock=true&reason=x",
+                         headers={**basic(OPERATOR), "Content-Type": "application/x-www-form-urlencoded"}) as response:
+        status, body = await answer(response)
+    assert status == 415 and "JSON" in body["error"]
+    async with http.post(CONTROL, data="{not json",
+                         headers={**basic(OPERATOR), "Content-Type": "application/json"}) as response:
+        status, body = await answer(response)
+    assert status == 400 and "not JSON" in body["error"]
+    assert await audit_ids(planes) == before
+
+
+@pytest.mark.parametrize(("path", "sentence"), [
+    ("/api/orders?state=BOGUS", "state 'BOGUS' is not one of"),
+    ("/api/orders?limit=0", "limit '0' is not a whole number from 1 to 1000"),
+    ("/api/orders?strategy=Bad%20Slug", "is not a strategy slug"),
+    ("/api/orders?colour=red", "unknown filter(s) 'colour'"),
+    ("/api/orders/ord-12x", "is not the digits of an order id"),
+    ("/api/fills?instrument=usdjpy", "is not a symbol like USD_JPY"),
+    ("/api/audit?since=yesterday", "since 'yesterday' is not a time"),
+    ("/api/audit?since=2026-01-05T09:00:00", "has no time zone"),
+    ("/api/audit?since=2026-01-06T00:00:00Z&until=2026-01-05T00:00:00Z", "must be before until"),
+    ("/api/audit?flag=lock", "flag 'lock' is not one of"),
+    ("/api/equity?limit=20000", "from 1 to 10000"),
+])
+async def test_bad_filters_get_400_with_a_sentence(http, path, sentence):
+    async with http.get(path, headers=basic(VIEWER)) as response:
+        status, body = await answer(response)
+    assert status == 400, body
+    assert sentence in body["error"]
+
+
+async def test_a_change_from_another_site_or_without_the_csrf_token_is_refused(http, planes):
+    before = await audit_ids(planes)
+    async with http.post(CONTROL, json={"global_lock": True, "reason": "csrf"},
+                         headers={**basic(OPERATOR), "Origin": "http://evil.example"}) as response:
+        status, body = await answer(response)
+    assert status == 403 and "another site" in body["error"]
+    # A browser session: the cookie alone does not let a change through, the session's token must come too.
+    async with http.post("/login", data={"name": OPERATOR[0], "password": OPERATOR[1]},
+                         allow_redirects=False) as response:
+        assert response.status == 303
+        assert "SameSite=Strict" in response.headers["Set-Cookie"] and "HttpOnly" in response.headers["Set-Cookie"]
+    async with http.post(CONTROL, json={"global_lock": True, "reason": "csrf"}) as response:
+        status, body = await answer(response)
+    assert status == 403 and "X-CSRF-Token" in body["error"]
+    async with http.post(CONTROL, json={"global_lock": True, "reason": "csrf"},
+                         headers={"X-CSRF-Token": "guessed"}) as response:
+        assert response.status == 403
+    assert await audit_ids(planes) == before
+    async with http.get("/api/session") as response:
+        status, session = await answer(response)
+    assert status == 200 and session["operator"] == "alice" and session["may_act"] is True
+    async with http.post("/logout", json={}, headers={"X-CSRF-Token": session["csrf_token"]}) as response:
+        assert response.status == 200
+    async with http.get("/api/session") as response:
+        assert response.status == 401
+
+
+async def test_sign_in_with_a_wrong_password_is_refused(http):
+    async with http.post("/login", data={"name": OPERATOR[0], "password": "guess"}) as response:
+        assert response.status == 401
+        assert "do not match" in await response.text()
+
+
+async def test_an_operator_switches_a_strategy_and_control_records_who(http, planes):
+    await console_ready(http)
+    body = {"slug": STRATEGY.slug, "exit_enabled": False, "reason": "api test: hold exits"}
+    async with http.post(CONTROL, json=body, headers=basic(OPERATOR)) as response:
+        status, answered = await answer(response)
+    assert status == 200, answered
+    flags = {s["slug"]: s for s in answered["flags"]["strategies"]}
+    assert flags[STRATEGY.slug]["exit_enabled"] is False
+    reply = await planes.control.ListAudit(control_pb2.ListAuditRequest(slug=STRATEGY.slug, flag="exit_enabled"),
+                                           metadata=DESK)
+    newest = reply.entries[0]
+    # The reason names the operator (test_console_token.py: the actor is the console's own token's).
+    assert (newest.reason, newest.new_value) == ("alice@console: api test: hold exits", "false")
+    stale = {**body, "exit_enabled": True, "expected_version": 1}
+    async with http.post(CONTROL, json=stale, headers=basic(OPERATOR)) as response:
+        status, answered = await answer(response)
+    assert status == 409 and "ABORTED" in answered["error"]
+    async with http.post(CONTROL, json={**body, "exit_enabled": True, "reason": "api test: done"},
+                         headers=basic(OPERATOR)) as response:
+        assert response.status == 200
+    async with http.get("/api/audit", params={"actor": "alice", "strategy": STRATEGY.slug},
+                        headers=basic(VIEWER)) as response:
+        status, audit = await answer(response)
+    assert status == 200
+    assert [(e["flag"], e["new_value"], e["operator"]) for e in audit["entries"][:2]] == [
+        ("exit_enabled", "true", "alice"), ("exit_enabled", "false", "alice")]
+
+
+async def test_cancel_open_and_flatten_answer_501_until_the_order_plane_offers_them(http, console_mesh):
+    for action in ("cancel-open", "flatten"):
+        async with http.post(f"/api/{action}", json={"reason": "x"}, headers=basic(OPERATOR)) as response:
+            status, body = await answer(response)
+        assert status == 501
+        assert f"does not offer Order.{'CancelOpenOrders' if action == 'cancel-open' else 'Flatten'}" in body["error"]
+    overview = await console_ready(http)
+    assert overview["capabilities"] == []
+
+
+async def test_reads_answer_json_in_the_traders_words(http):
+    await console_ready(http)
+    for path in ("/api/flags", "/api/positions", "/api/orders?limit=5", "/api/fills", "/api/equity",
+                 "/api/audit?limit=5", "/api/overview"):
+        async with http.get(path, headers=basic(VIEWER)) as response:
+            assert response.status == 200, path
+            assert response.headers["Cache-Control"] == "no-store"
+            assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+            await response.json()
+    async with http.get("/api/overview", headers=basic(VIEWER)) as response:
+        overview = await response.json()
+    assert {p["plane"]: p["status"] for p in overview["planes"]} == {
+        "market_data": "SERVING", "control": "SERVING", "order": "SERVING", "position": "SERVING"}
+    assert {w["name"] for w in overview["workers"]} == {f"{STRATEGY.slug}.entry", f"{STRATEGY.slug}.exit"}
