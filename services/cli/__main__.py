@@ -14,6 +14,7 @@ import logging
 import sys
 
 from services.cli.backtest import add_backtest_parser, run_backtest
+from services.cli.certs import add_certs_parser, run_certs
 from services.cli.orders import add_orders_parsers, run_orders
 from services.cli.status import add_status_parser, run_status
 from services.cli.up import add_up_parser, run_up
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_up_parser(sub)
     add_status_parser(sub)
     add_backtest_parser(sub)
+    add_certs_parser(sub)
     add_orders_parsers(sub)
     try:
         from services.cli.flags import add_flags_parser
@@ -32,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_flags_parser(sub)
+        from services.cli.flags import add_audit_parser
+
+        add_audit_parser(sub)
     return parser
 
 
@@ -47,10 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "backtest":
         logging.getLogger().setLevel(logging.WARNING)  # the report is the output; strategy logs stay quiet
         return asyncio.run(run_backtest(args))
+    if args.command == "certs":
+        return run_certs(args)
     if args.command == "status":
         return asyncio.run(run_status(args))
     if args.command in ("flatten", "cancel-open"):
         return run_orders(args)
+    if args.command == "audit":
+        from services.cli.flags import run_audit
+
+        return run_audit(args)
     if args.command == "flags":
         from services.cli.flags import run_flags
 

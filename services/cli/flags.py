@@ -165,9 +165,52 @@ def format_snapshot(snapshot: pb.FlagSnapshot) -> str:
 def format_audit(entries) -> str:
     if not entries:
         return "(no audit entries)"
-    rows = [(_time(e.time), str(e.version), f"{e.actor} ({e.role})", e.slug or "(global)", e.flag,
-             f"{e.old_value} -> {e.new_value}", e.reason, e.source) for e in entries]
-    return table(("time", "version", "actor", "strategy", "flag", "change", "reason", "source"), rows)
+    rows = [(_time(e.time), e.plane, e.event, f"{e.actor} ({e.role})", e.slug or "-", e.subject or e.flag,
+             f"{e.old_value} -> {e.new_value}" if e.old_value or e.new_value else "", e.reason,
+             f"{e.mode}@{e.site}" if e.site else e.mode) for e in entries]
+    return table(("time", "plane", "event", "actor", "strategy", "subject", "change", "reason", "where"), rows)
+
+
+def add_audit_parser(subparsers) -> None:
+    """`quantmesh audit`: the one audit trail of every plane, newest first, with filters."""
+    parser = subparsers.add_parser("audit", help="the audit trail of every plane: flag changes, refusals, "
+                                                 "cancels, flattens, reconciliations, takeovers")
+    parser.add_argument("--actor", default="")
+    parser.add_argument("--strategy", metavar="SLUG", default="")
+    parser.add_argument("--event", default="", help="e.g. flag_change, order_refused, order_canceled, flatten")
+    parser.add_argument("--plane", default="", help="e.g. control, order, position")
+    parser.add_argument("--since", default=None, help="ISO time, e.g. 2026-11-30T09:00:00Z")
+    parser.add_argument("--until", default=None, help="ISO time")
+    parser.add_argument("--limit", type=int, default=50)
+    parser.add_argument("--address", default=None,
+                        help=f"control address (default: $QUANTMESH_CONTROL_ADDR or {DEFAULT_ADDRESS})")
+    parser.set_defaults(run=run_audit)
+
+
+def run_audit(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    from datetime import datetime
+
+    out, err = out or sys.stdout, err or sys.stderr
+    address = args.address or os.environ.get("QUANTMESH_CONTROL_ADDR") or DEFAULT_ADDRESS
+    request = pb.ListAuditRequest(actor=args.actor, slug=args.strategy, event=args.event, plane=args.plane,
+                                  limit=args.limit)
+    try:
+        for name in ("since", "until"):
+            text = getattr(args, name)
+            if text:
+                getattr(request, name).FromDatetime(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError as exc:
+        print(f"error: --since/--until must be ISO times such as 2026-11-30T09:00:00Z ({exc})", file=err)
+        return 2
+    try:
+        with grpc.insecure_channel(address) as channel:
+            reply = control_pb2_grpc.ControlStub(channel).ListAudit(
+                request, metadata=bearer_metadata(os.environ.get("QUANTMESH_TOKEN") or None), timeout=10)
+    except grpc.RpcError as exc:
+        print(f"error ({exc.code().name}) from control at {address}: {exc.details()}", file=err)
+        return 1
+    print(format_audit(reply.entries), file=out)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

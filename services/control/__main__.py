@@ -11,6 +11,7 @@ from services.common.clock import WallClock
 from services.common.config import ConfigError, Env
 from services.common.logs import configure_logging
 from services.common.metrics import start_metrics
+from services.common.lease import hold_writer_lease
 from services.common.runtime import Database, host_for
 from services.common.server import serve
 from services.common.telemetry import setup_tracing
@@ -27,10 +28,11 @@ async def main(config: ControlConfig) -> None:
     setup_tracing(config.server.service_name, config.server.otel_endpoint)
     metrics = await start_metrics("control")
     database = await Database.open(config.server, schema=SCHEMA, migrations=MIGRATIONS)
+    await hold_writer_lease(database.url, plane="control", schema=SCHEMA, settings=config.server.writer_lease)
     clock = WallClock()
     engine = await ControlEngine.open(FlagsRepository(database.pool), clock=clock,
                                       watch_queue_size=config.watch_queue_size,
-                                      guard_ack_seconds=config.guard_ack_seconds)
+                                      guard_ack_seconds=config.guard_ack_seconds, identity=config.audit)
     servicer = ControlServicer(engine, clock=clock, heartbeat_seconds=config.heartbeat_seconds)
     host = host_for(config.server, [control_binding(servicer)], CONTROL_POLICY)
     metrics.watch(host, trading_state=lambda: engine.current.state.trading_state.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.common.audit import AuditIdentity
 from services.common.config import DEFAULT_PORTS, ConfigError, Env, ServerConfig
 
 SERVICE_NAME = "control"  # the service.name of its spans; every plane is named as in docs/tracing.md
@@ -18,6 +19,7 @@ class ControlConfig:
     watch_queue_size: int
     #: How long a flag change waits for the guards (order planes) to acknowledge it.
     guard_ack_seconds: float = 2.0
+    audit: AuditIdentity | None = None
 
     @classmethod
     def from_env(cls, env: Env) -> "ControlConfig":
@@ -29,4 +31,5 @@ class ControlConfig:
             heartbeat_seconds=heartbeat,
             watch_queue_size=env.int("QUANTMESH_WATCH_QUEUE_SIZE", 1000, minimum=1, maximum=1_000_000),
             guard_ack_seconds=env.float("QUANTMESH_GUARD_ACK_SECONDS", 2.0, minimum=0.0),
+            audit=AuditIdentity.from_env(env, "control"),
         )

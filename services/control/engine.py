@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from opentelemetry import trace
 
 from quantmesh.common.v1 import common_pb2
+from services.common.audit import AuditIdentity
 from services.common.clock import Clock
 from services.common.telemetry import current_trace_context
 from services.control.repository import ChangeMeta, FlagsRepository
@@ -43,9 +44,11 @@ class Published:
 
 class ControlEngine:
     def __init__(self, repository: FlagsRepository, initial: FlagState, *, clock: Clock,
-                 watch_queue_size: int = 1000, guard_ack_seconds: float = 2.0) -> None:
+                 watch_queue_size: int = 1000, guard_ack_seconds: float = 2.0,
+                 identity: AuditIdentity | None = None) -> None:
         self._repository = repository
         self._clock = clock
+        self._identity = identity or AuditIdentity(plane="control", mode="paper", site="", session="")
         self.guards = GuardRegistry()
         self._guard_ack_seconds = guard_ack_seconds
         self._write_lock = asyncio.Lock()
@@ -54,9 +57,9 @@ class ControlEngine:
 
     @classmethod
     async def open(cls, repository: FlagsRepository, *, clock: Clock, watch_queue_size: int = 1000,
-                   guard_ack_seconds: float = 2.0) -> "ControlEngine":
+                   guard_ack_seconds: float = 2.0, identity: AuditIdentity | None = None) -> "ControlEngine":
         return cls(repository, await repository.load(), clock=clock, watch_queue_size=watch_queue_size,
-                   guard_ack_seconds=guard_ack_seconds)
+                   guard_ack_seconds=guard_ack_seconds, identity=identity)
 
     @property
     def current(self) -> Published:
@@ -89,7 +92,8 @@ class ControlEngine:
                     return current
                 await tx.save(plan.after, plan.strategy, plan.changes,
                               ChangeMeta(actor=caller.actor, role=caller.role, source=caller.source,
-                                         reason=reason, time=now))
+                                         reason=reason, time=now, mode=self._identity.mode,
+                                         site=self._identity.site, session=self._identity.session))
             # Published after the commit and still under the lock, so watchers see
             # only durable versions, in order.
             self._published = Published(plan.after, current_trace_context())
@@ -119,3 +123,7 @@ class ControlEngine:
 
     async def audit(self, query: AuditQuery) -> tuple[list[AuditEntry], bool]:
         return await self._repository.audit(query)
+
+    async def record_audit(self, records) -> int:
+        """Other planes' records (already validated); how many were new."""
+        return await self._repository.record(records)

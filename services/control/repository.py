@@ -9,6 +9,8 @@ from datetime import datetime
 
 import asyncpg
 
+from services.common.db import as_columns
+
 from services.control.state import AuditEntry, AuditQuery, FieldChange, FlagState, StrategyFlagState
 
 SCHEMA = "control"
@@ -23,6 +25,9 @@ class ChangeMeta:
     source: str
     reason: str
     time: datetime
+    mode: str = ""
+    site: str = ""
+    session: str = ""
 
 
 class FlagsTransaction:
@@ -50,10 +55,11 @@ class FlagsTransaction:
                 "exit_enabled = EXCLUDED.exit_enabled, note = EXCLUDED.note, updated_time = EXCLUDED.updated_time",
                 strategy.slug, strategy.entry_enabled, strategy.exit_enabled, strategy.note, strategy.updated_time)
         await self._conn.executemany(
-            f"INSERT INTO {SCHEMA}.audit (version, actor, role, source, reason, slug, flag, old_value, new_value, time) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            f"INSERT INTO {SCHEMA}.audit (version, actor, role, source, reason, slug, flag, old_value, new_value, time,"
+            " event, plane, mode, site, session, subject) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'flag_change', 'control', $11, $12, $13, $14)",
             [(after.version, meta.actor, meta.role, meta.source, meta.reason, c.slug, c.flag, c.old_value,
-              c.new_value, meta.time) for c in changes])
+              c.new_value, meta.time, meta.mode, meta.site, meta.session, c.slug or "global") for c in changes])
 
 
 class FlagsRepository:
@@ -84,6 +90,10 @@ class FlagsRepository:
             where.append(f"slug = {arg(query.slug)}")
         if query.flag:
             where.append(f"flag = {arg(query.flag)}")
+        if query.event:
+            where.append(f"event = {arg(query.event)}")
+        if query.plane:
+            where.append(f"plane = {arg(query.plane)}")
         if query.since is not None:
             where.append(f"time >= {arg(query.since)}")
         if query.until is not None:
@@ -92,12 +102,30 @@ class FlagsRepository:
             where.append(f"id < {arg(query.before_id)}")
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         # Writes are serialized, so id order is commit order: newest first is id DESC.
-        sql = (f"SELECT id, version, actor, role, source, reason, slug, flag, old_value, new_value, time "
+        sql = (f"SELECT id, version, actor, role, source, reason, slug, flag, old_value, new_value, time, "
+               "event, plane, mode, site, session, subject "
                f"FROM {SCHEMA}.audit {clause} ORDER BY id DESC LIMIT {arg(query.limit + 1)}")
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(sql, *args)
         entries = [AuditEntry(**dict(row)) for row in rows[:query.limit]]
         return entries, len(rows) > query.limit
+
+
+    async def record(self, records: Sequence[dict]) -> int:
+        """Stores other planes' audit records once each (by record_id); how many were new."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"INSERT INTO {SCHEMA}.audit (record_id, event, plane, mode, actor, role, site, session, source,"
+                " reason, slug, subject, old_value, new_value, time, version, flag)"
+                " SELECT *, 0, '' FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+                " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],"
+                " $15::timestamptz[]) ON CONFLICT (record_id) DO NOTHING RETURNING id",
+                *as_columns([tuple(r[k] for k in _RECORD_FIELDS) for r in records], len(_RECORD_FIELDS)))
+        return len(rows)
+
+
+_RECORD_FIELDS = ("record_id", "event", "plane", "mode", "actor", "role", "site", "session", "source", "reason",
+                  "strategy_slug", "subject", "old_value", "new_value", "time")
 
 
 async def _load(conn: asyncpg.Connection, *, lock: bool) -> FlagState:

@@ -7,6 +7,7 @@ import contextlib
 
 from quantmesh.control.v1 import control_pb2, control_pb2_grpc
 from services.common import validation
+from services.common.audit import MODES
 from services.common.auth import Role, current_identity
 from services.common.clock import Clock
 from services.common.errors import InvalidArgument
@@ -24,6 +25,8 @@ CONTROL_POLICY = {
     _SERVICE + "SetStrategyFlags": frozenset({Role.OPERATOR}),
     # Only a plane may say it enforces the flags (a strategy's token must not vouch for the guard).
     _SERVICE + "AckFlags": frozenset({Role.SERVICE, Role.OPERATOR}),
+    # The audit trail is written by the planes, never by a strategy.
+    _SERVICE + "RecordAudit": frozenset({Role.SERVICE, Role.OPERATOR}),
 }
 
 MAX_HEARTBEAT_SECONDS = 3600
@@ -57,7 +60,33 @@ def _audit_to_proto(entry: AuditEntry) -> control_pb2.AuditEntry:
     return control_pb2.AuditEntry(
         id=entry.id, version=entry.version, actor=entry.actor, role=entry.role, source=entry.source,
         reason=entry.reason, slug=entry.slug, flag=entry.flag, old_value=entry.old_value,
-        new_value=entry.new_value, time=to_timestamp(entry.time))
+        new_value=entry.new_value, time=to_timestamp(entry.time), event=entry.event, plane=entry.plane,
+        mode=entry.mode, site=entry.site, session=entry.session, subject=entry.subject)
+
+
+MAX_AUDIT_RECORDS = 1000
+_AUDIT_TEXT = {"reason": MAX_REASON_CHARS, "old_value": MAX_NOTE_CHARS, "new_value": MAX_NOTE_CHARS,
+               "source": 200, "actor": MAX_ACTOR_CHARS, "role": 32, "site": 255, "session": 64, "subject": 200}
+
+
+def _audit_record(i: int, record: control_pb2.AuditRecord) -> dict:
+    """A record of another plane, checked field by field before it reaches the database."""
+    name = f"records[{i}]"
+    if not validation.NAME.fullmatch(record.record_id):
+        raise InvalidArgument(f"{name}.record_id {validation.shown(record.record_id)} is not an id "
+                              "(1 to 64 characters of A-Z a-z 0-9 . _ : -)")
+    for field in ("event", "plane"):
+        validation.slug(f"{name}.{field}", getattr(record, field))
+    if record.mode not in MODES:
+        raise InvalidArgument(f"{name}.mode {validation.shown(record.mode)} is not one of {', '.join(MODES)}")
+    if record.strategy_slug:
+        validation.slug(f"{name}.strategy_slug", record.strategy_slug)
+    if not record.HasField("time"):
+        raise InvalidArgument(f"{name}.time is unset; say when it happened")
+    body = {f: validation.text(f"{name}.{f}", getattr(record, f), max_chars=limit) for f, limit in _AUDIT_TEXT.items()}
+    return {**body, "record_id": record.record_id, "event": record.event, "plane": record.plane,
+            "mode": record.mode, "strategy_slug": record.strategy_slug,
+            "time": validation.timestamp(f"{name}.time", record.time)}
 
 
 def _optional(request, name: str):
@@ -122,6 +151,14 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
         return control_pb2.SetStrategyFlagsResponse(snapshot=self._snapshot(state), enforced_by=enforced.enforced_by,
                                                     not_enforced_by=enforced.not_enforced_by)
 
+    async def RecordAudit(self, request, context):
+        count = len(request.records)
+        if not 1 <= count <= MAX_AUDIT_RECORDS:
+            raise InvalidArgument(f"records holds {count:,}; send 1 to {MAX_AUDIT_RECORDS:,} per call")
+        records = [_audit_record(i, r) for i, r in enumerate(request.records)]
+        recorded = await self._engine.record_audit(records)
+        return control_pb2.RecordAuditResponse(recorded=recorded, duplicates=count - recorded)
+
     async def AckFlags(self, request, context):
         guard = validation.text("guard", request.guard, max_chars=MAX_GUARD_CHARS).strip()
         if not guard:
@@ -138,7 +175,8 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
                             slug=request.slug, flag=request.flag,
                             since=validation.optional_timestamp(request, "since"),
                             until=validation.optional_timestamp(request, "until"),
-                            limit=request.limit, page_token=request.page_token)
+                            limit=request.limit, page_token=request.page_token,
+                            event=request.event, plane=request.plane)
         entries, has_more = await self._engine.audit(query)
         return control_pb2.ListAuditResponse(entries=[_audit_to_proto(e) for e in entries],
                                              next_page_token=next_page_token(entries, has_more))

@@ -219,6 +219,8 @@ class AuditQuery:
     actor: str = ""
     slug: str = ""
     flag: str = ""
+    event: str = ""
+    plane: str = ""
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 100
@@ -238,6 +240,12 @@ class AuditEntry:
     old_value: str
     new_value: str
     time: datetime
+    event: str = "flag_change"
+    plane: str = "control"
+    mode: str = ""
+    site: str = ""
+    session: str = ""
+    subject: str = ""
 
 
 DEFAULT_AUDIT_LIMIT = 100
@@ -246,7 +254,7 @@ _PAGE_TOKEN = re.compile(r"before:([0-9]{1,19})", re.ASCII)
 
 
 def audit_query(*, actor: str, slug: str, flag: str, since: datetime | None, until: datetime | None,
-                limit: int, page_token: str) -> AuditQuery:
+                limit: int, page_token: str, event: str = "", plane: str = "") -> AuditQuery:
     if slug:
         validate_slug(slug, "slug filter")
     all_flags = GLOBAL_FLAGS + STRATEGY_FLAGS
@@ -264,7 +272,10 @@ def audit_query(*, actor: str, slug: str, flag: str, since: datetime | None, unt
         if before_id is None or before_id > validation.MAX_INT64:  # audit ids are bigint
             raise InvalidArgument(f"page_token {validation.shown(page_token)} is not a token this server gave out; "
                                   "pass next_page_token from a previous ListAudit response unchanged")
-    return AuditQuery(actor=actor, slug=slug, flag=flag, since=since, until=until,
+    for name, value in (("event", event), ("plane", plane)):
+        if value:
+            validation.slug(name, value)
+    return AuditQuery(actor=actor, slug=slug, flag=flag, since=since, until=until, event=event, plane=plane,
                       limit=limit or DEFAULT_AUDIT_LIMIT, before_id=before_id)
 
 

@@ -16,12 +16,14 @@ import socket
 import sys
 
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
+from services.common.audit import AuditOutbox
 from services.common.clock import WallClock
 from services.common.config import ConfigError, Env
 from services.common.db import connect_pool
 from services.common.flags import FlagsFollower
 from services.common.logs import configure_logging
 from services.common.metrics import start_metrics
+from services.common.lease import hold_writer_lease
 from services.common.runtime import Database, host_for
 from services.common.server import binding, serve
 from services.common.telemetry import setup_tracing
@@ -47,6 +49,7 @@ async def run(config: OrderConfig) -> None:
     setup_tracing("order", config.server.otel_endpoint)
     metrics = await start_metrics("order")
     database = await Database.open(config.server, schema=SCHEMA, migrations=MIGRATIONS)
+    await hold_writer_lease(database.url, plane="order", schema=SCHEMA, settings=config.server.writer_lease)
     clock = WallClock()
     paper = None
     if config.broker == "paper":
@@ -72,9 +75,11 @@ async def run(config: OrderConfig) -> None:
         follower = ExposureFollower(config.peers.position, token=config.peers.token, account=config.account,
                                     staleness_seconds=config.exposure_staleness_seconds)
         exposure = StreamedExposure(follower, book, catch_up_seconds=config.exposure_catch_up_seconds)
+    audit = await AuditOutbox.open(database.pool, SCHEMA, config.audit, config.peers.control,
+                                   token=config.peers.token)
     engine = build_engine(store=PostgresOrderStore(database.pool), broker=broker, flags=flags, exposure=exposure,
                           limits=config.risk, clock=clock, book=book, journal=config.journal,
-                          venue=config.venue_path)
+                          venue=config.venue_path, audit=audit)
     # Only the paper venue needs our quotes; a real venue fills against its own market.
     quotes = MarketDataQuotes(config.peers.market_data, paper.on_quote, token=config.peers.token) if paper else None
     await flags.start()
@@ -103,6 +108,7 @@ async def run(config: OrderConfig) -> None:
         if quotes is not None:
             await quotes.stop()
         await engine.stop()
+        await audit.close()
         if hasattr(venue, "close"):
             await venue.close()
         if paper is not None:

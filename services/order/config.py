@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from services.common.audit import AuditIdentity
 from services.common.config import DEFAULT_PORTS, ConfigError, Env, PeerConfig, ServerConfig
 from services.common.venues import CcxtSettings, GmoSettings, OandaSettings, parse_venue_choice
 from services.order.brokers.paper import PaperSettings
@@ -35,6 +36,7 @@ class OrderConfig:
     journal: JournalSettings
     venue_path: VenuePathSettings
     fault: str | None
+    audit: AuditIdentity
     broker_exchange: str = ""      # the ccxt exchange id with QUANTMESH_BROKER=ccxt:<exchange>
 
     @classmethod
@@ -85,6 +87,7 @@ class OrderConfig:
             venue_path=VenuePathSettings(
                 lost_in_transit_seconds=env.float("QUANTMESH_LOST_IN_TRANSIT_SECONDS", 120.0, minimum=1.0)),
             fault=fault,
+            audit=AuditIdentity.from_env(env, "order"),
         )
 
 

@@ -26,12 +26,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 from opentelemetry import trace
 
 from quantmesh.common.v1 import common_pb2
+from services.common.audit import AuditRecord, MemoryAudit
 from services.common.clock import Clock
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.telemetry import context_from
@@ -67,7 +69,7 @@ def refusal_sentence(order: OrderRecord) -> str:
 
 class OrderEngine:
     def __init__(self, *, store: OrderStore, journal: Journal, pretrade: PreTrade, venue: VenuePath,
-                 locks: OrderLocks, clock: Clock, book: OwnBook,
+                 locks: OrderLocks, clock: Clock, book: OwnBook, audit=None,
                  max_submit_delay: timedelta = timedelta(seconds=10)) -> None:
         self._store = store
         self.journal = journal
@@ -76,6 +78,7 @@ class OrderEngine:
         self._locks = locks
         self._clock = clock
         self.book = book
+        self.audit = audit if audit is not None else MemoryAudit()
         self._max_submit_delay = max_submit_delay
         self._flows: dict[str, asyncio.Future] = {}
 
@@ -115,7 +118,8 @@ class OrderEngine:
 
     # ---- submit ----------------------------------------------------------------------------
 
-    async def submit(self, intent: Intent, actor: str = "", *, operator_exit: bool = False) -> tuple[OrderRecord, bool]:
+    async def submit(self, intent: Intent, actor: str = "", *, role: str = "",
+                     operator_exit: bool = False) -> tuple[OrderRecord, bool]:
         """The order for this intent and whether it existed before (a retry).
 
         `operator_exit`: an operator's flatten order (passes the guard, must reduce)."""
@@ -127,9 +131,9 @@ class OrderEngine:
         known = self.journal.known(cid)
         if known is not None:
             return known, True
-        return await self._detached(cid, self._submit(intent, actor, operator_exit))
+        return await self._detached(cid, self._submit(intent, Actor(actor, role), operator_exit))
 
-    async def _submit(self, intent: Intent, actor: str, operator_exit: bool) -> tuple[OrderRecord, bool]:
+    async def _submit(self, intent: Intent, actor: "Actor", operator_exit: bool) -> tuple[OrderRecord, bool]:
         with tracer.start_as_current_span("order.submit", context=_submit_parent(intent)) as span:
             span.set_attribute("order.client_order_id", intent.client_order_id)
             span.set_attribute("order.strategy", intent.strategy_slug)
@@ -138,7 +142,7 @@ class OrderEngine:
             span.set_attribute("order.state", order.state.value)
             return order, duplicate
 
-    async def _submit_new(self, intent: Intent, actor: str, operator_exit: bool) -> tuple[OrderRecord, bool]:
+    async def _submit_new(self, intent: Intent, actor: "Actor", operator_exit: bool) -> tuple[OrderRecord, bool]:
         if self.journal.problem is not None:
             raise FailedPrecondition(f"the order plane is not taking new orders: {self.journal.problem}")
         started = self._clock.now()
@@ -149,10 +153,13 @@ class OrderEngine:
         try:
             if not verdict.allowed:
                 refused = draft.with_changes(state=S.REJECTED, reject_rule=verdict.rule, reason=verdict.reason)
-                order = await self.journal.new_order([refused], trace_ref())
+                record = AuditRecord(event="order_refused", actor=actor.name, role=actor.role,
+                                     reason=f"{verdict.rule}: {verdict.reason}", strategy_slug=intent.strategy_slug,
+                                     subject=intent.client_order_id, new_value=S.REJECTED.value, time=started)
+                order = await self.journal.new_order([refused], trace_ref(), audit=self.audit.row(record))
                 if order is not None:
                     log.info("order rejected", extra={"order_id": order.order_id, "rule": verdict.rule,
-                                                      "reason": verdict.reason, "actor": actor})
+                                                      "reason": verdict.reason, "actor": actor.name})
             else:
                 submitted = draft.with_changes(state=S.SUBMITTED, broker=self.venue.name)
                 order = await self.journal.new_order([draft, submitted], trace_ref())
@@ -163,7 +170,7 @@ class OrderEngine:
         if order.state == S.REJECTED:
             return order, False
         log.info("order accepted", extra={"order_id": order.order_id, "client_order_id": intent.client_order_id,
-                                          "actor": actor})
+                                          "actor": actor.name})
         delay = self._clock.now() - started
         if delay > self._max_submit_delay:
             # Stored, but so late (the database was away) that the decision behind it is stale.
@@ -189,13 +196,21 @@ class OrderEngine:
 
     # ---- cancel ----------------------------------------------------------------------------
 
-    async def cancel(self, *, order_id: str = "", client_order_id: str = "", reason: str = "") -> OrderRecord:
+    async def cancel(self, *, order_id: str = "", client_order_id: str = "", reason: str = "", actor: str = "",
+                     role: str = "") -> OrderRecord:
         order = await self.get(order_id=order_id, client_order_id=client_order_id)
-        work = asyncio.ensure_future(self._cancel(order.intent.client_order_id, reason))
+        work = asyncio.ensure_future(self._cancel(order.intent.client_order_id, reason, Actor(actor, role)))
         work.add_done_callback(_retrieve)  # a caller that left must not leave "never retrieved" noise
         return await asyncio.shield(work)
 
-    async def _cancel(self, cid: str, reason: str) -> OrderRecord:
+    async def _cancel(self, cid: str, reason: str, actor: "Actor") -> OrderRecord:
+        canceled = await self._cancel_order(cid, reason)
+        await self.audit.record(AuditRecord(
+            event="order_canceled", actor=actor.name, role=actor.role, reason=reason or "canceled on request",
+            strategy_slug=canceled.intent.strategy_slug, subject=canceled.order_id, new_value=canceled.state.value))
+        return canceled
+
+    async def _cancel_order(self, cid: str, reason: str) -> OrderRecord:
         async with self._locks(cid):
             order = await self.venue.current(cid)
             if order.state in TERMINAL:
@@ -216,7 +231,7 @@ class OrderEngine:
             await asyncio.wait(running, timeout=timeout)
 
     async def cancel_open(self, *, strategy_slug: str = "", instrument: str = "", reason: str,
-                          actor: str = "") -> tuple[list[OrderRecord], list[str]]:
+                          actor: str = "", role: str = "") -> tuple[list[OrderRecord], list[str]]:
         """Cancels every open order matching the filters; (canceled orders, one sentence per failure).
 
         Submits still running finish first, so an order that becomes open during the call is
@@ -227,7 +242,8 @@ class OrderEngine:
 
         await self.settle_flows()
         targets = [o for o in self.journal.working_orders() if o.state in OPEN and matches(o)]
-        results = await asyncio.gather(*(asyncio.shield(self._cancel(o.intent.client_order_id, reason))
+        who = Actor(actor, role)
+        results = await asyncio.gather(*(asyncio.shield(self._cancel(o.intent.client_order_id, reason, who))
                                          for o in targets), return_exceptions=True)
         canceled, failures = [], []
         for order, result in zip(targets, results):
@@ -242,11 +258,11 @@ class OrderEngine:
         return canceled, failures
 
     async def flatten(self, *, strategy_slug: str = "", instrument: str = "", reason: str,
-                      actor: str = "") -> tuple[list[OrderRecord], list[OrderRecord], list[str]]:
+                      actor: str = "", role: str = "") -> tuple[list[OrderRecord], list[OrderRecord], list[str]]:
         """Cancels the matching open orders, then closes every matching position this plane holds
         with a reduce-only market order; (closing orders, canceled orders, failures)."""
         canceled, failures = await self.cancel_open(strategy_slug=strategy_slug, instrument=instrument,
-                                                    reason=f"flatten: {reason}", actor=actor)
+                                                    reason=f"flatten: {reason}", actor=actor, role=role)
         held = [(key, q) for key, q in sorted(self.book.positions().items())
                 if (not strategy_slug or key[1] == strategy_slug) and (not instrument or key[2] == instrument)]
         stamp = self._clock.now().strftime("%Y%m%dT%H%M%S%f")
@@ -255,7 +271,7 @@ class OrderEngine:
                           order_type=OrderType.MARKET, time_in_force=TimeInForce.IOC, reduce_only=True,
                           account=account, note=f"flatten by {actor or 'operator'}: {reason}"[:500])
                    for n, ((account, slug, symbol), quantity) in enumerate(held)]
-        results = await asyncio.gather(*(self.submit(i, actor, operator_exit=True) for i in intents),
+        results = await asyncio.gather(*(self.submit(i, actor, role=role, operator_exit=True) for i in intents),
                                        return_exceptions=True)
         orders = []
         for intent, result in zip(intents, results):
@@ -267,6 +283,10 @@ class OrderEngine:
             orders.append(order)
             if order.state == S.REJECTED:
                 failures.append(f"{intent.strategy_slug} {intent.instrument}: {refusal_sentence(order)}")
+            await self.audit.record(AuditRecord(
+                event="flatten", actor=actor, role=role, reason=reason, strategy_slug=intent.strategy_slug,
+                subject=order.order_id, old_value=f"{intent.instrument} {intent.side.signed(intent.quantity) * -1}",
+                new_value=f"{order.state.value}: {intent.side} {intent.quantity} reduce-only market"))
         log.warning("flatten", extra={"actor": actor, "reason": reason, "orders": len(orders),
                                       "failures": len(failures), "strategy": strategy_slug, "instrument": instrument})
         return orders, canceled, failures
@@ -300,7 +320,7 @@ class OrderEngine:
 def build_engine(*, store: OrderStore, broker: Broker, flags: FlagsPort, exposure: ExposureSource | None,
                  limits: RiskLimits, clock: Clock, book: OwnBook | None = None,
                  journal: JournalSettings = JournalSettings(), venue: VenuePathSettings = VenuePathSettings(),
-                 max_submit_delay: timedelta = timedelta(seconds=10)) -> OrderEngine:
+                 max_submit_delay: timedelta = timedelta(seconds=10), audit=None) -> OrderEngine:
     """Wires the three roles over one store, one broker and one own book.
 
     `exposure` None means sizes from the own book only (no PnL rules), as OwnBookExposure.
@@ -318,8 +338,18 @@ def build_engine(*, store: OrderStore, broker: Broker, flags: FlagsPort, exposur
         the_journal.on_fill(source.on_fill)
     pretrade = PreTrade(flags=flags, exposure=source, limits=limits, clock=clock, book=book)
     path = VenuePath(broker=broker, journal=the_journal, locks=locks, clock=clock, store=store, settings=venue)
+    if audit is not None and hasattr(audit, "stored"):
+        the_journal.on_audit_stored(audit.stored)
     return OrderEngine(store=store, journal=the_journal, pretrade=pretrade, venue=path, locks=locks, clock=clock,
-                       book=book, max_submit_delay=max_submit_delay)
+                       book=book, audit=audit, max_submit_delay=max_submit_delay)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asked (the auth identity of the call), for the audit trail."""
+
+    name: str
+    role: str = ""
 
 
 def _retrieve(done: asyncio.Future) -> None:

@@ -2,8 +2,10 @@
 
 `StreamedExposure` answers from the position plane's WatchExposure view (followed by
 services.common.exposure.ExposureFollower) plus the fills this plane has recorded that
-the view does not include yet (the tail): sizes are then exact as of this plane's own
-last fill, and drawdown and consecutive losses are as of the view's fill seq. When the
+the view does not include yet (the tail): sizes and the count of open positions are
+then exact as of this plane's own last fill, and the money figures (equity, drawdown,
+the trading days' realized PnL and peaks, unconverted money, consecutive losses) are as
+of the view's fill seq. When the
 tail is not empty, the check first waits briefly for the view to catch up, so a risk
 rule is never judged on a view that misses one of this plane's own fills unless the
 position plane is slow. When the view is stale (the position plane silent past its
@@ -11,7 +13,8 @@ bound) the answer says so; pre-trade refuses entries then and judges exits on th
 book's sizes.
 
 `LedgerExposure` reads a ledger in the same process (a backtest), `OwnBookExposure`
-only this plane's own fills (QUANTMESH_POSITIONS_SOURCE=own_book: sizes, no PnL).
+only this plane's own fills (QUANTMESH_POSITIONS_SOURCE=own_book: sizes and open
+positions, no PnL).
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ import collections
 from decimal import Decimal
 from typing import Protocol
 
-from services.common.exposure import ExposureFollower
+from services.common.exposure import ExposureFollower, ExposureSnapshot, Unconverted
 from services.order.positions import OwnBook
 from services.order.records import FillRecord
-from services.order.risk import Exposure
+from services.order.risk import AccountRisk, Exposure
 
 ZERO = Decimal(0)
 
@@ -49,7 +52,10 @@ class StreamedExposure:
     async def exposure(self, account, slug, instrument, *, recorded_fill_seq):
         follower = self._follower
         view = follower.latest
-        if view is not None and view.last_fill_seq < recorded_fill_seq and follower.stale_reason() is None:
+        # Wait briefly for a view that includes this plane's latest fill, or for the first view at
+        # all (just after a start); never for a plane that has gone silent: that fails fast.
+        behind = view is None or view.last_fill_seq < recorded_fill_seq
+        if behind and self._catch_up > 0 and (view is None or follower.stale_reason() is None):
             await follower.wait_for_fill_seq(recorded_fill_seq, self._catch_up)
             view = follower.latest
         stale = follower.stale_reason()
@@ -61,15 +67,22 @@ class StreamedExposure:
                             drawdown_fraction=ZERO, consecutive_losses=0, stale_reason=stale or "no view")
         while self._tail and self._tail[0].seq <= view.last_fill_seq:
             self._tail.popleft()
-        strategy = view.strategy_position(slug, instrument)
-        total = view.instrument_position(instrument)
+        held = {(p.strategy, p.instrument): p.quantity for p in view.positions}
         for fill in self._tail:
-            if fill.account == account and fill.instrument == instrument:
-                total += fill.signed_quantity
-                if fill.strategy_slug == slug:
-                    strategy += fill.signed_quantity
-        return Exposure(strategy_position=strategy, instrument_position=total,
-                        drawdown_fraction=view.drawdown_fraction, consecutive_losses=view.losses(slug))
+            if fill.account == account:
+                key = (fill.strategy_slug, fill.instrument)
+                held[key] = held.get(key, ZERO) + fill.signed_quantity
+        return Exposure(strategy_position=held.get((slug, instrument), ZERO),
+                        instrument_position=sum((q for (_, i), q in held.items() if i == instrument), ZERO),
+                        drawdown_fraction=view.drawdown_fraction, consecutive_losses=view.losses(slug),
+                        open_positions=sum(1 for q in held.values() if q != 0), account=_account(view))
+
+
+def _account(view: ExposureSnapshot) -> AccountRisk | None:
+    if view.equity is None:
+        return None  # a position plane too old to send the money figures: the size rules still hold
+    return AccountRisk(currency=view.currency, equity=view.equity, days=view.days,
+                       unconverted=tuple(str(u) for u in view.unconverted))
 
 
 class LedgerExposure:
@@ -81,10 +94,14 @@ class LedgerExposure:
     async def exposure(self, account, slug, instrument, *, recorded_fill_seq):
         ledger = self._ledger
         position = ledger.position(account, instrument, slug)
+        figures = ledger.account_figures(account)
+        money = AccountRisk(currency=ledger.currency, equity=figures.equity, days=ledger.trading_days(account),
+                            unconverted=tuple(str(Unconverted(*u)) for u in ledger.unconverted(account)))
         return Exposure(strategy_position=position.quantity if position else ZERO,
                         instrument_position=ledger.net_quantities(account).get(instrument, ZERO),
-                        drawdown_fraction=ledger.account_figures(account).drawdown_fraction,
-                        consecutive_losses=ledger.strategy_figures(account, slug).consecutive_losses)
+                        drawdown_fraction=figures.drawdown_fraction,
+                        consecutive_losses=ledger.strategy_figures(account, slug).consecutive_losses,
+                        open_positions=ledger.open_position_count(account), account=money)
 
 
 class OwnBookExposure:
@@ -96,4 +113,5 @@ class OwnBookExposure:
     async def exposure(self, account, slug, instrument, *, recorded_fill_seq):
         return Exposure(strategy_position=self._book.strategy(account, slug, instrument),
                         instrument_position=self._book.instrument(account, instrument),
-                        drawdown_fraction=ZERO, consecutive_losses=0)
+                        drawdown_fraction=ZERO, consecutive_losses=0,
+                        open_positions=sum(1 for (a, _, _) in self._book.positions() if a == account))

@@ -48,6 +48,7 @@ class NewOrder:
 
     states: tuple[OrderRecord, ...]
     trace: TraceRef
+    audit: tuple[str, str] | None = None  # (record_id, body): an audit record stored in the same commit
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ class Journal:
         self._fill_ids: dict[str, set[str]] = {}  # working order client id -> broker fill ids recorded
         self._fill_listeners: list[Callable[[FillRecord], None]] = []
         self._problem_listeners: list[Callable[[str | None], None]] = []
+        self._audit_listeners: list[Callable[[], None]] = []
         self.problem: str | None = None
         self.order_events: Broadcaster[OrderEvent] = Broadcaster(name="order events")
         self.fill_events: Broadcaster[FillEvent] = Broadcaster(name="fills")
@@ -123,6 +125,10 @@ class Journal:
         """Called after each fill is stored, before it is published (the own book, the exposure tail)."""
         self._fill_listeners.append(listener)
 
+    def on_audit_stored(self, listener: Callable[[], None]) -> None:
+        """Called after a commit that stored audit records (the outbox's forwarder wakes up)."""
+        self._audit_listeners.append(listener)
+
     def on_problem(self, listener: Callable[[str | None], None]) -> None:
         """Called with a sentence when the journal stops taking orders, and with None when it recovers."""
         self._problem_listeners.append(listener)
@@ -151,11 +157,13 @@ class Journal:
 
     # ---- writes ----------------------------------------------------------------------------
 
-    async def new_order(self, states: Sequence[OrderRecord], trace: TraceRef) -> OrderRecord | None:
-        """Stores a new order; None when its client id is stored already (the existing order is the answer)."""
+    async def new_order(self, states: Sequence[OrderRecord], trace: TraceRef,
+                        audit: tuple[str, str] | None = None) -> OrderRecord | None:
+        """Stores a new order (and its audit record, if any); None when its client id is stored already
+        (the existing order is the answer, and the audit record is not written)."""
         if self.problem is not None:
             raise JournalHalted(self.problem)
-        result = await self._committer.commit(NewOrder(tuple(states), trace))
+        result = await self._committer.commit(NewOrder(tuple(states), trace, audit))
         return None if result is ALREADY_STORED else result
 
     async def move(self, order: OrderRecord, trace: TraceRef) -> OrderRecord:
@@ -272,6 +280,9 @@ class Journal:
                 self.order_events.publish(payload, seq=seq)
             else:
                 self.fill_events.publish(payload, seq=seq)
+        if plan.batch.audits:
+            for listener in self._audit_listeners:
+                listener()
 
     def _remember(self, order: OrderRecord) -> None:
         cid = order.intent.client_order_id
@@ -315,7 +326,7 @@ class _Plan:
     def build(cls, entries: Sequence[Entry], marks: JournalMarks) -> "_Plan":
         plan = cls()
         number, event_seq, fill_seq = marks.last_number, marks.last_event_seq, marks.last_fill_seq
-        new_orders, updates, fills, events = [], [], [], []
+        new_orders, updates, fills, events, audits = [], [], [], [], []
 
         def event(order: OrderRecord, trace: TraceRef) -> None:
             nonlocal event_seq
@@ -333,6 +344,8 @@ class _Plan:
                 new_orders.append(states[-1])
                 plan.stored_orders.append(states[-1])
                 plan.results.append(states[-1])
+                if entry.audit is not None:
+                    audits.append(entry.audit)
             elif isinstance(entry, Move):
                 event(entry.order, entry.trace)
                 updates.append(entry.order)
@@ -350,7 +363,7 @@ class _Plan:
                 updates.append(entry.order)
                 plan.stored_orders.append(entry.order)
                 plan.results.append(fill)
-        plan.batch = JournalBatch(new_orders=new_orders, updates=updates, fills=fills, events=events)
+        plan.batch = JournalBatch(new_orders=new_orders, updates=updates, fills=fills, events=events, audits=audits)
         plan.marks_after = JournalMarks(number, event_seq, fill_seq)
         return plan
 

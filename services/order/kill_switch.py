@@ -50,7 +50,7 @@ class KillSwitch:
         await self._flags.acknowledge(view.version)
         if view.global_lock and view.lock_cancels_open_orders:
             canceled, failures = await self._engine.cancel_open(
-                reason=f"global lock (flags version {view.version})", actor="kill-switch")
+                reason=f"global lock (flags version {view.version})", actor="kill-switch", role="service")
             self.last_lock_cancel_seconds = time.monotonic() - began
             if canceled or failures:
                 log.warning("global lock: open orders canceled", extra={

@@ -42,6 +42,7 @@ class JournalBatch:
     updates: Sequence[OrderRecord] = ()
     fills: Sequence[tuple[FillRecord, int, TraceRef]] = ()  # (fill, order number, trace)
     events: Sequence[tuple[int, OrderEvent]] = ()
+    audits: Sequence[tuple[str, str]] = ()  # (record_id, body) for orders.audit_outbox (services/common/audit.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,7 @@ class MemoryOrderStore:
         self._fill_traces: dict[int, TraceRef] = {}
         self._broker_fill_ids: set[str] = set()
         self._fills_by_order: dict[str, list[FillRecord]] = {}  # fills_of without a scan (backtests call it often)
+        self.audit_rows: list[tuple[str, str]] = []
 
     async def write(self, batch):
         cids = [o.intent.client_order_id for o in batch.new_orders]
@@ -124,6 +126,7 @@ class MemoryOrderStore:
             self._fills_by_order.setdefault(fill.order_id, []).append(fill)
             self._fill_traces[fill.seq] = trace
         self._events.extend(batch.events)
+        self.audit_rows.extend(batch.audits)
 
     async def taken(self, client_order_ids, broker_fill_ids):
         return ({c for c in client_order_ids if c in self._by_client},
@@ -235,6 +238,7 @@ _FILL_TYPES = ("bigint", "text", "bigint", "text", "text", "text", "text", "text
                "timestamptz", "text", "text")
 _EVENT_FIELDS = ("seq", "order_number", "strategy_slug", "snapshot", "traceparent", "tracestate")
 _EVENT_TYPES = ("bigint", "bigint", "text", "json", "text", "text")
+_AUDIT_TYPES = ("text", "jsonb")
 
 
 def _write_batch_sql() -> str:
@@ -251,11 +255,14 @@ def _write_batch_sql() -> str:
     fills = unnest_sql(at, _FILL_TYPES)
     at += len(_FILL_TYPES)
     events = unnest_sql(at, _EVENT_TYPES)
+    at += len(_EVENT_TYPES)
+    audits = unnest_sql(at, _AUDIT_TYPES)
     sets = ", ".join(f"{name} = u.{name}" for name in _UPDATE_FIELDS[1:])
     return (f"WITH new_orders AS (INSERT INTO orders.orders (number, {_ORDER_FIELDS}) SELECT * FROM {orders}),"
             f" moved AS (UPDATE orders.orders o SET {sets} FROM {updates} AS u({', '.join(_UPDATE_FIELDS)})"
             " WHERE o.number = u.number),"
-            f" new_fills AS (INSERT INTO orders.fills ({', '.join(_FILL_FIELDS)}) SELECT * FROM {fills})"
+            f" new_fills AS (INSERT INTO orders.fills ({', '.join(_FILL_FIELDS)}) SELECT * FROM {fills}),"
+            f" audited AS (INSERT INTO orders.audit_outbox (record_id, body) SELECT * FROM {audits})"
             f" INSERT INTO orders.order_events ({', '.join(_EVENT_FIELDS)}) SELECT * FROM {events}")
 
 
@@ -271,7 +278,8 @@ def _batch_columns(batch: JournalBatch) -> list[list]:
     events = [(seq, e.order.number, e.order.intent.strategy_slug, order_to_json(e.order), e.trace.traceparent,
                e.trace.tracestate) for seq, e in batch.events]
     return [*as_columns(orders, len(_ORDER_TYPES)), *as_columns(updates, len(_UPDATE_TYPES)),
-            *as_columns(fills, len(_FILL_TYPES)), *as_columns(events, len(_EVENT_TYPES))]
+            *as_columns(fills, len(_FILL_TYPES)), *as_columns(events, len(_EVENT_TYPES)),
+            *as_columns(list(batch.audits), len(_AUDIT_TYPES))]
 
 
 class PostgresOrderStore:

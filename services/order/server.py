@@ -46,6 +46,12 @@ def fill_to_proto(fill: FillRecord) -> order_pb2.Fill:
 MAX_BATCH = 1_000
 
 
+def _who() -> dict[str, str]:
+    """The caller's auth identity, for the audit trail."""
+    who = current_identity()
+    return {"actor": who.actor, "role": who.role.value}
+
+
 def _result(answer) -> order_pb2.SubmitResult:
     """One intent's answer as Submit would give it: the order, or the status and sentence."""
     if isinstance(answer, PlaneError):
@@ -75,7 +81,8 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
         if not request.HasField("intent"):
             raise InvalidArgument("intent is missing; send SubmitRequest{intent: {...}}")
         intent = validate_intent(request.intent, instruments=self._instruments, default_account=self._account)
-        order, duplicate = await self._engine.submit(intent, current_identity().actor)
+        who = current_identity()
+        order, duplicate = await self._engine.submit(intent, who.actor, role=who.role.value)
         if order.state == OrderState.REJECTED and order.reject_rule:
             # The refusal is recorded (GetOrder shows it); the caller also gets it as a status.
             raise FailedPrecondition(refusal_sentence(order))
@@ -85,7 +92,7 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
         count = len(request.intents)
         if not 1 <= count <= MAX_BATCH:
             raise InvalidArgument(f"intents holds {count:,}; send 1 to {MAX_BATCH:,} intents per SubmitBatch")
-        actor = current_identity().actor
+        who = current_identity()
         slots: list[order_pb2.SubmitResult | None] = []
         work = []
         for message in request.intents:
@@ -95,7 +102,7 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
                 slots.append(order_pb2.SubmitResult(status="INVALID_ARGUMENT", message=exc.message))
                 continue
             slots.append(None)
-            work.append(self._engine.submit(intent, actor))
+            work.append(self._engine.submit(intent, who.actor, role=who.role.value))
         # Every valid intent runs as its own flow; the journal stores them in one group commit.
         answers = iter(await asyncio.gather(*work, return_exceptions=True))
         return order_pb2.SubmitBatchResponse(results=[slot or _result(next(answers)) for slot in slots])
@@ -104,13 +111,13 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
         strategy, instrument, reason = self._operator_filters(request)
         # Detached: a caller that goes away does not stop a kill switch half-way.
         canceled, failures = await asyncio.shield(asyncio.ensure_future(self._engine.cancel_open(
-            strategy_slug=strategy, instrument=instrument, reason=reason, actor=current_identity().actor)))
+            strategy_slug=strategy, instrument=instrument, reason=reason, **_who())))
         return order_pb2.CancelOpenResponse(canceled=[order_to_proto(o) for o in canceled], failures=failures)
 
     async def Flatten(self, request, context):
         strategy, instrument, reason = self._operator_filters(request)
         orders, canceled, failures = await asyncio.shield(asyncio.ensure_future(self._engine.flatten(
-            strategy_slug=strategy, instrument=instrument, reason=reason, actor=current_identity().actor)))
+            strategy_slug=strategy, instrument=instrument, reason=reason, **_who())))
         return order_pb2.FlattenResponse(orders=[order_to_proto(o) for o in orders],
                                          canceled=[order_to_proto(o) for o in canceled], failures=failures)
 
@@ -128,7 +135,7 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
     async def Cancel(self, request, context):
         ask = cancel_order(request)
         order = await self._engine.cancel(order_id=ask.order.order_id, client_order_id=ask.order.client_order_id,
-                                          reason=ask.reason)
+                                          reason=ask.reason, **_who())
         return order_pb2.CancelResponse(order=order_to_proto(order))
 
     async def GetOrder(self, request, context):

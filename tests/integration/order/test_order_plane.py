@@ -267,3 +267,36 @@ async def test_the_cli_cancels_one_strategys_open_orders_and_says_what_it_did(st
         sys.executable, "-m", "services.cli", "flatten", "--strategy", "Not A Slug", "--reason", "x",
         "--address", order_plane.address], capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)
     assert refused.returncode == 1 and "INVALID_ARGUMENT" in refused.stderr and "strategy_slug" in refused.stderr
+
+
+async def test_the_audit_trail_holds_a_drill_with_every_field_filled(stub, control, order_plane):
+    await stub.Submit(S.SubmitRequest(intent=intent("drill-open", strategy_slug="drill")))
+    await wait_for_state(stub, "drill-open", {S.ORDER_STATE_FILLED})
+    await set_global(control, global_lock=True)
+    refused = await _refused_within(stub, "drill-refused", lambda cid: far_limit(cid, strategy_slug="drill"))
+    await stub.Flatten(S.FlattenRequest(strategy_slug="drill", reason="drill: flat"))
+    await set_global(control, global_lock=False)
+    async with grpc.aio.insecure_channel(control) as channel:
+        audit = control_pb2_grpc.ControlStub(channel)
+        entries = []
+        for _ in range(100):  # the order plane's records reach control through its outbox
+            entries = (await audit.ListAudit(control_pb2.ListAuditRequest(limit=1000))).entries
+            events = {(e.plane, e.event) for e in entries if e.event != "flag_change" or e.flag == "global_lock"}
+            if {("control", "flag_change"), ("order", "order_refused"), ("order", "flatten")} <= events:
+                break
+            await asyncio.sleep(0.1)
+        refusal = next(e for e in entries if e.event == "order_refused" and e.slug == "drill")
+        flatten = next(e for e in entries if e.event == "flatten" and e.slug == "drill")
+        lock = next(e for e in entries if e.flag == "global_lock" and e.new_value == "true")
+        for entry in (refusal, flatten, lock):
+            assert all((entry.event, entry.plane, entry.mode, entry.site, entry.session, entry.actor, entry.role,
+                        entry.reason, entry.subject)), entry
+            assert entry.time.seconds > 0
+        assert refusal.reason.startswith("guard.halted") and refusal.subject in refused.details()
+        assert flatten.reason == "drill: flat" and flatten.subject.startswith("ord-")
+        only_order = (await audit.ListAudit(control_pb2.ListAuditRequest(plane="order"))).entries
+        assert only_order and {e.plane for e in only_order} == {"order"}
+    done = await asyncio.to_thread(subprocess.run, [
+        sys.executable, "-m", "services.cli", "audit", "--plane", "order", "--event", "flatten",
+        "--address", control], capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)
+    assert done.returncode == 0 and "flatten" in done.stdout and "drill: flat" in done.stdout, done.stderr

@@ -143,7 +143,7 @@ class WatchFlagsResponse(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., snapshot: _Optional[_Union[FlagSnapshot, _Mapping]] = ..., heartbeat: _Optional[bool] = ..., sent_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trace_context: _Optional[_Union[_common_pb2.TraceContext, _Mapping]] = ...) -> None: ...
 
 class ListAuditRequest(_message.Message):
-    __slots__ = ("actor", "slug", "flag", "since", "until", "limit", "page_token")
+    __slots__ = ("actor", "slug", "flag", "since", "until", "limit", "page_token", "event", "plane")
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     SLUG_FIELD_NUMBER: _ClassVar[int]
     FLAG_FIELD_NUMBER: _ClassVar[int]
@@ -151,6 +151,8 @@ class ListAuditRequest(_message.Message):
     UNTIL_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    PLANE_FIELD_NUMBER: _ClassVar[int]
     actor: str
     slug: str
     flag: str
@@ -158,10 +160,12 @@ class ListAuditRequest(_message.Message):
     until: _timestamp_pb2.Timestamp
     limit: int
     page_token: str
-    def __init__(self, actor: _Optional[str] = ..., slug: _Optional[str] = ..., flag: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    event: str
+    plane: str
+    def __init__(self, actor: _Optional[str] = ..., slug: _Optional[str] = ..., flag: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ..., event: _Optional[str] = ..., plane: _Optional[str] = ...) -> None: ...
 
 class AuditEntry(_message.Message):
-    __slots__ = ("id", "version", "actor", "role", "source", "reason", "slug", "flag", "old_value", "new_value", "time")
+    __slots__ = ("id", "version", "actor", "role", "source", "reason", "slug", "flag", "old_value", "new_value", "time", "event", "plane", "mode", "site", "session", "subject")
     ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
@@ -173,6 +177,12 @@ class AuditEntry(_message.Message):
     OLD_VALUE_FIELD_NUMBER: _ClassVar[int]
     NEW_VALUE_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    PLANE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
     id: int
     version: int
     actor: str
@@ -184,7 +194,61 @@ class AuditEntry(_message.Message):
     old_value: str
     new_value: str
     time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[int] = ..., version: _Optional[int] = ..., actor: _Optional[str] = ..., role: _Optional[str] = ..., source: _Optional[str] = ..., reason: _Optional[str] = ..., slug: _Optional[str] = ..., flag: _Optional[str] = ..., old_value: _Optional[str] = ..., new_value: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    event: str
+    plane: str
+    mode: str
+    site: str
+    session: str
+    subject: str
+    def __init__(self, id: _Optional[int] = ..., version: _Optional[int] = ..., actor: _Optional[str] = ..., role: _Optional[str] = ..., source: _Optional[str] = ..., reason: _Optional[str] = ..., slug: _Optional[str] = ..., flag: _Optional[str] = ..., old_value: _Optional[str] = ..., new_value: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event: _Optional[str] = ..., plane: _Optional[str] = ..., mode: _Optional[str] = ..., site: _Optional[str] = ..., session: _Optional[str] = ..., subject: _Optional[str] = ...) -> None: ...
+
+class AuditRecord(_message.Message):
+    __slots__ = ("record_id", "event", "plane", "mode", "actor", "role", "site", "session", "source", "reason", "strategy_slug", "subject", "old_value", "new_value", "time")
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    PLANE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_SLUG_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    OLD_VALUE_FIELD_NUMBER: _ClassVar[int]
+    NEW_VALUE_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    record_id: str
+    event: str
+    plane: str
+    mode: str
+    actor: str
+    role: str
+    site: str
+    session: str
+    source: str
+    reason: str
+    strategy_slug: str
+    subject: str
+    old_value: str
+    new_value: str
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, record_id: _Optional[str] = ..., event: _Optional[str] = ..., plane: _Optional[str] = ..., mode: _Optional[str] = ..., actor: _Optional[str] = ..., role: _Optional[str] = ..., site: _Optional[str] = ..., session: _Optional[str] = ..., source: _Optional[str] = ..., reason: _Optional[str] = ..., strategy_slug: _Optional[str] = ..., subject: _Optional[str] = ..., old_value: _Optional[str] = ..., new_value: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RecordAuditRequest(_message.Message):
+    __slots__ = ("records",)
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[AuditRecord]
+    def __init__(self, records: _Optional[_Iterable[_Union[AuditRecord, _Mapping]]] = ...) -> None: ...
+
+class RecordAuditResponse(_message.Message):
+    __slots__ = ("recorded", "duplicates")
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    recorded: int
+    duplicates: int
+    def __init__(self, recorded: _Optional[int] = ..., duplicates: _Optional[int] = ...) -> None: ...
 
 class ListAuditResponse(_message.Message):
     __slots__ = ("entries", "next_page_token")

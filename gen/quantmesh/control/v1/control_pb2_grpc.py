@@ -63,6 +63,11 @@ class ControlStub:
                 request_serializer=quantmesh_dot_control_dot_v1_dot_control__pb2.ListAuditRequest.SerializeToString,
                 response_deserializer=quantmesh_dot_control_dot_v1_dot_control__pb2.ListAuditResponse.FromString,
                 _registered_method=True)
+        self.RecordAudit = channel.unary_unary(
+                '/quantmesh.control.v1.Control/RecordAudit',
+                request_serializer=quantmesh_dot_control_dot_v1_dot_control__pb2.RecordAuditRequest.SerializeToString,
+                response_deserializer=quantmesh_dot_control_dot_v1_dot_control__pb2.RecordAuditResponse.FromString,
+                _registered_method=True)
         self.AckFlags = channel.unary_unary(
                 '/quantmesh.control.v1.Control/AckFlags',
                 request_serializer=quantmesh_dot_control_dot_v1_dot_control__pb2.AckFlagsRequest.SerializeToString,
@@ -109,7 +114,17 @@ class ControlServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListAudit(self, request, context):
-        """Lists audit entries, newest first, with filters.
+        """Lists audit entries, newest first, with filters: the one audit trail of every
+        money-moving action of every plane (flag changes here; refusals, cancels and
+        flattens from the order plane; reconciliation decisions; lease takeovers; ...).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordAudit(self, request, context):
+        """Records audit entries of another plane (idempotent on record_id, so a plane's
+        outbox may send a record again after a crash). Needs the service role.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -150,6 +165,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.ListAudit,
                     request_deserializer=quantmesh_dot_control_dot_v1_dot_control__pb2.ListAuditRequest.FromString,
                     response_serializer=quantmesh_dot_control_dot_v1_dot_control__pb2.ListAuditResponse.SerializeToString,
+            ),
+            'RecordAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordAudit,
+                    request_deserializer=quantmesh_dot_control_dot_v1_dot_control__pb2.RecordAuditRequest.FromString,
+                    response_serializer=quantmesh_dot_control_dot_v1_dot_control__pb2.RecordAuditResponse.SerializeToString,
             ),
             'AckFlags': grpc.unary_unary_rpc_method_handler(
                     servicer.AckFlags,
@@ -296,6 +316,33 @@ class Control:
             '/quantmesh.control.v1.Control/ListAudit',
             quantmesh_dot_control_dot_v1_dot_control__pb2.ListAuditRequest.SerializeToString,
             quantmesh_dot_control_dot_v1_dot_control__pb2.ListAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quantmesh.control.v1.Control/RecordAudit',
+            quantmesh_dot_control_dot_v1_dot_control__pb2.RecordAuditRequest.SerializeToString,
+            quantmesh_dot_control_dot_v1_dot_control__pb2.RecordAuditResponse.FromString,
             options,
             channel_credentials,
             insecure,

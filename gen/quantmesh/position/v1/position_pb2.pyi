@@ -38,7 +38,7 @@ class PositionRecord(_message.Message):
     def __init__(self, account: _Optional[str] = ..., instrument: _Optional[str] = ..., strategy_slug: _Optional[str] = ..., quantity: _Optional[str] = ..., average_price: _Optional[str] = ..., realized_pnl: _Optional[str] = ..., unrealized_pnl: _Optional[str] = ..., commission: _Optional[str] = ..., mark_price: _Optional[str] = ..., opened_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AccountSummary(_message.Message):
-    __slots__ = ("account", "currency", "balance", "equity", "peak_equity", "drawdown", "drawdown_fraction", "max_drawdown")
+    __slots__ = ("account", "currency", "balance", "equity", "peak_equity", "drawdown", "drawdown_fraction", "max_drawdown", "realized_pnl", "commission", "financing", "unrealized_pnl", "unconverted", "open_positions")
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     BALANCE_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,12 @@ class AccountSummary(_message.Message):
     DRAWDOWN_FIELD_NUMBER: _ClassVar[int]
     DRAWDOWN_FRACTION_FIELD_NUMBER: _ClassVar[int]
     MAX_DRAWDOWN_FIELD_NUMBER: _ClassVar[int]
+    REALIZED_PNL_FIELD_NUMBER: _ClassVar[int]
+    COMMISSION_FIELD_NUMBER: _ClassVar[int]
+    FINANCING_FIELD_NUMBER: _ClassVar[int]
+    UNREALIZED_PNL_FIELD_NUMBER: _ClassVar[int]
+    UNCONVERTED_FIELD_NUMBER: _ClassVar[int]
+    OPEN_POSITIONS_FIELD_NUMBER: _ClassVar[int]
     account: str
     currency: str
     balance: str
@@ -55,7 +61,39 @@ class AccountSummary(_message.Message):
     drawdown: str
     drawdown_fraction: str
     max_drawdown: str
-    def __init__(self, account: _Optional[str] = ..., currency: _Optional[str] = ..., balance: _Optional[str] = ..., equity: _Optional[str] = ..., peak_equity: _Optional[str] = ..., drawdown: _Optional[str] = ..., drawdown_fraction: _Optional[str] = ..., max_drawdown: _Optional[str] = ...) -> None: ...
+    realized_pnl: str
+    commission: str
+    financing: str
+    unrealized_pnl: str
+    unconverted: _containers.RepeatedCompositeFieldContainer[UnconvertedMoney]
+    open_positions: int
+    def __init__(self, account: _Optional[str] = ..., currency: _Optional[str] = ..., balance: _Optional[str] = ..., equity: _Optional[str] = ..., peak_equity: _Optional[str] = ..., drawdown: _Optional[str] = ..., drawdown_fraction: _Optional[str] = ..., max_drawdown: _Optional[str] = ..., realized_pnl: _Optional[str] = ..., commission: _Optional[str] = ..., financing: _Optional[str] = ..., unrealized_pnl: _Optional[str] = ..., unconverted: _Optional[_Iterable[_Union[UnconvertedMoney, _Mapping]]] = ..., open_positions: _Optional[int] = ...) -> None: ...
+
+class UnconvertedMoney(_message.Message):
+    __slots__ = ("currency", "amount", "conversion_instrument")
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_INSTRUMENT_FIELD_NUMBER: _ClassVar[int]
+    currency: str
+    amount: str
+    conversion_instrument: str
+    def __init__(self, currency: _Optional[str] = ..., amount: _Optional[str] = ..., conversion_instrument: _Optional[str] = ...) -> None: ...
+
+class TradingDay(_message.Message):
+    __slots__ = ("start", "end", "date", "opening_equity", "peak_equity", "realized_pnl")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    OPENING_EQUITY_FIELD_NUMBER: _ClassVar[int]
+    PEAK_EQUITY_FIELD_NUMBER: _ClassVar[int]
+    REALIZED_PNL_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    date: str
+    opening_equity: str
+    peak_equity: str
+    realized_pnl: str
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., date: _Optional[str] = ..., opening_equity: _Optional[str] = ..., peak_equity: _Optional[str] = ..., realized_pnl: _Optional[str] = ...) -> None: ...
 
 class StrategySummary(_message.Message):
     __slots__ = ("slug", "realized_pnl", "unrealized_pnl", "consecutive_losses", "wins", "losses")
@@ -86,18 +124,20 @@ class SnapshotRequest(_message.Message):
     def __init__(self, account: _Optional[str] = ..., strategy_slugs: _Optional[_Iterable[str]] = ..., instruments: _Optional[_Iterable[str]] = ..., include_flat: _Optional[bool] = ...) -> None: ...
 
 class SnapshotResponse(_message.Message):
-    __slots__ = ("positions", "account", "strategies", "last_fill_seq", "as_of")
+    __slots__ = ("positions", "account", "strategies", "last_fill_seq", "as_of", "days")
     POSITIONS_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     STRATEGIES_FIELD_NUMBER: _ClassVar[int]
     LAST_FILL_SEQ_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
     positions: _containers.RepeatedCompositeFieldContainer[PositionRecord]
     account: AccountSummary
     strategies: _containers.RepeatedCompositeFieldContainer[StrategySummary]
     last_fill_seq: int
     as_of: _timestamp_pb2.Timestamp
-    def __init__(self, positions: _Optional[_Iterable[_Union[PositionRecord, _Mapping]]] = ..., account: _Optional[_Union[AccountSummary, _Mapping]] = ..., strategies: _Optional[_Iterable[_Union[StrategySummary, _Mapping]]] = ..., last_fill_seq: _Optional[int] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    days: _containers.RepeatedCompositeFieldContainer[TradingDay]
+    def __init__(self, positions: _Optional[_Iterable[_Union[PositionRecord, _Mapping]]] = ..., account: _Optional[_Union[AccountSummary, _Mapping]] = ..., strategies: _Optional[_Iterable[_Union[StrategySummary, _Mapping]]] = ..., last_fill_seq: _Optional[int] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., days: _Optional[_Iterable[_Union[TradingDay, _Mapping]]] = ...) -> None: ...
 
 class WatchPositionsRequest(_message.Message):
     __slots__ = ("strategy_slugs", "instruments", "resume_after_seq")
@@ -214,17 +254,19 @@ class WatchExposureRequest(_message.Message):
     def __init__(self, account: _Optional[str] = ..., strategy_slugs: _Optional[_Iterable[str]] = ..., instruments: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class WatchExposureResponse(_message.Message):
-    __slots__ = ("last_fill_seq", "as_of", "positions", "account", "strategies", "heartbeat_interval")
+    __slots__ = ("last_fill_seq", "as_of", "positions", "account", "strategies", "heartbeat_interval", "days")
     LAST_FILL_SEQ_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FIELD_NUMBER: _ClassVar[int]
     POSITIONS_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     STRATEGIES_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
     last_fill_seq: int
     as_of: _timestamp_pb2.Timestamp
     positions: _containers.RepeatedCompositeFieldContainer[PositionRecord]
     account: AccountSummary
     strategies: _containers.RepeatedCompositeFieldContainer[StrategySummary]
     heartbeat_interval: _duration_pb2.Duration
-    def __init__(self, last_fill_seq: _Optional[int] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., positions: _Optional[_Iterable[_Union[PositionRecord, _Mapping]]] = ..., account: _Optional[_Union[AccountSummary, _Mapping]] = ..., strategies: _Optional[_Iterable[_Union[StrategySummary, _Mapping]]] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    days: _containers.RepeatedCompositeFieldContainer[TradingDay]
+    def __init__(self, last_fill_seq: _Optional[int] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., positions: _Optional[_Iterable[_Union[PositionRecord, _Mapping]]] = ..., account: _Optional[_Union[AccountSummary, _Mapping]] = ..., strategies: _Optional[_Iterable[_Union[StrategySummary, _Mapping]]] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., days: _Optional[_Iterable[_Union[TradingDay, _Mapping]]] = ...) -> None: ...

@@ -29,7 +29,9 @@ class PositionStub:
     """Position builds positions from the order plane's fills (per account,
     instrument and strategy) with realized PnL by average cost, unrealized PnL
     from market-data marks, equity, drawdown and per-strategy win/loss figures.
-    All money is exact decimal strings in the instrument's quote currency.
+    All money is exact decimal strings. A position's own figures are in its
+    instrument's quote currency; account and strategy figures are in the account's
+    currency (AccountSummary.currency), converted through market-data quotes.
     """
 
     def __init__(self, channel):
@@ -69,7 +71,9 @@ class PositionServicer:
     """Position builds positions from the order plane's fills (per account,
     instrument and strategy) with realized PnL by average cost, unrealized PnL
     from market-data marks, equity, drawdown and per-strategy win/loss figures.
-    All money is exact decimal strings in the instrument's quote currency.
+    All money is exact decimal strings. A position's own figures are in its
+    instrument's quote currency; account and strategy figures are in the account's
+    currency (AccountSummary.currency), converted through market-data quotes.
     """
 
     def Snapshot(self, request, context):
@@ -155,7 +159,9 @@ class Position:
     """Position builds positions from the order plane's fills (per account,
     instrument and strategy) with realized PnL by average cost, unrealized PnL
     from market-data marks, equity, drawdown and per-strategy win/loss figures.
-    All money is exact decimal strings in the instrument's quote currency.
+    All money is exact decimal strings. A position's own figures are in its
+    instrument's quote currency; account and strategy figures are in the account's
+    currency (AccountSummary.currency), converted through market-data quotes.
     """
 
     @staticmethod
