@@ -157,8 +157,12 @@ class ProcessMetrics:
 async def start_metrics(service: str, env: Env | None = None, *,
                         registry: CollectorRegistry | None = None) -> ProcessMetrics:
     """The metrics of this process: counts reconnects of every follower started after this call,
-    and serves /metrics when QUANTMESH_METRICS_LISTEN is set. A bad value stops the process with
-    a sentence naming the variable, as every other setting does."""
+    and serves /metrics when QUANTMESH_METRICS_LISTEN is set.
+
+    A malformed value stops the process with a sentence naming the variable, as every other
+    setting does. An address that cannot be bound (taken) is logged as an error and the process
+    carries on without its exporter: watching must never be what stops a plane from guarding
+    orders, and Prometheus shows the target down."""
     try:
         config = MetricsConfig.from_env(env or Env())
     except ConfigError as exc:
@@ -170,9 +174,9 @@ async def start_metrics(service: str, env: Env | None = None, *,
         try:
             await metrics.serve(config.listen)
         except OSError as exc:
-            print(f"{service}: QUANTMESH_METRICS_LISTEN={config.listen!r} cannot be served ({exc.strerror})",
-                  file=sys.stderr)
-            raise SystemExit(2) from None
+            await metrics.close()
+            log.error("metrics cannot be served; carrying on without them", extra={
+                "variable": "QUANTMESH_METRICS_LISTEN", "address": config.listen, "error": exc.strerror})
     return metrics
 
 

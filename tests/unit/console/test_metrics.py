@@ -202,3 +202,14 @@ async def test_no_variable_serves_nothing_and_a_bad_one_stops_with_a_sentence(ca
         await start_metrics("order", Env({"QUANTMESH_METRICS_LISTEN": "nine-four-six-four"}))
     assert stopped.value.code == 2
     assert "order: QUANTMESH_METRICS_LISTEN='nine-four-six-four' is not host:port" in capsys.readouterr().err
+
+
+async def test_a_taken_address_is_logged_and_the_process_carries_on(caplog):
+    first = await start_metrics("order", Env({"QUANTMESH_METRICS_LISTEN": "127.0.0.1:0"}))
+    try:
+        second = await start_metrics("order", Env({"QUANTMESH_METRICS_LISTEN": f"127.0.0.1:{first.port}"}))
+        assert second.port == 0
+        second.count_reconnect("control")  # still counts, for when it is served again
+        assert "metrics cannot be served; carrying on without them" in caplog.text
+    finally:
+        await first.close()
