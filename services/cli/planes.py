@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from services.cli.supervisor import ProcessSpec
 
 #: Start order: each plane finds the ones before it answering.
 PLANES = ("control", "market_data", "order", "position")
+#: Where `quantmesh up` serves each process's /metrics (deploy/prometheus/prometheus.yml scrapes these);
+#: the strategy workers take WORKER_METRICS_BASE_PORT and up, in the order they start.
+METRICS_PORTS: Mapping[str, int] = {"market_data": 9451, "control": 9452, "order": 9453, "position": 9454,
+                                    "console": 9455}
+WORKER_METRICS_BASE_PORT = 9460
 
 
 def plane_specs(addresses: Mapping[str, str], *, instrument: str,
@@ -25,3 +31,16 @@ def mesh_env(addresses: Mapping[str, str], *, database_url: str, data_dir: Path)
     return {"DATABASE_URL": database_url, "QUANTMESH_DATA_DIR": str(data_dir),
             "QUANTMESH_MARKET_DATA_ADDR": addresses["market_data"], "QUANTMESH_CONTROL_ADDR": addresses["control"],
             "QUANTMESH_ORDER_ADDR": addresses["order"], "QUANTMESH_POSITION_ADDR": addresses["position"]}
+
+
+def console_spec(*, health: str, http: str, workers: Sequence[str]) -> ProcessSpec:
+    """The operator's console: its page and API on `http`, its gRPC health on `health` (what the
+    supervisor waits on), asking each of `workers` for its status."""
+    return ProcessSpec(name="console", module="services.console", address=health,
+                       env={"QUANTMESH_LISTEN": health, "QUANTMESH_CONSOLE_LISTEN": http,
+                            "QUANTMESH_CONSOLE_WORKERS": ",".join(workers)})
+
+
+def with_metrics(spec: ProcessSpec, port: int) -> ProcessSpec:
+    """`spec` serving its Prometheus metrics on loopback `port`."""
+    return dataclasses.replace(spec, env={**spec.env, "QUANTMESH_METRICS_LISTEN": f"127.0.0.1:{port}"})

@@ -1,10 +1,12 @@
 """`quantmesh up`: the whole mesh on this machine, each plane its own process.
 
 Order of start: control, market_data, order, position, then one ENTRY and one
-EXIT worker per chosen strategy; each waits for the planes it needs to answer
-health first. PostgreSQL is embedded (pgserver, under --data-dir) unless
-DATABASE_URL is set. The mesh description (addresses, workers) is written to
-<data-dir>/mesh.json for `quantmesh status`.
+EXIT worker per chosen strategy, then the operator's console (a web page, by
+default on http://127.0.0.1:8470/); each waits for the planes it needs to answer
+health first. Every process serves Prometheus metrics on loopback (9451 and up).
+PostgreSQL is embedded (pgserver, under --data-dir) unless DATABASE_URL is set.
+The mesh description (addresses, workers) is written to <data-dir>/mesh.json for
+`quantmesh status`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import os
 import signal
 from pathlib import Path
 
-from services.cli.planes import mesh_env, plane_specs
+from services.cli.planes import (METRICS_PORTS, WORKER_METRICS_BASE_PORT, console_spec, mesh_env, plane_specs,
+                                 with_metrics)
 from services.cli.supervisor import ProcessSpec, Supervisor
 from services.common.config import DEFAULT_PORTS
 from services.common.embedded_pg import EmbeddedPostgres
@@ -26,6 +29,7 @@ log = logging.getLogger("quantmesh.up")
 
 DEFAULT_STRATEGIES = ("ma_cross", "rsi_threshold", "bollinger_touch")
 WORKER_BASE_PORT = 50060
+CONSOLE_HEALTH = "127.0.0.1:50055"
 
 
 def add_up_parser(sub) -> None:
@@ -42,6 +46,9 @@ def add_up_parser(sub) -> None:
     parser.add_argument("--data-dir", default=".quantmesh", help="where the embedded PostgreSQL and logs live")
     parser.add_argument("--for", dest="duration", type=float, default=0.0, metavar="SECONDS",
                         help="stop by itself after this many seconds (default: run until Ctrl-C)")
+    parser.add_argument("--console", default="127.0.0.1:8470", metavar="HOST:PORT",
+                        help="where the operator's console serves its page (default 127.0.0.1:8470; loopback "
+                             "needs no sign-in, anything else needs QUANTMESH_CONSOLE_USERS, see docs/console.md)")
 
 
 def _feed_env(args) -> dict[str, str]:
@@ -67,7 +74,10 @@ def plan(args, addresses: dict[str, str]) -> list[ProcessSpec]:
                                      args=(slug, "--role", role, "--param", f"instrument={args.instrument}"),
                                      address=address, env={"QUANTMESH_LISTEN": address}))
             port += 1
-    return specs
+    workers = [s.address for s in specs if s.module == "services.strategies"]
+    specs.append(console_spec(health=CONSOLE_HEALTH, http=args.console, workers=workers))
+    worker_metrics = iter(range(WORKER_METRICS_BASE_PORT, WORKER_METRICS_BASE_PORT + len(workers)))
+    return [with_metrics(s, METRICS_PORTS.get(s.name) or next(worker_metrics)) for s in specs]
 
 
 def banner(specs: list[ProcessSpec], data_dir: Path, database: str) -> str:
@@ -86,8 +96,14 @@ def banner(specs: list[ProcessSpec], data_dir: Path, database: str) -> str:
               f"  grpcurl -plaintext -d '{{\"global_lock\": true, \"reason\": \"kill switch drill\"}}' {control} quantmesh.control.v1.Control/SetGlobalFlags",
               f"  grpcurl -plaintext -d '{{\"global_lock\": false, \"reason\": \"drill over\"}}' {control} quantmesh.control.v1.Control/SetGlobalFlags",
               "", "  quantmesh status      health of every plane and each worker's last decision",
+              f"  the console           http://{console_address(specs)}/  (flags, kill switch, positions, orders, "
+              "audit; docs/console.md)",
               "", "Ctrl-C stops everything.", ""]
     return "\n".join(lines)
+
+
+def console_address(specs: list[ProcessSpec]) -> str:
+    return next(s.env["QUANTMESH_CONSOLE_LISTEN"] for s in specs if s.name == "console")
 
 
 async def run_up(args) -> int:
@@ -114,7 +130,7 @@ async def run_up(args) -> int:
             print(" healthy", flush=True)
         (data_dir / "mesh.json").write_text(json.dumps(
             {"planes": addresses, "workers": {s.name: s.address for s in specs if s.module == "services.strategies"},
-             "database": database}, indent=2))
+             "console": f"http://{console_address(specs)}/", "database": database}, indent=2))
         print(banner(specs, data_dir, "embedded PostgreSQL" if embedded else "DATABASE_URL"), flush=True)
         try:
             await asyncio.wait_for(stop.wait(), args.duration or None)
