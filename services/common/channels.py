@@ -1,4 +1,10 @@
-"""Client channels to other planes: bearer token and tracing on every call."""
+"""Client channels to other planes: TLS when the address carries it, bearer token and tracing on every call.
+
+Addresses from config (`PeerConfig`) are `PeerAddress`es that know the TLS to dial, so this is
+the one place where a plane decides how to reach another. A token never leaves this machine in
+plaintext: without TLS it is only sent to a loopback address, or where config says a service
+mesh encrypts the traffic.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from services.common.auth import bearer_metadata
+from services.common.config import is_loopback
 
 _KEEPALIVE = (
     ("grpc.keepalive_time_ms", 10_000),
@@ -31,8 +38,26 @@ class _Bearer(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientIn
         return await continuation(self._with_token(client_call_details), request)
 
 
+class PlaintextTokenRefused(ValueError):
+    """A bearer token would have crossed the network unencrypted."""
+
+
 def open_channel(address: str, *, token: str | None = None, traced: bool = True) -> grpc.aio.Channel:
+    tls = getattr(address, "tls", None)
+    if token and tls is None and not getattr(address, "encrypted_by_mesh", False) \
+            and not is_loopback(address, resolve=_no_lookup):
+        raise PlaintextTokenRefused(
+            f"refusing to send a bearer token to {address} in plaintext: configure QUANTMESH_TLS_CA (PeerConfig.reach "
+            "gives an address its TLS), or QUANTMESH_TLS_BY_SERVICE_MESH=true when a service mesh encrypts the traffic")
     interceptors: list = list(aio_client_interceptors()) if traced else []
     if token:
         interceptors.append(_Bearer(token))
-    return grpc.aio.insecure_channel(address, interceptors=interceptors or None, options=_KEEPALIVE)
+    if tls is not None:
+        return grpc.aio.secure_channel(str(address), tls.channel_credentials(), interceptors=interceptors or None,
+                                       options=_KEEPALIVE)
+    return grpc.aio.insecure_channel(str(address), interceptors=interceptors or None, options=_KEEPALIVE)
+
+
+def _no_lookup(host: str) -> list[str]:
+    # Only a loopback literal or `localhost` counts here: no blocking DNS lookup on the event loop.
+    return []

@@ -11,11 +11,13 @@ import math
 import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from services.common.auth import TokenTable
+from services.common.tls import (DialingTls, ListenAddress, PeerAddress, ServingTls, TlsFileError, read_certificates,
+                                 read_private_key)
 
 #: Default loopback ports of the planes; the launcher and the docs use the same ones.
 DEFAULT_PORTS: Mapping[str, int] = {
@@ -164,6 +166,74 @@ def _loopback_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class WriterLeaseSettings:
+    """How a single-writer plane holds its writer lease (services/common/lease.py)."""
+
+    #: Wait for the holder to go away instead of refusing to start.
+    standby: bool = False
+    #: How long a holder may stay silent before PostgreSQL ends its session and frees the lease.
+    lease_seconds: float = 15.0
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        return self.lease_seconds / 5
+
+    @property
+    def fence_seconds(self) -> float:
+        """A holder that has not confirmed its lease for this long stops itself: before the
+        server frees the lease, so the old writer is gone before a new one starts."""
+        return self.lease_seconds * 2 / 3
+
+    @classmethod
+    def from_env(cls, env: Env) -> "WriterLeaseSettings":
+        return cls(standby=env.bool("QUANTMESH_WRITER_STANDBY", False),
+                   lease_seconds=env.float("QUANTMESH_WRITER_LEASE_SECONDS", 15.0, minimum=1.0))
+
+
+def serving_tls(env: Env) -> ServingTls | None:
+    """The TLS this process serves: QUANTMESH_TLS_CERT + QUANTMESH_TLS_KEY, mutual with QUANTMESH_TLS_MUTUAL."""
+    cert, key = env.optional("QUANTMESH_TLS_CERT"), env.optional("QUANTMESH_TLS_KEY")
+    mutual = env.bool("QUANTMESH_TLS_MUTUAL", False)
+    if cert is None and key is None:
+        if mutual:
+            raise ConfigError("QUANTMESH_TLS_MUTUAL=true needs QUANTMESH_TLS_CERT and QUANTMESH_TLS_KEY")
+        return None
+    if cert is None or key is None:
+        raise ConfigError("QUANTMESH_TLS_CERT and QUANTMESH_TLS_KEY go together: set both or neither")
+    chain = _tls_file("QUANTMESH_TLS_CERT", lambda: read_certificates(Path(cert)))
+    private_key = _tls_file("QUANTMESH_TLS_KEY", lambda: read_private_key(Path(key), certificate=chain))
+    ca = _trusted_ca(env)
+    if mutual and ca is None:
+        raise ConfigError("QUANTMESH_TLS_MUTUAL=true needs QUANTMESH_TLS_CA, the CA that signs client certificates")
+    return ServingTls(certificate_chain=chain, private_key=private_key, client_ca=ca if mutual else None)
+
+
+def dialing_tls(env: Env) -> DialingTls | None:
+    """How this process dials: TLS trusting QUANTMESH_TLS_CA, presenting its own certificate if it has one."""
+    ca = _trusted_ca(env)
+    if ca is None:
+        return None
+    cert, key = env.optional("QUANTMESH_TLS_CERT"), env.optional("QUANTMESH_TLS_KEY")
+    if cert is None or key is None:
+        return DialingTls(ca=ca)
+    chain = _tls_file("QUANTMESH_TLS_CERT", lambda: read_certificates(Path(cert)))
+    return DialingTls(ca=ca, certificate_chain=chain,
+                      private_key=_tls_file("QUANTMESH_TLS_KEY", lambda: read_private_key(Path(key), certificate=chain)))
+
+
+def _trusted_ca(env: Env) -> bytes | None:
+    path = env.optional("QUANTMESH_TLS_CA")
+    return None if path is None else _tls_file("QUANTMESH_TLS_CA", lambda: read_certificates(Path(path)))
+
+
+def _tls_file(name: str, read: Callable[[], bytes]) -> bytes:
+    try:
+        return read()
+    except TlsFileError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ServerConfig:
     """What every plane's server needs, whatever the plane."""
 
@@ -176,6 +246,11 @@ class ServerConfig:
     otel_endpoint: str | None
     grace_seconds: float
     port_file: Path | None
+    #: TLS served on `listen` (None: plaintext); `listen` carries it too, for GrpcHost.
+    tls: ServingTls | None = None
+    #: A plaintext, health-only address for probes that cannot speak TLS (Kubernetes `grpc:`).
+    health_listen: str | None = None
+    writer_lease: WriterLeaseSettings = field(default_factory=WriterLeaseSettings)
 
     @classmethod
     def from_env(cls, env: Env, *, service_name: str, default_port: int) -> "ServerConfig":
@@ -189,9 +264,20 @@ class ServerConfig:
                 f"QUANTMESH_LISTEN={listen!r} is not loopback, so QUANTMESH_TOKENS must be set "
                 "(a server reachable from other hosts never runs without authentication)"
             )
+        tls = serving_tls(env)
+        if tls is None and not is_loopback(listen) and not env.bool("QUANTMESH_TLS_BY_SERVICE_MESH", False):
+            raise ConfigError(
+                f"QUANTMESH_LISTEN={listen!r} is not loopback, so bearer tokens would cross the network in "
+                "plaintext: set QUANTMESH_TLS_CERT and QUANTMESH_TLS_KEY (quantmesh certs makes a set), or "
+                "QUANTMESH_TLS_BY_SERVICE_MESH=true when a service mesh encrypts the traffic between pods"
+            )
+        health_listen = env.address("QUANTMESH_HEALTH_LISTEN", "") if env.optional("QUANTMESH_HEALTH_LISTEN") else None
         return cls(
             service_name=service_name,
-            listen=listen,
+            listen=ListenAddress(listen, tls=tls, health=health_listen),
+            tls=tls,
+            health_listen=health_listen,
+            writer_lease=WriterLeaseSettings.from_env(env),
             tokens=tokens,
             database_url=env.optional("DATABASE_URL"),
             data_dir=Path(env.str("QUANTMESH_DATA_DIR", ".quantmesh")),
@@ -211,13 +297,27 @@ class PeerConfig:
     order: str
     position: str
     token: str | None
+    #: How every peer is dialed (None: plaintext); each address above carries it too (PeerAddress).
+    tls: DialingTls | None = None
+    tls_by_service_mesh: bool = False
 
     @classmethod
     def from_env(cls, env: Env) -> "PeerConfig":
-        return cls(
-            market_data=env.address("QUANTMESH_MARKET_DATA_ADDR", f"127.0.0.1:{DEFAULT_PORTS['market_data']}"),
-            control=env.address("QUANTMESH_CONTROL_ADDR", f"127.0.0.1:{DEFAULT_PORTS['control']}"),
-            order=env.address("QUANTMESH_ORDER_ADDR", f"127.0.0.1:{DEFAULT_PORTS['order']}"),
-            position=env.address("QUANTMESH_POSITION_ADDR", f"127.0.0.1:{DEFAULT_PORTS['position']}"),
-            token=env.optional("QUANTMESH_TOKEN"),
-        )
+        tls = dialing_tls(env)
+        by_mesh = env.bool("QUANTMESH_TLS_BY_SERVICE_MESH", False)
+        token = env.optional("QUANTMESH_TOKEN")
+        addresses = {}
+        for plane in ("market_data", "control", "order", "position"):
+            name = f"QUANTMESH_{plane.upper()}_ADDR"
+            address = env.address(name, f"127.0.0.1:{DEFAULT_PORTS[plane]}")
+            if token and tls is None and not by_mesh and not is_loopback(address):
+                raise ConfigError(
+                    f"{name}={address!r} is not loopback and QUANTMESH_TOKEN is set, so the token would cross "
+                    "the network in plaintext: set QUANTMESH_TLS_CA (and QUANTMESH_TLS_CERT/KEY for mutual TLS), "
+                    "or QUANTMESH_TLS_BY_SERVICE_MESH=true when a service mesh encrypts the traffic")
+            addresses[plane] = PeerAddress(address, tls=tls, encrypted_by_mesh=by_mesh)
+        return cls(**addresses, token=token, tls=tls, tls_by_service_mesh=by_mesh)
+
+    def reach(self, address: str) -> PeerAddress:
+        """Another address (a strategy worker, a pod behind a headless Service) dialed like the planes."""
+        return PeerAddress(address, tls=self.tls, encrypted_by_mesh=self.tls_by_service_mesh)

@@ -30,6 +30,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from services.common.auth import AuthInterceptor, AuthPolicy, TokenTable
 from services.common.errors import PlaneError
 from services.common.reflection_pool import DocumentedReflection
+from services.common.tls import ServingTls
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +137,14 @@ class _PlaneErrors(grpc.aio.ServerInterceptor):
 
 class GrpcHost:
     def __init__(self, *, listen: str, bindings: Sequence[ServiceBinding], tokens: TokenTable,
-                 policy: AuthPolicy, grace_seconds: float = 5.0, port_file: Path | None = None) -> None:
+                 policy: AuthPolicy, grace_seconds: float = 5.0, port_file: Path | None = None,
+                 tls: ServingTls | None = None, health_listen: str | None = None) -> None:
         self._listen = listen
+        # A ListenAddress from config carries its TLS and health address (services/common/tls.py).
+        self._tls = tls if tls is not None else getattr(listen, "tls", None)
+        self._health_listen = health_listen or getattr(listen, "health", None)
+        self._health_server: grpc.aio.Server | None = None
+        self.health_port: int = 0
         self._bindings = tuple(bindings)
         self._tokens = tokens
         self._policy = policy
@@ -174,17 +181,36 @@ class GrpcHost:
         names = [b.name for b in self._bindings]
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(DocumentedReflection(
             names + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]), server)
-        self.port = server.add_insecure_port(self._listen)
+        if self._tls is not None:
+            self.port = server.add_secure_port(str(self._listen), self._tls.server_credentials())
+        else:
+            self.port = server.add_insecure_port(str(self._listen))
         if self.port == 0:
             raise RuntimeError(f"could not listen on {self._listen}: the port is taken or the address is wrong")
         await server.start()
         self.server = server
         self._names = ["", *names]
         await self._report_health()
+        if self._health_listen:
+            await self._start_health_server()
         if self._port_file is not None:
             self._port_file.write_text(str(self.port))
         log.info("listening", extra={"address": self.address, "services": names})
         return self.port
+
+    async def _start_health_server(self) -> None:
+        """grpc.health.v1 alone, in plaintext: Kubernetes `grpc:` probes cannot speak TLS, and the
+        answer (SERVING or not) is the same servicer the main port serves."""
+        server = grpc.aio.server(options=(("grpc.so_reuseport", 0),))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        # Reflection of health alone, so `grpcurl -plaintext <health> grpc.health.v1.Health/Check` works too.
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(DocumentedReflection(
+            [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]), server)
+        self.health_port = server.add_insecure_port(self._health_listen)
+        if self.health_port == 0:
+            raise RuntimeError(f"could not listen on {self._health_listen} (health): the port is taken")
+        await server.start()
+        self._health_server = server
 
     async def set_serving(self, serving: bool) -> None:
         """A plane that cannot serve correctly says so: NOT_SERVING until it can again."""
@@ -204,6 +230,9 @@ class GrpcHost:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self._grace)
         self.server = None
+        if self._health_server is not None:
+            await self._health_server.stop(0)
+            self._health_server = None
         log.info("stopped", extra={"address": self.address})
 
 

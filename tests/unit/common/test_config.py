@@ -37,7 +37,9 @@ def test_bad_value_names_the_variable(env, variable):
 def test_public_listen_without_tokens_is_refused():
     with pytest.raises(ConfigError, match="QUANTMESH_TOKENS must be set"):
         config(QUANTMESH_LISTEN="0.0.0.0:50051")
-    assert config(QUANTMESH_LISTEN="0.0.0.0:50051", QUANTMESH_TOKENS="t1=ops:operator").tokens
+    # Tokens off loopback also need encryption: TLS of our own, or a service mesh's (tests/unit/common/test_tls_config.py).
+    assert config(QUANTMESH_LISTEN="0.0.0.0:50051", QUANTMESH_TOKENS="t1=ops:operator",
+                  QUANTMESH_TLS_BY_SERVICE_MESH="true").tokens
 
 
 def test_config_is_frozen():
@@ -59,7 +61,8 @@ def test_typed_readers():
 
 
 def test_peer_addresses_and_token_table():
-    peers = PeerConfig.from_env(Env({"QUANTMESH_ORDER_ADDR": "order:50053", "QUANTMESH_TOKEN": "s3"}))
+    peers = PeerConfig.from_env(Env({"QUANTMESH_ORDER_ADDR": "order:50053", "QUANTMESH_TOKEN": "s3",
+                                     "QUANTMESH_TLS_BY_SERVICE_MESH": "true"}))
     assert peers.order == "order:50053" and peers.control == "127.0.0.1:50052" and peers.token == "s3"
     table = TokenTable.parse("t1=alice:operator, t2=ma_cross:strategy")
     assert table.lookup("t1").role is Role.OPERATOR
