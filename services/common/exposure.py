@@ -4,8 +4,9 @@ Used by the order plane's pre-trade risk and by strategy workers, so neither mak
 Position.Snapshot call per decision:
 
 - `ExposureSnapshot` is one message of `Position.WatchExposure`, parsed into exact
-  values: open positions, the account's drawdown and each strategy's consecutive
-  losses, all as of one fill seq (`last_fill_seq`);
+  values: open positions, the account's equity, drawdown, money not yet converted into
+  its currency and its last trading days (daily realized PnL and peaks), and each
+  strategy's consecutive losses, all as of one fill seq (`last_fill_seq`);
 - `ExposureFollower` keeps the newest snapshot, reconnecting with backoff forever,
   and says how old it is. The position plane speaks at least every heartbeat, so a
   view older than `staleness_seconds` means the plane (or the way to it) is down;
@@ -21,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Mapping
@@ -30,6 +31,7 @@ import grpc
 from quantmesh.position.v1 import position_pb2, position_pb2_grpc
 from services.common.channels import open_channel
 from services.common.reconnect import follow_forever
+from services.common.tradingday import DayFigures, TradingDay
 
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
@@ -47,6 +49,19 @@ class HeldPosition:
 
 
 @dataclass(frozen=True, slots=True)
+class Unconverted:
+    """Money the account's figures leave out: no quote converts it into the account's currency yet."""
+
+    currency: str
+    amount: Decimal
+    conversion_instrument: str  # whose quote would convert it
+
+    def __str__(self) -> str:
+        pair = f" (no {self.conversion_instrument} quote yet)" if self.conversion_instrument else ""
+        return f"{self.amount} {self.currency}{pair}"
+
+
+@dataclass(frozen=True, slots=True)
 class ExposureSnapshot:
     account: str
     last_fill_seq: int
@@ -55,6 +70,11 @@ class ExposureSnapshot:
     positions: tuple[HeldPosition, ...]
     drawdown_fraction: Decimal
     consecutive_losses: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    currency: str = ""
+    equity: Decimal | None = None  # None from a position plane that does not send it
+    open_positions: int = 0        # of the whole account
+    unconverted: tuple[Unconverted, ...] = ()
+    days: tuple[DayFigures, ...] = ()  # oldest first, the current trading day last
 
     def strategy_position(self, slug: str, instrument: str) -> Decimal:
         return sum((p.quantity for p in self.positions if p.strategy == slug and p.instrument == instrument), ZERO)
@@ -76,11 +96,17 @@ class ExposureSnapshot:
             average_price=_decimal("average_price", p.average_price or "0"),
             opened_time=p.opened_time.ToDatetime(tzinfo=timezone.utc) if p.HasField("opened_time") else None)
             for p in message.positions)
-        return cls(account=message.account.account, last_fill_seq=message.last_fill_seq,
+        account = message.account
+        return cls(account=account.account, last_fill_seq=message.last_fill_seq,
                    as_of=message.as_of.ToDatetime(tzinfo=timezone.utc), received_at=received_at,
                    positions=positions,
-                   drawdown_fraction=_decimal("drawdown_fraction", message.account.drawdown_fraction or "0"),
-                   consecutive_losses=MappingProxyType({s.slug: s.consecutive_losses for s in message.strategies}))
+                   drawdown_fraction=_decimal("drawdown_fraction", account.drawdown_fraction or "0"),
+                   consecutive_losses=MappingProxyType({s.slug: s.consecutive_losses for s in message.strategies}),
+                   currency=account.currency, equity=_decimal("equity", account.equity) if account.equity else None,
+                   open_positions=account.open_positions,
+                   unconverted=tuple(Unconverted(u.currency, _decimal("unconverted amount", u.amount),
+                                                 u.conversion_instrument) for u in account.unconverted),
+                   days=tuple(_day(d) for d in message.days))
 
 
 def _decimal(name: str, text: str) -> Decimal:
@@ -91,6 +117,18 @@ def _decimal(name: str, text: str) -> Decimal:
     if not value.is_finite():
         raise ValueError(f"the exposure stream sent {name} {text!r}, which is not finite")
     return value
+
+
+def _day(message) -> DayFigures:
+    try:
+        on = date.fromisoformat(message.date)
+    except ValueError:
+        raise ValueError(f"the exposure stream sent a trading day dated {message.date!r}, not YYYY-MM-DD") from None
+    day = TradingDay(start=message.start.ToDatetime(tzinfo=timezone.utc),
+                     end=message.end.ToDatetime(tzinfo=timezone.utc), date=on)
+    return DayFigures(day=day, opening_equity=_decimal("opening_equity", message.opening_equity or "0"),
+                      peak_equity=_decimal("peak_equity", message.peak_equity or "0"),
+                      realized_pnl=_decimal("realized_pnl", message.realized_pnl or "0"))
 
 
 class _StreamSilent(Exception):
@@ -198,4 +236,4 @@ class ExposureFollower:
             await channel.close()
 
 
-__all__ = ["ExposureFollower", "ExposureSnapshot", "HeldPosition"]
+__all__ = ["ExposureFollower", "ExposureSnapshot", "HeldPosition", "Unconverted"]

@@ -33,7 +33,8 @@ async def main(config: PositionConfig) -> None:
     database = await Database.open(server, schema="positions", migrations=MIGRATIONS)
     engine = await PositionEngine.open(store=PostgresLedgerStore(database.pool), clock=WallClock(),
                                        starting_cash=config.starting_cash, default_account=config.account,
-                                       currency=config.currency)
+                                       currency=config.currency, calendar=config.trading_day,
+                                       financing=config.financing_rates)
     log.info("ledger rebuilt from the state tables", extra={
         "last_fill_seq": engine.last_fill_seq, "accounts": engine.ledger.accounts()})
     peers = config.peers

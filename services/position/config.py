@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from services.common.config import DEFAULT_PORTS, ConfigError, Env, PeerConfig, ServerConfig
+from services.common.per_instrument import per_instrument
+from services.common.tradingday import TradingCalendar
+from services.position.financing import NO_RATES, SOURCES, FinancingRates
 
 _ACCOUNT = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _CURRENCY = re.compile(r"^[A-Z]{3,5}$")
@@ -20,11 +23,16 @@ class PositionConfig:
     starting_cash: Decimal
     #: The account Snapshot, Reconcile and GetEquityCurve use when a request leaves it empty.
     account: str
-    #: Currency the account figures are in. Fills' PnL is in the instrument's quote
-    #: currency and is added as is (no FX conversion): run JPY-quoted instruments on a JPY account.
+    #: Currency the account figures are in. PnL, commission and financing in another currency
+    #: convert through market data's quotes (services/position/currency.py).
     currency: str
     #: The longest WatchExposure stays silent; subscribers judge staleness against it.
     exposure_heartbeat_seconds: float = 0.5
+    #: Where one trading day ends and the next begins: the daily figures and the financing rollover.
+    trading_day: TradingCalendar = TradingCalendar.fx()
+    #: "rates": the ledger charges `financing_rates` at each rollover; "venue": the venue reports it.
+    financing_source: str = "rates"
+    financing_rates: FinancingRates = NO_RATES
 
     @classmethod
     def from_env(cls, env: Env) -> "PositionConfig":
@@ -37,6 +45,16 @@ class PositionConfig:
         currency = env.str("QUANTMESH_ACCOUNT_CURRENCY", "JPY")
         if not _CURRENCY.match(currency):
             raise ConfigError(f"QUANTMESH_ACCOUNT_CURRENCY={currency!r} is not a currency code such as JPY or USD")
+        try:
+            trading_day = TradingCalendar.parse(env.str("QUANTMESH_TRADING_DAY_END", "17:00 America/New_York"))
+        except ValueError as exc:
+            raise ConfigError(f"QUANTMESH_TRADING_DAY_END={exc}") from None
+        source = env.choice("QUANTMESH_FINANCING_SOURCE", "rates", SOURCES)
+        rates = FinancingRates(long=per_instrument(env, "QUANTMESH_FINANCING_LONG_RATES"),
+                               short=per_instrument(env, "QUANTMESH_FINANCING_SHORT_RATES"))
+        if source == "venue" and rates:
+            raise ConfigError("QUANTMESH_FINANCING_SOURCE=venue: the venue reports financing, so the ledger charges no "
+                              "rates; unset QUANTMESH_FINANCING_LONG_RATES and QUANTMESH_FINANCING_SHORT_RATES")
         return cls(
             server=ServerConfig.from_env(env, service_name="position", default_port=DEFAULT_PORTS["position"]),
             peers=PeerConfig.from_env(env),
@@ -44,4 +62,7 @@ class PositionConfig:
             account=account,
             currency=currency,
             exposure_heartbeat_seconds=env.float("QUANTMESH_EXPOSURE_HEARTBEAT_SECONDS", 0.5, minimum=0.05),
+            trading_day=trading_day,
+            financing_source=source,
+            financing_rates=rates,
         )

@@ -6,12 +6,18 @@ after a commit. When a store write fails, the in-memory ledger is rebuilt from t
 store, so memory never runs ahead of what a restart would see.
 
 Idempotency: a fill whose seq is not above the last applied seq, or whose fill_id was
-applied before, is skipped (a redelivery after a reconnect counts once).
+applied before, is skipped (a redelivery after a reconnect counts once); a venue's
+financing charge whose id was applied before likewise.
+
+Money that moves without a fill (financing at a rollover, pending money converted by the
+first quote of its currency) is stored as soon as a mark makes it, under the same lock
+(`Ledger.take_bookkeeping`); a fill or an adjustment stores whatever is waiting with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,10 +30,12 @@ from services.common.clock import Clock
 from services.common.errors import FailedPrecondition
 from services.common.streams import Broadcaster
 from services.common.telemetry import current_trace_context
+from services.common.tradingday import DayFigures, TradingCalendar
+from services.position.financing import NO_RATES, FinancingCharge, FinancingRates
 from services.position.ledger import (
-    ZERO, AccountFigures, Ledger, LedgerFill, Mark, Position, StrategyFigures,
+    ZERO, AccountFigures, Bookkeeping, Ledger, LedgerFill, Mark, Position, StrategyFigures,
 )
-from services.position.store import AdjustmentEntry, EquitySample, LedgerStore, PositionChange
+from services.position.store import AdjustmentEntry, EquitySample, LedgerStore, PositionChange, StateWrite
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -49,6 +57,8 @@ class SnapshotView:
     strategies: list[StrategyFigures]
     last_fill_seq: int
     as_of: datetime
+    days: tuple[DayFigures, ...] = ()
+    open_positions: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +69,9 @@ class ExposureView:
     last_fill_seq: int
     as_of: datetime
     version: int
+    # The account's last trading days, oldest first, the current one last (empty before any event).
+    days: tuple[DayFigures, ...] = ()
+    open_positions: int = 0  # open (strategy, instrument) positions of the whole account
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,17 +106,18 @@ class ReconcileResult:
 
 class PositionEngine:
     def __init__(self, *, ledger: Ledger, store: LedgerStore, clock: Clock, default_account: str,
-                 currency: str, sample_interval: timedelta = timedelta(minutes=1),
+                 sample_interval: timedelta = timedelta(minutes=1),
                  ring_size: int = 10_000, queue_size: int = 1_000) -> None:
         self.ledger = ledger
         self.default_account = default_account
-        self.currency = currency
+        self.currency = ledger.currency
         self._store = store
         self._clock = clock
         self._sample_interval = sample_interval
         self._lock = asyncio.Lock()
         self._last_fill_seq = 0
         self._applied_fill_ids: set[str] = set()
+        self._applied_charge_ids: set[str] = set()
         self._last_sample: dict[str, datetime] = {}
         self._ring_size = ring_size
         self._queue_size = queue_size
@@ -115,21 +129,26 @@ class PositionEngine:
 
     @classmethod
     async def open(cls, *, store: LedgerStore, clock: Clock, starting_cash: Decimal, default_account: str,
-                   currency: str, **options) -> "PositionEngine":
+                   currency: str, calendar: TradingCalendar | None = None, financing: FinancingRates = NO_RATES,
+                   **options) -> "PositionEngine":
         """Rebuilds the ledger from the stored state tables (not by replaying fills)."""
-        engine = cls(ledger=Ledger(starting_cash=starting_cash), store=store, clock=clock,
-                     default_account=default_account, currency=currency, **options)
+        ledger = Ledger(starting_cash=starting_cash, currency=currency, calendar=calendar, financing=financing)
+        engine = cls(ledger=ledger, store=store, clock=clock, default_account=default_account, **options)
         await engine._reload()
         return engine
 
     async def _reload(self) -> None:
         stored = await self._store.load()
-        ledger = Ledger(starting_cash=self.ledger.starting_cash)
+        old = self.ledger
+        ledger = Ledger(starting_cash=old.starting_cash, currency=old.currency, calendar=old.calendar,
+                        financing=old.financing_rates)
         ledger.restore(positions=stored.positions, strategies=stored.strategies, accounts=stored.accounts,
-                       marks=stored.marks)
+                       marks=stored.marks, pending=stored.pending, days=stored.days,
+                       trading_day_start=stored.trading_day_start)
         self.ledger = ledger
         self._last_fill_seq = stored.last_fill_seq
         self._applied_fill_ids = set(stored.applied_fill_ids)
+        self._applied_charge_ids = set(stored.financing_ids)
         if stored.last_event_seq != self.changes.last_seq:
             self.changes.close()
             self.changes = Broadcaster(name="positions", ring_size=self._ring_size, queue_size=self._queue_size,
@@ -153,12 +172,12 @@ class PositionEngine:
                     self._last_fill_seq = seq
                 return False
             outcome = self.ledger.apply_fill(fill)
+            state = self._state_write(self.ledger.take_bookkeeping(), outcome.position.key, outcome.strategy)
             event = self._event(outcome.position, cause=fill.fill_id)
             sample = _sample(outcome.figures, fill.time)
             event_seq = self.changes.last_seq + 1
             try:
-                await self._store.record_fill(seq=seq, fill=fill, position=outcome.position,
-                                              strategy=outcome.strategy, account=outcome.account,
+                await self._store.record_fill(seq=seq, fill=fill, booking=outcome.booking, state=state,
                                               event_seq=event_seq, event=event, sample=sample)
             except BaseException:
                 await self._reload()  # memory must not run ahead of the store
@@ -174,17 +193,59 @@ class PositionEngine:
 
     async def apply_mark(self, mark: Mark) -> None:
         """Updates unrealized PnL in memory; stores marks and equity samples at most once per
-        sample interval of market time per account."""
+        sample interval of market time per account, and at once what the mark booked."""
         changed = self.ledger.apply_mark(mark)
+        if self.ledger.has_bookkeeping():
+            await self._store_bookkeeping(mark.time)
         due = [f for f in changed if self._sample_due(f.account, mark.time)]
         if not due:
             return
         async with self._lock:
             accounts = [self.ledger.account_record(f.account) for f in due]
             samples = [_sample(self.ledger.account_figures(f.account), mark.time) for f in due]
-            await self._store.record_marks(marks=self.ledger.marks(), accounts=accounts, samples=samples)
+            await self._store.record_marks(marks=self.ledger.marks(), accounts=accounts, samples=samples,
+                                           days=self._days(a.account for a in accounts),
+                                           trading_day_start=self._trading_day_start())
             for figures in due:
                 self._last_sample[figures.account] = mark.time
+
+    async def _store_bookkeeping(self, moment: datetime) -> None:
+        # Taken under the lock: a fill's failed write reloads the ledger, and what a mark booked
+        # before it must not be stored over the reloaded state (the next mark books it again).
+        async with self._lock:
+            await self._write_bookkeeping(moment)
+
+    async def _write_bookkeeping(self, moment: datetime) -> None:
+        """Stores what the ledger booked without a fill; caller holds the lock."""
+        kept = self.ledger.take_bookkeeping()
+        if not kept:
+            return
+        state = self._state_write(kept)
+        samples = [_sample(self.ledger.account_figures(a.account), moment) for a in state.accounts]
+        try:
+            await self._store.record_bookkeeping(state=state, samples=samples)
+        except BaseException:
+            await self._reload()
+            raise
+        self._applied_charge_ids.update(charge.charge_id for charge, _ in kept.financing)
+        for sample in samples:
+            self._last_sample[sample.account] = moment
+        self._bump()
+
+    # ----------------------------------------------------------------- financing
+
+    async def apply_financing(self, charge: FinancingCharge) -> bool:
+        """The port for financing a venue reports (QUANTMESH_FINANCING_SOURCE=venue; OANDA's
+        DAILY_FINANCING transactions): books one charge, once per `charge_id` (the venue's
+        transaction id, with the instrument if the venue splits it per position); False when it
+        was applied before. Money in a currency other than the account's converts by the usual rules.
+        """
+        async with self._lock:
+            if charge.charge_id in self._applied_charge_ids:
+                return False
+            self.ledger.apply_financing(charge)
+            await self._write_bookkeeping(charge.time)
+            return True
 
     def _sample_due(self, account: str, moment: datetime) -> bool:
         last = self._last_sample.get(account)
@@ -209,13 +270,15 @@ class PositionEngine:
         account = account or self.default_account
         wanted = frozenset(strategies)
         async with self._lock:
-            positions = self.ledger.positions(account, strategies=strategies, instruments=instruments)
-            slugs = sorted({r.slug for r in self.ledger.strategy_records() if r.account == account
+            ledger = self.ledger
+            positions = ledger.positions(account, strategies=strategies, instruments=instruments)
+            slugs = sorted({r.slug for r in ledger.strategy_records() if r.account == account
                             and (not wanted or r.slug in wanted)} | wanted)
             return ExposureView(
-                positions=[self._view(p) for p in positions], account=self.ledger.account_figures(account),
-                strategies=[self.ledger.strategy_figures(account, slug) for slug in slugs],
-                last_fill_seq=self._last_fill_seq, as_of=self._clock.now(), version=self._version)
+                positions=[self._view(p) for p in positions], account=ledger.account_figures(account),
+                strategies=[ledger.strategy_figures(account, slug) for slug in slugs],
+                last_fill_seq=self._last_fill_seq, as_of=self._clock.now(), version=self._version,
+                days=ledger.trading_days(account), open_positions=ledger.open_position_count(account))
 
     async def wait_for_change(self, seen_version: int, timeout: float) -> int:
         """Returns as soon as the version differs from `seen_version`, or after `timeout` seconds."""
@@ -246,6 +309,8 @@ class PositionEngine:
             strategies=[self.ledger.strategy_figures(account, slug) for slug in slugs],
             last_fill_seq=self._last_fill_seq,
             as_of=self._clock.now(),
+            days=self.ledger.trading_days(account),
+            open_positions=self.ledger.open_position_count(account),
         )
 
     async def equity_curve(self, *, account: str = "", since: datetime | None = None,
@@ -301,6 +366,7 @@ class PositionEngine:
                               side="buy" if quantity > 0 else "sell", quantity=abs(quantity), price=price,
                               commission=ZERO, time=now)
             outcome = self.ledger.apply_fill(fill)
+            state = self._state_write(self.ledger.take_bookkeeping(), outcome.position.key, outcome.strategy)
             entry = AdjustmentEntry(id=0, account=diff.account, instrument=diff.instrument, quantity=quantity,
                                     price=price, ledger_quantity=diff.ledger_quantity,
                                     broker_quantity=diff.broker_quantity, broker=broker, actor=actor,
@@ -309,8 +375,7 @@ class PositionEngine:
             event_seq = self.changes.last_seq + 1
             try:
                 stored = await self._store.record_adjustment(
-                    adjustment=entry, position=outcome.position, strategy=outcome.strategy,
-                    account=outcome.account, event_seq=event_seq, event=event,
+                    adjustment=entry, booking=outcome.booking, state=state, event_seq=event_seq, event=event,
                     sample=_sample(outcome.figures, now))
             except BaseException:
                 await self._reload()
@@ -323,6 +388,25 @@ class PositionEngine:
         return stored
 
     # ----------------------------------------------------------------- internals
+
+    def _state_write(self, kept: Bookkeeping, position_key=None, strategy=None) -> StateWrite:
+        """Copies of what a change touched, taken right after it (no await between)."""
+        ledger = self.ledger
+        keys = set(kept.positions) | ({position_key} if position_key else set())
+        accounts = set(kept.accounts) | ({position_key[0]} if position_key else set())
+        positions = tuple(copy.copy(p) for p in (ledger.position(*k) for k in sorted(keys)) if p is not None)
+        return StateWrite(positions=positions, strategies=(strategy,) if strategy is not None else (),
+                          accounts=tuple(ledger.account_record(a) for a in sorted(accounts)),
+                          days=self._days(accounts), trading_day_start=self._trading_day_start(),
+                          financing=tuple(kept.financing), conversions=tuple(kept.conversions))
+
+    def _days(self, accounts: Iterable[str]) -> tuple[tuple[str, DayFigures], ...]:
+        """The newest day of each account, and the one before it (a rollover may have closed it)."""
+        return tuple((account, day) for account in accounts for day in self.ledger.kept_days(account, last=2))
+
+    def _trading_day_start(self) -> datetime | None:
+        day = self.ledger.trading_day
+        return day.start if day is not None else None
 
     def _view(self, position: Position) -> PositionView:
         mark = self.ledger.mark(position.instrument)

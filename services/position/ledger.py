@@ -22,9 +22,27 @@ flips. Its net PnL = realized over the trip - commission over the trip decides a
 commission of a flipping fill counts toward the trip it closes (the new trip starts
 with none), which keeps every figure exact instead of splitting a commission pro rata.
 
-Account figures: balance = starting cash + realized - commission; equity = balance +
-unrealized; peak equity (starting at the starting cash); drawdown = peak - equity;
-drawdown_fraction = drawdown / peak; max drawdown. They update on every fill and mark.
+Money in the account's currency (services/position/currency.py has the rules): a
+position's realized PnL, commission and unrealized PnL are in its instrument's quote
+currency; each fill's realized PnL and commission are converted into the account's
+currency at the newest quote of the conversion pair when the fill is booked (its
+`Booking` records the quote), unrealized PnL at the current quote on every mark. Money
+with no quote to convert it yet is held as pending in its own currency, listed in the
+account figures as unconverted, and converted at the first quote that arrives.
+
+Account figures, all in the account's currency: balance = starting cash + realized -
+commission + financing; equity = balance + unrealized; peak equity (starting at the
+starting cash); drawdown = peak - equity; drawdown_fraction = drawdown / peak; max
+drawdown. They update on every fill and mark. Unconverted money is in none of them.
+
+Trading days (services/common/tradingday.py): the ledger's day is the trading day of the
+newest fill or quote it has seen (market time, so a backtest rolls days exactly as live
+does). Crossing a day boundary is the rollover: financing is charged on every open
+position by `financing` rates (services/position/financing.py). Each account keeps its
+figures per day (services/position/days.py) for the daily loss limit and recent drawdown.
+
+Durable changes that no fill carries (financing at a rollover, pending money converted
+by a quote) collect in `Bookkeeping` until the engine stores them (`take_bookkeeping`).
 
 Arithmetic runs in a 60-digit decimal context, so the only rounding anywhere is in the
 re-averaging division (a repeating decimal cannot be stored exactly); values are
@@ -35,11 +53,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Context, Decimal, localcontext
 
+from services.common.tradingday import DayFigures, TradingCalendar, TradingDay
 from services.common.vocabulary import signed_quantity
+from services.position.currency import Converter, Rate, quote_currency
+from services.position.days import DayBook
+from services.position.financing import NO_RATES, FinancingCharge, FinancingRates, rollover_charge
 
 ZERO = Decimal(0)
 _LEDGER_CONTEXT = Context(prec=60)
@@ -78,7 +100,7 @@ class LedgerFill:
 
 @dataclass(frozen=True, slots=True)
 class Mark:
-    """The latest quote of an instrument, used for unrealized PnL."""
+    """The latest quote of an instrument, used for unrealized PnL and currency conversion."""
 
     instrument: str
     bid: Decimal
@@ -93,13 +115,17 @@ class Position:
     strategy: str
     quantity: Decimal = ZERO
     average_price: Decimal | None = None
-    realized_pnl: Decimal = ZERO
-    commission: Decimal = ZERO
+    realized_pnl: Decimal = ZERO  # quote currency
+    commission: Decimal = ZERO    # quote currency
     opened_time: datetime | None = None
     updated_time: datetime | None = None
-    # The open round trip, so its net result is known when it ends.
+    # The open round trip, so its net result is known when it ends (quote currency).
     trip_realized: Decimal = ZERO
     trip_commission: Decimal = ZERO
+    # In the account's currency: what of the above has been converted, and financing.
+    realized_pnl_account: Decimal = ZERO
+    commission_account: Decimal = ZERO
+    financing: Decimal = ZERO
 
     @property
     def key(self) -> PositionKey:
@@ -109,7 +135,12 @@ class Position:
     def is_flat(self) -> bool:
         return self.quantity == 0
 
+    @property
+    def net_pnl_account(self) -> Decimal:
+        return self.realized_pnl_account - self.commission_account + self.financing
+
     def unrealized_at(self, mark: Mark | None) -> Decimal:
+        """In the quote currency."""
         with localcontext(_LEDGER_CONTEXT):
             return self._unrealized(mark)
 
@@ -139,11 +170,14 @@ class StrategyRecord:
 
 @dataclass(slots=True)
 class AccountRecord:
+    """Running totals in the account's currency."""
+
     account: str
     realized_pnl: Decimal = ZERO
     commission: Decimal = ZERO
     peak_equity: Decimal | None = None  # None until the first figure: then the starting cash
     max_drawdown: Decimal = ZERO
+    financing: Decimal = ZERO
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,13 +190,18 @@ class AccountFigures:
     drawdown: Decimal
     drawdown_fraction: Decimal
     max_drawdown: Decimal
+    realized_pnl: Decimal = ZERO
+    commission: Decimal = ZERO
+    financing: Decimal = ZERO
+    # Money the figures leave out because no quote converts it yet: (currency, amount), by currency.
+    unconverted: tuple[tuple[str, Decimal], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class StrategyFigures:
     slug: str
-    realized_pnl_net: Decimal  # realized - commission, over the strategy's instruments
-    unrealized_pnl: Decimal
+    realized_pnl_net: Decimal  # realized - commission + financing, account currency, over its instruments
+    unrealized_pnl: Decimal    # account currency (what can be converted)
     consecutive_losses: int
     wins: int
     losses: int
@@ -170,10 +209,55 @@ class StrategyFigures:
 
 @dataclass(frozen=True, slots=True)
 class RoundTrip:
-    """A round trip that ended with this fill."""
+    """A round trip that ended with this fill; its net is in the quote currency."""
 
     net_pnl: Decimal
     won: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """The money one fill or financing charge booked, in its own currency and the account's.
+
+    `rate` is the quote it was converted at (SAME_CURRENCY's empty instrument when no
+    conversion was needed); while `pending`, no quote was known and the account amounts
+    are None.
+    """
+
+    kind: str  # "fill" (adjustments too: their key starts with "adjustment:") | "financing"
+    key: str   # the fill id or the financing charge id
+    account: str
+    instrument: str
+    strategy: str
+    time: datetime
+    currency: str
+    pnl: Decimal          # realized PnL (fill) or the financing amount, in `currency`
+    commission: Decimal   # in `currency`; 0 for financing
+    pending: bool = False
+    rate: Rate | None = None
+    pnl_account: Decimal | None = None
+    commission_account: Decimal | None = None
+
+    @property
+    def net(self) -> Decimal:
+        return self.pnl - self.commission
+
+    @property
+    def net_account(self) -> Decimal:
+        return (self.pnl_account or ZERO) - (self.commission_account or ZERO)
+
+
+@dataclass(slots=True)
+class Bookkeeping:
+    """Durable changes no fill carries, waiting for the engine to store them."""
+
+    financing: list[tuple[FinancingCharge, Booking]] = field(default_factory=list)
+    conversions: list[Booking] = field(default_factory=list)  # pending money converted at last
+    positions: set[PositionKey] = field(default_factory=set)
+    accounts: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.financing or self.conversions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,19 +267,25 @@ class FillOutcome:
     position: Position
     strategy: StrategyRecord
     account: AccountRecord
-    realized_pnl: Decimal  # realized by this fill
+    realized_pnl: Decimal  # realized by this fill, quote currency
     round_trip: RoundTrip | None
     figures: AccountFigures
+    booking: Booking
 
 
 @dataclass(slots=True)
 class _AccountBook:
     record: AccountRecord
+    days: DayBook = field(default_factory=DayBook)
     positions: dict[tuple[str, str], Position] = field(default_factory=dict)  # (instrument, strategy)
-    # Unrealized PnL per instrument, refreshed only for the instrument a fill or mark touches,
-    # so equity costs O(instruments) instead of O(positions) per event.
+    # Unrealized PnL per instrument in the account's currency, refreshed only for the instrument a
+    # fill or mark touches, so equity costs O(instruments) instead of O(positions) per event.
     unrealized: dict[str, Decimal] = field(default_factory=dict)
+    # Unrealized PnL per instrument that no quote converts yet, in the quote currency.
+    unconverted_unrealized: dict[str, Decimal] = field(default_factory=dict)
+    pending: dict[str, Decimal] = field(default_factory=dict)  # pending booked money per currency
     by_instrument: dict[str, list[Position]] = field(default_factory=dict)
+    last_equity: Decimal | None = None
 
     def add(self, position: Position) -> None:
         self.positions[(position.instrument, position.strategy)] = position
@@ -205,17 +295,27 @@ class _AccountBook:
 class Ledger:
     """Every position of every account, with the figures derived from them."""
 
-    def __init__(self, *, starting_cash: Decimal) -> None:
+    def __init__(self, *, starting_cash: Decimal, currency: str = "JPY", calendar: TradingCalendar | None = None,
+                 financing: FinancingRates = NO_RATES) -> None:
         if not starting_cash.is_finite() or starting_cash <= 0:
             raise ValueError(f"starting cash {starting_cash} must be positive")
         self.starting_cash = starting_cash
+        self.currency = currency
+        self.calendar = calendar or TradingCalendar.fx()
+        self.financing_rates = financing
+        self._converter = Converter(currency)
         self._accounts: dict[str, _AccountBook] = {}
         self._strategies: dict[tuple[str, str], StrategyRecord] = {}
         self._marks: dict[str, Mark] = {}
+        self._trading_day: TradingDay | None = None
+        self._pending: dict[str, list[Booking]] = {}  # by currency, oldest first
+        self._bookkeeping = Bookkeeping()
+        self._touched: set[str] = set()  # accounts whose money a rollover or a conversion moved
 
     # ----------------------------------------------------------------- fills
 
     def apply_fill(self, fill: LedgerFill) -> FillOutcome:
+        self._advance(fill.time)
         book = self._book(fill.account)
         position = book.positions.get((fill.instrument, fill.strategy))
         if position is None:
@@ -224,8 +324,10 @@ class Ledger:
         strategy = self._strategy(fill.account, fill.strategy)
         with localcontext(_LEDGER_CONTEXT):
             realized, trip = _apply_to_position(position, fill)
-            book.record.realized_pnl += realized
-            book.record.commission += fill.commission
+            booking = self._book_money(book, Booking(
+                kind="fill", key=fill.fill_id, account=fill.account, instrument=fill.instrument,
+                strategy=fill.strategy, time=fill.time, currency=quote_currency(fill.instrument), pnl=realized,
+                commission=fill.commission))
             if trip is not None:
                 if trip.won:
                     strategy.wins += 1
@@ -237,24 +339,78 @@ class Ledger:
             figures = self._update_figures(book)
         return FillOutcome(position=copy.copy(position), strategy=copy.copy(strategy),
                            account=copy.copy(book.record), realized_pnl=realized, round_trip=trip,
-                           figures=figures)
+                           figures=figures, booking=booking)
+
+    # ----------------------------------------------------------------- financing
+
+    def apply_financing(self, charge: FinancingCharge) -> Booking:
+        """Books a charge the venue reported (QUANTMESH_FINANCING_SOURCE=venue)."""
+        self._advance(charge.time)
+        book = self._book(charge.account)
+        with localcontext(_LEDGER_CONTEXT):
+            booking = self._charge(book, charge)
+            self._update_figures(book)
+        return booking
+
+    def _charge(self, book: _AccountBook, charge: FinancingCharge) -> Booking:
+        if (charge.instrument, charge.strategy) not in book.positions:
+            book.add(Position(charge.account, charge.instrument, charge.strategy))
+        booking = self._book_money(book, Booking(
+            kind="financing", key=charge.charge_id, account=charge.account, instrument=charge.instrument,
+            strategy=charge.strategy, time=charge.time, currency=charge.currency, pnl=charge.amount,
+            commission=ZERO))
+        self._keep(booking)
+        self._bookkeeping.financing.append((charge, booking))
+        return booking
+
+    def _roll(self, rollover: datetime) -> None:
+        """The day boundary: every open position is charged its rate's financing."""
+        if not self.financing_rates:
+            return
+        for book in self._accounts.values():
+            charged = False
+            for position in list(book.positions.values()):
+                if position.quantity == 0:
+                    continue
+                price = position.mark_price(self._marks.get(position.instrument)) or position.average_price
+                charge = rollover_charge(account=position.account, instrument=position.instrument,
+                                         strategy=position.strategy, quantity=position.quantity, price=price,
+                                         rollover=rollover, rates=self.financing_rates,
+                                         currency=quote_currency(position.instrument))
+                if charge is not None:
+                    self._charge(book, charge)
+                    charged = True
+            if charged:
+                self._update_figures(book)
 
     # ----------------------------------------------------------------- marks
 
     def apply_mark(self, mark: Mark) -> list[AccountFigures]:
-        """Records the mark; returns the new figures of every account holding the instrument."""
+        """Records the mark; returns the new figures of every account whose money it moved."""
         self._marks[mark.instrument] = mark
+        self._touched.clear()
+        self._advance(mark.time)
+        converts = self._converter.converts(mark.instrument)
         changed: list[AccountFigures] = []
-        for book in self._accounts.values():
-            holding = False
-            for position in book.by_instrument.get(mark.instrument, ()):
-                if position.quantity != 0:
-                    position.updated_time = mark.time
-                    holding = True
-            if holding:
-                with localcontext(_LEDGER_CONTEXT):
+        with localcontext(_LEDGER_CONTEXT):
+            if converts is not None and converts in self._pending:
+                self._convert_pending(converts)
+            for book in self._accounts.values():
+                touched = False
+                for position in book.by_instrument.get(mark.instrument, ()):
+                    if position.quantity != 0:
+                        position.updated_time = mark.time
+                        touched = True
+                if touched:
                     self._refresh_unrealized(book, mark.instrument)
-                changed.append(self._update_figures(book))
+                if converts is not None:  # a new rate moves every instrument quoted in that currency
+                    for instrument in book.by_instrument:
+                        if instrument != mark.instrument and quote_currency(instrument) == converts \
+                                and self._holds(book, instrument):
+                            self._refresh_unrealized(book, instrument)
+                            touched = True
+                if touched or book.record.account in self._touched:
+                    changed.append(self._update_figures(book))
         return changed
 
     def mark(self, instrument: str) -> Mark | None:
@@ -264,6 +420,11 @@ class Ledger:
         return list(self._marks.values())
 
     # ----------------------------------------------------------------- reading
+
+    @property
+    def trading_day(self) -> TradingDay | None:
+        """The trading day of the newest fill or quote seen; None before the first."""
+        return self._trading_day
 
     def accounts(self) -> list[str]:
         return sorted(self._accounts)
@@ -291,8 +452,23 @@ class Ledger:
         for book in self._accounts.values():
             yield from book.positions.values()
 
+    def open_position_count(self, account: str) -> int:
+        """Open (strategy, instrument) positions of the account: what max_open_positions counts."""
+        book = self._accounts.get(account)
+        return sum(1 for p in book.positions.values() if p.quantity != 0) if book else 0
+
     def unrealized_pnl(self, position: Position) -> Decimal:
+        """In the quote currency."""
         return position.unrealized_at(self._marks.get(position.instrument))
+
+    def unrealized_pnl_account(self, position: Position) -> Decimal | None:
+        """In the account's currency at the current quote; None when no quote converts it yet."""
+        unrealized = self.unrealized_pnl(position)
+        rate = self._rate(position.instrument)
+        if rate is None:
+            return None if unrealized != 0 else ZERO
+        with localcontext(_LEDGER_CONTEXT):
+            return rate.convert(unrealized)
 
     def net_quantities(self, account: str) -> dict[str, Decimal]:
         """Net quantity per instrument over every strategy: what a broker (netting) would show."""
@@ -309,8 +485,8 @@ class Ledger:
         with localcontext(_LEDGER_CONTEXT):
             for position in (book.positions.values() if book else ()):
                 if position.strategy == slug:
-                    realized += position.realized_pnl - position.commission
-                    unrealized += self.unrealized_pnl(position)
+                    realized += position.net_pnl_account
+                    unrealized += self.unrealized_pnl_account(position) or ZERO
         return StrategyFigures(slug=slug, realized_pnl_net=realized, unrealized_pnl=unrealized,
                                consecutive_losses=record.consecutive_losses, wins=record.wins,
                                losses=record.losses)
@@ -332,10 +508,38 @@ class Ledger:
         with localcontext(_LEDGER_CONTEXT):
             return self._figures(book)
 
+    def trading_days(self, account: str) -> tuple[DayFigures, ...]:
+        """The account's last days, oldest first, ending with the current one (empty before any event)."""
+        equity = self.account_figures(account).equity
+        book = self._accounts.get(account)
+        return (book.days if book else DayBook()).figures(self._trading_day, equity)
+
+    def kept_days(self, account: str, *, last: int) -> list[DayFigures]:
+        """The newest `last` days the account has entries for (what a change is stored with)."""
+        book = self._accounts.get(account)
+        return book.days.last(last) if book else []
+
+    def unconverted(self, account: str) -> tuple[tuple[str, Decimal, str], ...]:
+        """(currency, amount, the instrument whose quote would convert it) the account's figures leave out."""
+        return tuple((currency, amount, self._converter.missing_pair(currency))
+                     for currency, amount in self.account_figures(account).unconverted)
+
+    def pending(self) -> list[Booking]:
+        return [b for bookings in self._pending.values() for b in bookings]
+
+    def has_bookkeeping(self) -> bool:
+        return bool(self._bookkeeping)
+
+    def take_bookkeeping(self) -> Bookkeeping:
+        """Hands the durable changes made since the last call to the caller, who stores them."""
+        taken, self._bookkeeping = self._bookkeeping, Bookkeeping()
+        return taken
+
     # ----------------------------------------------------------------- restore
 
     def restore(self, *, positions: Iterable[Position], strategies: Iterable[StrategyRecord],
-                accounts: Iterable[AccountRecord], marks: Iterable[Mark]) -> None:
+                accounts: Iterable[AccountRecord], marks: Iterable[Mark], pending: Iterable[Booking] = (),
+                days: Iterable[tuple[str, DayFigures]] = (), trading_day_start: datetime | None = None) -> None:
         """Loads stored state into an empty ledger (after a restart)."""
         if self._accounts or self._strategies:
             raise RuntimeError("restore needs an empty ledger")
@@ -347,10 +551,20 @@ class Ledger:
             self._strategies[(record.account, record.slug)] = copy.copy(record)
         for mark in marks:
             self._marks[mark.instrument] = mark
+        by_account: dict[str, list[DayFigures]] = {}
+        for account, figures in days:
+            by_account.setdefault(account, []).append(figures)
+        for account, kept in by_account.items():
+            self._book(account).days = DayBook(kept)
+        for booking in pending:
+            self._hold(self._book(booking.account), booking)
+        if trading_day_start is not None:
+            self._trading_day = self.calendar.day_of(trading_day_start)
         with localcontext(_LEDGER_CONTEXT):
             for book in self._accounts.values():
                 for instrument in book.by_instrument:
                     self._refresh_unrealized(book, instrument)
+                book.last_equity = self._figures(book).equity
 
     # ----------------------------------------------------------------- internals
 
@@ -366,9 +580,81 @@ class Ledger:
             record = self._strategies[(account, slug)] = StrategyRecord(account, slug)
         return record
 
+    def _advance(self, moment: datetime) -> None:
+        """Moves the ledger's day to the one of `moment`, charging financing at each rollover crossed."""
+        day = self._trading_day
+        if day is not None and moment < day.end:
+            return  # the same day, or a late event that counts in the newest day
+        if day is not None:
+            with localcontext(_LEDGER_CONTEXT):
+                for rollover in self.calendar.rollovers(day.start, moment):
+                    self._trading_day = self.calendar.day_of(rollover)
+                    self._roll(rollover)
+        self._trading_day = self.calendar.day_of(moment)
+
+    def _rate(self, instrument: str) -> Rate | None:
+        return self._converter.rate(quote_currency(instrument), self._marks)
+
+    def _book_money(self, book: _AccountBook, draft: Booking) -> Booking:
+        """Converts `draft` at the newest quote and credits it, or holds it as pending."""
+        rate = self._converter.rate(draft.currency, self._marks)
+        if rate is None:
+            if draft.pnl == 0 and draft.commission == 0:
+                return replace(draft, pnl_account=ZERO, commission_account=ZERO)  # nothing to convert
+            self._hold(book, draft)
+            return replace(draft, pending=True)
+        booking = replace(draft, rate=rate, pnl_account=rate.convert(draft.pnl),
+                          commission_account=rate.convert_cost(draft.commission))
+        self._credit(book, booking)
+        return booking
+
+    def _hold(self, book: _AccountBook, booking: Booking) -> None:
+        self._pending.setdefault(booking.currency, []).append(replace(booking, pending=True))
+        book.pending[booking.currency] = book.pending.get(booking.currency, ZERO) + booking.net
+
+    def _convert_pending(self, currency: str) -> None:
+        """The first quote for `currency`: every held booking converts at it, oldest first."""
+        rate = self._converter.rate(currency, self._marks)
+        for held in self._pending.pop(currency, ()):
+            book = self._book(held.account)
+            book.pending[currency] -= held.net
+            if book.pending[currency] == 0:
+                del book.pending[currency]
+            booking = replace(held, pending=False, rate=rate, pnl_account=rate.convert(held.pnl),
+                              commission_account=rate.convert_cost(held.commission))
+            if (held.instrument, held.strategy) not in book.positions:
+                book.add(Position(held.account, held.instrument, held.strategy))
+            self._credit(book, booking)
+            self._keep(booking)
+            self._bookkeeping.conversions.append(booking)
+
+    def _keep(self, booking: Booking) -> None:
+        self._bookkeeping.positions.add((booking.account, booking.instrument, booking.strategy))
+        self._bookkeeping.accounts.add(booking.account)
+        self._touched.add(booking.account)
+
+    def _credit(self, book: _AccountBook, booking: Booking) -> None:
+        position = book.positions[(booking.instrument, booking.strategy)]
+        if booking.kind == "financing":
+            position.financing += booking.pnl_account
+            book.record.financing += booking.pnl_account
+        else:
+            position.realized_pnl_account += booking.pnl_account
+            position.commission_account += booking.commission_account
+            book.record.realized_pnl += booking.pnl_account
+            book.record.commission += booking.commission_account
+        book.days.book(self._trading_day, booking.net_account, self._equity_before(book))
+
+    def _equity_before(self, book: _AccountBook) -> Decimal:
+        return book.last_equity if book.last_equity is not None else self.starting_cash
+
+    @staticmethod
+    def _holds(book: _AccountBook, instrument: str) -> bool:
+        return any(p.quantity != 0 for p in book.by_instrument.get(instrument, ()))
+
     def _figures(self, book: _AccountBook) -> AccountFigures:
         record = book.record
-        balance = self.starting_cash + record.realized_pnl - record.commission
+        balance = self.starting_cash + record.realized_pnl - record.commission + record.financing
         unrealized = sum(book.unrealized.values(), ZERO)
         equity = balance + unrealized
         peak = max(record.peak_equity if record.peak_equity is not None else self.starting_cash, equity)
@@ -376,17 +662,41 @@ class Ledger:
         fraction = drawdown / peak if peak > 0 else ZERO
         return AccountFigures(account=record.account, balance=balance, unrealized_pnl=unrealized, equity=equity,
                               peak_equity=peak, drawdown=drawdown, drawdown_fraction=fraction,
-                              max_drawdown=max(record.max_drawdown, drawdown))
+                              max_drawdown=max(record.max_drawdown, drawdown), realized_pnl=record.realized_pnl,
+                              commission=record.commission, financing=record.financing,
+                              unconverted=self._unconverted(book))
+
+    @staticmethod
+    def _unconverted(book: _AccountBook) -> tuple[tuple[str, Decimal], ...]:
+        if not book.pending and not book.unconverted_unrealized:
+            return ()
+        totals = dict(book.pending)
+        for instrument, amount in book.unconverted_unrealized.items():
+            currency = quote_currency(instrument)
+            totals[currency] = totals.get(currency, ZERO) + amount
+        return tuple(sorted((c, a) for c, a in totals.items() if a != 0))
 
     def _refresh_unrealized(self, book: _AccountBook, instrument: str) -> None:
         mark = self._marks.get(instrument)
-        book.unrealized[instrument] = sum((p._unrealized(mark) for p in book.by_instrument.get(instrument, ())), ZERO)
+        positions = book.by_instrument.get(instrument, ())
+        rate = self._rate(instrument)
+        if rate is None:
+            book.unrealized[instrument] = ZERO
+            book.unconverted_unrealized[instrument] = sum((p._unrealized(mark) for p in positions), ZERO)
+            if book.unconverted_unrealized[instrument] == 0:
+                del book.unconverted_unrealized[instrument]
+            return
+        book.unconverted_unrealized.pop(instrument, None)
+        book.unrealized[instrument] = sum((rate.convert(p._unrealized(mark)) for p in positions), ZERO)
 
     def _update_figures(self, book: _AccountBook) -> AccountFigures:
         with localcontext(_LEDGER_CONTEXT):
             figures = self._figures(book)
         book.record.peak_equity = figures.peak_equity
         book.record.max_drawdown = figures.max_drawdown
+        if self._trading_day is not None:
+            book.days.equity(self._trading_day, figures.equity, self._equity_before(book))
+        book.last_equity = figures.equity
         return figures
 
 

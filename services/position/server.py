@@ -18,6 +18,8 @@ from services.common.auth import Role, current_identity
 from services.common.errors import InvalidArgument, Unavailable
 from services.common.wire import trimmed_decimal_text as decimal_text
 from services.common.timeutil import to_timestamp
+from services.common.tradingday import DayFigures
+from services.position.currency import Converter
 from services.position.engine import BrokerPosition, PositionEngine, PositionView
 from services.position.ledger import AccountFigures, StrategyFigures
 from services.position.store import AdjustmentEntry, EquitySample, PositionChange
@@ -63,12 +65,25 @@ def position_record(view: PositionView) -> position_pb2.PositionRecord:
     return record
 
 
-def account_summary(figures: AccountFigures, currency: str) -> position_pb2.AccountSummary:
+def account_summary(figures: AccountFigures, currency: str, open_positions: int = 0) -> position_pb2.AccountSummary:
+    converter = Converter(currency)
     return position_pb2.AccountSummary(
         account=figures.account, currency=currency, balance=decimal_text(figures.balance),
         equity=decimal_text(figures.equity), peak_equity=decimal_text(figures.peak_equity),
         drawdown=decimal_text(figures.drawdown), drawdown_fraction=decimal_text(figures.drawdown_fraction),
-        max_drawdown=decimal_text(figures.max_drawdown))
+        max_drawdown=decimal_text(figures.max_drawdown), realized_pnl=decimal_text(figures.realized_pnl),
+        commission=decimal_text(figures.commission), financing=decimal_text(figures.financing),
+        unrealized_pnl=decimal_text(figures.unrealized_pnl), open_positions=open_positions,
+        unconverted=[position_pb2.UnconvertedMoney(currency=c, amount=decimal_text(amount),
+                                                   conversion_instrument=converter.missing_pair(c))
+                     for c, amount in figures.unconverted])
+
+
+def trading_day(figures: DayFigures) -> position_pb2.TradingDay:
+    return position_pb2.TradingDay(
+        start=to_timestamp(figures.day.start), end=to_timestamp(figures.day.end), date=figures.day.date.isoformat(),
+        opening_equity=decimal_text(figures.opening_equity), peak_equity=decimal_text(figures.peak_equity),
+        realized_pnl=decimal_text(figures.realized_pnl))
 
 
 def strategy_summary(figures: StrategyFigures) -> position_pb2.StrategySummary:
@@ -113,9 +128,10 @@ class PositionServicer(position_pb2_grpc.PositionServicer):
                                                       include_flat=request.include_flat)
         return position_pb2.SnapshotResponse(
             positions=[position_record(p) for p in view.positions],
-            account=account_summary(view.account, self._engine.currency),
+            account=account_summary(view.account, self._engine.currency, view.open_positions),
             strategies=[strategy_summary(s) for s in view.strategies],
-            last_fill_seq=view.last_fill_seq, as_of=to_timestamp(view.as_of))
+            last_fill_seq=view.last_fill_seq, as_of=to_timestamp(view.as_of),
+            days=[trading_day(d) for d in view.days])
 
     async def WatchPositions(self, request, context):
         _check_names("strategy_slugs", request.strategy_slugs)
@@ -145,8 +161,9 @@ class PositionServicer(position_pb2_grpc.PositionServicer):
             yield position_pb2.WatchExposureResponse(
                 last_fill_seq=view.last_fill_seq, as_of=to_timestamp(view.as_of),
                 positions=[position_record(p) for p in view.positions],
-                account=account_summary(view.account, self._engine.currency),
-                strategies=[strategy_summary(s) for s in view.strategies], heartbeat_interval=heartbeat)
+                account=account_summary(view.account, self._engine.currency, view.open_positions),
+                strategies=[strategy_summary(s) for s in view.strategies], heartbeat_interval=heartbeat,
+                days=[trading_day(d) for d in view.days])
             await self._engine.wait_for_change(version, interval)
 
     async def Reconcile(self, request, context):
