@@ -6,7 +6,11 @@ the own book for "does this order reduce", and a token bucket per strategy. No R
 database round trip sit between an intent and its verdict.
 
 Order of the checks, each refusal naming its rule: reduce_only, guard, exposure
-staleness (entries only), the static risk limits, the order rate.
+staleness (entries only), the static risk limits (sizes with their per-instrument
+overrides; for orders that do not reduce: open positions, unconverted money, the daily
+loss limit, the drawdowns, consecutive losses: services/order/risk.py), the order rate.
+The money figures come with the exposure (the position plane's stream or the in-process
+ledger), so the daily loss and the N-day drawdown cost no call per order either.
 """
 
 from __future__ import annotations
