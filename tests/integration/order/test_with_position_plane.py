@@ -12,6 +12,7 @@ from quantmesh.common.v1 import common_pb2
 from quantmesh.order.v1 import order_pb2
 from quantmesh.position.v1 import position_pb2, position_pb2_grpc
 from tests.integration.order.conftest import LOG_DIR, OrderPlane, intent, order_stub, wait_for_state
+from services.common.db import create_database
 from tests.support.ports import free_port
 from tests.support.processes import PlaneProcess
 
@@ -71,11 +72,13 @@ async def test_the_strategy_limit_is_checked_against_the_ledger(planes):
         assert "from 4000 to 6000" in error.value.details()
 
 
-async def test_entries_stop_when_the_position_plane_dies_and_resume_when_it_returns(order_env, database_url):
+async def test_entries_stop_when_the_position_plane_dies_and_resume_when_it_returns(order_env, postgres_admin_url):
     """kill -9 of the position plane: past the staleness bound entries are refused with the rule,
     an exit is still judged and passes; after a restart entries pass again."""
+    # A database of its own: the module's order plane holds the writer lease of the module's database.
+    database_url = await create_database(postgres_admin_url)
     position_addr = f"127.0.0.1:{free_port()}"
-    order = OrderPlane({**order_env, "QUANTMESH_POSITIONS_SOURCE": "position_plane",
+    order = OrderPlane({**order_env, "DATABASE_URL": database_url, "QUANTMESH_POSITIONS_SOURCE": "position_plane",
                         "QUANTMESH_POSITION_ADDR": position_addr,
                         "QUANTMESH_EXPOSURE_STALENESS_SECONDS": "1"}).start()
     position_env = {"DATABASE_URL": database_url, "QUANTMESH_LISTEN": position_addr,
