@@ -13,6 +13,15 @@ Per tick, in this order (the same order the live mesh sees events in):
 Market orders fill at the next quote after the decision (`fill_at="next"`, like the live
 paper venue), or at the quote that closed the decision candle (`fill_at="current"`: with
 bar data that is the next bar's open, which is what backtesting.py does).
+
+Money follows the position plane's rules (services/position/currency.py): the ledger keeps
+the account's currency (`currency`; by default the instrument's quote currency, so a
+one-instrument backtest needs no conversion). A backtest in another currency converts
+through `conversion_quotes` (the data holds one instrument), for example USD_JPY at
+150.00 / 150.02 for EUR_USD on a JPY account; without one, the money stays unconverted
+and entries are refused with risk.unconverted_pnl, as live. Financing is charged at each
+trading-day rollover from `financing` rates, and the daily loss limit and the N-day
+drawdown read the same trading days, all in data time.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from services.backtest.report import EquityPoint
 from services.backtest.trades import FillRecord
 from services.common.clock import SimulatedClock
 from services.common.flags import GuardVerdict
+from services.common.tradingday import TradingCalendar
 from services.common.vocabulary import OrderState
 from services.market_data.candles import CandleAggregator
 from services.market_data.factors import FactorEngine, parse_factors
@@ -38,7 +48,9 @@ from services.order.intents import Intent
 from services.order.journal import JournalSettings
 from services.order.repository import MemoryOrderStore
 from services.order.risk import RiskLimits
-from services.position.ledger import Ledger, LedgerFill, Mark
+from services.position.currency import quote_currency
+from services.position.financing import NO_RATES, FinancingRates
+from services.position.ledger import AccountFigures, Ledger, LedgerFill, Mark
 from services.strategies.book import CandleBook
 from services.strategies.desk import Decision, EntryDesk, ExitDesk, IntentDraft
 from services.strategies.sdk import Bar, Ohlc, OpenPosition, Strategy, StrategyHarness
@@ -56,6 +68,10 @@ class BacktestSettings:
     paper: PaperSettings = field(default_factory=PaperSettings)
     limits: RiskLimits = field(default_factory=RiskLimits)
     factors: str | None = None  # the market_data plane's default set when None
+    currency: str | None = None  # the account's; None: the instrument's quote currency
+    conversion_quotes: tuple[Mark, ...] = ()  # standing quotes converting into `currency`
+    trading_day: TradingCalendar = field(default_factory=TradingCalendar.fx)
+    financing: FinancingRates = NO_RATES
 
     def __post_init__(self) -> None:
         if self.fill_at not in ("next", "current"):
@@ -70,6 +86,8 @@ class BacktestResult:
     rejected: list[tuple[str, str]]  # (client order id, reason)
     ticks: int = 0
     decision_bars: int = 0
+    currency: str = ""
+    account: AccountFigures | None = None  # the ledger's figures at the end, in `currency`
 
 
 class _AllowAll:
@@ -98,12 +116,14 @@ class InProcessBacktest:
         self.book = CandleBook(self.instrument, strategy.history_bars())
         self.aggregator = CandleAggregator([Timeframe[tf] for tf in self.book.timeframes])
         self.factors = FactorEngine(parse_factors(settings.factors) if settings.factors else None)
-        self.ledger = Ledger(starting_cash=settings.starting_cash)
+        currency = settings.currency or quote_currency(self.instrument)
+        self.ledger = Ledger(starting_cash=settings.starting_cash, currency=currency,
+                             calendar=settings.trading_day, financing=settings.financing)
         self.venue = PaperBroker(MemoryVenueStore(), settings.paper)
         self.store = MemoryOrderStore()
         self.entry_desk = EntryDesk(self.harness)
         self.exit_desk = ExitDesk(self.harness)
-        self.result = BacktestResult(fills=[], curve=[], decisions=[], rejected=[])
+        self.result = BacktestResult(fills=[], curve=[], decisions=[], rejected=[], currency=currency)
         self._last_fill_seq = 0
         self._pending_exits: dict[str, OpenPosition] = {}
         self.clock: SimulatedClock | None = None
@@ -118,10 +138,13 @@ class InProcessBacktest:
                 on_tick(tick)
         if self.orders is not None:
             await self.orders.stop()
+        self.result.account = self.ledger.account_figures(self.settings.account)
         return self.result
 
     async def _open(self, first: FeedTick) -> None:
         self.clock = SimulatedClock(first.time)
+        for quote in self.settings.conversion_quotes:
+            self.ledger.apply_mark(Mark(instrument=quote.instrument, bid=quote.bid, ask=quote.ask, time=first.time))
         self.orders = build_engine(store=self.store, broker=self.venue, flags=_AllowAll(),
                                    exposure=LedgerExposure(self.ledger), limits=self.settings.limits, clock=self.clock,
                                    journal=JournalSettings(group_commit=False))
@@ -157,6 +180,7 @@ class InProcessBacktest:
         self.ledger.apply_fill(LedgerFill(fill_id=fill.fill_id, account=fill.account, instrument=fill.instrument,
                                           strategy=fill.strategy_slug, side=fill.side, quantity=fill.quantity,
                                           price=fill.price, commission=fill.commission, time=fill.time))
+        self.ledger.take_bookkeeping()  # nothing to store in a backtest: the ledger is the record
         self.result.fills.append(FillRecord(time=fill.time, strategy=fill.strategy_slug, instrument=fill.instrument,
                                             side=fill.side, quantity=fill.quantity, price=fill.price,
                                             commission=fill.commission))
@@ -173,6 +197,7 @@ class InProcessBacktest:
     async def _decide(self, bar: Bar, tick: FeedTick) -> None:
         self.result.decision_bars += 1
         self.ledger.apply_mark(Mark(instrument=tick.instrument, bid=tick.bid, ask=tick.ask, time=tick.time))
+        self.ledger.take_bookkeeping()
         positions = self._open_positions()
         figures = self.ledger.account_figures(self.settings.account)
         self.result.curve.append(EquityPoint(time=bar.end, equity=figures.equity, exposed=bool(positions)))

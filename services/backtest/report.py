@@ -1,4 +1,12 @@
-"""The backtest report: trades, win rate, PnL, return, max drawdown, Sharpe, exposure."""
+"""The backtest report: trades, win rate, PnL, return, max drawdown, Sharpe, exposure.
+
+Money follows the position plane's rules: the equity curve, return and drawdown are the
+ledger's, in the account's currency. Given the ledger's final figures (`account`), the
+net PnL, commission and financing are the ledger's too (each fill converted at its own
+rate, financing charged at the rollovers), and money the ledger could not convert is
+shown as such; without them, the net PnL and commission are the trades' sums, in the
+instrument's quote currency. Each trade (trades.csv) stays in its quote currency.
+"""
 
 from __future__ import annotations
 
@@ -34,11 +42,21 @@ class Summary:
     start: datetime | None
     end: datetime | None
     bars: int
+    currency: str = ""
+    financing: Decimal = Decimal(0)
+    unconverted: tuple[tuple[str, Decimal], ...] = ()
 
 
-def summarize(trades: Sequence[Trade], curve: Sequence[EquityPoint], starting_cash: Decimal) -> Summary:
+def summarize(trades: Sequence[Trade], curve: Sequence[EquityPoint], starting_cash: Decimal, *,
+              account=None, currency: str = "") -> Summary:
+    """`account`: the ledger's final AccountFigures (realized, commission, financing in `currency`)."""
     wins = sum(1 for t in trades if t.net_pnl > 0)
-    net = sum((t.net_pnl for t in trades), Decimal(0))
+    if account is not None:
+        net = account.realized_pnl - account.commission + account.financing
+        commission, financing, unconverted = account.commission, account.financing, account.unconverted
+    else:
+        net = sum((t.net_pnl for t in trades), Decimal(0))
+        commission, financing, unconverted = sum((t.commission for t in trades), Decimal(0)), Decimal(0), ()
     final = curve[-1].equity if curve else starting_cash
     peak, max_dd = Decimal(0), 0.0
     for point in curve:
@@ -47,7 +65,7 @@ def summarize(trades: Sequence[Trade], curve: Sequence[EquityPoint], starting_ca
             max_dd = max(max_dd, float((peak - point.equity) / peak))
     return Summary(
         trades=len(trades), wins=wins, win_rate=wins / len(trades) if trades else 0.0, net_pnl=net,
-        commission=sum((t.commission for t in trades), Decimal(0)),
+        commission=commission, currency=currency, financing=financing, unconverted=unconverted,
         return_pct=float((final - starting_cash) / starting_cash) * 100 if starting_cash else 0.0,
         max_drawdown_pct=max_dd * 100, sharpe=daily_sharpe(curve),
         exposure_pct=100 * sum(p.exposed for p in curve) / len(curve) if curve else 0.0,
@@ -70,10 +88,15 @@ def daily_sharpe(curve: Sequence[EquityPoint]) -> float:
 
 def format_summary(summary: Summary, *, title: str) -> str:
     span = f"{summary.start:%Y-%m-%d %H:%M} -> {summary.end:%Y-%m-%d %H:%M}" if summary.start else "no data"
+    unit = f" {summary.currency}" if summary.currency else ""
     rows = [
         ("period", span), ("decision bars", f"{summary.bars:,}"), ("trades", f"{summary.trades:,}"),
-        ("win rate", f"{summary.win_rate:.1%}"), ("net PnL", f"{summary.net_pnl:,.2f}"),
-        ("commission", f"{summary.commission:,.2f}"), ("return", f"{summary.return_pct:+.2f} %"),
+        ("win rate", f"{summary.win_rate:.1%}"), ("net PnL", f"{summary.net_pnl:,.2f}{unit}"),
+        ("commission", f"{summary.commission:,.2f}{unit}"),
+        *([("financing", f"{summary.financing:,.2f}{unit}")] if summary.financing else []),
+        *([("NOT converted", ", ".join(f"{a:,.2f} {c}" for c, a in summary.unconverted)
+            + f" (no quote into{unit}; left out of every figure)")] if summary.unconverted else []),
+        ("return", f"{summary.return_pct:+.2f} %"),
         ("max drawdown", f"{summary.max_drawdown_pct:.2f} %"), ("Sharpe (daily, annualized)", f"{summary.sharpe:.2f}"),
         ("exposure", f"{summary.exposure_pct:.1f} % of bars"),
     ]

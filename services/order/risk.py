@@ -25,6 +25,7 @@ from services.common.clock import Clock
 from services.common.config import ConfigError, Env
 from services.common.per_instrument import per_instrument
 from services.common.tradingday import DAYS_STREAMED, DayFigures, recent_peak
+from services.common.wire import trimmed_decimal_text as money
 from services.order.intents import Intent
 
 Overrides = tuple[tuple[str, Decimal], ...]  # (instrument, limit), sorted
@@ -214,11 +215,14 @@ def _daily_loss(intent: Intent, exposure: Exposure, limits: RiskLimits) -> RiskV
         limit = f"max_daily_loss {limits.max_daily_loss} {c}"
     elif loss >= (allowed := limits.max_daily_loss_fraction * today.opening_equity):
         limit = (f"max_daily_loss_fraction {limits.max_daily_loss_fraction} of the day's opening equity "
-                 f"{today.opening_equity} ({allowed} {c})")
+                 f"{money(today.opening_equity)} ({money(allowed)} {c})")
     else:
         return None
+    # Figures without the trailing zeros of arithmetic, as the exposure stream carries them, so a
+    # backtest's sentence and a live one read the same.
     return RiskVerdict(False, "risk.daily_loss_limit",
-                       f"realized loss today {loss} {c} (trading day {today.day}) reaches {limit}; {_ONLY_REDUCING} "
+                       f"realized loss today {money(loss)} {c} (trading day {today.day}) reaches {limit}; "
+                       f"{_ONLY_REDUCING} "
                        f"until the day ends at {today.day.end:%Y-%m-%d %H:%M} UTC")
 
 
@@ -239,8 +243,8 @@ def _recent_drawdown(intent: Intent, exposure: Exposure, limits: RiskLimits) -> 
     fraction = (peak - account.equity) / peak if peak > 0 else Decimal(0)
     if fraction >= limits.max_recent_drawdown_fraction:
         return RiskVerdict(False, "risk.max_recent_drawdown",
-                           f"account drawdown over the last {days} days {fraction:.6f} (peak {peak}, equity "
-                           f"{account.equity} {account.currency}) reaches max_recent_drawdown_fraction "
+                           f"account drawdown over the last {days} days {fraction:.6f} (peak {money(peak)}, equity "
+                           f"{money(account.equity)} {account.currency}) reaches max_recent_drawdown_fraction "
                            f"{limits.max_recent_drawdown_fraction}; {_ONLY_REDUCING}")
     return None
 

@@ -5,6 +5,12 @@ factors) and answers with an `EntrySignal`, an `ExitSignal` or None. It holds no
 state and does no I/O: the ENTRY/EXIT workers feed it and turn its answers into order
 intents, the same way live and in a backtest. User code is always called through
 `StrategyHarness`, which turns an exception or a malformed answer into "no order".
+
+Sizing by risk (optional): `size_by_risk(equity=..., risk_fraction=Decimal("0.01"),
+entry_price=..., stop_price=..., quote_to_account=..., step=...)` gives the quantity whose
+stop-loss would cost that fraction of equity, rounded down to the step (0: too small to
+enter). A strategy that uses it answers `EntrySignal(quantity=size_by_risk(...))` instead
+of `self.enter(...)`; see services/strategies/sizing.py for the formula and a worked example.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import numpy as np
 
 from services.strategies import exits
 from services.strategies.params import BaseParams, StrategyConfigError
+from services.strategies.sizing import size_by_risk
 
 __all__ = [
     "INTERFACE_VERSION",
@@ -37,6 +44,7 @@ __all__ = [
     "Strategy",
     "StrategyConfigError",
     "StrategyHarness",
+    "size_by_risk",
 ]
 
 INTERFACE_VERSION = 1
@@ -94,6 +102,9 @@ class MarketView:
     now: datetime
     bars: Mapping[str, Sequence[Bar]]
     factors: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # Where a worker's book keeps each timeframe's prices as columns already (an object with
+    # `series(field, price)`); a view built from bars alone reads them from the bars.
+    columns: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
     # One view serves the EXIT and the ENTRY decision and every indicator in them: each price
     # series is built once per view. Read-only arrays, so no strategy can change another's input.
     _series: dict = field(default_factory=dict, repr=False, compare=False)
@@ -107,9 +118,13 @@ class MarketView:
         key = (tf, field_name, price)
         series = self._series.get(key)
         if series is None:
-            read = operator.attrgetter(f"{price}.{field_name}")
-            series = np.array([read(bar) for bar in self.bars.get(tf, ())], dtype=np.float64)
-            series.flags.writeable = False
+            kept = self.columns.get(tf)
+            if kept is not None:
+                series = kept.series(field_name, price)
+            else:
+                read = operator.attrgetter(f"{price}.{field_name}")
+                series = np.array([read(bar) for bar in self.bars.get(tf, ())], dtype=np.float64)
+                series.flags.writeable = False
             self._series[key] = series
         return series
 

@@ -205,8 +205,8 @@ def test_the_daily_loss_limit_as_a_fraction_of_the_opening_equity():
                           limits, reducing=False)
     assert (verdict.rule, verdict.reason) == (
         "risk.daily_loss_limit",
-        "realized loss today 100000.00 JPY (trading day 2024-01-10 (from 2024-01-09 22:00 UTC)) reaches "
-        "max_daily_loss_fraction 0.05 of the day's opening equity 2000000 (100000.00 JPY); only position-reducing "
+        "realized loss today 100000 JPY (trading day 2024-01-10 (from 2024-01-09 22:00 UTC)) reaches "
+        "max_daily_loss_fraction 0.05 of the day's opening equity 2000000 (100000 JPY); only position-reducing "
         "orders pass until the day ends at 2024-01-10 22:00 UTC")
     assert check_order(intent(), with_money(money("1900001", [day(10, "2000000", "2000000", "-99999")])),
                        limits, reducing=False).allowed
