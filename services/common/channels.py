@@ -22,7 +22,7 @@ _KEEPALIVE = (
 )
 
 
-class _Bearer(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+class _Bearer:
     def __init__(self, token: str) -> None:
         self._metadata = bearer_metadata(token)
 
@@ -31,9 +31,16 @@ class _Bearer(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientIn
         return details._replace(metadata=metadata) if hasattr(details, "_replace") else grpc.aio.ClientCallDetails(
             details.method, details.timeout, metadata, details.credentials, details.wait_for_ready)
 
+
+# Two classes, not one with both bases: grpc.aio files an interceptor under the first kind it
+# matches, so one object serving both kinds never saw a stream and every WatchFlags,
+# WatchExposure, StreamTicks and WatchFills call went out without the token.
+class _BearerUnary(_Bearer, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation, client_call_details, request):
         return await continuation(self._with_token(client_call_details), request)
 
+
+class _BearerStream(_Bearer, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation, client_call_details, request):
         return await continuation(self._with_token(client_call_details), request)
 
@@ -51,10 +58,12 @@ def open_channel(address: str, *, token: str | None = None, traced: bool = True)
             "gives an address its TLS), or QUANTMESH_TLS_BY_SERVICE_MESH=true when a service mesh encrypts the traffic")
     interceptors: list = list(aio_client_interceptors()) if traced else []
     if token:
-        interceptors.append(_Bearer(token))
+        interceptors += [_BearerUnary(token), _BearerStream(token)]
     if tls is not None:
+        server_name = getattr(address, "server_name", None)
+        options = _KEEPALIVE + ((("grpc.ssl_target_name_override", server_name),) if server_name else ())
         return grpc.aio.secure_channel(str(address), tls.channel_credentials(), interceptors=interceptors or None,
-                                       options=_KEEPALIVE)
+                                       options=options)
     return grpc.aio.insecure_channel(str(address), interceptors=interceptors or None, options=_KEEPALIVE)
 
 

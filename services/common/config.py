@@ -307,8 +307,8 @@ class PeerConfig:
         by_mesh = env.bool("QUANTMESH_TLS_BY_SERVICE_MESH", False)
         token = env.optional("QUANTMESH_TOKEN")
         addresses = {}
-        for plane in ("market_data", "control", "order", "position"):
-            name = f"QUANTMESH_{plane.upper()}_ADDR"
+        for plane, name in (("market_data", "QUANTMESH_MARKET_DATA_ADDR"), ("control", "QUANTMESH_CONTROL_ADDR"),
+                            ("order", "QUANTMESH_ORDER_ADDR"), ("position", "QUANTMESH_POSITION_ADDR")):
             address = env.address(name, f"127.0.0.1:{DEFAULT_PORTS[plane]}")
             if token and tls is None and not by_mesh and not is_loopback(address):
                 raise ConfigError(
@@ -318,6 +318,7 @@ class PeerConfig:
             addresses[plane] = PeerAddress(address, tls=tls, encrypted_by_mesh=by_mesh)
         return cls(**addresses, token=token, tls=tls, tls_by_service_mesh=by_mesh)
 
-    def reach(self, address: str) -> PeerAddress:
-        """Another address (a strategy worker, a pod behind a headless Service) dialed like the planes."""
-        return PeerAddress(address, tls=self.tls, encrypted_by_mesh=self.tls_by_service_mesh)
+    def reach(self, address: str, *, server_name: str | None = None) -> PeerAddress:
+        """Another address (a strategy worker, a pod behind a headless Service) dialed like the planes;
+        `server_name` is the name its certificate carries when `address` is an IP (the Service's name)."""
+        return PeerAddress(address, tls=self.tls, server_name=server_name, encrypted_by_mesh=self.tls_by_service_mesh)

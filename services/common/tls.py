@@ -91,15 +91,17 @@ class ListenAddress(_CarryingAddress):
 
 
 class PeerAddress(_CarryingAddress):
-    """`host:port` of another plane, with how to reach it: the TLS to dial (None: plaintext) and
-    whether a service mesh encrypts plaintext for us (then a token may travel over it)."""
+    """`host:port` of another plane, with how to reach it: the TLS to dial (None: plaintext), the
+    name its certificate must carry when that is not the host (a pod dialed by IP), and whether a
+    service mesh encrypts plaintext for us (then a token may travel over it)."""
 
     tls: DialingTls | None
+    server_name: str | None
     encrypted_by_mesh: bool
 
-    def __new__(cls, address: str, *, tls: DialingTls | None = None,
+    def __new__(cls, address: str, *, tls: DialingTls | None = None, server_name: str | None = None,
                 encrypted_by_mesh: bool = False) -> "PeerAddress":
-        return super().__new__(cls, address, tls=tls, encrypted_by_mesh=encrypted_by_mesh)
+        return super().__new__(cls, address, tls=tls, server_name=server_name, encrypted_by_mesh=encrypted_by_mesh)
 
 
 # ---- reading PEM files -------------------------------------------------------------------------
