@@ -26,8 +26,10 @@ from pathlib import Path
 
 import yaml
 
-#: Every worker listens here (one per pod), for GetStatus and the health probes.
+#: Every worker listens here (one per pod), for GetStatus, over TLS (tls-config in the base).
 WORKER_PORT = 50060
+#: Plaintext grpc.health.v1 only, for the probes: Kubernetes grpc: probes cannot speak TLS.
+HEALTH_PORT = 50090
 ROLES = ("entry", "exit")
 _SLUG = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 HEADER = (
@@ -94,13 +96,14 @@ def worker_deployment(slug: str, role: str, params: dict[str, str]) -> dict:
         "quantmesh.io/strategy": slug,
         "quantmesh.io/role": role,
     }
-    probe = {"grpc": {"port": WORKER_PORT}}
+    probe = {"grpc": {"port": HEALTH_PORT}}
     non_root = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001}
     container = {
         "name": "worker",
         "image": "quantmesh",
         "args": ["services.strategies", slug, "--role", role],
-        "ports": [{"name": "grpc", "containerPort": WORKER_PORT, "protocol": "TCP"}],
+        "ports": [{"name": "grpc", "containerPort": WORKER_PORT, "protocol": "TCP"},
+                  {"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}],
         "env": [
             {"name": "QUANTMESH_LISTEN", "value": f"0.0.0.0:{WORKER_PORT}"},
             _secret_env("QUANTMESH_TOKENS", "quantmesh-tokens", "QUANTMESH_TOKENS"),
@@ -114,7 +117,8 @@ def worker_deployment(slug: str, role: str, params: dict[str, str]) -> dict:
             {"name": "OTEL_SERVICE_NAME", "value": f"strategy.{slug}.{role}"},
         ],
         "envFrom": [{"configMapRef": {"name": f"strategy-{dns_name(slug)}-params"}},
-                    {"configMapRef": {"name": "account-config"}}],
+                    {"configMapRef": {"name": "account-config"}},
+                    {"configMapRef": {"name": "tls-config"}}],
         "startupProbe": {**probe, "periodSeconds": 2, "failureThreshold": 90},
         "readinessProbe": {**probe, "periodSeconds": 5, "failureThreshold": 2},
         "livenessProbe": {**probe, "periodSeconds": 10, "timeoutSeconds": 3, "failureThreshold": 3},
@@ -127,7 +131,8 @@ def worker_deployment(slug: str, role: str, params: dict[str, str]) -> dict:
             "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},
+                         {"name": "tls", "mountPath": "/etc/quantmesh/tls", "readOnly": True}],
     }
     return {
         "apiVersion": "apps/v1",
@@ -152,7 +157,8 @@ def worker_deployment(slug: str, role: str, params: dict[str, str]) -> dict:
                     "securityContext": {**non_root, "fsGroup": 10001,
                                         "seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                                {"name": "tls", "secret": {"secretName": "quantmesh-tls", "defaultMode": 0o440}}],
                 },
             },
         },

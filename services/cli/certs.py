@@ -8,9 +8,10 @@ Writes, into --out:
 
 The names are the keys cert-manager writes into a TLS Secret, so a real cluster can swap this
 set for a cert-manager Certificate without touching the manifests. The certificate names
-localhost, 127.0.0.1, ::1, the planes' Kubernetes Services (market-data, control, order,
-position, in namespace quantmesh) and every --host. The CA's key is thrown away once the
-certificate is signed: nothing can be signed with it later, so a stolen directory holds no CA.
+localhost, 127.0.0.1, ::1, the Kubernetes Services of deploy/k8s (market-data, control, order,
+position, console, strategy-workers, in namespace quantmesh) and every --host. The CA's key is
+thrown away once the certificate is signed: nothing can be signed with it later, so a stolen
+directory holds no CA.
 Run it again to make a new set.
 """
 
@@ -30,8 +31,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-#: The Services of deploy/k8s and the names they have inside the cluster.
-KUBERNETES_SERVICES = ("market-data", "control", "order", "position")
+#: The Services of deploy/k8s and the names they have inside the cluster; strategy-workers is the
+#: headless Service the console reaches each worker pod through (by IP, checked against this name).
+KUBERNETES_SERVICES = ("market-data", "control", "order", "position", "console", "strategy-workers")
 NAMESPACE = "quantmesh"
 FILES = ("ca.crt", "tls.crt", "tls.key")
 

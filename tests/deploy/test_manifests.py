@@ -31,13 +31,19 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from quantmesh.common.v1 import common_pb2
+from quantmesh.order.v1 import order_pb2, order_pb2_grpc
 from quantmesh.strategy.v1 import strategy_pb2, strategy_pb2_grpc
+from services.cli.certs import KUBERNETES_SERVICES
 from services.common.auth import Role, TokenTable, bearer_metadata
 from services.strategies.registry import load_strategy
 from tests.deploy.k8s import (BASE, K8S, KUBE_DNS, OVERLAYS, PLANES, Endpoint, connection_allowed,
                               container_env, endpoint_of, internet, named, of_kind, plane_workload, pod_spec,
                               render, secret_values, uses_quantmesh_image, worker_workloads, workloads)
+from tests.support.grpcurl import grpcurl
 from tests.support.ports import free_port
 from tests.support.postgres import PROJECT_ROOT
 from tests.support.processes import PlaneProcess
@@ -47,6 +53,9 @@ K8S_VERSION = kubernetes_validate.latest_version()
 WORKER_ROLES = ("entry", "exit")
 #: Variables the manifests set that our code does not read itself, and who does.
 READ_ELSEWHERE = {"OTEL_SERVICE_NAME": "the OpenTelemetry SDK (resource detector)"}
+#: Where every quantmesh container finds the Secret quantmesh-tls (tls-config in the base points here).
+TLS_MOUNT = "/etc/quantmesh/tls"
+TLS_VARIABLES = ("QUANTMESH_TLS_CERT", "QUANTMESH_TLS_KEY", "QUANTMESH_TLS_CA")
 
 by_folder = pytest.mark.parametrize("folder", KUSTOMIZATIONS, ids=lambda p: p.relative_to(K8S).as_posix())
 by_overlay = pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.name)
@@ -59,10 +68,18 @@ def quantmesh_containers(objects):
                 yield workload, container
 
 
-def grpc_port(container) -> int:
-    ports = [p for p in container.get("ports", ()) if p.get("name") == "grpc"]
-    assert len(ports) == 1, f"{container['name']} must name exactly one port 'grpc', has {container.get('ports')}"
+def grpc_port(container, name: str = "grpc") -> int:
+    ports = [p for p in container.get("ports", ()) if p.get("name") == name]
+    assert len(ports) == 1, f"{container['name']} must name exactly one port {name!r}, has {container.get('ports')}"
     return ports[0]["containerPort"]
+
+
+def tls_secret(objects) -> dict:
+    """The Secret every quantmesh pod mounts at TLS_MOUNT (its generated name carries a hash)."""
+    names = {v["secret"]["secretName"] for w, _ in quantmesh_containers(objects) for v in pod_spec(w)["volumes"]
+             if v["name"] == "tls"}
+    assert len(names) == 1, names
+    return named(objects, "Secret", names.pop())
 
 
 def chosen_strategies(overlay: Path) -> dict[str, dict[str, str]]:
@@ -129,11 +146,19 @@ def test_quantmesh_containers_serve_grpc_with_probes_tokens_and_tracing(folder):
         assert container["securityContext"]["runAsUser"] == 10001, where
         assert "command" not in container, f"{where}: the image's ENTRYPOINT is python -m; set args only"
         assert container["args"][0].startswith("services."), where
-        for probe in ("readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"]["port"] == port, f"{where} {probe}"
+        # Probes ask the plaintext health port: kubelet's grpc probes cannot speak TLS.
+        health = grpc_port(container, "health")
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"]["port"] == health, f"{where} {probe}"
             assert container[probe]["grpc"].get("service", "") == "", f"{where} {probe}"
         env = container_env(objects, container)
         assert env["QUANTMESH_LISTEN"] == f"0.0.0.0:{port}", where
+        assert env["QUANTMESH_HEALTH_LISTEN"] == f"0.0.0.0:{health}", where
+        # Off loopback a plane refuses plaintext: TLS from the mounted Secret, not "a mesh does it".
+        assert all(env[name].startswith(f"{TLS_MOUNT}/") for name in TLS_VARIABLES), where
+        assert env.get("QUANTMESH_TLS_BY_SERVICE_MESH", "false") == "false", where
+        mounts = [m for m in container["volumeMounts"] if m["mountPath"] == TLS_MOUNT]
+        assert mounts and mounts[0].get("readOnly") is True, where
         # Not loopback, so the server refuses to start without tokens.
         assert TokenTable.parse(env["QUANTMESH_TOKENS"]), where
         assert TokenTable.parse(env["QUANTMESH_TOKENS"]).lookup(env["QUANTMESH_TOKEN"]) is not None, where
@@ -206,6 +231,29 @@ def test_secrets_agree_with_each_other(folder):
     # Committed values are placeholders that announce themselves.
     for values in (tokens, brokers):
         assert all("replace-me" in v for v in values.values())
+
+
+@by_overlay
+def test_the_tls_secret_holds_a_certificate_our_ca_signed_for_every_service(overlay):
+    objects = render(overlay)
+    secret = tls_secret(objects)
+    assert secret["type"] == "kubernetes.io/tls"
+    values = secret_values(secret)
+    assert set(values) == {"ca.crt", "tls.crt", "tls.key"}
+    ca = x509.load_pem_x509_certificate(values["ca.crt"].encode())
+    cert = x509.load_pem_x509_certificate(values["tls.crt"].encode())
+    cert.verify_directly_issued_by(ca)
+    key = serialization.load_pem_private_key(values["tls.key"].encode(), password=None)
+    assert key.public_key().public_numbers() == cert.public_key().public_numbers()
+    names = set(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName))
+    for service in KUBERNETES_SERVICES:
+        assert {service, f"{service}.quantmesh.svc", f"{service}.quantmesh.svc.cluster.local"} <= names, service
+    # Every address a quantmesh container dials is a name on the certificate.
+    for _, container in quantmesh_containers(objects):
+        for name, value in container_env(objects, container).items():
+            if name.endswith("_ADDR"):
+                assert value.rpartition(":")[0] in names, f"{name}={value}"
 
 
 @by_folder
@@ -382,6 +430,18 @@ class LocalMesh:
         self.otlp_port = otlp_port
         self.local_ports = {plane: free_port() for plane in PLANES}
         self.processes: list[PlaneProcess] = []
+        self.health: dict[PlaneProcess, str] = {}
+        # The Secret's files, as the pod would see them under TLS_MOUNT.
+        self.tls_dir = log_dir / "tls"
+        self.tls_dir.mkdir(parents=True, exist_ok=True)
+        for key, text in secret_values(tls_secret(objects)).items():
+            (self.tls_dir / key).write_text(text)
+
+    def credentials(self, *, with_certificate: bool = False) -> grpc.ChannelCredentials:
+        read = lambda name: (self.tls_dir / name).read_bytes()  # noqa: E731
+        if with_certificate:
+            return grpc.ssl_channel_credentials(read("ca.crt"), read("tls.key"), read("tls.crt"))
+        return grpc.ssl_channel_credentials(read("ca.crt"))
 
     def local_env(self, container, listen_port: int) -> dict[str, str]:
         env = container_env(self.objects, container)
@@ -397,7 +457,11 @@ class LocalMesh:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{self.otlp_port}"
         env["OTEL_BSP_SCHEDULE_DELAY"] = "200"  # export quickly, so the sink sees spans soon
         env["QUANTMESH_LISTEN"] = f"127.0.0.1:{listen_port}"
+        env["QUANTMESH_HEALTH_LISTEN"] = f"127.0.0.1:{free_port()}"
         env["QUANTMESH_DATA_DIR"] = str(self.log_dir / "data")
+        for name, value in list(env.items()):
+            if value.startswith(f"{TLS_MOUNT}/"):
+                env[name] = str(self.tls_dir / value.removeprefix(f"{TLS_MOUNT}/"))
         return env
 
     def start(self, container, listen_port: int, **env_overrides: str) -> PlaneProcess:
@@ -405,7 +469,12 @@ class LocalMesh:
         module, *args = container["args"]
         process = PlaneProcess(module, env, self.log_dir, args=tuple(args)).start()
         self.processes.append(process)
+        self.health[process] = env["QUANTMESH_HEALTH_LISTEN"]
         return process
+
+    def wait_healthy(self, process: PlaneProcess, timeout: float = 90) -> None:
+        """As kubelet would ask: plaintext health on the health port."""
+        process.wait_healthy(self.health[process], timeout=timeout)
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -433,20 +502,60 @@ def mesh(database_url, tmp_path_factory, otlp_sink):
         for plane in PLANES:
             container = pod_spec(plane_workload(objects, plane))["containers"][0]
             started[plane] = local.start(container, local.local_ports[plane])
-        for plane, process in started.items():
-            process.wait_healthy(f"127.0.0.1:{local.local_ports[plane]}", timeout=90)
+        for process in started.values():
+            local.wait_healthy(process)
         yield local
     finally:
         local.stop()
 
 
-def test_planes_start_from_the_rendered_command_and_environment(mesh):
+def test_planes_start_from_the_rendered_command_and_environment_and_serve_tls_only(mesh):
     for plane, process in zip(PLANES, mesh.processes[:len(PLANES)]):
         assert process.module == PLANES[plane][0]
         assert process.proc.poll() is None, f"{plane} exited:\n{process.tail()}"
-        with grpc.insecure_channel(f"127.0.0.1:{mesh.local_ports[plane]}") as channel:
+        address = f"127.0.0.1:{mesh.local_ports[plane]}"
+        with grpc.secure_channel(address, mesh.credentials()) as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING, plane
+        with grpc.insecure_channel(address) as channel:
+            with pytest.raises(grpc.RpcError) as plaintext:
+                health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert plaintext.value.code() is grpc.StatusCode.UNAVAILABLE, plane
+
+
+def test_grpcurl_reaches_the_rendered_planes_over_tls_and_not_in_plaintext(mesh):
+    address = f"127.0.0.1:{mesh.local_ports['order']}"
+    listed = grpcurl("-cacert", str(mesh.tls_dir / "ca.crt"), address, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "quantmesh.order.v1.Order" in listed.stdout.split()
+    assert grpcurl("-plaintext", address, "list").returncode != 0
+
+
+def test_the_rendered_planes_dial_each_other_over_tls(mesh):
+    """An order is accepted only when the order plane has control's flags and position's exposure:
+    both reach it over TLS, dialed from the rendered config."""
+    container = pod_spec(plane_workload(mesh.objects, "order"))["containers"][0]
+    tokens = TokenTable.parse(container_env(mesh.objects, container)["QUANTMESH_TOKENS"])
+    operator = next(token for token, who in tokens.entries.items() if who.role is Role.OPERATOR)
+    deadline = time.monotonic() + 90  # a wait for the planes to find each other, not a timing assertion
+    refusals = []
+    with grpc.secure_channel(f"127.0.0.1:{mesh.local_ports['order']}", mesh.credentials()) as channel:
+        stub = order_pb2_grpc.OrderStub(channel)
+        while time.monotonic() < deadline:
+            intent = order_pb2.OrderIntent(
+                client_order_id=f"tls-{len(refusals)}", strategy_slug="manual", instrument="USD_JPY",
+                role=common_pb2.StrategyRole.Value("STRATEGY_ROLE_ENTRY"), side=common_pb2.Side.Value("SIDE_BUY"),
+                quantity="1000", order_type=order_pb2.OrderType.Value("ORDER_TYPE_MARKET"))
+            try:
+                reply = stub.Submit(order_pb2.SubmitRequest(intent=intent), metadata=bearer_metadata(operator),
+                                    timeout=10)
+            except grpc.RpcError as exc:
+                refusals.append(f"{exc.code().name}: {exc.details()}")
+                time.sleep(0.5)
+                continue
+            assert reply.order.intent.client_order_id == intent.client_order_id
+            return
+    raise AssertionError(f"no order accepted; refusals: {refusals[-3:]}\n{mesh.processes[2].tail()}")
 
 
 def test_planes_export_spans_to_the_configured_endpoint(mesh, otlp_sink):
@@ -468,9 +577,9 @@ def test_a_worker_pair_starts_and_runs_its_configured_strategy(mesh):
         role = container["args"][3]
         port = free_port()
         process = mesh.start(container, port)
-        process.wait_healthy(f"127.0.0.1:{port}", timeout=90)
+        mesh.wait_healthy(process)
         env = container_env(mesh.objects, container)
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with grpc.secure_channel(f"127.0.0.1:{port}", mesh.credentials()) as channel:
             status = strategy_pb2_grpc.StrategyStub(channel).GetStatus(
                 strategy_pb2.GetStatusRequest(), metadata=bearer_metadata(env["QUANTMESH_TOKEN"]), timeout=10)
         assert status.slug == slug
@@ -500,6 +609,20 @@ def test_a_plane_off_loopback_refuses_to_start_without_tokens(database_url, tmp_
     try:
         assert process.proc.wait(60) == 2
         assert re.search(r"QUANTMESH_TOKENS must be set", process.tail())
+    finally:
+        process.kill()
+
+
+def test_a_plane_off_loopback_refuses_to_serve_tokens_in_plaintext(database_url, tmp_path):
+    objects = render(OVERLAYS[0])
+    container = pod_spec(plane_workload(objects, "control"))["containers"][0]
+    env = {name: value for name, value in container_env(objects, container).items() if name not in TLS_VARIABLES}
+    env.update({"DATABASE_URL": database_url, "QUANTMESH_LISTEN": f"0.0.0.0:{free_port()}",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": ""})
+    process = PlaneProcess(container["args"][0], env, tmp_path).start()
+    try:
+        assert process.proc.wait(60) == 2
+        assert "bearer tokens would cross the network in plaintext" in process.tail()
     finally:
         process.kill()
 
