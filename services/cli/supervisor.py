@@ -4,6 +4,11 @@ A crashed plane is restarted with a growing delay (1 s, 2 s, 4 s ... capped at
 30 s; reset after a minute of healthy running), and every restart is logged with
 the exit code and the tail of the plane's log, so a crash loop is visible
 instead of silent.
+
+A plane counts as started only when the process this supervisor spawned answers: it writes the
+port it bound to its own port file (QUANTMESH_PORT_FILE, fresh for every spawn) and health says
+SERVING there. An older process still answering on the same port never passes for a new one that
+died on "address already in use".
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.common.channels import open_channel
+from services.common.config import PeerConfig
 
 log = logging.getLogger("quantmesh.up")
 
@@ -41,14 +49,37 @@ class Supervised:
     restarts: int = 0
     started_at: float = 0.0
 
+    @property
+    def port_file(self) -> Path:
+        return self.log_path.with_suffix(".port")
 
-async def wait_healthy(address: str, timeout: float, proc: asyncio.subprocess.Process | None = None) -> bool:
+
+Dial = Callable[[str], grpc.aio.Channel]
+
+
+def plaintext(address: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(address)
+
+
+def dial_like_the_planes(peers: PeerConfig) -> Dial:
+    """Health checks dial as the planes do: over TLS when the environment configures it."""
+    return lambda address: open_channel(peers.reach(address), traced=False)
+
+
+async def wait_healthy(address: str, timeout: float, proc: asyncio.subprocess.Process | None = None, *,
+                       port_file: Path | None = None, dial: Dial = plaintext) -> bool:
+    """SERVING at `address`; with `port_file`, only once `proc` has written there the port of `address`,
+    which proves the answer comes from `proc` (no second process can hold that port)."""
     deadline = time.monotonic() + timeout
-    async with grpc.aio.insecure_channel(address) as channel:
+    port = address.rpartition(":")[2]
+    async with dial(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if proc is not None and proc.returncode is not None:
                 return False
+            if port_file is not None and _read(port_file) != port:
+                await asyncio.sleep(0.2)
+                continue
             try:
                 reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
@@ -59,6 +90,13 @@ async def wait_healthy(address: str, timeout: float, proc: asyncio.subprocess.Pr
     return False
 
 
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
 def tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -67,9 +105,10 @@ def tail(path: Path, lines: int = 15) -> str:
 
 
 class Supervisor:
-    def __init__(self, log_dir: Path, base_env: Mapping[str, str]) -> None:
+    def __init__(self, log_dir: Path, base_env: Mapping[str, str], *, dial: Dial = plaintext) -> None:
         self._log_dir = log_dir
         self._base_env = dict(base_env)
+        self._dial = dial
         self._children: list[Supervised] = []
         self._watchers: list[asyncio.Task] = []
         self._stopping = False
@@ -82,8 +121,10 @@ class Supervisor:
         spec = child.spec
         self._log_dir.mkdir(parents=True, exist_ok=True)
         out = child.log_path.open("ab")
+        child.port_file.unlink(missing_ok=True)  # only this spawn's own bind may write it again
         child.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", spec.module, *spec.args, env={**os.environ, **self._base_env, **spec.env},
+            sys.executable, "-m", spec.module, *spec.args,
+            env={**os.environ, **self._base_env, **spec.env, "QUANTMESH_PORT_FILE": str(child.port_file)},
             stdout=out, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
         out.close()
         child.started_at = time.monotonic()
@@ -92,8 +133,11 @@ class Supervisor:
         child = Supervised(spec=spec, log_path=self._log_dir / f"{spec.name}.log")
         self._children.append(child)
         await self._spawn(child)
-        if spec.address and not await wait_healthy(spec.address, health_timeout, child.proc):
-            raise RuntimeError(f"{spec.name} did not become healthy at {spec.address}; its log "
+        if spec.address and not await wait_healthy(spec.address, health_timeout, child.proc,
+                                                   port_file=child.port_file, dial=self._dial):
+            code = child.proc.returncode
+            how = f"exited with code {code}" if code is not None else "did not answer in time"
+            raise RuntimeError(f"{spec.name} {how} instead of serving at {spec.address}; its log "
                                f"({child.log_path}) ends with:\n{tail(child.log_path)}")
         self._watchers.append(asyncio.create_task(self._watch(child)))
         return child

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from services.cli.planes import (METRICS_PORTS, WORKER_METRICS_BASE_PORT, console_spec, mesh_env, plane_specs,
                                  with_metrics)
-from services.cli.supervisor import ProcessSpec, Supervisor
-from services.common.config import DEFAULT_PORTS
+from services.cli.preflight import WRITER_SCHEMAS, held_writer_leases, refusal, taken_addresses
+from services.cli.supervisor import ProcessSpec, Supervisor, dial_like_the_planes
+from services.common.config import DEFAULT_PORTS, ConfigError, Env, PeerConfig
 from services.common.embedded_pg import EmbeddedPostgres
 
 log = logging.getLogger("quantmesh.up")
@@ -110,14 +111,29 @@ async def run_up(args) -> int:
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     addresses = {plane: f"127.0.0.1:{port}" for plane, port in DEFAULT_PORTS.items()}
+    specs = plan(args, addresses)
+    # Nothing starts while another mesh (or anything else) holds one of our addresses.
+    if taken := taken_addresses(specs):
+        print(refusal(taken, what="something already listens where this mesh would"), flush=True)
+        return 1
+    try:
+        dial = dial_like_the_planes(PeerConfig.from_env(Env()))
+    except ConfigError as exc:
+        print(f"quantmesh up: {exc}", flush=True)
+        return 2
     embedded = None
     database = os.environ.get("DATABASE_URL")
     if not database:
         print(f"starting the embedded PostgreSQL under {data_dir / 'pgdata'} ...", flush=True)
         embedded = EmbeddedPostgres(data_dir / "pgdata")
         database = await asyncio.to_thread(embedded.start)
-    specs = plan(args, addresses)
-    supervisor = Supervisor(data_dir / "logs", mesh_env(addresses, database_url=database, data_dir=data_dir))
+    if held := await held_writer_leases(database, WRITER_SCHEMAS):
+        print(refusal(held, what="another process already writes this database"), flush=True)
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+        return 1
+    supervisor = Supervisor(data_dir / "logs", mesh_env(addresses, database_url=database, data_dir=data_dir),
+                            dial=dial)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
