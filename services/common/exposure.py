@@ -72,7 +72,7 @@ class ExposureSnapshot:
     consecutive_losses: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     currency: str = ""
     equity: Decimal | None = None  # None from a position plane that does not send it
-    open_positions: int = 0        # of the whole account
+    open_position_count: int = 0   # of the whole account (open_positions(...) lists one strategy's)
     unconverted: tuple[Unconverted, ...] = ()
     days: tuple[DayFigures, ...] = ()  # oldest first, the current trading day last
 
@@ -103,7 +103,7 @@ class ExposureSnapshot:
                    drawdown_fraction=_decimal("drawdown_fraction", account.drawdown_fraction or "0"),
                    consecutive_losses=MappingProxyType({s.slug: s.consecutive_losses for s in message.strategies}),
                    currency=account.currency, equity=_decimal("equity", account.equity) if account.equity else None,
-                   open_positions=account.open_positions,
+                   open_position_count=account.open_positions,
                    unconverted=tuple(Unconverted(u.currency, _decimal("unconverted amount", u.amount),
                                                  u.conversion_instrument) for u in account.unconverted),
                    days=tuple(_day(d) for d in message.days))

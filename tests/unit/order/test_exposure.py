@@ -42,7 +42,8 @@ def view_message(*, days=True) -> position_pb2.WatchExposureResponse:
 
 def test_the_money_figures_are_parsed_exactly():
     view = ExposureSnapshot.from_proto(view_message(), received_at=0.0)
-    assert (view.currency, view.equity, view.open_positions) == ("JPY", D("9950000.5"), 2)
+    assert (view.currency, view.equity, view.open_position_count) == ("JPY", D("9950000.5"), 2)
+    assert [p.quantity for p in view.open_positions("a", "EUR_USD")] == [D(10000)]  # the method, not shadowed
     assert [str(u) for u in view.unconverted] == ["-2 USD (no USD_JPY quote yet)"]
     [today] = view.days
     assert (today.day.date.isoformat(), today.day.start.hour, today.opening_equity, today.realized_pnl) == (
