@@ -33,7 +33,8 @@ from services.common.telemetry import current_trace_context
 from services.common.tradingday import DayFigures, TradingCalendar
 from services.position.financing import NO_RATES, FinancingCharge, FinancingRates
 from services.position.ledger import (
-    ZERO, AccountFigures, Bookkeeping, Ledger, LedgerFill, Mark, Position, StrategyFigures,
+    ZERO, AccountFigures, Bookkeeping, Ledger, LedgerFill, Mark, Position, PositionKey, StrategyFigures,
+    StrategyRecord,
 )
 from services.position.store import AdjustmentEntry, EquitySample, LedgerStore, PositionChange, StateWrite
 
@@ -389,7 +390,8 @@ class PositionEngine:
 
     # ----------------------------------------------------------------- internals
 
-    def _state_write(self, kept: Bookkeeping, position_key=None, strategy=None) -> StateWrite:
+    def _state_write(self, kept: Bookkeeping, position_key: PositionKey | None = None,
+                     strategy: StrategyRecord | None = None) -> StateWrite:
         """Copies of what a change touched, taken right after it (no await between)."""
         ledger = self.ledger
         keys = set(kept.positions) | ({position_key} if position_key else set())

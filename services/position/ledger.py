@@ -181,9 +181,9 @@ class Ledger:
 
     def apply_mark(self, mark: Mark) -> list[AccountFigures]:
         """Records the mark; returns the new figures of every account whose money it moved."""
-        self._marks[mark.instrument] = mark
         self._touched.clear()
-        self._advance(mark.time)
+        self._advance(mark.time)  # before the quote is taken: a rollover is charged at the quotes before it
+        self._marks[mark.instrument] = mark
         converts = self._converter.converts(mark.instrument)
         changed: list[AccountFigures] = []
         with localcontext(_LEDGER_CONTEXT):

@@ -89,3 +89,12 @@ def test_no_rates_no_charges_and_a_venue_charge_is_booked_as_reported():
         amount=D("-123.4567"), currency="JPY", quantity=D(10000), source="venue"))
     assert booking.pnl_account == D("-123.4567") and booking.rate.instrument == ""
     assert ledger.account_figures("paper").balance == D("9999876.5433")
+
+
+def test_a_rollover_is_charged_at_the_quote_before_it_not_the_one_that_crosses_it():
+    ledger = Ledger(starting_cash=D("10000000"), financing=RATES)
+    ledger.apply_fill(fill(1, "buy", "149.90", utc(9, 15)))
+    ledger.apply_mark(mark("150.00", "150.02", utc(9, 21)))
+    ledger.apply_mark(mark("160.00", "160.02", utc(10, 1)))  # the first quote after 22:00 jumped
+    [(charge, _)] = ledger.take_bookkeeping().financing
+    assert (charge.price, charge.amount) == (D("150.00"), D(150))
