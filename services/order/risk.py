@@ -14,6 +14,11 @@ drawdown over the last N days, consecutive losses.
 The account's money figures are in its currency and come from the position plane
 (`AccountRisk`); without them (QUANTMESH_POSITIONS_SOURCE=own_book) only the size rules
 and the count of open positions this plane knows apply.
+
+"Today" is the position plane's current trading day: the day of the newest quote or fill
+it has seen (market time, so a backtest rolls days as live does). Until the first quote
+after the boundary arrives, the day that ended still counts: a stale day can only refuse,
+never let through, what a fresh one would.
 """
 
 from __future__ import annotations
