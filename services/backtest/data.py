@@ -24,8 +24,10 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
+from services.backtest.cache import CachedTicks, TickCache, micros, columns_of
 from services.market_data.feeds.base import FeedStats, FeedTick
 from services.market_data.feeds.files import UnusableFile
 from services.market_data.feeds.replay import BarFilesFeed, TickFileFeed
@@ -78,11 +80,18 @@ def ohlc_ticks(path: Path, instrument: str, *, spread: Decimal = Decimal(0)) -> 
 
 class MarketData:
     """One `--data` spec opened for a backtest: what it holds, its ticks within a window, and
-    what reading them found (the span of the data, rows skipped)."""
+    what reading them found (the span of the data, rows skipped).
+
+    With a `cache` the spec is parsed once (services/backtest/cache.py): the first run reads
+    the whole file and stores its ticks, later runs read the stored columns.
+    """
 
     def __init__(self, spec: str, instrument: str, *, spread: Decimal = Decimal(0),
-                 timezone: tzinfo | None = None) -> None:
+                 timezone: tzinfo | None = None, cache: TickCache | None = None) -> None:
         self.spec = spec
+        self.instrument = instrument
+        self._cache = cache
+        self._columns: CachedTicks | None = None
         self.first_time: datetime | None = None
         self.last_time: datetime | None = None
         self.read_to_the_end = False
@@ -108,9 +117,31 @@ class MarketData:
             self._stats, self._source = feed.stats, feed.ticks
             self.description = f"{paths[0].name}: {layout.description}"
             self.timezone_note = layout.timezone_note
+        if cache is not None:
+            self._key = cache.key(paths, instrument=instrument, spread=spread, timezone_name=str(timezone))
+            self._columns = cache.load(self._key)
+
+    async def columns(self) -> CachedTicks:
+        """Every tick of the spec as columns: from the cache, or read now (and stored when caching)."""
+        if self._columns is None:
+            try:
+                ticks = [tick async for tick in self._source()]
+            except UnusableFile as exc:
+                raise DataError(str(exc)) from None
+            name = Path(self.spec.split(",")[-1]).name
+            self._columns = columns_of(ticks, self.instrument, description=self.description,
+                                       timezone_note=self.timezone_note,
+                                       skipped_summary=self._stats.summary(name) if self._stats is not None else "")
+            if self._cache is not None:
+                self._cache.store(self._key, self._columns)
+        return self._columns
 
     async def ticks(self, start: datetime | None = None, end: datetime | None = None) -> AsyncIterator[FeedTick]:
         """Ticks within [start, end), oldest first."""
+        if self._cache is not None:
+            async for tick in self._cached_ticks(start, end):
+                yield tick
+            return
         try:
             async for tick in self._source():
                 if self.first_time is None:
@@ -125,8 +156,21 @@ class MarketData:
             raise DataError(str(exc)) from None
         self.read_to_the_end = True
 
+    async def _cached_ticks(self, start: datetime | None, end: datetime | None) -> AsyncIterator[FeedTick]:
+        columns = await self.columns()
+        if not len(columns):
+            return
+        self.first_time = columns.time(0)
+        past = len(columns) if end is None else int(np.searchsorted(columns.time_us, micros(end), "left"))
+        self.read_to_the_end = past == len(columns)
+        self.last_time = columns.time(len(columns) - 1 if self.read_to_the_end else past)
+        for tick in columns.ticks(start, end):
+            yield tick
+
     def skipped_summary(self) -> str:
         """Rows skipped, with file:line: reason for the first few; empty when none were."""
+        if self._columns is not None and self._cache is not None:
+            return self._columns.skipped_summary
         return self._stats.summary(Path(self.spec.split(",")[-1]).name) if self._stats is not None else ""
 
     def span(self) -> str:

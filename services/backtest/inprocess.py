@@ -1,14 +1,22 @@
-"""The in-process backtest: one event loop, a simulated clock, the planes' own domain code.
+"""The in-process backtest (the event path): one event loop, a simulated clock, the live code.
+
+The strategy's ENTRY and EXIT workers are the live `StrategyWorker`, unchanged, over
+in-process ports instead of gRPC ones: candles straight from the aggregator, positions from
+the position ledger, intents into the order engine (`build_engine` with a memory store, the
+paper venue with a memory book). An intent takes the live path there too: the worker's draft
+becomes the wire `OrderIntent` (services/strategies/desk.py `intent_message`) and the order
+plane's own `validate_intent` turns it into the engine's Intent, so time in force, note and
+decision time are what the live order plane would see.
 
 Per tick, in this order (the same order the live mesh sees events in):
 1. the clock moves to the tick's time;
 2. the paper venue sees the quote: orders waiting for it fill, and the fills go through
    the order engine into the position ledger, exactly as WatchFills feeds the position plane;
 3. the candle aggregator takes the tick; each candle it closes goes to the factor engine
-   and to the strategy's candle book;
+   (only for the factors the strategy reads) and to both workers' candle books;
 4. when a candle of the strategy's decision timeframe closes, the position ledger is
-   marked at this quote, an equity sample is taken, and the EXIT desk and then the ENTRY
-   desk decide; their intents go to the order engine (guard, risk, write-ahead, venue).
+   marked at this quote, an equity sample is taken, and the EXIT worker and then the ENTRY
+   worker decide; their intents go to the order engine (guard, risk, write-ahead, venue).
 
 Market orders fill at the next quote after the decision (`fill_at="next"`, like the live
 paper venue), or at the quote that closed the decision candle (`fill_at="current"`: with
@@ -22,6 +30,11 @@ through `conversion_quotes` (the data holds one instrument), for example USD_JPY
 and entries are refused with risk.unconverted_pnl, as live. Financing is charged at each
 trading-day rollover from `financing` rates, and the daily loss limit and the N-day
 drawdown read the same trading days, all in data time.
+
+A quote reaches the venue only while it has an order to match, or just before an order is
+sent (so the order's reference time is that quote's, as live). With nothing working, a quote
+changes nothing at the venue but its last quote time, so the trades are the same; it saves
+a lock, a gather and a store write per tick.
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from services.backtest.report import EquityPoint
@@ -36,7 +50,7 @@ from services.backtest.trades import FillRecord
 from services.common.clock import SimulatedClock
 from services.common.flags import GuardVerdict
 from services.common.tradingday import TradingCalendar
-from services.common.vocabulary import OrderState
+from services.common.vocabulary import OPEN, IN_FLIGHT, OrderState
 from services.market_data.candles import CandleAggregator
 from services.market_data.factors import FactorEngine, parse_factors
 from services.market_data.feeds.base import FeedTick
@@ -44,20 +58,24 @@ from services.market_data.instruments import Timeframe
 from services.order.brokers.paper import MemoryVenueStore, PaperBroker, PaperSettings
 from services.order.engine import OrderEngine, build_engine
 from services.order.exposure import LedgerExposure
-from services.order.intents import Intent
+from services.order.intents import validate_intent
 from services.order.journal import JournalSettings
 from services.order.repository import MemoryOrderStore
 from services.order.risk import RiskLimits
 from services.position.currency import quote_currency
 from services.position.financing import NO_RATES, FinancingRates
 from services.position.ledger import AccountFigures, Ledger, LedgerFill, Mark
-from services.strategies.book import CandleBook
-from services.strategies.desk import Decision, EntryDesk, ExitDesk, IntentDraft
+from services.strategies.adapters import SubmitOutcome
+from services.strategies.desk import Decision, IntentDraft, intent_message
+from services.strategies.params import params_as_text
 from services.strategies.sdk import Bar, Ohlc, OpenPosition, Strategy, StrategyHarness
+from services.strategies.status import WorkerStatus
+from services.strategies.worker import StrategyWorker
 
 log = logging.getLogger(__name__)
 #: An intent the order plane refused or that ended without working (the desk may try again).
 NOT_WORKING = frozenset({OrderState.REJECTED, OrderState.CANCELED, OrderState.EXPIRED})
+_WORKING = frozenset(OPEN) | frozenset(IN_FLIGHT)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,7 +85,6 @@ class BacktestSettings:
     fill_at: str = "next"  # "next" | "current"
     paper: PaperSettings = field(default_factory=PaperSettings)
     limits: RiskLimits = field(default_factory=RiskLimits)
-    factors: str | None = None  # the market_data plane's default set when None
     currency: str | None = None  # the account's; None: the instrument's quote currency
     conversion_quotes: tuple[Mark, ...] = ()  # standing quotes converting into `currency`
     trading_day: TradingCalendar = field(default_factory=TradingCalendar.fx)
@@ -106,28 +123,85 @@ def to_bar(candle) -> Bar:
                volume=candle.volume, closed_time=candle.closed_time)
 
 
+class LedgerPositions:
+    """The worker's positions port over the position ledger (live: the WatchExposure stream)."""
+
+    def __init__(self, ledger: Ledger, account: str) -> None:
+        self._ledger = ledger
+        self._account = account
+
+    async def open_positions(self, slug: str, instrument: str) -> list[OpenPosition]:
+        return [OpenPosition(instrument=p.instrument, quantity=p.quantity, average_price=p.average_price,
+                             opened_time=p.opened_time)
+                for p in self._ledger.positions(self._account, strategies=(slug,), instruments=(instrument,))
+                if p.quantity != 0]
+
+    async def net_position(self, slug: str, instrument: str) -> Decimal:
+        return sum((p.quantity for p in await self.open_positions(slug, instrument)), Decimal(0))
+
+
+class EngineOrders:
+    """The worker's order gateway over the order engine (live: Order.Submit over gRPC)."""
+
+    def __init__(self, backtest: "InProcessBacktest") -> None:
+        self._backtest = backtest
+
+    async def submit(self, draft: IntentDraft, trace) -> SubmitOutcome:
+        bt = self._backtest
+        if bt.settings.fill_at == "current":
+            # Fill at the quote the decision saw (backtesting.py's next-bar open), so the
+            # live rule "only at a later quote" is lifted for this comparison setting.
+            draft = replace(draft, decision_time=None)
+        await bt.quote_to_venue()
+        intent = validate_intent(intent_message(draft, account=bt.settings.account, trace=trace),
+                                 instruments=(bt.instrument,), default_account=bt.settings.account)
+        order, duplicate = await bt.orders.submit(intent, actor="backtest")
+        if order.state in NOT_WORKING:
+            bt.result.rejected.append((draft.client_order_id, f"{order.reject_rule}: {order.reason}"))
+        else:
+            bt.working.add(draft.client_order_id)
+        return SubmitOutcome(accepted=order.state not in NOT_WORKING, order_id=order.order_id, state=order.state,
+                             reason=order.reason, duplicate=duplicate)
+
+
 class InProcessBacktest:
-    def __init__(self, strategy: Strategy, settings: BacktestSettings = BacktestSettings()) -> None:
+    def __init__(self, strategy: Strategy, settings: BacktestSettings = BacktestSettings(), *,
+                 make_strategy: Callable[[], Strategy] | None = None) -> None:
+        """`make_strategy` builds the second worker's instance (live: two processes, two instances);
+        by default both workers share `strategy`, which holds no state of its own."""
         self.strategy = strategy
         self.settings = settings
-        self.harness = StrategyHarness(strategy, logging.getLogger(f"strategy.{strategy.slug}"))
         self.instrument = strategy.params.instrument
         self.decision_timeframe = strategy.decision_timeframe
-        self.book = CandleBook(self.instrument, strategy.history_bars())
-        self.aggregator = CandleAggregator([Timeframe[tf] for tf in self.book.timeframes])
-        self.factors = FactorEngine(parse_factors(settings.factors) if settings.factors else None)
         currency = settings.currency or quote_currency(self.instrument)
         self.ledger = Ledger(starting_cash=settings.starting_cash, currency=currency,
                              calendar=settings.trading_day, financing=settings.financing)
         self.venue = PaperBroker(MemoryVenueStore(), settings.paper)
         self.store = MemoryOrderStore()
-        self.entry_desk = EntryDesk(self.harness)
-        self.exit_desk = ExitDesk(self.harness)
         self.result = BacktestResult(fills=[], curve=[], decisions=[], rejected=[], currency=currency)
-        self._last_fill_seq = 0
-        self._pending_exits: dict[str, OpenPosition] = {}
+        self.working: set[str] = set()  # client ids the venue may still fill
         self.clock: SimulatedClock | None = None
         self.orders: OrderEngine | None = None
+        self._last_fill_seq = 0
+        self._tick: FeedTick | None = None
+        self._quoted: FeedTick | None = None  # the last quote the venue saw
+        specs = strategy.factor_specs()
+        self.factors = FactorEngine(parse_factors(specs)) if specs else None
+        instances = {"exit": strategy, "entry": make_strategy() if make_strategy else strategy}
+        self.workers = [self._worker(role, instances[role]) for role in ("exit", "entry")]
+        self.aggregator = CandleAggregator([Timeframe[tf] for tf in self.workers[0].book.timeframes])
+
+    def _worker(self, role: str, strategy: Strategy) -> StrategyWorker:
+        harness = StrategyHarness(strategy, logging.getLogger(f"strategy.{strategy.slug}.{role}"))
+        status = WorkerStatus(slug=strategy.slug, role=role, started=datetime.now(timezone.utc),
+                              params=params_as_text(strategy.params), state="RUNNING")
+        return StrategyWorker(harness=harness, role=role, market=None,
+                              positions=LedgerPositions(self.ledger, self.settings.account), orders=EngineOrders(self),
+                              flags=_AllowAll(), status=status, on_decision=self._note)
+
+    def _note(self, decision: Decision) -> None:
+        if decision.action != "hold":
+            self.result.decisions.append(decision)
 
     async def run(self, ticks: AsyncIterator[FeedTick], *, on_tick: Callable[[FeedTick], None] | None = None) -> BacktestResult:
         async for tick in ticks:
@@ -155,19 +229,30 @@ class InProcessBacktest:
     async def step(self, tick: FeedTick) -> None:
         self.result.ticks += 1
         self.clock.advance_to(tick.time)
-        await self._quote(tick)
+        self._tick = tick
+        if self.working:
+            await self.quote_to_venue()
         for candle in self.aggregator.on_tick(tick):
             bar = to_bar(candle)
-            self.book.add_bar(bar)
-            values = self.factors.on_candle(candle)
-            if values is not None:
-                self.book.set_factors(bar.timeframe, bar.start, values)
-            if bar.timeframe == self.decision_timeframe:
-                await self._decide(bar, tick)
-                if self.settings.fill_at == "current":
-                    await self._quote(tick)
+            values = self.factors.on_candle(candle) if self.factors is not None else None
+            decides = bar.timeframe == self.decision_timeframe
+            if decides:
+                self._sample(bar, tick)
+            for worker in self.workers:  # EXIT, then ENTRY, as the live mesh hands them events
+                await worker.on_candle(bar)
+                if values is not None:
+                    await worker.on_factors(bar.timeframe, bar.start, values)
+                await worker.settle()  # every event of this candle is in: no factors still to come
+            if decides and self.settings.fill_at == "current" and self.working:
+                self._quoted = None
+                await self.quote_to_venue()
 
-    async def _quote(self, tick: FeedTick) -> None:
+    async def quote_to_venue(self) -> None:
+        """Shows the venue the current quote (once), then books what it filled."""
+        tick = self._tick
+        if tick is None or tick is self._quoted:
+            return
+        self._quoted = tick
         await self.venue.on_quote(tick.instrument, tick.time, tick.bid, tick.ask)
         for execution in self.venue.drain_executions():
             await self.orders.apply_execution(execution)
@@ -175,6 +260,11 @@ class InProcessBacktest:
             async for seq, event in self.store.fill_events(self._last_fill_seq, self.orders.fill_events.last_seq):
                 self._book_fill(event.fill)
                 self._last_fill_seq = seq
+        if self.working:
+            for cid in list(self.working):
+                order = await self.store.by_client_id(cid)
+                if order is None or order.state not in _WORKING:
+                    self.working.discard(cid)
 
     def _book_fill(self, fill) -> None:
         self.ledger.apply_fill(LedgerFill(fill_id=fill.fill_id, account=fill.account, instrument=fill.instrument,
@@ -185,52 +275,12 @@ class InProcessBacktest:
                                             side=fill.side, quantity=fill.quantity, price=fill.price,
                                             commission=fill.commission))
 
-    def _open_positions(self) -> list[OpenPosition]:
-        out = []
-        for p in self.ledger.positions(self.settings.account, strategies=(self.strategy.slug,),
-                                       instruments=(self.instrument,)):
-            if p.quantity != 0:
-                out.append(OpenPosition(instrument=p.instrument, quantity=p.quantity,
-                                        average_price=p.average_price, opened_time=p.opened_time))
-        return out
-
-    async def _decide(self, bar: Bar, tick: FeedTick) -> None:
+    def _sample(self, bar: Bar, tick: FeedTick) -> None:
+        """Marks the ledger at the deciding quote and takes the equity sample of this decision."""
         self.result.decision_bars += 1
         self.ledger.apply_mark(Mark(instrument=tick.instrument, bid=tick.bid, ask=tick.ask, time=tick.time))
         self.ledger.take_bookkeeping()
-        positions = self._open_positions()
+        exposed = any(p.quantity != 0 for p in self.ledger.positions(
+            self.settings.account, strategies=(self.strategy.slug,), instruments=(self.instrument,)))
         figures = self.ledger.account_figures(self.settings.account)
-        self.result.curve.append(EquityPoint(time=bar.end, equity=figures.equity, exposed=bool(positions)))
-        view = self.book.view(now=bar.end)
-        drafts: list[tuple[IntentDraft, OpenPosition | None]] = []
-        for decision, draft, position in self.exit_desk.decide(view, positions):
-            self._note(decision)
-            if draft is not None:
-                drafts.append((draft, position))
-        net = sum((p.quantity for p in positions), Decimal(0))
-        decision, draft = self.entry_desk.decide(view, bar.start, net)
-        self._note(decision)
-        if draft is not None:
-            drafts.append((draft, None))
-        for draft, position in drafts:
-            if self.settings.fill_at == "current":
-                # Fill at the quote the decision saw (backtesting.py's next-bar open), so the
-                # live rule "only at a later quote" is lifted for this comparison setting.
-                draft = replace(draft, decision_time=None)
-            order, _ = await self.orders.submit(_intent(draft, self.settings.account), actor="backtest")
-            if order.state in NOT_WORKING:
-                self.result.rejected.append((draft.client_order_id, f"{order.reject_rule}: {order.reason}"))
-                if position is not None:
-                    self.exit_desk.refused(position)
-
-    def _note(self, decision: Decision) -> None:
-        if decision.action != "hold":
-            self.result.decisions.append(decision)
-
-
-def _intent(draft: IntentDraft, account: str) -> Intent:
-    return Intent(client_order_id=draft.client_order_id, strategy_slug=draft.slug, role=draft.role,
-                  instrument=draft.instrument, side=draft.side, quantity=draft.quantity,
-                  order_type="limit" if draft.limit_price is not None else "market", limit_price=draft.limit_price,
-                  time_in_force="GTC" if draft.limit_price is not None else "IOC", reduce_only=draft.reduce_only,
-                  account=account, note=draft.note, decision_time=draft.decision_time)
+        self.result.curve.append(EquityPoint(time=bar.end, equity=figures.equity, exposed=exposed))

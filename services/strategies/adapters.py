@@ -20,9 +20,9 @@ from quantmesh.market_data.v1 import market_data_pb2, market_data_pb2_grpc
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
 from services.common.exposure import ExposureFollower
 from services.common.vocabulary import OrderState
-from services.common.wire import SIDE_TO_PROTO, order_state_name
+from services.common.wire import order_state_name
 from services.strategies.book import TIMEFRAME_VALUES
-from services.strategies.desk import IntentDraft
+from services.strategies.desk import IntentDraft, intent_message
 from services.strategies.sdk import OpenPosition
 
 log = logging.getLogger(__name__)
@@ -109,17 +109,7 @@ class GrpcOrders:
         self._account = account
 
     async def submit(self, draft: IntentDraft, trace: common_pb2.TraceContext) -> SubmitOutcome:
-        intent = order_pb2.OrderIntent(
-            client_order_id=draft.client_order_id, strategy_slug=draft.slug,
-            role=common_pb2.STRATEGY_ROLE_ENTRY if draft.role == "entry" else common_pb2.STRATEGY_ROLE_EXIT,
-            instrument=draft.instrument,
-            side=SIDE_TO_PROTO[draft.side],
-            quantity=str(draft.quantity),
-            order_type=order_pb2.ORDER_TYPE_LIMIT if draft.limit_price is not None else order_pb2.ORDER_TYPE_MARKET,
-            limit_price=str(draft.limit_price) if draft.limit_price is not None else "",
-            reduce_only=draft.reduce_only, account=self._account, note=draft.note[:500], trace_context=trace)
-        if draft.decision_time is not None:
-            intent.decision_time.FromDatetime(draft.decision_time)
+        intent = intent_message(draft, account=self._account, trace=trace)
         try:
             async for attempt in AsyncRetrying(retry=retry_if_exception(_transient), stop=stop_after_attempt(5),
                                                wait=wait_exponential(multiplier=0.2, max=2), reraise=True):

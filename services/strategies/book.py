@@ -6,6 +6,8 @@ import collections
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
+import numpy as np
+
 from quantmesh.market_data.v1 import market_data_pb2
 from services.strategies.sdk import Bar, MarketView, Ohlc
 
@@ -32,6 +34,49 @@ def bar_from_proto(candle: market_data_pb2.Candle) -> Bar:
     )
 
 
+_SIDES = ("mid", "bid", "ask")
+_FIELDS = ("open", "high", "low", "close")
+_ROWS = {(side, name): i for i, (side, name) in enumerate((s, f) for s in _SIDES for f in _FIELDS)}
+
+
+class _Columns:
+    """The book's candles of one timeframe as float64 columns, appended as candles arrive.
+
+    Rebuilding arrays from Bar objects at every decision was an eighth of a backtest's time.
+    The columns only grow until the buffer is full, then the newest candles are copied to a
+    new buffer, so an array handed to a decision is never written to afterwards.
+    """
+
+    __slots__ = ("depth", "data", "length", "offset")
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.data = np.empty((len(_ROWS), 2 * depth + 16), dtype=np.float64)
+        self.length = 0
+        self.offset = 0
+
+    def append(self, bar: Bar) -> None:
+        end = self.offset + self.length
+        if end == self.data.shape[1]:
+            fresh = np.empty_like(self.data)
+            keep = min(self.length, self.depth)
+            fresh[:, :keep] = self.data[:, end - keep:end]
+            self.data, self.offset, self.length, end = fresh, 0, keep, keep
+        column = self.data[:, end]
+        column[0:4] = (bar.mid.open, bar.mid.high, bar.mid.low, bar.mid.close)
+        column[4:8] = (bar.bid.open, bar.bid.high, bar.bid.low, bar.bid.close)
+        column[8:12] = (bar.ask.open, bar.ask.high, bar.ask.low, bar.ask.close)
+        if self.length == self.depth:
+            self.offset += 1
+        else:
+            self.length += 1
+
+    def series(self, field_name: str, price: str) -> np.ndarray:
+        out = self.data[_ROWS[(price, field_name)], self.offset:self.offset + self.length]
+        out.flags.writeable = False
+        return out
+
+
 class CandleBook:
     """Closed candles (bounded, oldest first) and the latest factors per timeframe.
 
@@ -42,6 +87,7 @@ class CandleBook:
     def __init__(self, instrument: str, depth: Mapping[str, int]) -> None:
         self.instrument = instrument
         self._bars = {tf: collections.deque(maxlen=max(1, n) + 1) for tf, n in depth.items()}
+        self._columns = {tf: _Columns(max(1, n) + 1) for tf, n in depth.items()}
         self._factors: dict[str, dict[str, float]] = {tf: {} for tf in depth}
         self._factor_start: dict[str, datetime] = {}
 
@@ -56,6 +102,7 @@ class CandleBook:
         if candles and bar.start <= candles[-1].start:
             return False
         candles.append(bar)
+        self._columns[bar.timeframe].append(bar)
         return True
 
     def set_factors(self, timeframe: str, candle_start: datetime, values: Mapping[str, float]) -> None:
@@ -79,4 +126,5 @@ class CandleBook:
             now=now,
             bars={tf: tuple(candles) for tf, candles in self._bars.items()},
             factors={tf: dict(values) for tf, values in self._factors.items()},
+            columns=self._columns,
         )

@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from quantmesh.common.v1 import common_pb2
+from quantmesh.order.v1 import order_pb2
+from services.common.wire import SIDE_TO_PROTO, decimal_text
 from services.strategies.sdk import MarketView, OpenPosition, StrategyHarness
+
+#: The longest note an intent carries (the order plane accepts 1,000 characters; a reason longer
+#: than this is a strategy writing prose, and its start says what matters).
+MAX_NOTE_CHARS = 500
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +53,25 @@ class Decision:
     reason: str
     instrument: str
     client_order_id: str = ""
+
+
+def intent_message(draft: IntentDraft, *, account: str, trace: common_pb2.TraceContext | None = None
+                   ) -> order_pb2.OrderIntent:
+    """The one translation of a draft into the order plane's contract, live and in a backtest.
+
+    Market orders leave time in force unset, which the order plane reads as IOC (a market
+    order does not rest); limit orders as GTC. The note is cut to MAX_NOTE_CHARS.
+    """
+    intent = order_pb2.OrderIntent(
+        client_order_id=draft.client_order_id, strategy_slug=draft.slug,
+        role=common_pb2.STRATEGY_ROLE_ENTRY if draft.role == "entry" else common_pb2.STRATEGY_ROLE_EXIT,
+        instrument=draft.instrument, side=SIDE_TO_PROTO[draft.side], quantity=decimal_text(draft.quantity),
+        order_type=order_pb2.ORDER_TYPE_LIMIT if draft.limit_price is not None else order_pb2.ORDER_TYPE_MARKET,
+        limit_price=decimal_text(draft.limit_price), reduce_only=draft.reduce_only, account=account,
+        note=draft.note[:MAX_NOTE_CHARS], trace_context=trace)
+    if draft.decision_time is not None:
+        intent.decision_time.FromDatetime(draft.decision_time)
+    return intent
 
 
 def _stamp(moment: datetime, *, micros: bool = False) -> str:

@@ -183,6 +183,11 @@ class Strategy(abc.ABC):
     Params: ClassVar[type[BaseParams]]
     timeframes: ClassVar[tuple[str, ...]]
     interface_version: ClassVar[int] = INTERFACE_VERSION
+    #: Factors read from the factor stream, in the market-data plane's syntax ("rsi:14,atr:14").
+    #: A backtest computes only these, and a worker waits for them only when there are some.
+    #: The catalogue reads none: it computes from candles over a fixed window, so a decision
+    #: never depends on how much history the factor engine holds.
+    reads_factors: ClassVar[str] = ""
 
     def __init__(self, params: BaseParams) -> None:
         if not isinstance(params, self.Params):
@@ -206,6 +211,14 @@ class Strategy(abc.ABC):
     def history_bars(self) -> Mapping[str, int]:
         """Bars to load per timeframe; multi-timeframe strategies override this."""
         return {tf: self.warmup_bars() for tf in self.timeframes}
+
+    def factor_specs(self) -> str:
+        return self.reads_factors
+
+    def vector_rule(self):
+        """The rule over whole arrays for `quantmesh backtest --fast` (services/strategies/vector.py),
+        or None: the strategy cannot be vectorized and runs on the event path."""
+        return None
 
     def is_active(self, now: datetime) -> bool:
         """Whether entries may be considered at `now` (exits are never gated by this)."""

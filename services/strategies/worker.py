@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timezone
 
 import grpc
@@ -34,7 +35,9 @@ FACTOR_WAIT_SECONDS = 2.0
 
 class StrategyWorker:
     def __init__(self, *, harness: StrategyHarness, role: str, market, positions, orders, flags,
-                 status: WorkerStatus, reconnect_seconds: float = 1.0) -> None:
+                 status: WorkerStatus, reconnect_seconds: float = 1.0,
+                 on_decision: Callable[[Decision], None] | None = None) -> None:
+        """`on_decision` also gets every decision (a backtest keeps them for its report)."""
         if role not in ("entry", "exit"):
             raise ValueError(f"role must be entry or exit, got {role!r}")
         self.harness = harness
@@ -50,7 +53,8 @@ class StrategyWorker:
         self._entry = EntryDesk(harness)
         self._exit = ExitDesk(harness)
         self._reconnect = reconnect_seconds
-        self._pending: tuple[Bar, common_pb2.TraceContext] | None = None
+        self._on_decision = on_decision
+        self._pending: tuple[Bar, common_pb2.TraceContext | None] | None = None
 
     @property
     def decision_timeframe(self) -> str:
@@ -130,29 +134,37 @@ class StrategyWorker:
 
     async def on_event(self, kind: str, event) -> None:
         """One candle ("candle") or factor ("factors") stream event; decides when a decision is complete."""
-        self.status.events += 1
-        if self.status.state == "RECONNECTING":
-            self.status.state = "RUNNING"
         if kind == "candle":
             self.status.last_candle_seq = max(self.status.last_candle_seq, event.seq)
-            bar = bar_from_proto(event.candle)
-            if self._pending is not None and bar.timeframe in self.book.timeframes:
-                # The factors of a candle are published right after it, so a next candle means they
-                # will not come: decide now, on the book as it was, before this newer bar joins it.
-                await self._decide_pending()
-            if not self.book.add_bar(bar) or bar.timeframe != self.decision_timeframe:
-                return
-            self._pending = (bar, event.trace_context)
-            if self.book.factors_start(bar.timeframe) == bar.start:
-                await self._decide_pending()
+            await self.on_candle(bar_from_proto(event.candle), event.trace_context)
         else:
             self.status.last_factor_seq = max(self.status.last_factor_seq, event.seq)
             factors = event.factors
-            timeframe = TIMEFRAME_NAMES.get(factors.timeframe)
-            start = factors.candle_start_time.ToDatetime(tzinfo=timezone.utc)
-            self.book.set_factors(timeframe, start, dict(factors.values))
-            if self._pending is not None and timeframe == self.decision_timeframe and self._pending[0].start == start:
-                await self._decide_pending()
+            await self.on_factors(TIMEFRAME_NAMES.get(factors.timeframe),
+                                  factors.candle_start_time.ToDatetime(tzinfo=timezone.utc), dict(factors.values))
+
+    # The two steps below are the worker's whole decision path; the stream events above and an
+    # in-process backtest (which hands over candles and factors without protobuf) both end here.
+    async def on_candle(self, bar: Bar, trace_context: common_pb2.TraceContext | None = None) -> None:
+        self.status.events += 1
+        if self.status.state == "RECONNECTING":
+            self.status.state = "RUNNING"
+        if self._pending is not None and bar.timeframe in self.book.timeframes:
+            # The factors of a candle are published right after it, so a next candle means they
+            # will not come: decide now, on the book as it was, before this newer bar joins it.
+            await self._decide_pending()
+        if not self.book.add_bar(bar) or bar.timeframe != self.decision_timeframe:
+            return
+        self._pending = (bar, trace_context)
+        if not self.strategy.factor_specs() or self.book.factors_start(bar.timeframe) == bar.start:
+            # A strategy that reads no factor never waits for them.
+            await self._decide_pending()
+
+    async def on_factors(self, timeframe: str | None, start, values) -> None:
+        self.status.events += 1
+        self.book.set_factors(timeframe, start, values)
+        if self._pending is not None and timeframe == self.decision_timeframe and self._pending[0].start == start:
+            await self._decide_pending()
 
     async def settle(self) -> None:
         """Decides a candle still waiting for factors that will not come (a lock-stepped
@@ -210,6 +222,8 @@ class StrategyWorker:
                 log.warning("intent %s refused: %s", draft.client_order_id, outcome.reason)
 
     def _record(self, decision: Decision) -> None:
+        if self._on_decision is not None:
+            self._on_decision(decision)
         self.status.decisions += 1
         self.status.last_decision = decision
         if decision.action in ("enter", "exit", "skip"):

@@ -1,51 +1,75 @@
-"""Latest indicator values: the published factor when market data has it, else from candles.
+"""Indicators for the catalogue, computed so that ties are decided by the rule, not by float noise.
 
-Strategies prefer the factor stream (one computation for the whole mesh) but must still work
-from candles alone, e.g. in a fast backtest without a factor cache or with a custom period.
+Two kinds, each with a promise:
+
+* Sums and averages (SMA, Bollinger) are exact. Candle prices are doubles; they are snapped
+  to half a price quantum (1/200 pip: a mid close is (bid + ask) / 2, so it can end in half a
+  quantum) and summed as integers. Two averages compare exactly (fast_sum * slow_n against
+  slow_sum * fast_n), so "SMA10 equals SMA30" is a tie whatever the history or the order of
+  the additions, where TA-Lib's running float sum answered +4.4e-16 on one bar and 0.0 on the
+  next. The fast backtest uses the same functions over whole arrays.
+* Recursive indicators (EMA, RSI, ATR, ADX, MACD) depend on where their series starts. They
+  are computed with TA-Lib over exactly the last `window` candles (the strategy's
+  warmup_bars), so a process holding more history decides the same. They are not read from
+  the factor stream, whose engine holds a history of its own.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import talib
 
 from services.strategies.sdk import MarketView
 
 
-def latest_rsi(view: MarketView, tf: str, period: int) -> float | None:
-    published = view.factor(tf, f"rsi_{period}")
-    if published is not None:
-        return published
-    closes = view.closes(tf)
+def price_units(prices: np.ndarray, pip: float) -> np.ndarray:
+    """Prices as integer counts of half a price quantum (pip / 200), exact for every real quote."""
+    return np.rint(prices * (200.0 / pip)).astype(np.int64)
+
+
+def window_sum(units: np.ndarray, period: int, end: int | None = None) -> int:
+    """The exact sum of `period` units ending just before `end` (the last ones by default)."""
+    stop = len(units) if end is None else end
+    return int(units[stop - period:stop].sum())
+
+
+def rolling_sums(units: np.ndarray, period: int) -> np.ndarray:
+    """sums[i] = the exact sum of units[i - period + 1 .. i]; 0 where the window is short."""
+    total = np.concatenate(([0], np.cumsum(units, dtype=np.int64)))
+    out = np.zeros(len(units), dtype=np.int64)
+    if len(units) >= period:
+        out[period - 1:] = total[period:] - total[:-period]
+    return out
+
+
+def recent(view: MarketView, tf: str, window: int, field_name: str = "close") -> np.ndarray:
+    """The last `window` mid prices of `tf` (all of them while fewer are held)."""
+    return view.prices(tf, field_name)[-window:]
+
+
+def latest_rsi(view: MarketView, tf: str, period: int, window: int) -> float | None:
+    closes = recent(view, tf, window)
     if len(closes) < period + 1:
         return None
     return float(talib.RSI(closes, period)[-1])
 
 
-def latest_atr(view: MarketView, tf: str, period: int) -> float | None:
-    published = view.factor(tf, f"atr_{period}")
-    if published is not None:
-        return published
-    closes = view.closes(tf)
+def latest_atr(view: MarketView, tf: str, period: int, window: int) -> float | None:
+    closes = recent(view, tf, window)
     if len(closes) < period + 1:
         return None
-    return float(talib.ATR(view.prices(tf, "high"), view.prices(tf, "low"), closes, period)[-1])
+    return float(talib.ATR(recent(view, tf, window, "high"), recent(view, tf, window, "low"), closes, period)[-1])
 
 
-def latest_ema(view: MarketView, tf: str, period: int) -> float | None:
-    published = view.factor(tf, f"ema_{period}")
-    if published is not None:
-        return published
-    closes = view.closes(tf)
+def latest_ema(view: MarketView, tf: str, period: int, window: int) -> float | None:
+    closes = recent(view, tf, window)
     if len(closes) < period:
         return None
     return float(talib.EMA(closes, period)[-1])
 
 
-def latest_adx(view: MarketView, tf: str, period: int) -> float | None:
-    published = view.factor(tf, f"adx_{period}")
-    if published is not None:
-        return published
-    closes = view.closes(tf)
+def latest_adx(view: MarketView, tf: str, period: int, window: int) -> float | None:
+    closes = recent(view, tf, window)
     if len(closes) < 2 * period + 1:
         return None
-    return float(talib.ADX(view.prices(tf, "high"), view.prices(tf, "low"), closes, period)[-1])
+    return float(talib.ADX(recent(view, tf, window, "high"), recent(view, tf, window, "low"), closes, period)[-1])

@@ -1,11 +1,15 @@
 """bollinger_touch: fade a close on or beyond a Bollinger band on M5.
 
-Rule, on each closed M5 candle: Bollinger(period, deviations) of mid closes, read from the
-factors "bb_upper_20_2"/"bb_middle_20_2"/"bb_lower_20_2" when the params match a factor the
-market data plane publishes, else computed from candles (SMA +- deviations * population std).
+Rule, on each closed M5 candle: Bollinger(period, deviations) of the last `period` mid closes,
+middle = SMA, bands = middle +- deviations * population std.
 * buy  when the last mid close <= lower band;
 * sell when the last mid close >= upper band.
 Exit signal: a long closes once the mid close >= middle band, a short once it is <= middle.
+Ties: a close exactly on a band is a touch, exactly on the middle band exits. The sums are exact
+(closes snapped to 1/200 pip, integers, see _indicators.py): with n = period, S = the sum and
+Q = the sum of squares, close <= lower is n * close - S <= -deviations * sqrt(n * Q - S * S),
+an integer against one correctly rounded square root, so every process and the fast backtest
+decide a touch alike. Reads only the last `period` candles.
 Note: the rule is a level, so it answers "buy" on every candle that closes below the band;
 the order plane's per-strategy position limit is what stops the stacking.
 """
@@ -15,10 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-import talib
+import math
 
+import numpy as np
+
+from services.strategies.catalogue._indicators import price_units, rolling_sums
 from services.strategies.params import BaseParams, require
 from services.strategies.sdk import EntrySignal, ExitSignal, MarketView, OpenPosition, Strategy
+from services.strategies.vector import CandleColumns, NotVectorizable, Signals
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,42 +47,64 @@ class BollingerTouch(Strategy):
     Params = BollingerTouchParams
     timeframes = ("M5",)
 
-    def _bands(self, view: MarketView) -> tuple[float, float, float] | None:
-        """(upper, middle, lower) on the last M5 candle, or None while warming up."""
+    def _position(self, view: MarketView) -> tuple[int, float, float] | None:
+        """(n * close - S, deviations * sqrt(n * Q - S * S), close) on the last candle; None while warming up.
+
+        The close is on or below the lower band when the first is <= -the second, on or above
+        the upper band when it is >= the second, at or above the middle when it is >= 0.
+        """
         p = self.params
-        suffix = f"{p.period}_{p.deviations:g}"
-        names = (f"bb_upper_{suffix}", f"bb_middle_{suffix}", f"bb_lower_{suffix}")
-        published = [view.factor("M5", name) for name in names]
-        if all(value is not None for value in published):
-            return published[0], published[1], published[2]
-        closes = view.closes("M5")
+        closes = view.closes("M5")[-p.period:]
         if len(closes) < p.period:
             return None
-        upper, middle, lower = talib.BBANDS(closes, p.period, p.deviations, p.deviations)
-        return upper[-1], middle[-1], lower[-1]
+        units = [int(u) for u in price_units(closes, p.pip)]  # Python ints: exact for any price
+        total, squares = sum(units), sum(u * u for u in units)
+        return p.period * units[-1] - total, p.deviations * math.sqrt(p.period * squares - total * total), closes[-1]
 
     def decide_entry(self, view: MarketView) -> EntrySignal | None:
-        bands = self._bands(view)
-        last = view.last("M5")
-        if bands is None or last is None:
+        found = self._position(view)
+        if found is None:
             return None
-        upper, _, lower = bands
-        close = last.mid.close
-        if close <= lower:
-            return self.enter("buy", f"M5 close {close} at or below lower band {lower:.5f}")
-        if close >= upper:
-            return self.enter("sell", f"M5 close {close} at or above upper band {upper:.5f}")
+        offset, width, close = found
+        if offset <= -width:
+            return self.enter("buy", f"M5 close {close} at or below the lower band")
+        if offset >= width:
+            return self.enter("sell", f"M5 close {close} at or above the upper band")
         return None
 
     def exit_signal(self, view: MarketView, position: OpenPosition) -> ExitSignal | None:
-        bands = self._bands(view)
-        last = view.last("M5")
-        if bands is None or last is None:
+        found = self._position(view)
+        if found is None:
             return None
-        middle = bands[1]
-        close = last.mid.close
-        if position.side == "long" and close >= middle:
-            return self.close(f"M5 close {close} back at the middle band {middle:.5f}")
-        if position.side == "short" and close <= middle:
-            return self.close(f"M5 close {close} back at the middle band {middle:.5f}")
+        offset, _, close = found
+        if position.side == "long" and offset >= 0:
+            return self.close(f"M5 close {close} back at the middle band")
+        if position.side == "short" and offset <= 0:
+            return self.close(f"M5 close {close} back at the middle band")
         return None
+
+    def vector_rule(self) -> "BollingerVector":
+        return BollingerVector(self.params)
+
+
+class BollingerVector:
+    """The same rule over every candle at once (the fast backtest), in int64 while that is exact."""
+
+    def __init__(self, params: BollingerTouchParams) -> None:
+        self.params = params
+
+    def signals(self, candles: CandleColumns) -> Signals:
+        p = self.params
+        units = price_units(candles.prices("close"), p.pip)
+        if len(units) and int(np.abs(units).max()) ** 2 * p.period ** 2 >= 2 ** 62:
+            raise NotVectorizable("prices too large for exact int64 Bollinger sums; run the event path")
+        total = rolling_sums(units, p.period)
+        squares = rolling_sums(units * units, p.period)
+        offset = p.period * units - total
+        spread = p.period * squares - total * total
+        if len(spread) and int(spread.max()) >= 2 ** 53:  # beyond it a float would round the integer
+            raise NotVectorizable("Bollinger variance too large to convert exactly; run the event path")
+        width = p.deviations * np.sqrt(spread.astype(np.float64))
+        ready = np.arange(len(units)) >= p.period - 1
+        enter = np.where(ready & (offset <= -width), 1, np.where(ready & (offset >= width), -1, 0))
+        return Signals(enter=enter.astype(np.int8), exit_long=ready & (offset >= 0), exit_short=ready & (offset <= 0))

@@ -9,6 +9,9 @@ Rule, on each closed S5 candle (all prices mid):
   -> buy; a bearish one when the last candle's high >= midpoint and close < midpoint -> sell;
 * only the first touch counts: no candle between the impulse and the last one touched the
   midpoint.
+Ties: a range exactly impulse_k times the average is an impulse (>=); close == open has no
+direction; a low (high) exactly at the midpoint touches it, a close exactly at it is not past it.
+Reads only the last average_bars + retest_bars + 1 candles.
 Exits: protective only.
 """
 

@@ -1,7 +1,6 @@
 """m1scalper: buy a pullback to the fast EMA in an M1 EMA up-trend (mirror for sells).
 
-Rule, on each closed M1 candle (mid prices; EMAs from candles, ATR factor "atr_14" when
-published for the configured period):
+Rule, on each closed M1 candle (mid prices; EMAs and ATR from candles):
 * up-trend: EMA(fast) > EMA(slow) on the last candle and on the one before;
 * pullback: the last candle's low <= EMA(fast) < its close (it dipped to the fast EMA and
   closed back above);
@@ -9,6 +8,8 @@ published for the configured period):
   spread, not a news spike);
 * buy on up-trend + pullback + ATR filter; sell on the mirror (down-trend, high >= EMA(fast)
   > close).
+Ties: equal EMAs are no trend; a low exactly at the fast EMA is a touch (<=) but a close exactly
+at it is not back above (<); ATR exactly at either bound passes. Indicators are computed over exactly the last warmup_bars candles, so more history never changes a decision.
 Exits: protective only.
 """
 
@@ -19,7 +20,7 @@ from decimal import Decimal
 
 import talib
 
-from services.strategies.catalogue._indicators import latest_atr
+from services.strategies.catalogue._indicators import latest_atr, recent
 from services.strategies.params import BaseParams, require
 from services.strategies.sdk import EntrySignal, MarketView, Strategy
 
@@ -55,12 +56,12 @@ class M1Scalper(Strategy):
 
     def decide_entry(self, view: MarketView) -> EntrySignal | None:
         p = self.params
-        closes = view.closes("M1")
+        closes = recent(view, "M1", p.warmup_bars)
         if len(closes) < max(p.slow_period, p.atr_period) + 2:
             return None
         fast = talib.EMA(closes, p.fast_period)
         slow = talib.EMA(closes, p.slow_period)
-        atr = latest_atr(view, "M1", p.atr_period)
+        atr = latest_atr(view, "M1", p.atr_period, p.warmup_bars)
         if atr is None or not p.min_atr_pips * p.pip <= atr <= p.max_atr_pips * p.pip:
             return None
         candle = view.bars["M1"][-1].mid

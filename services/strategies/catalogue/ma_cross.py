@@ -10,6 +10,10 @@ fast > slow. Checking the state rather than the single crossing candle means an 
 that missed that candle still closes the position.
 Both points of the crossing are computed from candles: the factor stream carries only the
 latest value, and mixing it with a recomputed previous value could invent a cross.
+Ties: the averages are exact (mid closes snapped to 1/200 pip and summed as integers, see
+_indicators.py), so fast == slow is a tie, never a float-noise cross: a tie is "not above"
+and "not below". A cross needs strictly above (below) now; touching and turning back is none,
+and a tie followed by a strict move is a cross. Reads only the last slow_period + 1 candles.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-import talib
+import numpy as np
 
+from services.strategies.catalogue._indicators import price_units, rolling_sums, window_sum
 from services.strategies.params import BaseParams, require
 from services.strategies.sdk import EntrySignal, ExitSignal, MarketView, OpenPosition, Strategy
+from services.strategies.vector import CandleColumns, Signals
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,34 +50,61 @@ class MaCross(Strategy):
     Params = MaCrossParams
     timeframes = ("M1",)
 
-    def _averages(self, view: MarketView) -> tuple[float, float, float, float] | None:
+    def _sides(self, view: MarketView) -> tuple[int, int] | None:
+        """sign(fast - slow) on the candle before the last and on the last, exactly; None while warming up."""
         p = self.params
-        closes = view.closes(self.decision_timeframe)
+        closes = view.closes(self.decision_timeframe)[-(p.slow_period + 1):]
         if len(closes) < p.slow_period + 1:
             return None
-        fast = talib.SMA(closes, p.fast_period)
-        slow = talib.SMA(closes, p.slow_period)
-        return fast[-2], slow[-2], fast[-1], slow[-1]
+        units = price_units(closes, p.pip)
+        return tuple(_side(window_sum(units, p.fast_period, end), window_sum(units, p.slow_period, end), p)
+                     for end in (len(units) - 1, len(units)))
 
     def decide_entry(self, view: MarketView) -> EntrySignal | None:
-        averages = self._averages(view)
-        if averages is None:
+        sides = self._sides(view)
+        if sides is None:
             return None
-        fast_before, slow_before, fast_now, slow_now = averages
+        before, now = sides
         p = self.params
-        if fast_before <= slow_before and fast_now > slow_now:
+        if before <= 0 and now > 0:
             return self.enter("buy", f"SMA({p.fast_period}) crossed above SMA({p.slow_period}) on {self.decision_timeframe}")
-        if fast_before >= slow_before and fast_now < slow_now:
+        if before >= 0 and now < 0:
             return self.enter("sell", f"SMA({p.fast_period}) crossed below SMA({p.slow_period}) on {self.decision_timeframe}")
         return None
 
     def exit_signal(self, view: MarketView, position: OpenPosition) -> ExitSignal | None:
-        averages = self._averages(view)
-        if averages is None:
+        sides = self._sides(view)
+        if sides is None:
             return None
-        _, _, fast_now, slow_now = averages
-        if position.side == "long" and fast_now < slow_now:
+        now = sides[1]
+        if position.side == "long" and now < 0:
             return self.close(f"fast SMA below slow SMA on {self.decision_timeframe}: the opposite cross")
-        if position.side == "short" and fast_now > slow_now:
+        if position.side == "short" and now > 0:
             return self.close(f"fast SMA above slow SMA on {self.decision_timeframe}: the opposite cross")
         return None
+
+    def vector_rule(self) -> "MaCrossVector":
+        return MaCrossVector(self.params)
+
+
+def _side(fast_sum: int, slow_sum: int, p: MaCrossParams) -> int:
+    """sign(fast average - slow average), from exact sums: fast_sum / fast_n against slow_sum / slow_n."""
+    difference = fast_sum * p.slow_period - slow_sum * p.fast_period
+    return (difference > 0) - (difference < 0)
+
+
+class MaCrossVector:
+    """The same rule over every candle at once (the fast backtest)."""
+
+    def __init__(self, params: MaCrossParams) -> None:
+        self.params = params
+
+    def signals(self, candles: CandleColumns) -> Signals:
+        p = self.params
+        units = price_units(candles.prices("close"), p.pip)
+        difference = rolling_sums(units, p.fast_period) * p.slow_period - rolling_sums(units, p.slow_period) * p.fast_period
+        side = np.sign(difference)
+        ready = np.arange(len(units)) >= p.slow_period  # slow_period + 1 candles held
+        before = np.concatenate(([0], side[:-1]))
+        enter = np.where(ready & (before <= 0) & (side > 0), 1, np.where(ready & (before >= 0) & (side < 0), -1, 0))
+        return Signals(enter=enter.astype(np.int8), exit_long=ready & (side < 0), exit_short=ready & (side > 0))

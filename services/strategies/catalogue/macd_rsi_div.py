@@ -8,6 +8,8 @@ from candles because the rule needs their recent history, not one value):
 * the MACD histogram turns up: hist[-1] > hist[-2] <= hist[-3];
 * buy on bullish divergence + histogram turning up. Mirror for sell: a higher high in price,
   a lower high in RSI, and the histogram turning down (hist[-1] < hist[-2] >= hist[-3]).
+Ties: an equal low (high) is not a lower low (higher high); an equal RSI low is not a higher low;
+the histogram turns up only on a strict rise after a bar not above the one before it. Indicators are computed over exactly the last warmup_bars candles, so more history never changes a decision.
 Exits: protective only.
 """
 
@@ -53,7 +55,7 @@ class MacdRsiDiv(Strategy):
 
     def decide_entry(self, view: MarketView) -> EntrySignal | None:
         p = self.params
-        closes = view.closes("M5")
+        closes = view.closes("M5")[-p.warmup_bars:]
         window = p.lookback + p.swing_bars
         if len(closes) < max(p.macd_slow + p.macd_signal + 2, p.rsi_period + 1 + window):
             return None

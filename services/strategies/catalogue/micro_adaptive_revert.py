@@ -5,9 +5,11 @@ Rule, on each closed M1 candle (mid prices):
 * regime = the share of the last `regime_bars` ATR(atr_period) values that are <= the current
   ATR (a percentile rank in [0, 1]);
 * threshold = z_base + z_adapt * regime: a stretch must be larger when volatility is high;
-* only in a range: ADX(adx_period) < adx_max (factor "adx_14" when published, else from candles);
+* only in a range: ADX(adx_period) < adx_max (from candles);
 * buy when z <= -threshold, sell when z >= threshold.
 Exit signal: a long closes once z >= 0 (back at the mean), a short once z <= 0.
+Ties: z exactly at the threshold enters (<= / >=); ADX exactly at adx_max is not a range; an ATR
+equal to the current one counts in the regime's rank. Indicators are computed over exactly the last warmup_bars candles, so more history never changes a decision.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from decimal import Decimal
 import numpy as np
 import talib
 
-from services.strategies.catalogue._indicators import latest_adx
+from services.strategies.catalogue._indicators import latest_adx, recent
 from services.strategies.params import BaseParams, require
 from services.strategies.sdk import EntrySignal, ExitSignal, MarketView, OpenPosition, Strategy
 
@@ -67,17 +69,18 @@ class MicroAdaptiveRevert(Strategy):
 
     def _threshold(self, view: MarketView) -> float | None:
         p = self.params
-        closes = view.closes("M1")
+        closes = recent(view, "M1", p.warmup_bars)
         if len(closes) < p.atr_period + p.regime_bars:
             return None
-        atr = talib.ATR(view.prices("M1", "high"), view.prices("M1", "low"), closes, p.atr_period)[-p.regime_bars :]
+        atr = talib.ATR(recent(view, "M1", p.warmup_bars, "high"), recent(view, "M1", p.warmup_bars, "low"), closes,
+                        p.atr_period)[-p.regime_bars :]
         regime = float(np.mean(atr <= atr[-1]))
         return p.z_base + p.z_adapt * regime
 
     def decide_entry(self, view: MarketView) -> EntrySignal | None:
         p = self.params
         z, threshold = self._z(view), self._threshold(view)
-        adx = latest_adx(view, "M1", p.adx_period)
+        adx = latest_adx(view, "M1", p.adx_period, p.warmup_bars)
         if z is None or threshold is None or adx is None or adx >= p.adx_max:
             return None
         if z <= -threshold:

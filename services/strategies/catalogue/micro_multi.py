@@ -2,12 +2,15 @@
 
 Rule, on each closed M1 candle (mid prices):
 * H1 trend: up when the last H1 close > EMA(h1_ema_period) of H1 closes, down when below
-  (factor "ema_20" on H1 when published for that period, else from candles);
+  (from candles);
 * M5 pullback: RSI(rsi_period) on M5 <= pullback_rsi in an up-trend, >= 100 - pullback_rsi in a
-  down-trend (factor "rsi_14" on M5 when published, else from candles);
+  down-trend (from candles);
 * M1 confirmation: the last M1 close is beyond the close `momentum_bars` candles earlier in the
   trend direction and the last M1 candle itself closed in that direction (close vs open);
 * buy when all three agree up, sell when all three agree down.
+Ties: an H1 close equal to its EMA is no trend; RSI exactly at the pullback level counts; an M1
+close equal to the earlier one (or to its open) confirms nothing. EMA and RSI are computed over
+exactly the bars history_bars() names for their timeframe, so more history never changes a decision.
 Exits: protective only.
 """
 
@@ -55,8 +58,9 @@ class MicroMulti(Strategy):
         h1, m1 = view.last("H1"), view.bars.get("M1", ())
         if h1 is None or len(m1) < p.momentum_bars + 1:
             return None
-        ema = latest_ema(view, "H1", p.h1_ema_period)
-        rsi = latest_rsi(view, "M5", p.rsi_period)
+        depth = self.history_bars()
+        ema = latest_ema(view, "H1", p.h1_ema_period, depth["H1"])
+        rsi = latest_rsi(view, "M5", p.rsi_period, depth["M5"])
         if ema is None or rsi is None:
             return None
         now, earlier = m1[-1].mid, m1[-1 - p.momentum_bars].mid

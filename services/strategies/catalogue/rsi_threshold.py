@@ -5,6 +5,8 @@ candle (both computed from candles, since a cross needs two points):
 * buy  when RSI was below `oversold` and is now at or above it (crossed up through 30);
 * sell when RSI was above `overbought` and is now at or below it (crossed down through 70).
 Exit signal: a long closes once RSI >= `exit_level` (50), a short once RSI <= `exit_level`.
+Ties: an RSI exactly at `oversold` now counts as crossed up (before < level <= now), one exactly
+at it before does not; the mirror for `overbought`; exactly at `exit_level` exits. Indicators are computed over exactly the last warmup_bars candles, so more history never changes a decision.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from decimal import Decimal
 
 import talib
 
+from services.strategies.catalogue._indicators import recent
 from services.strategies.params import BaseParams, require
 from services.strategies.sdk import EntrySignal, ExitSignal, MarketView, OpenPosition, Strategy
 
@@ -43,7 +46,7 @@ class RsiThreshold(Strategy):
     timeframes = ("M1",)
 
     def _rsi(self, view: MarketView) -> tuple[float, float] | None:
-        closes = view.closes("M1")
+        closes = recent(view, "M1", self.params.warmup_bars)
         if len(closes) < self.params.period + 2:
             return None
         rsi = talib.RSI(closes, self.params.period)

@@ -6,6 +6,8 @@ Rule, on each closed S5 candle:
 * momentum = last mid close - mid close `lookback` candles earlier;
 * enter when |momentum| > momentum_k * spread and |momentum| >= min_momentum_pips:
   buy when momentum > 0, sell when < 0.
+Ties: a spread exactly at max_spread_pips still trades; momentum exactly momentum_k * spread does
+not (it must beat it), exactly min_momentum_pips does. Reads only the last lookback + 1 candles.
 Exits: protective only, and tight (3-pip stop, 2-pip target, 3-minute time stop by default).
 """
 

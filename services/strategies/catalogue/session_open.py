@@ -10,6 +10,8 @@ Rule, with the session starting each day at `session_start` (UTC):
   earlier candle of this session after the range closed outside it: the first breakout is the
   only one, so there is at most one entry per session day (stateless, so a restarted worker
   cannot enter twice).
+Ties: a close exactly at the range high or low is inside it (no breakout). Reads the candles of
+the current session only (warmup_bars covers a day).
 Exits: protective only.
 """
 

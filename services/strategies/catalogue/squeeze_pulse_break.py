@@ -9,6 +9,8 @@ Rule, on each closed M5 candle (mid prices):
   last of them at most `release_window` candles before the last candle;
 * enter on the first candle after that squeeze whose close is outside its Bollinger band:
   close > upper -> buy, close < lower -> sell; a later breakout of the same squeeze is ignored.
+Ties: a band touching the channel is no squeeze (strictly inside); a close exactly on its band is
+not outside it. Indicators are computed over exactly the last warmup_bars candles, so more history never changes a decision.
 Exits: protective only.
 """
 
@@ -20,6 +22,7 @@ from decimal import Decimal
 import numpy as np
 import talib
 
+from services.strategies.catalogue._indicators import recent
 from services.strategies.params import BaseParams, require
 from services.strategies.sdk import EntrySignal, MarketView, Strategy
 
@@ -50,10 +53,10 @@ class SqueezePulseBreak(Strategy):
 
     def decide_entry(self, view: MarketView) -> EntrySignal | None:
         p = self.params
-        closes = view.closes("M5")
+        closes = recent(view, "M5", p.warmup_bars)
         if len(closes) < p.period + p.min_squeeze_bars + p.release_window + 1:
             return None
-        highs, lows = view.prices("M5", "high"), view.prices("M5", "low")
+        highs, lows = recent(view, "M5", p.warmup_bars, "high"), recent(view, "M5", p.warmup_bars, "low")
         bb_upper, _, bb_lower = talib.BBANDS(closes, p.period, p.bb_deviations, p.bb_deviations)
         kc_middle = talib.EMA(closes, p.period)
         atr = talib.ATR(highs, lows, closes, p.period)

@@ -5,6 +5,8 @@ imbalance = sum(sign(mid close - mid open) * tick_count) / sum(tick_count)
 (a doji counts zero). Only when sum(tick_count) >= min_ticks (a quiet tape says nothing):
 * buy  when imbalance > threshold;
 * sell when imbalance < -threshold.
+Ties: an imbalance exactly at the threshold does not trade (strict); exactly min_ticks is enough.
+Reads only the last `lookback` candles.
 Exits: protective only.
 """
 

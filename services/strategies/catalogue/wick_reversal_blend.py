@@ -4,9 +4,12 @@ Rule, on each closed M1 candle (mid prices), with body = |close - open|:
 * lower wick = min(open, close) - low; upper wick = high - max(open, close);
 * buy  when lower wick >= wick_body_ratio * body, lower wick >= min_wick_pips, the candle's
   low <= the lowest low of the `local_bars` candles before it (a local low), and
-  RSI(rsi_period) < rsi_buy_below (factor "rsi_14" when the period is 14, else from candles);
+  RSI(rsi_period) < rsi_buy_below (from candles);
 * sell is the mirror: upper wick, a local high (high >= the highest high of the
   `local_bars` candles before), RSI > rsi_sell_above.
+Ties: a wick exactly at wick_body_ratio * body or at min_wick_pips counts; a low equal to the
+lowest low before is a local low (a high likewise); RSI exactly at a level does not pass (strict).
+Indicators are computed over exactly the last warmup_bars candles, so more history never changes a decision.
 Exits: protective only.
 """
 
@@ -59,7 +62,7 @@ class WickReversalBlend(Strategy):
         lower_wick = min(candle.open, candle.close) - candle.low
         upper_wick = candle.high - max(candle.open, candle.close)
         min_wick = p.min_wick_pips * p.pip
-        rsi = latest_rsi(view, "M1", p.rsi_period)
+        rsi = latest_rsi(view, "M1", p.rsi_period, p.warmup_bars)
         if rsi is None:
             return None
         if (

@@ -3,10 +3,12 @@
 Rule, on each closed M5 candle (mid prices):
 * trend slope = EMA(ema_period)[-1] - EMA(ema_period)[-1 - slope_bars] (from candles: a slope
   needs two points); up-trend when slope >= min_slope_pips, down-trend when <= -min_slope_pips;
-* ATR = ATR(atr_period) (factor "atr_14" when the period is 14, else from candles);
+* ATR = ATR(atr_period) (from candles);
 * buy  in an up-trend when the lower wick >= wick_atr_ratio * ATR and >= wick_body_ratio * body
   (sellers were rejected below: enter against the wick, with the trend);
 * sell in a down-trend on the mirror upper wick.
+Ties: a slope exactly at min_slope_pips is a trend (>=); a wick exactly at its ATR or body
+multiple counts (>=). Indicators are computed over exactly the last warmup_bars candles, so more history never changes a decision.
 Exits: protective only.
 """
 
@@ -17,7 +19,7 @@ from decimal import Decimal
 
 import talib
 
-from services.strategies.catalogue._indicators import latest_atr
+from services.strategies.catalogue._indicators import latest_atr, recent
 from services.strategies.params import BaseParams, require
 from services.strategies.sdk import EntrySignal, MarketView, Strategy
 
@@ -50,12 +52,12 @@ class WickReversalPro(Strategy):
 
     def decide_entry(self, view: MarketView) -> EntrySignal | None:
         p = self.params
-        closes = view.closes("M5")
+        closes = recent(view, "M5", p.warmup_bars)
         if len(closes) < max(p.ema_period + p.slope_bars, p.atr_period + 1):
             return None
         ema = talib.EMA(closes, p.ema_period)
         slope = ema[-1] - ema[-1 - p.slope_bars]
-        atr = latest_atr(view, "M5", p.atr_period)
+        atr = latest_atr(view, "M5", p.atr_period, p.warmup_bars)
         if atr is None or atr <= 0:
             return None
         candle = view.bars["M5"][-1].mid

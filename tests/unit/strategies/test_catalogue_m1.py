@@ -101,8 +101,10 @@ def test_wick_blend_no_entry_for_a_short_wick_or_strong_rsi(build, load):
     assert strategy.decide_entry(build.view(M1=build.bars(mids, opens=opens, lows=lows))) is None
     mids, opens, lows = _hammer(build, wick=0.06)
     bars = build.bars(mids, opens=opens, lows=lows)
-    # The published RSI factor wins over the computed one: 45 is not weak enough.
-    assert strategy.decide_entry(build.view(M1=bars, factors={"M1": {"rsi_14": 45.0}})) is None
+    # A published factor is not read (its engine holds a history of its own): the RSI over the
+    # strategy's own window decides, here a weak one.
+    assert _side(strategy.decide_entry(build.view(M1=bars, factors={"M1": {"rsi_14": 45.0}}))) == "buy"
+    assert load("wick_reversal_blend", rsi_buy_below=1.0).decide_entry(build.view(M1=bars)) is None
 
 
 # --- m1scalper --------------------------------------------------------------------------------
@@ -129,7 +131,8 @@ def test_m1scalper_no_entry_without_pullback_or_outside_the_atr_band(build, load
     no_dip = build.bars(rising, opens=[None] * 39 + [rising[-1] - 0.005], lows=[None] * 39 + [rising[-1] - 0.01])
     assert strategy.decide_entry(build.view(M1=no_dip)) is None
     dip = build.bars(rising, lows=[None] * 39 + [rising[-1] - 0.05])
-    assert strategy.decide_entry(build.view(M1=dip, factors={"M1": {"atr_14": 0.5}})) is None  # 50-pip ATR
+    assert _side(strategy.decide_entry(build.view(M1=dip))) == "buy"  # ATR 2.6 pips
+    assert load("m1scalper", max_atr_pips=2.0).decide_entry(build.view(M1=dip)) is None
 
 
 # --- micro_adaptive_revert --------------------------------------------------------------------
@@ -153,9 +156,8 @@ def test_adaptive_revert_fades_a_stretch_in_a_range(build, load):
 def test_adaptive_revert_no_entry_in_a_trend_small_stretch_or_high_volatility_regime(build, load):
     strategy = load("micro_adaptive_revert")
     assert strategy.decide_entry(_range_then(build, 149.99)) is None  # small stretch
-    trending = {"M1": {"adx_14": 40.0}}
-    view = _range_then(build, 149.95)
-    assert strategy.decide_entry(build.view(M1=view.bars["M1"], factors=trending)) is None
+    view = _range_then(build, 149.95)  # ADX about 10: a range for the default adx_max 25, a trend for 5
+    assert load("micro_adaptive_revert", adx_max=5).decide_entry(view) is None
     # The stretch candle is also the most volatile: regime 1.0, threshold 1.5 + 3 * 1.0 = 4.5.
     assert load("micro_adaptive_revert", z_adapt=3).decide_entry(view) is None
 
@@ -196,7 +198,8 @@ def test_micro_multi_no_entry_without_m1_confirmation_or_m5_pullback(build, load
     m1_falling = [151.42 - 0.002 * i for i in range(1, 10)]
     assert strategy.decide_entry(_multi(build, H1_UP, M5_PULLBACK, m1_falling)) is None
     view = _multi(build, H1_UP, M5_PULLBACK, M1_TURNING_UP)
-    no_pullback = build.view(**view.bars, factors={"M5": {"rsi_14": 60.0}})
-    assert strategy.decide_entry(no_pullback) is None
+    m5_rising = [151.5 + 0.01 * i for i in range(1, 39)]  # RSI 100: no pullback
+    assert strategy.decide_entry(_multi(build, H1_UP, m5_rising, M1_TURNING_UP)) is None
+    assert _side(strategy.decide_entry(view)) == "buy"
     h1_down = _flip(H1_UP)
     assert strategy.decide_entry(_multi(build, h1_down, M5_PULLBACK, M1_TURNING_UP)) is None

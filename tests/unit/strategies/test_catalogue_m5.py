@@ -27,15 +27,14 @@ def test_bollinger_touch_no_entry_inside_the_bands(build, load):
     assert strategy.decide_entry(build.view(M5=build.bars(CHOP + [150.0], "M5"))) is None
 
 
-def test_bollinger_touch_prefers_published_bands_and_exits_at_the_middle(build, load):
+def test_bollinger_touch_computes_its_own_bands_and_exits_at_the_middle(build, load):
     strategy = load("bollinger_touch")
     bands = {"M5": {"bb_upper_20_2": 150.5, "bb_middle_20_2": 150.2, "bb_lower_20_2": 150.05}}
-    view = build.view(M5=build.bars(CHOP + [150.0], "M5"), factors=bands)
-    assert _side(strategy.decide_entry(view)) == "buy"  # 150.0 <= published lower 150.05
-    assert strategy.exit_signal(view, build.position("-10000", "150.3")).rule == "signal"  # at/below middle
-    assert strategy.exit_signal(view, build.position("10000", "149.9")) is None
-    # A custom period has no published factor: bands come from candles, 150.0 is inside them.
-    assert load("bollinger_touch", period=10).decide_entry(view) is None
+    inside = build.view(M5=build.bars(CHOP + [150.0], "M5"), factors=bands)
+    assert strategy.decide_entry(inside) is None  # a published band is not read
+    above = build.view(M5=build.bars(CHOP + [150.1], "M5"))
+    assert strategy.exit_signal(above, build.position("10000", "149.9")).rule == "signal"  # at/above middle
+    assert strategy.exit_signal(above, build.position("-10000", "150.3")) is None
 
 
 # --- macd_rsi_div -----------------------------------------------------------------------------
@@ -112,5 +111,6 @@ def test_wick_pro_ignores_counter_trend_wicks_and_small_wicks(build, load):
     assert strategy.decide_entry(build.view(M5=_trend_with_wick(build, up=False, lower_wick=True))) is None
     assert strategy.decide_entry(build.view(M5=_trend_with_wick(build, up=True, lower_wick=False))) is None
     bars = _trend_with_wick(build, up=True, lower_wick=True)
-    # A 5-pip wick is small when ATR is 20 pips.
-    assert strategy.decide_entry(build.view(M5=bars, factors={"M5": {"atr_14": 0.2}})) is None
+    # A 5-pip wick is 3 ATRs of 1.7 pips here, but small against 4 ATRs (a published ATR is not read).
+    assert _side(strategy.decide_entry(build.view(M5=bars, factors={"M5": {"atr_14": 0.2}}))) == "buy"
+    assert load("wick_reversal_pro", wick_atr_ratio=4).decide_entry(build.view(M5=bars)) is None

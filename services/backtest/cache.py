@@ -1,0 +1,174 @@
+"""The tick cache: a data file parsed once into columns, read back in milliseconds.
+
+Parsing CSV rows into Decimal ticks was a tenth of a backtest's time, and a sweep reads the
+same file hundreds of times. The first run of a `--data` spec reads it with the exact feed
+code (services/backtest/data.py) and stores the ticks it produced as integer columns in a
+Parquet file under the cache folder (`.quantmesh/cache` by default); every later run reads
+that file instead.
+
+- Key: the SHA-256 of the files' bytes, with the instrument, spread, timezone and the layout
+  version. A small index maps (path, size, modification time) to the hash, so a run hashes
+  a file only when it changed; a changed file gets a new key, never a stale cache.
+- Columns: time in microseconds since the epoch (UTC), bid and ask as integer units of
+  10**-price_scale, volume as units of 10**-volume_scale, the aggressor (0 none, 1 buy,
+  2 sell). Prices come back as exact Decimals with `price_scale` decimals: a file that writes
+  every price with three decimals gives back the same Decimals it did.
+- A sidecar JSON holds the scales and what reading the file said (description, timezone
+  note, rows skipped); it is written last, so a cache without it is never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from services.market_data.feeds.base import FeedTick
+
+#: Bump when the columns or their meaning change: old caches are then simply not found.
+LAYOUT_VERSION = 1
+DEFAULT_CACHE_DIR = Path(".quantmesh") / "cache"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_AGGRESSORS = {None: 0, "buy": 1, "sell": 2}
+_AGGRESSOR_NAMES = (None, "buy", "sell")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CachedTicks:
+    """Every tick of one `--data` spec as columns (see the module docstring)."""
+
+    instrument: str
+    time_us: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
+    volume: np.ndarray
+    aggressor: np.ndarray
+    price_scale: int
+    volume_scale: int
+    description: str = ""
+    timezone_note: str = ""
+    skipped_summary: str = ""
+    _decimals: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.time_us)
+
+    def price(self, units: int) -> Decimal:
+        """The exact price of `units`; a price seen before is not built twice (a month repeats a few thousand)."""
+        known = self._decimals.get(units)
+        if known is None:
+            known = self._decimals[units] = Decimal(int(units)).scaleb(-self.price_scale)
+        return known
+
+    def time(self, index: int) -> datetime:
+        return _EPOCH + timedelta(microseconds=int(self.time_us[index]))
+
+    def ticks(self, start: datetime | None = None, end: datetime | None = None) -> Iterator[FeedTick]:
+        """FeedTicks within [start, end), oldest first."""
+        first = 0 if start is None else int(np.searchsorted(self.time_us, micros(start), "left"))
+        last = len(self) if end is None else int(np.searchsorted(self.time_us, micros(end), "left"))
+        times, bids, asks = self.time_us[first:last].tolist(), self.bid[first:last].tolist(), self.ask[first:last].tolist()
+        volumes, sides = self.volume[first:last].tolist(), self.aggressor[first:last].tolist()
+        zero = Decimal(0)
+        volume_of = {0: zero}
+        instrument, price = self.instrument, self.price
+        for t, b, a, v, s in zip(times, bids, asks, volumes, sides):
+            volume = volume_of.get(v)
+            if volume is None:
+                volume = volume_of[v] = Decimal(v).scaleb(-self.volume_scale)
+            yield FeedTick(instrument, _EPOCH + timedelta(microseconds=t), price(b), price(a), volume,
+                           _AGGRESSOR_NAMES[s])
+
+
+def micros(moment: datetime) -> int:
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _scale(values: Iterable[Decimal]) -> int:
+    return max((max(0, -v.as_tuple().exponent) for v in values), default=0)
+
+
+def columns_of(ticks: list[FeedTick], instrument: str, **notes: str) -> CachedTicks:
+    """The columns of ticks read by the feed code (the cache's content)."""
+    price_scale = _scale(p for t in ticks for p in (t.bid, t.ask))
+    volume_scale = _scale(t.volume for t in ticks)
+    return CachedTicks(
+        instrument=instrument,
+        time_us=np.array([micros(t.time) for t in ticks], dtype=np.int64),
+        bid=np.array([int(t.bid.scaleb(price_scale)) for t in ticks], dtype=np.int64),
+        ask=np.array([int(t.ask.scaleb(price_scale)) for t in ticks], dtype=np.int64),
+        volume=np.array([int(t.volume.scaleb(volume_scale)) for t in ticks], dtype=np.int64),
+        aggressor=np.array([_AGGRESSORS.get(t.aggressor, 0) for t in ticks], dtype=np.int8),
+        price_scale=price_scale, volume_scale=volume_scale, **notes)
+
+
+class TickCache:
+    """The cache folder. Passed in (never a module global), so tests use a folder of their own."""
+
+    def __init__(self, folder: Path = DEFAULT_CACHE_DIR) -> None:
+        self.folder = Path(folder)
+
+    def key(self, paths: Iterable[Path], *, instrument: str, spread: Decimal, timezone_name: str) -> str:
+        digest = hashlib.sha256(f"v{LAYOUT_VERSION}|{instrument}|{spread}|{timezone_name}".encode())
+        for path in paths:
+            digest.update(self._file_hash(Path(path)).encode())
+        return digest.hexdigest()[:32]
+
+    def load(self, key: str) -> CachedTicks | None:
+        meta_path, data_path = self.folder / f"{key}.json", self.folder / f"{key}.parquet"
+        if not meta_path.exists() or not data_path.exists():
+            return None
+        meta = json.loads(meta_path.read_text())
+        frame = pl.read_parquet(data_path)
+        return CachedTicks(instrument=meta["instrument"], time_us=frame["time_us"].to_numpy(),
+                           bid=frame["bid"].to_numpy(), ask=frame["ask"].to_numpy(),
+                           volume=frame["volume"].to_numpy(), aggressor=frame["aggressor"].to_numpy(),
+                           price_scale=meta["price_scale"], volume_scale=meta["volume_scale"],
+                           description=meta["description"], timezone_note=meta["timezone_note"],
+                           skipped_summary=meta["skipped_summary"])
+
+    def store(self, key: str, ticks: CachedTicks) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        frame = pl.DataFrame({"time_us": ticks.time_us, "bid": ticks.bid, "ask": ticks.ask, "volume": ticks.volume,
+                              "aggressor": ticks.aggressor})
+        data_tmp = self.folder / f"{key}.parquet.{os.getpid()}.tmp"
+        frame.write_parquet(data_tmp)
+        os.replace(data_tmp, self.folder / f"{key}.parquet")
+        meta = {"instrument": ticks.instrument, "price_scale": ticks.price_scale, "volume_scale": ticks.volume_scale,
+                "description": ticks.description, "timezone_note": ticks.timezone_note,
+                "skipped_summary": ticks.skipped_summary, "layout_version": LAYOUT_VERSION}
+        meta_tmp = self.folder / f"{key}.json.{os.getpid()}.tmp"
+        meta_tmp.write_text(json.dumps(meta, indent=1))
+        os.replace(meta_tmp, self.folder / f"{key}.json")  # last: the cache is complete from here on
+
+    def _file_hash(self, path: Path) -> str:
+        """The file's SHA-256, remembered per (path, size, mtime) so an unchanged file is not read again."""
+        stat = path.stat()
+        index_path = self.folder / "hashes.json"
+        try:
+            index = json.loads(index_path.read_text())
+        except (OSError, ValueError):
+            index = {}
+        stamp = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+        known = index.get(stamp)
+        if known is not None:
+            return known
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        index[stamp] = digest.hexdigest()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = index_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(index))
+        os.replace(tmp, index_path)
+        return index[stamp]
