@@ -51,6 +51,7 @@ from services.common.wire import SIDE_FROM_PROTO, order_state_name
 from services.market_data.feeds.base import FeedTick
 from services.market_data.instruments import Timeframe
 from services.market_data.server import tick_to_proto
+from services.position.currency import quote_currency
 from services.position.ledger import Ledger, LedgerFill, Mark
 from services.common.exposure import ExposureFollower
 from services.strategies.adapters import GrpcMarket, GrpcOrders, StreamedPositions, SubmitOutcome
@@ -232,7 +233,10 @@ class MeshBacktest:
         self.latency = timedelta(milliseconds=settings.paper.latency_ms)
         self.step_timeout = step_timeout
         self.result = MeshResult(fills=[], curve=[], decisions=[], rejected=[])
-        self.mirror = Ledger(starting_cash=settings.starting_cash)  # for the equity curve, checked at the end
+        # The position plane's books, kept here from the streamed fills: the equity curve, checked at the end.
+        self.mirror = Ledger(starting_cash=settings.starting_cash,
+                             currency=settings.currency or quote_currency(self.instrument),
+                             calendar=settings.trading_day, financing=settings.financing)
         self._mirrored = 0
         self._working: dict[str, datetime] = {}
         self._newest: FeedTick | None = None  # the newest quote published (late ticks never are)
@@ -347,6 +351,7 @@ class MeshBacktest:
             self.mirror.apply_fill(LedgerFill(fill_id=fill.fill_id, account=fill.account, instrument=fill.instrument,
                                               strategy=fill.strategy_slug, side=record.side, quantity=record.quantity,
                                               price=record.price, commission=record.commission, time=record.time))
+        self.mirror.take_bookkeeping()
         self._mirrored = len(tracker.fills)
 
     async def _wait_position_views(self, fill_seq: int, workers: dict[str, StrategyWorker]) -> None:
@@ -368,6 +373,7 @@ class MeshBacktest:
         tick = self._newest  # the quote that closed the decision candle ends the batch
         self.result.decision_bars += 1
         self.mirror.apply_mark(Mark(instrument=tick.instrument, bid=tick.bid, ask=tick.ask, time=tick.time))
+        self.mirror.take_bookkeeping()  # nothing to store: the mirror lives for this run only
         exposed = any(p.quantity != 0 for p in self.mirror.positions(self.settings.account, strategies=(self.slug,),
                                                                        instruments=(self.instrument,)))
         self.result.curve.append(EquityPoint(time=candle.end_time.ToDatetime(tzinfo=timezone.utc),

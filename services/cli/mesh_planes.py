@@ -23,6 +23,7 @@ from services.cli.supervisor import Supervisor
 from services.common.db import create_database, drop_database
 from services.common.embedded_pg import EmbeddedPostgres
 from services.common.ports import free_port
+from services.position.currency import quote_currency
 
 #: The order plane limits orders per second of *wall* time; a backtest replays hours of
 #: market per second, so that one rule would refuse orders the live pace never sends. The
@@ -66,7 +67,7 @@ async def _throwaway(url: str) -> None:
 
 @contextlib.asynccontextmanager
 async def mesh_planes(work_dir: Path, *, instrument: str, starting_cash: Decimal, account: str = "backtest",
-                      announce=lambda line: None) -> AsyncIterator[MeshAddresses]:
+                      currency: str | None = None, announce=lambda line: None) -> AsyncIterator[MeshAddresses]:
     work_dir.mkdir(parents=True, exist_ok=True)
     addresses = {plane: f"127.0.0.1:{free_port()}" for plane in PLANES}
     per_plane = {
@@ -77,13 +78,15 @@ async def mesh_planes(work_dir: Path, *, instrument: str, starting_cash: Decimal
                   # Risk waits for the position plane's view to include every fill so far, however
                   # slow this machine: the same figures as in-process, never a lagging view.
                   "QUANTMESH_EXPOSURE_CATCH_UP_SECONDS": "60"},
-        "position": {"QUANTMESH_STARTING_CASH": str(starting_cash)},
+        # The in-process backtest's account currency: the instrument's quote currency unless given.
+        "position": {"QUANTMESH_STARTING_CASH": str(starting_cash),
+                     "QUANTMESH_ACCOUNT_CURRENCY": currency or quote_currency(instrument)},
     }
     async with _database(work_dir) as (url, description):
         announce(f"mesh: {description}")
         base_env = {**mesh_env(addresses, database_url=url, data_dir=work_dir),
                     # The account the backtest trades (BacktestSettings.account): the only one the planes know.
-                    "QUANTMESH_ACCOUNT": account,
+                    "QUANTMESH_ACCOUNT": account, "QUANTMESH_MODE": "backtest",
                     "QUANTMESH_LOG_LEVEL": os.environ.get("QUANTMESH_LOG_LEVEL", "WARNING")}
         supervisor = Supervisor(work_dir / "logs", base_env)
         try:
