@@ -41,7 +41,7 @@ async def run(config: ConsoleConfig) -> None:
     metrics = await start_metrics("console")
     token = config.peers.token
     planes = Planes(config.peers)
-    workers = Workers(config.workers, token=token)
+    workers = Workers(config.workers, token=token, reach=config.peers.reach)
     flags = FlagsFollower(config.peers.control, token=token)
     exposure = ExposureFollower(config.peers.position, token=token)
     notifier = WebhookNotifier(config.alerts, metrics.registry)

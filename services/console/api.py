@@ -15,7 +15,7 @@ from aiohttp import web
 
 from services.common.errors import InvalidArgument, NotFound, PlaneError
 from services.console import requests, views
-from services.console.capabilities import OPTIONAL_ACTIONS, ORDER_ACTIONS
+from services.console.capabilities import ORDER_ACTIONS
 from services.console.live import LiveBoard
 from services.console.planes import Planes, operator_of
 from services.console.security import caller_of
@@ -76,16 +76,14 @@ class Api:
         return web.json_response({"flags": views.flags(snapshot)})
 
     async def optional_action(self, request: web.Request) -> web.Response:
+        """Cancel-open or flatten, when the order plane offers it (services/console/capabilities.py)."""
         name = request.path.rsplit("/", 1)[-1]
-        if name not in self.live.capabilities or name not in ORDER_ACTIONS:
+        action = ORDER_ACTIONS[name]
+        if name not in self.live.capabilities:
             raise NotOffered(f"the order plane at {self.planes.addresses['order']} does not offer "
-                             f"Order.{OPTIONAL_ACTIONS[name]} yet, so the console cannot {name.replace('-', ' ')}")
-        body = await _json_body(request)
-        if not isinstance(body, dict) or set(body) - {"reason"}:
-            raise InvalidArgument('the body must be {"reason": "<why>"}')
-        reason = requests.reason(body)
-        reply = await ORDER_ACTIONS[name].send(self.planes, caller_of(request).operator, reason)
-        return web.json_response({"done": name, "reply": str(reply)})
+                             f"Order.{action.method}, so the console cannot {name.replace('-', ' ')}")
+        sweep = requests.sweep(await _json_body(request))
+        return web.json_response(await action.send(self.planes, caller_of(request).operator, sweep))
 
     async def positions(self, request: web.Request) -> web.Response:
         return web.json_response(views.positions(await self.planes.snapshot()))

@@ -1,23 +1,15 @@
-"""Which optional order-plane actions the console may offer: asked of the plane, not assumed.
+"""Which order-plane actions the console may offer: asked of the plane, not assumed.
 
-"Cancel open orders" and "flatten" belong to the order plane; the console shows their buttons
-only when both hold:
+"Cancel open orders" (Order.CancelOpen) and "flatten" (Order.Flatten) belong to the order
+plane; the console shows their buttons only when both hold:
 
 1. the running order plane serves the RPC (its server reflection lists the method on
-   quantmesh.order.v1.Order), so a console never offers what the plane behind it lacks;
-2. the console knows how to call it: an entry in `ORDER_ACTIONS` below.
+   quantmesh.order.v1.Order), so a console in front of an older plane never offers it;
+2. the console knows how to send it: an entry in `ORDER_ACTIONS` below.
 
-To wire one once the RPC is in order.proto (and `./qm gen` has run): add its method name and a
-function that sends it with the console's stubs, e.g.
-
-    async def cancel_open(planes, operator, reason):
-        request = order_pb2.CancelOpenOrdersRequest(reason=attributed(operator, reason))
-        return await planes.order.CancelOpenOrders(request, timeout=5)
-
-    ORDER_ACTIONS = {"cancel-open": OrderAction("CancelOpenOrders", cancel_open), ...}
-
-The page and `POST /api/cancel-open` / `POST /api/flatten` then work with no other change;
-until then the API answers 501 with the reason.
+Until then `POST /api/cancel-open` and `POST /api/flatten` answer 501 with the reason. A new
+optional action is one more `OrderAction` here (its method name and how to send it); the page
+and the API need no other change.
 """
 
 from __future__ import annotations
@@ -30,20 +22,41 @@ import grpc
 from google.protobuf import descriptor_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from quantmesh.order.v1 import order_pb2
+from services.console import views
+from services.console.operators import Operator
+from services.console.planes import Planes, attributed
+from services.console.requests import Sweep
+
 ORDER_SERVICE = "quantmesh.order.v1.Order"
+
+Send = Callable[[Planes, Operator, Sweep], Awaitable[dict]]
 
 
 @dataclass(frozen=True, slots=True)
 class OrderAction:
     method: str  # the RPC on quantmesh.order.v1.Order
-    send: Callable[..., Awaitable[object]]  # (planes, operator, reason) -> the plane's answer
+    send: Send   # the answer as JSON
 
 
-#: The optional actions the console can send, by their API name. Empty until the order plane's
-#: contract has them; see the module's docstring.
-ORDER_ACTIONS: Mapping[str, OrderAction] = MappingProxyType({})
-#: The API names the page knows, and the RPC each will need.
-OPTIONAL_ACTIONS: Mapping[str, str] = MappingProxyType({"cancel-open": "CancelOpenOrders", "flatten": "Flatten"})
+async def cancel_open(planes: Planes, operator: Operator, sweep: Sweep) -> dict:
+    reply = await planes.order_action("CancelOpen", order_pb2.CancelOpenRequest(
+        strategy_slug=sweep.strategy, instrument=sweep.instrument, reason=attributed(operator, sweep.reason)))
+    return {"canceled": [views.order(o) for o in reply.canceled], "failures": list(reply.failures)}
+
+
+async def flatten(planes: Planes, operator: Operator, sweep: Sweep) -> dict:
+    reply = await planes.order_action("Flatten", order_pb2.FlattenRequest(
+        strategy_slug=sweep.strategy, instrument=sweep.instrument, reason=attributed(operator, sweep.reason)))
+    return {"orders": [views.order(o) for o in reply.orders], "canceled": [views.order(o) for o in reply.canceled],
+            "failures": list(reply.failures)}
+
+
+#: The actions the console can send, by their API name.
+ORDER_ACTIONS: Mapping[str, OrderAction] = MappingProxyType({
+    "cancel-open": OrderAction("CancelOpen", cancel_open),
+    "flatten": OrderAction("Flatten", flatten),
+})
 
 
 async def order_methods(channel: grpc.aio.Channel, *, timeout: float = 3.0) -> frozenset[str]:

@@ -132,6 +132,10 @@ class LiveBoard:
                 log.info("positions unavailable: %s", exc.sentence)
                 await asyncio.sleep(self._poll)
                 continue
+            except Exception:
+                log.exception("reading positions failed; trying again")
+                await asyncio.sleep(self._poll)
+                continue
             seen = snapshot.last_fill_seq
             data = views.positions(snapshot)
             if data != self.latest.get("positions"):
@@ -171,29 +175,35 @@ class LiveBoard:
     async def _poll_overview(self) -> None:
         polls = 0
         while True:
-            if polls % CAPABILITY_POLLS == 0:
-                self.capabilities = await self._capabilities()
+            try:
+                await self._overview(refresh_capabilities=polls % CAPABILITY_POLLS == 0)
+            except Exception:  # the page must keep its overview whatever one poll met
+                log.exception("the overview poll failed; trying again")
             polls += 1
-            self.health, reports = await asyncio.gather(self._planes.health(), self._workers.reports())
-            for health in self.health:
-                self._alerts.plane_health(health.plane, health.serving, health.status)
-            workers = [views.worker(r.address, r.status, r.problem) for r in reports]
-            self.strategies = frozenset(w["strategy"] for w in workers if "strategy" in w)
-            view = self._flags.view()
-            self.publish("overview", {
-                "planes": [views.plane_health(h) for h in self.health],
-                "workers": sorted(workers, key=lambda w: w["name"]),
-                "trading_state": view.state if view is not None else "UNKNOWN",
-                "flags_version": view.version if view is not None else 0,
-                "control_stale": self._flags.is_stale(),
-                "capabilities": sorted(self.capabilities),
-            })
             await asyncio.sleep(self._poll)
+
+    async def _overview(self, *, refresh_capabilities: bool) -> None:
+        if refresh_capabilities:
+            self.capabilities = await self._capabilities()
+        self.health, reports = await asyncio.gather(self._planes.health(), self._workers.reports())
+        for health in self.health:
+            self._alerts.plane_health(health.plane, health.serving, health.status)
+        workers = [views.worker(r.address, r.status, r.problem) for r in reports]
+        self.strategies = frozenset(w["strategy"] for w in workers if "strategy" in w)
+        view = self._flags.view()
+        self.publish("overview", {
+            "planes": [views.plane_health(h) for h in self.health],
+            "workers": sorted(workers, key=lambda w: w["name"]),
+            "trading_state": view.state if view is not None else "UNKNOWN",
+            "flags_version": view.version if view is not None else 0,
+            "control_stale": self._flags.is_stale(),
+            "capabilities": sorted(self.capabilities),
+        })
 
     async def _capabilities(self) -> frozenset[str]:
         try:
             return offered(await order_methods(self._planes.channel("order")))
-        except grpc.aio.AioRpcError:
+        except (grpc.aio.AioRpcError, asyncio.TimeoutError):
             return self.capabilities  # keep what was known while the plane is away
 
 

@@ -150,6 +150,10 @@ class Planes:
             strategy_slug=query.strategy, instrument=query.instrument, states=list(query.states), limit=query.limit,
             page_token=query.page_token))
 
+    async def order_action(self, method: str, request):
+        """An operator's action on the order plane (CancelOpen, Flatten), by its RPC name."""
+        return await self._call("order", getattr(self.order, method), request)
+
     async def order_with_fills(self, order_id: str) -> order_pb2.GetOrderResponse:
         return await self._call("order", self.order.GetOrder, order_pb2.GetOrderRequest(order_id=order_id))
 

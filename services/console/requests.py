@@ -73,6 +73,29 @@ def strategy_control(body: object) -> GlobalSwitch | StrategySwitch:
     return GlobalSwitch(reason=why, expected_version=version, **values)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Sweep:
+    """Cancel-open or flatten: every order or position, or one strategy's or instrument's."""
+
+    strategy: str = ""
+    instrument: str = ""
+    reason: str
+
+
+def sweep(body: object) -> Sweep:
+    """`POST /api/cancel-open` and `POST /api/flatten`: {"reason", optional "strategy", "instrument"}."""
+    if not isinstance(body, dict):
+        raise InvalidArgument('the body must be a JSON object, e.g. {"reason": "kill switch drill"}')
+    unknown = sorted(set(body) - {"reason", "strategy", "instrument"})
+    if unknown:
+        raise InvalidArgument(f"unknown field(s) {', '.join(map(repr, unknown))}; give reason, and strategy or "
+                              "instrument to narrow it")
+    for name in ("strategy", "instrument"):
+        if not isinstance(body.get(name, ""), str):
+            raise InvalidArgument(f"{name} must be a string")
+    return Sweep(strategy=_strategy(body), instrument=_instrument(body), reason=reason(body))
+
+
 def _boolean(name: str, value: object) -> bool:
     if type(value) is not bool:
         raise InvalidArgument(f"{name} must be true or false, not {value!r}")

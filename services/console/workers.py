@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -26,10 +27,11 @@ class WorkerReport:
 
 
 class Workers:
-    def __init__(self, addresses: tuple[str, ...], *, token: str | None, timeout_seconds: float = 2.0,
-                 resolve: Resolver = resolve_addresses) -> None:
+    def __init__(self, addresses: tuple[str, ...], *, token: str | None, reach: Callable[[str], str] = str,
+                 timeout_seconds: float = 2.0, resolve: Resolver = resolve_addresses) -> None:
         self._configured = addresses
         self._token = token
+        self._reach = reach  # gives an address the TLS the planes are dialed with (PeerConfig.reach)
         self._timeout = timeout_seconds
         self._resolve = resolve
         self._channels: dict[str, grpc.aio.Channel] = {}
@@ -54,7 +56,11 @@ class Workers:
     async def _report(self, address: str) -> WorkerReport:
         channel = self._channels.get(address)
         if channel is None:
-            channel = self._channels[address] = open_channel(address, token=self._token, traced=False)
+            try:
+                channel = open_channel(self._reach(address), token=self._token, traced=False)
+            except ValueError as exc:  # e.g. a token that would cross the network in plaintext
+                return WorkerReport(address, None, str(exc))
+            self._channels[address] = channel
         try:
             status = await strategy_pb2_grpc.StrategyStub(channel).GetStatus(strategy_pb2.GetStatusRequest(),
                                                                               timeout=self._timeout)

@@ -42,7 +42,9 @@ VIEWER = ("bob", "bob-secret-for-tests")
 #: The test's own calls (a manual Submit, PublishTicks) as an operator with grpcurl would make them.
 DESK = bearer_metadata("desk-token")
 TOKEN_TABLE = ",".join(f"{token}={who}" for token, who in TOKENS.items())
-STRATEGY = StrategyPair(slug="scalp_ping_5s", params={"warmup_bars": "20"})
+#: A strategy that decides on every S5 candle but never enters (no momentum reaches 1000 pips): its
+#: workers run, pause and resume, while every order and position in the mesh is the test's own.
+STRATEGY = StrategyPair(slug="scalp_ping_5s", params={"warmup_bars": "20", "min_momentum_pips": "1000"})
 INSTRUMENT = "USD_JPY"
 SCREENSHOTS = PROJECT_ROOT / ".quantmesh" / "test-output" / "console"
 

@@ -6,11 +6,15 @@ audit trail is the same before and after the bad requests.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import aiohttp
 import pytest
 
 from quantmesh.control.v1 import control_pb2
-from tests.console.harness import DESK, OPERATOR, STRATEGY, VIEWER, eventually
+from quantmesh.order.v1 import order_pb2
+from quantmesh.position.v1 import position_pb2
+from tests.console.harness import DESK, OPERATOR, STRATEGY, VIEWER, eventually, manual_intent
 
 pytestmark = pytest.mark.e2e
 
@@ -196,14 +200,48 @@ async def test_an_operator_switches_a_strategy_and_control_records_who(http, pla
         ("exit_enabled", "true", "alice"), ("exit_enabled", "false", "alice")]
 
 
-async def test_cancel_open_and_flatten_answer_501_until_the_order_plane_offers_them(http, console_mesh):
-    for action in ("cancel-open", "flatten"):
-        async with http.post(f"/api/{action}", json={"reason": "x"}, headers=basic(OPERATOR)) as response:
-            status, body = await answer(response)
-        assert status == 501
-        assert f"does not offer Order.{'CancelOpenOrders' if action == 'cancel-open' else 'Flatten'}" in body["error"]
+async def test_cancel_open_and_flatten_reach_the_order_plane_with_the_operators_name(http, planes, console_mesh):
     overview = await console_ready(http)
-    assert overview["capabilities"] == []
+    assert overview["capabilities"] == ["cancel-open", "flatten"], "the order plane's reflection lists both"
+    async with http.post("/api/cancel-open", json={"reason": "viewer tries"}, headers=basic(VIEWER)) as response:
+        assert response.status == 403
+    for body, sentence in (({}, "reason is required"), ({"reason": "x", "strategy": "Bad"}, "not a strategy slug"),
+                           ({"reason": "x", "account": "paper"}, "unknown field(s) 'account'")):
+        async with http.post("/api/flatten", json=body, headers=basic(OPERATOR)) as response:
+            status, answered = await answer(response)
+        assert status == 400 and sentence in answered["error"]
+
+    # A live order rests: its quote is in the future of the pushed market.
+    resting = await planes.order.Submit(order_pb2.SubmitRequest(intent=manual_intent(
+        "api-resting-1", decision_time=datetime.now(timezone.utc))), metadata=DESK)
+    async with http.post("/api/cancel-open", json={"reason": "api test: clear the book", "strategy": "manual"},
+                         headers=basic(OPERATOR)) as response:
+        status, answered = await answer(response)
+    assert status == 200, answered
+    canceled = {o["order_id"]: o for o in answered["canceled"]}
+    assert canceled[resting.order.order_id]["state"] == "CANCELED"
+    assert canceled[resting.order.order_id]["reason"].startswith("alice@console: api test: clear the book")
+    assert answered["failures"] == []
+
+    await planes.order.Submit(order_pb2.SubmitRequest(intent=manual_intent("api-flatten-1")), metadata=DESK)
+    await eventually(lambda: manual_position(planes, console_mesh), timeout=60, what="a manual position")
+    async with http.post("/api/flatten", json={"reason": "api test: flat", "strategy": "manual"},
+                         headers=basic(OPERATOR)) as response:
+        status, answered = await answer(response)
+    assert status == 200, answered
+    [closing] = answered["orders"]
+    assert (closing["strategy"], closing["role"], closing["side"]) == ("manual", "EXIT", "SELL")
+
+    async def flat():
+        return not await manual_position(planes, console_mesh)
+
+    await eventually(flat, timeout=60, what="the position to be flat")
+
+
+async def manual_position(planes, console_mesh):
+    await planes.ticks.step()  # market orders fill at the next quote
+    snapshot = await planes.position.Snapshot(position_pb2.SnapshotRequest(strategy_slugs=["manual"]))
+    return [p for p in snapshot.positions if p.quantity != "0"]
 
 
 async def test_reads_answer_json_in_the_traders_words(http):

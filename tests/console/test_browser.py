@@ -17,7 +17,6 @@ import grpc
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from quantmesh.common.v1 import common_pb2
 from quantmesh.order.v1 import order_pb2
 from quantmesh.position.v1 import position_pb2
 from quantmesh.strategy.v1 import strategy_pb2
@@ -90,12 +89,18 @@ async def test_turning_a_strategys_entries_off_pauses_its_entry_worker_and_is_au
     await confirm(page, "e2e: pause entries before the news")
     await expect(button).to_have_text("Turn entries on", timeout=10 * SECONDS)
 
+    seen = []
+
     async def entry_worker_paused():
         await planes.ticks.step()  # closes an S5 candle: the worker decides, and sees its flag off
         status = await planes.workers["entry"].GetStatus(strategy_pb2.GetStatusRequest())
+        seen[:] = [status]
         return status if status.state == strategy_pb2.WORKER_STATE_PAUSED else None
 
-    status = await eventually(entry_worker_paused, timeout=90, what="the ENTRY worker to pause", mesh=console_mesh)
+    try:
+        status = await eventually(entry_worker_paused, timeout=90, what="the ENTRY worker to pause", mesh=console_mesh)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nlast GetStatus of the ENTRY worker: {seen}") from None
     assert status.last_decision.reason.startswith("guard.strategy_entry_disabled")
     exit_status = await planes.workers["exit"].GetStatus(strategy_pb2.GetStatusRequest())
     assert exit_status.state != strategy_pb2.WORKER_STATE_PAUSED, "only the ENTRY worker's flag is off"
@@ -170,6 +175,8 @@ async def test_the_kill_switch_refuses_a_manual_submit_and_the_page_shows_the_re
 
 async def test_a_fill_shows_as_a_position_and_moves_the_equity_curve(page, planes, console_mesh):
     before = len((await planes.position.GetEquityCurve(position_pb2.GetEquityCurveRequest())).samples)
+    books = await planes.position.Snapshot(position_pb2.SnapshotRequest(strategy_slugs=["manual"], include_flat=True))
+    realized_before = {s.slug: Decimal(s.realized_pnl) for s in books.strategies}.get("manual", Decimal(0))
     await page.click('nav a[href="#equity"]')
     chart = page.locator("#equity-chart")
     await expect(chart).to_have_attribute("data-samples", str(before), timeout=10 * SECONDS)
@@ -186,7 +193,7 @@ async def test_a_fill_shows_as_a_position_and_moves_the_equity_curve(page, plane
 
     async def booked():
         snapshot = await planes.position.Snapshot(position_pb2.SnapshotRequest(strategy_slugs=["manual"]))
-        return next((p for p in snapshot.positions if p.instrument == INSTRUMENT), None)
+        return next((p for p in snapshot.positions if p.instrument == INSTRUMENT and p.quantity != "0"), None)
 
     position = await eventually(booked, timeout=30, what="the position plane to book the fill", mesh=console_mesh)
     after = await eventually(lambda: curve_longer_than(planes, before), timeout=30, what="a new equity sample")
@@ -201,19 +208,31 @@ async def test_a_fill_shows_as_a_position_and_moves_the_equity_curve(page, plane
     await page.click('nav a[href="#orders"]')
     await expect(page.locator("#fills-table tbody tr").first).to_contain_text("manual", timeout=10 * SECONDS)
 
-    # The market moves 5 pips up, then the position is closed: it leaves the page, and the curve
-    # gains the closing sample with the profit in it.
-    await page.click('nav a[href="#equity"]')
+    # The market moves 5 pips up, and the operator flattens from the page: the position leaves the
+    # page, and the curve gains the closing sample with the profit in it.
     planes.ticks.bid += Decimal("0.050")
-    closing = manual_intent("e2e-close-1", quantity=position.quantity, side=common_pb2.SIDE_SELL,
-                            role=common_pb2.STRATEGY_ROLE_EXIT)
-    await planes.order.Submit(order_pb2.SubmitRequest(intent=closing), metadata=DESK)
-    await eventually(lambda: filled("e2e-close-1"), timeout=60, what="the closing order to fill", mesh=console_mesh)
+    await planes.ticks.step()
+    await page.click('nav a[href="#control"]')
+    flatten = page.locator('#order-actions button[data-action="flatten"]')
+    await expect(flatten).to_be_visible(timeout=15 * SECONDS)  # the order plane offers Order.Flatten
+    await flatten.click()
+    await confirm(page, "e2e: flat before the close")
+    await expect(page.locator("#notice")).to_contain_text("1 closing order(s) sent")
+
+    async def flat():
+        await planes.ticks.step()
+        return await booked() is None
+
+    await eventually(flat, timeout=60, what="the flattening order to fill", mesh=console_mesh)
+    await page.click('nav a[href="#equity"]')
     closed = await eventually(lambda: curve_longer_than(planes, after), timeout=30, what="the closing sample")
     await expect(chart).to_have_attribute("data-samples", str(closed), timeout=15 * SECONDS)
     curve = (await planes.position.GetEquityCurve(position_pb2.GetEquityCurveRequest())).samples
-    assert Decimal(curve[-1].equity) > Decimal(curve[-2].equity), "a long closed 5 pips higher makes money"
     await expect(chart).to_have_attribute("data-last-equity", curve[-1].equity)
+    closed_books = await planes.position.Snapshot(position_pb2.SnapshotRequest(strategy_slugs=["manual"],
+                                                                               include_flat=True))
+    realized = {s.slug: Decimal(s.realized_pnl) for s in closed_books.strategies}["manual"]
+    assert realized > realized_before, "a long closed 5 pips higher makes money"
     await expect(chart.locator("polyline.equity")).to_have_count(1)
     await keep_screenshot(page, "equity-after-fills")
     await page.click('nav a[href="#positions"]')

@@ -39,6 +39,20 @@ function problem(message) {
   box.hidden = !message;
 }
 
+function notice(message) {
+  const box = $("#notice");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+function actionSummary(answer) {
+  const parts = [];
+  if (answer.canceled) { parts.push(`${answer.canceled.length} open order(s) canceled`); }
+  if (answer.orders) { parts.push(`${answer.orders.length} closing order(s) sent`); }
+  if (answer.failures && answer.failures.length) { parts.push(`could not: ${answer.failures.join("; ")}`); }
+  return parts.join(", ");
+}
+
 // ---- building the page from values ------------------------------------------------------------
 
 function cell(text, className) {
@@ -201,7 +215,7 @@ function confirmChange(what, bodyFor, path = "/api/strategy-control") {
     const result = await post(path, bodyFor(text));
     if (!result.ok) { $("#confirm-problem").textContent = result.error; return; }
     dialog.close();
-    if (result.body.flags) { renderFlags(result.body.flags); }
+    if (result.body.flags) { renderFlags(result.body.flags); } else { notice(actionSummary(result.body)); }
     loadAudit(false);
   };
   dialog.showModal();

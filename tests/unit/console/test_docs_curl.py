@@ -39,7 +39,7 @@ def test_the_doc_has_a_curl_line_for_every_api_route():
     documented = {urlsplit(shlex.split(line.values[0].replace("$CONSOLE", "http://console"))[-1]).path
                   for line in curl_lines()}
     served = {re.sub(r"\{order_id\}", "ord-000000000042", path) for _, path in routes() if path.startswith("/api/")}
-    assert served - documented == {"/api/cancel-open", "/api/flatten"}  # documented in prose: 501 until offered
+    assert served <= documented, f"no curl line for {sorted(served - documented)}"
 
 
 @pytest.mark.parametrize("line", list(curl_lines()))
@@ -53,7 +53,8 @@ def test_each_curl_line_is_accepted(line):
     assert (method, path) in served, f"{method} {url.path} is not a route of the console"
     if body is not None:
         assert "Content-Type: application/json" in words
-        requests.strategy_control(json.loads(body))
+        check = requests.sweep if url.path in ("/api/cancel-open", "/api/flatten") else requests.strategy_control
+        check(json.loads(body))
     if url.path in QUERIES:
         QUERIES[url.path](MultiDict(parse_qsl(url.query)))
     if path == "/api/orders/{order_id}":

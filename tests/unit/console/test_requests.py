@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from types import SimpleNamespace
+
 import pytest
+from aiohttp.test_utils import make_mocked_request
 from multidict import MultiDict
 
 from quantmesh.order.v1 import order_pb2
 from services.common.config import ConfigError, Env
 from services.common.errors import InvalidArgument
 from services.console import requests
+from services.console.api import Api, NotOffered
 from services.console.capabilities import OrderAction, offered
 from services.console.config import ConsoleConfig
 from services.console.operators import MIN_ITERATIONS, hash_secret
@@ -70,7 +74,21 @@ def test_optional_order_actions_need_the_plane_and_the_console_both():
     actions = {"flatten": OrderAction("Flatten", send)}
     assert offered(frozenset({"Submit", "Flatten"}), actions) == {"flatten"}
     assert offered(frozenset({"Submit"}), actions) == frozenset()
-    assert offered(frozenset({"Submit", "Flatten", "CancelOpenOrders"})) == frozenset()  # none wired today
+    assert offered(frozenset({"Submit", "CancelOpen"})) == {"cancel-open"}  # an order plane without Flatten
+
+
+async def test_an_action_the_order_plane_does_not_offer_is_answered_501_with_the_rpc():
+    api = Api(planes=SimpleNamespace(addresses={"order": "order:50053"}), live=SimpleNamespace(capabilities=frozenset()))
+    with pytest.raises(NotOffered, match="the order plane at order:50053 does not offer Order.Flatten, so the "
+                                         "console cannot flatten"):
+        await api.optional_action(make_mocked_request("POST", "/api/flatten"))
+
+
+def test_a_sweep_names_what_to_cancel_or_close():
+    assert requests.sweep({"reason": "drill", "strategy": "ma_cross"}) == requests.Sweep(strategy="ma_cross",
+                                                                                          reason="drill")
+    with pytest.raises(InvalidArgument, match="instrument"):
+        requests.sweep({"reason": "drill", "instrument": "usd/jpy"})
 
 
 def users() -> str:
