@@ -10,7 +10,8 @@ scalar rule's, candle for candle: tests/unit/backtest/test_fast_parity.py runs b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -32,13 +33,20 @@ class CandleColumns:
     start_us: np.ndarray
     end_us: np.ndarray
     tick_count: np.ndarray
-    columns: dict  # (side, field) -> float64 array
+    # (side, field) -> float64 array, built on first use: a rule that reads mid closes only
+    # never pays for the highs and lows of three sides.
+    build: Callable[[str, str], np.ndarray]
+    _built: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.start_us)
 
     def prices(self, field_name: str = "close", price: str = "mid") -> np.ndarray:
-        return self.columns[(price, field_name)]
+        key = (price, field_name)
+        values = self._built.get(key)
+        if values is None:
+            values = self._built[key] = self.build(price, field_name)
+        return values
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,87 @@
+"""The fast path makes the event path's trades: fill for fill, on real USD/JPY data.
+
+The event path is the live worker over the order engine, paper venue and ledger; the fast
+path is whole arrays and a loop at the candles where the position can change. Both runs use
+the same strategy object, costs that make every price differ from the quote (commission,
+slippage), tight protective exits so stop-loss, take-profit and time-stop all fire, and risk
+limits out of reach (the fast path does not run the order plane's pre-trade rules).
+Every catalogue strategy either has a vector rule and is checked here, or says it has none.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from services.backtest.cache import TickCache
+from services.backtest.data import MarketData
+from services.backtest.fast import FastBacktest, FastSettings, NotVectorizable
+from services.backtest.inprocess import BacktestSettings, InProcessBacktest
+from services.backtest.trades import round_trips
+from services.order.brokers.paper import PaperSettings
+from services.order.risk import RiskLimits
+from services.strategies.registry import catalogue, load_strategy
+from tests.support.data import shared_data_dir
+
+LIMITS_OFF = RiskLimits(max_order_quantity=Decimal(10**9), max_position_per_instrument=Decimal(10**9),
+                        max_position_per_strategy=Decimal(10**9), max_drawdown_fraction=Decimal(1),
+                        max_consecutive_losses=10**6, max_orders_per_second=Decimal(10**6),
+                        max_daily_loss_fraction=Decimal(1), max_open_positions=10**6)
+PAPER = PaperSettings(slippage=Decimal("0.001"), commission_rate=Decimal("0.00002"))
+START, END = datetime(2013, 2, 4, tzinfo=timezone.utc), datetime(2013, 2, 7, tzinfo=timezone.utc)
+CASES = {
+    "ma_cross": {"fast_period": "3", "slow_period": "8", "stop_loss_pips": "3", "take_profit_pips": "4",
+                 "max_hold_minutes": "7"},
+    "bollinger_touch": {"stop_loss_pips": "6", "take_profit_pips": "8", "max_hold_minutes": "60"},
+}
+
+
+@pytest.fixture(scope="module")
+def month(tmp_path_factory):
+    data = shared_data_dir()
+    spec = f"{data / 'usdjpy-m1-bid-2013-02.csv'},{data / 'usdjpy-m1-ask-2013-02.csv'}"
+    return MarketData(spec, "USD_JPY", cache=TickCache(tmp_path_factory.mktemp("cache")))
+
+
+def _fills(fills):
+    return [(f.time, f.side, f.quantity, f.price, f.commission) for f in fills]
+
+
+@pytest.mark.parametrize("fill_at", ["next", "current"])
+@pytest.mark.parametrize("slug", sorted(CASES))
+async def test_fast_path_makes_the_event_paths_trades(month, slug, fill_at):
+    strategy = load_strategy(slug, CASES[slug])
+    columns = await month.columns()
+    event = await InProcessBacktest(strategy, BacktestSettings(limits=LIMITS_OFF, paper=PAPER, fill_at=fill_at)).run(
+        month.ticks(START, END))
+    assert event.rejected == []
+    fast = FastBacktest(strategy, FastSettings(paper=PAPER, fill_at=fill_at)).run(columns, START, END)
+    trades, _ = round_trips(event.fills)
+    assert len(trades) >= 30, "a real comparison: three days of trading"
+    assert _fills(fast.fills) == _fills(event.fills)
+    assert fast.decision_bars == event.decision_bars
+    # The equity curve is analytics in floats on the fast path; it follows the ledger's to the cent.
+    assert [float(p.equity) for p in event.curve] == pytest.approx(list(fast.curve_equity), abs=0.01)
+    assert [p.exposed for p in event.curve] == list(fast.curve_exposed)
+
+
+async def test_the_comparison_covers_every_exit_and_both_directions(month):
+    """Guards the parity test against a vacuous equality on what can differ."""
+    strategy = load_strategy("ma_cross", CASES["ma_cross"])
+    event = await InProcessBacktest(strategy, BacktestSettings(limits=LIMITS_OFF, paper=PAPER)).run(
+        month.ticks(START, END))
+    rules = {d.reason.split(":")[0] for d in event.decisions if d.action == "exit"}
+    assert {"stop_loss", "take_profit", "time_stop", "signal"} <= rules
+    assert {f.side for f in event.fills} == {"buy", "sell"}
+
+
+@pytest.mark.parametrize("slug", sorted(catalogue()))
+def test_every_catalogue_strategy_is_parity_tested_or_says_it_runs_on_the_event_path(slug):
+    strategy = load_strategy(slug, {})
+    if strategy.vector_rule() is None:
+        with pytest.raises(NotVectorizable, match=f"{slug} has no vector rule; it runs on the event path"):
+            FastBacktest(strategy)
+    else:
+        assert slug in CASES
