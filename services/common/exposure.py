@@ -75,6 +75,8 @@ class ExposureSnapshot:
     open_position_count: int = 0   # of the whole account (open_positions(...) lists one strategy's)
     unconverted: tuple[Unconverted, ...] = ()
     days: tuple[DayFigures, ...] = ()  # oldest first, the current trading day last
+    # Ledger/venue differences reconciliation holds for an operator: entries stop while any is held.
+    reconciliation_blocks: tuple[str, ...] = ()
 
     def strategy_position(self, slug: str, instrument: str) -> Decimal:
         return sum((p.quantity for p in self.positions if p.strategy == slug and p.instrument == instrument), ZERO)
@@ -106,7 +108,8 @@ class ExposureSnapshot:
                    open_position_count=account.open_positions,
                    unconverted=tuple(Unconverted(u.currency, _decimal("unconverted amount", u.amount),
                                                  u.conversion_instrument) for u in account.unconverted),
-                   days=tuple(_day(d) for d in message.days))
+                   days=tuple(_day(d) for d in message.days),
+                   reconciliation_blocks=tuple(message.reconciliation_blocks))
 
 
 def _decimal(name: str, text: str) -> Decimal:

@@ -75,7 +75,8 @@ class StreamedExposure:
         return Exposure(strategy_position=held.get((slug, instrument), ZERO),
                         instrument_position=sum((q for (_, i), q in held.items() if i == instrument), ZERO),
                         drawdown_fraction=view.drawdown_fraction, consecutive_losses=view.losses(slug),
-                        open_positions=sum(1 for q in held.values() if q != 0), account=_account(view))
+                        open_positions=sum(1 for q in held.values() if q != 0), account=_account(view),
+                        reconciliation_blocks=view.reconciliation_blocks)
 
 
 def _account(view: ExposureSnapshot) -> AccountRisk | None:

@@ -22,6 +22,7 @@ from services.order.positions import OwnBook
 from services.order.risk import Exposure, OrderRateLimiter, RiskLimits, RiskVerdict, check_order, reduces
 
 RULE_EXPOSURE_STALE = "risk.exposure_stale"
+RULE_RECONCILIATION = "risk.reconciliation"
 
 
 class PreTrade:
@@ -56,6 +57,12 @@ class PreTrade:
             exposure = Exposure(strategy_position=own,
                                 instrument_position=self._book.instrument(intent.account, intent.instrument),
                                 drawdown_fraction=exposure.drawdown_fraction, consecutive_losses=0)
+        if exposure.reconciliation_blocks and not reducing:
+            return RiskVerdict(False, RULE_RECONCILIATION,
+                               "the ledger and the venue disagree and reconciliation holds it for an operator: "
+                               + "; ".join(exposure.reconciliation_blocks) + ". Entries are refused until it is "
+                               "decided (Position.Reconcile with apply_adjustments, or a fix at the venue); "
+                               "orders that reduce the strategy's position still pass")
         verdict = check_order(intent, exposure, self._limits, reducing=reducing)
         if not verdict.allowed or operator_exit:
             return verdict

@@ -151,6 +151,8 @@ class Exposure:
     stale_reason: str = ""
     open_positions: int = 0  # of the whole account, before the order
     account: AccountRisk | None = None  # None: no money figures known (sizes only)
+    # Ledger/venue differences reconciliation holds for an operator (entries stop while any is held).
+    reconciliation_blocks: tuple[str, ...] = ()
 
 
 def reduces(position: Decimal, signed_quantity: Decimal) -> bool:

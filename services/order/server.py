@@ -177,6 +177,7 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
         views = await self._broker_positions(account)
         return order_pb2.GetBrokerPositionsResponse(
             broker=self._engine.broker_name, as_of=to_timestamp(datetime.now(timezone.utc)),
+            last_fill_seq=self._engine.journal.last_fill_seq,
             positions=[order_pb2.BrokerPosition(
                 account=v.account, instrument=v.instrument, quantity=decimal_text(v.quantity),
                 average_price=decimal_text(v.average_price)) for v in views])

@@ -17,7 +17,9 @@ from services.common.runtime import Database, host_for
 from services.common.server import binding, serve
 from services.common.telemetry import setup_tracing
 from services.position.config import PositionConfig
+from services.common.audit import AuditOutbox
 from services.position.engine import PositionEngine
+from services.position.reconciler import Reconciler
 from services.position.feeds import BrokerPositionsClient, FillFollower, MarkFollower, cancel_all
 from services.position.repository import PostgresLedgerStore
 from services.position.server import AUTH_POLICY, PositionServicer
@@ -41,15 +43,19 @@ async def main(config: PositionConfig) -> None:
         "last_fill_seq": engine.last_fill_seq, "accounts": engine.ledger.accounts()})
     peers = config.peers
     broker = BrokerPositionsClient(peers.order, token=peers.token)
+    audit = await AuditOutbox.open(database.pool, "positions", config.audit, peers.control, token=peers.token)
+    reconciler = Reconciler(engine, broker, audit, config.reconcile, account=config.account)
     tasks = [asyncio.create_task(FillFollower(engine, peers.order, token=peers.token).run(), name="fills"),
-             asyncio.create_task(MarkFollower(engine, peers.market_data, token=peers.token).run(), name="marks")]
-    servicer = PositionServicer(engine, broker, heartbeat_seconds=config.exposure_heartbeat_seconds)
+             asyncio.create_task(MarkFollower(engine, peers.market_data, token=peers.token).run(), name="marks"),
+             asyncio.create_task(reconciler.run(), name="reconciliation")]
+    servicer = PositionServicer(engine, broker, heartbeat_seconds=config.exposure_heartbeat_seconds, audit=audit)
     host = host_for(server, [binding(position_pb2, "Position", position_pb2_grpc.add_PositionServicer_to_server,
                                      servicer)], AUTH_POLICY)
     metrics.watch(host, streams=lambda: (engine.changes,), account=lambda: engine.snapshot().account)
 
     async def on_stop() -> None:
         await cancel_all(tasks)
+        await audit.close()
         await engine.close()
         await broker.close()
         await database.close()

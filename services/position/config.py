@@ -9,7 +9,9 @@ from decimal import Decimal
 from services.common.config import DEFAULT_PORTS, ConfigError, Env, PeerConfig, ServerConfig
 from services.common.per_instrument import per_instrument
 from services.common.tradingday import TradingCalendar
+from services.common.audit import AuditIdentity
 from services.position.financing import NO_RATES, SOURCES, FinancingRates
+from services.position.reconciler import POLICIES, ReconcileSettings
 
 _ACCOUNT = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _CURRENCY = re.compile(r"^[A-Z]{3,5}$")
@@ -33,6 +35,8 @@ class PositionConfig:
     #: "rates": the ledger charges `financing_rates` at each rollover; "venue": the venue reports it.
     financing_source: str = "rates"
     financing_rates: FinancingRates = NO_RATES
+    reconcile: ReconcileSettings = ReconcileSettings()
+    audit: AuditIdentity | None = None
 
     @classmethod
     def from_env(cls, env: Env) -> "PositionConfig":
@@ -65,4 +69,9 @@ class PositionConfig:
             trading_day=trading_day,
             financing_source=source,
             financing_rates=rates,
+            reconcile=ReconcileSettings(
+                interval_seconds=env.float("QUANTMESH_RECONCILE_SECONDS", 300.0, minimum=0.0),
+                policy=env.choice("QUANTMESH_RECONCILE_POLICY", "block", POLICIES),
+                confirm_seconds=env.float("QUANTMESH_RECONCILE_CONFIRM_SECONDS", 5.0, minimum=0.0)),
+            audit=AuditIdentity.from_env(env, "position"),
         )

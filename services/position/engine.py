@@ -73,6 +73,7 @@ class ExposureView:
     # The account's last trading days, oldest first, the current one last (empty before any event).
     days: tuple[DayFigures, ...] = ()
     open_positions: int = 0  # open (strategy, instrument) positions of the whole account
+    reconciliation_blocks: tuple[str, ...] = ()  # differences held for an operator (they stop entries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,10 @@ class Difference:
     @property
     def difference(self) -> Decimal:
         return self.broker_quantity - self.ledger_quantity
+
+    def sentence(self) -> str:
+        return (f"{self.instrument} on {self.account}: the ledger holds {self.ledger_quantity}, the venue "
+                f"{self.broker_quantity} (difference {self.difference})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +131,7 @@ class PositionEngine:
             name="positions", ring_size=ring_size, queue_size=queue_size, backfill=store)
         # Exposure watchers wait on this: a new version after every stored fill or adjustment.
         self._version = 0
+        self.reconciliation_blocks: dict[str, tuple[str, ...]] = {}
         self._changed = asyncio.Event()
 
     @classmethod
@@ -279,7 +285,31 @@ class PositionEngine:
                 positions=[self._view(p) for p in positions], account=ledger.account_figures(account),
                 strategies=[ledger.strategy_figures(account, slug) for slug in slugs],
                 last_fill_seq=self._last_fill_seq, as_of=self._clock.now(), version=self._version,
-                days=ledger.trading_days(account), open_positions=ledger.open_position_count(account))
+                days=ledger.trading_days(account), open_positions=ledger.open_position_count(account),
+                reconciliation_blocks=self.reconciliation_blocks.get(account, ()))
+
+    def hold_for_operator(self, account: str, differences: Iterable[str]) -> None:
+        """Publishes the differences reconciliation holds (empty: none): entries stop while any is held."""
+        held = tuple(differences)
+        if self.reconciliation_blocks.get(account, ()) != held:
+            self.reconciliation_blocks[account] = held
+            self._bump()
+
+    async def wait_for_fill_seq(self, fill_seq: int, timeout: float) -> bool:
+        """True once every fill up to `fill_seq` is applied; False after `timeout` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._last_fill_seq < fill_seq:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            await self.wait_for_change(self._version, remaining)
+        return True
+
+    def differences(self, account: str, broker_positions: Iterable[BrokerPosition]) -> list[Difference]:
+        """The ledger's net quantity per instrument against the venue's (no lock: a snapshot in memory)."""
+        account = account or self.default_account
+        return _differences(account, self.ledger.net_quantities(account), {b.instrument: b for b in broker_positions})
 
     async def wait_for_change(self, seen_version: int, timeout: float) -> int:
         """Returns as soon as the version differs from `seen_version`, or after `timeout` seconds."""
@@ -338,6 +368,8 @@ class PositionEngine:
                     "account": account, "instrument": diff.instrument, "broker": broker,
                     "ledger_quantity": str(diff.ledger_quantity), "broker_quantity": str(diff.broker_quantity),
                     "difference": str(diff.difference)})
+            if not differences:
+                self.hold_for_operator(account, ())  # in agreement: nothing left to hold
             if not apply_adjustments or not differences:
                 return ReconcileResult(broker=broker, differences=differences, adjustments=[])
             brokers = {b.instrument: b for b in broker_positions}
@@ -345,6 +377,8 @@ class PositionEngine:
                       for d in differences}  # all priced before any is booked: all or none refused
             adjustments = [await self._book_adjustment(diff, prices[diff.instrument], broker, actor, reason)
                            for diff in differences]
+        # Every difference is now booked: what was held for an operator is decided.
+        self.hold_for_operator(account, ())
         return ReconcileResult(broker=broker, differences=differences, adjustments=adjustments)
 
     def _adjustment_price(self, broker_position: BrokerPosition | None, instrument: str) -> Decimal:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
@@ -122,6 +123,13 @@ class MarkFollower:
         raise _StreamEnded("market data ended the tick stream")
 
 
+@dataclass(frozen=True, slots=True)
+class BrokerView:
+    broker: str
+    positions: list[BrokerPosition]
+    last_fill_seq: int  # the order plane's recorded fills when the venue answered
+
+
 class BrokerPositionsClient:
     """Asks the order plane for the broker's own positions."""
 
@@ -131,18 +139,28 @@ class BrokerPositionsClient:
         self._timeout = timeout
 
     async def positions(self, account: str) -> tuple[str, list[BrokerPosition]]:
+        view = await self.view(account)
+        return view.broker, view.positions
+
+    async def view(self, account: str) -> "BrokerView":
+        """The venue's positions, netted per instrument (a venue that keeps sides reports two entries
+        for one instrument: the ledger nets, so the comparison does too)."""
         reply = await self._stub.GetBrokerPositions(order_pb2.GetBrokerPositionsRequest(account=account),
                                                     timeout=self._timeout)
-        found = []
+        net: dict[str, tuple[Decimal, Decimal | None, int]] = {}
         for item in reply.positions:
             try:
-                found.append(BrokerPosition(instrument=item.instrument, quantity=Decimal(item.quantity),
-                                            average_price=Decimal(item.average_price) if item.average_price
-                                            else None))
+                quantity = Decimal(item.quantity)
+                price = Decimal(item.average_price) if item.average_price else None
             except InvalidOperation:
                 raise ValueError(f"the broker reported {item.instrument} with quantity {item.quantity!r} and "
                                  f"average price {item.average_price!r}, which are not decimals") from None
-        return reply.broker, found
+            total, first_price, count = net.get(item.instrument, (Decimal(0), price, 0))
+            net[item.instrument] = (total + quantity, first_price, count + 1)
+        # An average price means nothing across two sides: the adjustment then prices at the mark.
+        positions = [BrokerPosition(instrument=i, quantity=q, average_price=p if n == 1 else None)
+                     for i, (q, p, n) in sorted(net.items())]
+        return BrokerView(broker=reply.broker, positions=positions, last_fill_seq=reply.last_fill_seq)
 
     async def close(self) -> None:
         await self._channel.close()

@@ -14,6 +14,7 @@ from google.protobuf import duration_pb2
 from quantmesh.common.v1 import common_pb2
 from quantmesh.position.v1 import position_pb2, position_pb2_grpc
 from services.common import validation
+from services.common.audit import AuditRecord, MemoryAudit
 from services.common.auth import Role, current_identity
 from services.common.errors import InvalidArgument, Unavailable
 from services.common.wire import trimmed_decimal_text as decimal_text
@@ -112,9 +113,11 @@ def sample_message(sample: EquitySample) -> position_pb2.EquitySample:
 
 
 class PositionServicer(position_pb2_grpc.PositionServicer):
-    def __init__(self, engine: PositionEngine, broker: BrokerPositions, *, heartbeat_seconds: float = 0.5) -> None:
+    def __init__(self, engine: PositionEngine, broker: BrokerPositions, *, heartbeat_seconds: float = 0.5,
+                 audit=None) -> None:
         self._engine = engine
         self._broker = broker
+        self._audit = audit if audit is not None else MemoryAudit()
         self._heartbeat_seconds = heartbeat_seconds
 
     async def Snapshot(self, request, context):
@@ -163,7 +166,7 @@ class PositionServicer(position_pb2_grpc.PositionServicer):
                 positions=[position_record(p) for p in view.positions],
                 account=account_summary(view.account, self._engine.currency, view.open_positions),
                 strategies=[strategy_summary(s) for s in view.strategies], heartbeat_interval=heartbeat,
-                days=[trading_day(d) for d in view.days])
+                days=[trading_day(d) for d in view.days], reconciliation_blocks=view.reconciliation_blocks)
             await self._engine.wait_for_change(version, interval)
 
     async def Reconcile(self, request, context):
@@ -185,9 +188,16 @@ class PositionServicer(position_pb2_grpc.PositionServicer):
                               f"{exc.code().name} {exc.details()}; retry when the order plane is up") from None
         except ValueError as exc:
             raise Unavailable(f"the broker's positions of account {account} are unusable: {exc}") from None
+        who = current_identity()
         result = await self._engine.reconcile(account=account, broker=broker, broker_positions=positions,
                                               apply_adjustments=request.apply_adjustments, reason=reason,
-                                              actor=current_identity().actor)
+                                              actor=who.actor)
+        for adjustment in result.adjustments:  # an operator's decision, in the one audit trail
+            await self._audit.record(AuditRecord(
+                event="reconciliation", actor=who.actor, role=who.role.value, subject=adjustment.instrument,
+                reason=f"operator adopted the venue's position as adjustment {adjustment.id}: {reason}",
+                old_value=str(adjustment.ledger_quantity), new_value=str(adjustment.broker_quantity),
+                source=context.peer() or ""))
         return position_pb2.ReconcileResponse(
             in_sync=result.in_sync, broker=result.broker,
             differences=[position_pb2.PositionDifference(

@@ -329,11 +329,13 @@ class BrokerPosition(_message.Message):
     def __init__(self, account: _Optional[str] = ..., instrument: _Optional[str] = ..., quantity: _Optional[str] = ..., average_price: _Optional[str] = ...) -> None: ...
 
 class GetBrokerPositionsResponse(_message.Message):
-    __slots__ = ("broker", "positions", "as_of")
+    __slots__ = ("broker", "positions", "as_of", "last_fill_seq")
     BROKER_FIELD_NUMBER: _ClassVar[int]
     POSITIONS_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FIELD_NUMBER: _ClassVar[int]
+    LAST_FILL_SEQ_FIELD_NUMBER: _ClassVar[int]
     broker: str
     positions: _containers.RepeatedCompositeFieldContainer[BrokerPosition]
     as_of: _timestamp_pb2.Timestamp
-    def __init__(self, broker: _Optional[str] = ..., positions: _Optional[_Iterable[_Union[BrokerPosition, _Mapping]]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    last_fill_seq: int
+    def __init__(self, broker: _Optional[str] = ..., positions: _Optional[_Iterable[_Union[BrokerPosition, _Mapping]]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_fill_seq: _Optional[int] = ...) -> None: ...

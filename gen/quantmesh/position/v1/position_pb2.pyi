@@ -254,7 +254,7 @@ class WatchExposureRequest(_message.Message):
     def __init__(self, account: _Optional[str] = ..., strategy_slugs: _Optional[_Iterable[str]] = ..., instruments: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class WatchExposureResponse(_message.Message):
-    __slots__ = ("last_fill_seq", "as_of", "positions", "account", "strategies", "heartbeat_interval", "days")
+    __slots__ = ("last_fill_seq", "as_of", "positions", "account", "strategies", "heartbeat_interval", "days", "reconciliation_blocks")
     LAST_FILL_SEQ_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FIELD_NUMBER: _ClassVar[int]
     POSITIONS_FIELD_NUMBER: _ClassVar[int]
@@ -262,6 +262,7 @@ class WatchExposureResponse(_message.Message):
     STRATEGIES_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     DAYS_FIELD_NUMBER: _ClassVar[int]
+    RECONCILIATION_BLOCKS_FIELD_NUMBER: _ClassVar[int]
     last_fill_seq: int
     as_of: _timestamp_pb2.Timestamp
     positions: _containers.RepeatedCompositeFieldContainer[PositionRecord]
@@ -269,4 +270,5 @@ class WatchExposureResponse(_message.Message):
     strategies: _containers.RepeatedCompositeFieldContainer[StrategySummary]
     heartbeat_interval: _duration_pb2.Duration
     days: _containers.RepeatedCompositeFieldContainer[TradingDay]
-    def __init__(self, last_fill_seq: _Optional[int] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., positions: _Optional[_Iterable[_Union[PositionRecord, _Mapping]]] = ..., account: _Optional[_Union[AccountSummary, _Mapping]] = ..., strategies: _Optional[_Iterable[_Union[StrategySummary, _Mapping]]] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., days: _Optional[_Iterable[_Union[TradingDay, _Mapping]]] = ...) -> None: ...
+    reconciliation_blocks: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, last_fill_seq: _Optional[int] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., positions: _Optional[_Iterable[_Union[PositionRecord, _Mapping]]] = ..., account: _Optional[_Union[AccountSummary, _Mapping]] = ..., strategies: _Optional[_Iterable[_Union[StrategySummary, _Mapping]]] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., days: _Optional[_Iterable[_Union[TradingDay, _Mapping]]] = ..., reconciliation_blocks: _Optional[_Iterable[str]] = ...) -> None: ...
