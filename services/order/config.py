@@ -85,7 +85,8 @@ class OrderConfig:
                 max_batch=env.int("QUANTMESH_JOURNAL_MAX_BATCH", 256, minimum=1, maximum=10_000),
                 max_wait_seconds=env.float("QUANTMESH_JOURNAL_MAX_WAIT_MS", 0.0, minimum=0.0) / 1000),
             venue_path=VenuePathSettings(
-                lost_in_transit_seconds=env.float("QUANTMESH_LOST_IN_TRANSIT_SECONDS", 120.0, minimum=1.0)),
+                lost_in_transit_seconds=env.float("QUANTMESH_LOST_IN_TRANSIT_SECONDS", 120.0, minimum=1.0),
+                reconcile_seconds=env.float("QUANTMESH_RECONCILE_SECONDS", 300.0, minimum=0.0)),
             fault=fault,
             audit=AuditIdentity.from_env(env, "order"),
         )

@@ -45,6 +45,7 @@ class VenuePathSettings:
     first_lookup_seconds: float = 1.0  # the first look-up after an unknown outcome
     max_lookup_seconds: float = 30.0  # look-ups back off up to this
     lost_in_transit_seconds: float = 120.0  # "no such order" for this long since it was sent: REJECTED
+    reconcile_seconds: float = 300.0  # every working order asked of the venue; 0: at start only
 
 
 class VenuePath:
@@ -58,6 +59,8 @@ class VenuePath:
         self._settings = settings
         self._followups: dict[str, asyncio.Task] = {}
         self._executions_task: asyncio.Task | None = None
+        self._reconcile_task: asyncio.Task | None = None
+        self.reconciled: list[tuple[str, str, str]] = []  # (order id, our state before, the venue's after)
 
     @property
     def name(self) -> str:
@@ -73,14 +76,17 @@ class VenuePath:
             await self.recover()
         if follow_executions:
             self._executions_task = asyncio.create_task(self._follow_executions(), name="order-executions")
+        if recover and self._settings.reconcile_seconds > 0:
+            self._reconcile_task = asyncio.create_task(self._reconcile_forever(), name="order-reconciliation")
 
     async def stop(self) -> None:
-        tasks = [*self._followups.values(), *([self._executions_task] if self._executions_task else [])]
+        tasks = [*self._followups.values(),
+                 *(t for t in (self._executions_task, self._reconcile_task) if t is not None)]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._followups.clear()
-        self._executions_task = None
+        self._executions_task = self._reconcile_task = None
 
     # ---- send --------------------------------------------------------------------------------
 
@@ -238,6 +244,40 @@ class VenuePath:
                     log.error("an open order is unknown to the broker; left as it is for an operator",
                               extra={"order_id": order.order_id, "state": order.state.value})
                 log.info("recovered order", extra={"order_id": order.order_id, "state": order.state.value})
+
+    async def _reconcile_forever(self) -> None:
+        while True:
+            await self._clock.sleep(self._settings.reconcile_seconds)
+            try:
+                await self.reconcile_orders()
+            except Exception:  # the venue is away: the next round asks again
+                log.exception("order reconciliation failed; retried at the next round")
+
+    async def reconcile_orders(self) -> list[tuple[str, str, str]]:
+        """Asks the venue about every open order and takes its word: fills or cancels it reports
+        that never reached us (a missed execution) are booked. Returns what changed."""
+        changed = []
+        for stored in self._journal.working_orders():
+            if stored.state not in OPEN:
+                continue
+            cid = stored.intent.client_order_id
+            async with self._locks(cid):
+                order = await self.current(cid)
+                if order is None or order.state not in OPEN:
+                    continue
+                ack = await self._broker.lookup(cid)
+                if ack is None:
+                    log.error("reconciliation: an open order is unknown to the venue; left for an operator",
+                              extra={"order_id": order.order_id, "client_order_id": cid})
+                    continue
+                after = await self.adopt(order, ack)
+                if (after.state, after.filled_quantity) != (order.state, order.filled_quantity):
+                    changed.append((order.order_id, order.state.value, after.state.value))
+                    log.warning("reconciliation: the venue knew more about an order", extra={
+                        "order_id": order.order_id, "before": order.state.value, "after": after.state.value,
+                        "filled_before": str(order.filled_quantity), "filled_after": str(after.filled_quantity)})
+        self.reconciled.extend(changed)
+        return changed
 
     # ---- journal steps ---------------------------------------------------------------------------
 

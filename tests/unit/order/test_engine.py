@@ -222,3 +222,41 @@ async def test_a_pending_order_sent_at_recovery_still_carries_its_decision_time(
     (venue_order,) = await rig.venue.all_orders()
     assert venue_order.order.decision_time == decided
     assert venue_order.reference_time == decided + timedelta(microseconds=1)
+
+
+class SilentVenue:
+    """The paper venue, except that it never reports executions: as if every one were lost on the way."""
+
+    def __init__(self, paper) -> None:
+        self._paper = paper
+        self.name = paper.name
+
+    async def submit(self, order):
+        return await self._paper.submit(order)
+
+    async def cancel(self, client_order_id):
+        return await self._paper.cancel(client_order_id)
+
+    async def lookup(self, client_order_id):
+        return await self._paper.lookup(client_order_id)
+
+    async def positions(self, account):
+        return await self._paper.positions(account)
+
+    async def executions(self):
+        while True:
+            await asyncio.sleep(3600)
+            yield None
+
+
+async def test_order_reconciliation_books_a_fill_whose_execution_never_arrived(make_rig):
+    rig = await make_rig(wrap_broker=SilentVenue)
+    resting, _ = await rig.engine.submit(intent("rec-1", order_type="limit", limit_price=Decimal("86.10"),
+                                                time_in_force="GTC"))
+    await rig.quote("86.00", "86.05")  # crosses: the venue fills it, the execution is lost
+    assert (await rig.engine.get(client_order_id="rec-1")).state == S.NEW
+    changed = await rig.engine.venue.reconcile_orders()
+    assert changed == [(resting.order_id, "NEW", "FILLED")]
+    order = await rig.engine.get(client_order_id="rec-1")
+    assert (order.state, order.filled_quantity) == (S.FILLED, 1000)
+    assert await rig.engine.venue.reconcile_orders() == []  # nothing more to learn
