@@ -11,10 +11,11 @@ from services.cli.supervisor import ProcessSpec
 #: Start order: each plane finds the ones before it answering.
 PLANES = ("control", "market_data", "order", "position")
 #: Where `quantmesh up` serves each process's /metrics (deploy/prometheus/prometheus.yml scrapes these);
-#: the strategy workers take WORKER_METRICS_BASE_PORT and up, in the order they start.
+#: the strategy workers take WORKER_METRICS_BASE_PORT and up, in the order they start. Clear of 9464,
+#: the port every pod uses in the cluster (a local run of the rendered manifests binds it too).
 METRICS_PORTS: Mapping[str, int] = {"market_data": 9451, "control": 9452, "order": 9453, "position": 9454,
                                     "console": 9455}
-WORKER_METRICS_BASE_PORT = 9460
+WORKER_METRICS_BASE_PORT = 9470
 
 
 def plane_specs(addresses: Mapping[str, str], *, instrument: str,

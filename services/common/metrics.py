@@ -257,15 +257,24 @@ class _ScrapedGauges:
         return []  # families vary with what is watched; describe nothing so registration never clashes
 
     def collect(self):
+        parts = []
         if self.streams:
-            yield from _stream_families(b for source in self.streams for b in source())
+            parts.append(lambda: _stream_families(b for source in self.streams for b in source()))
         if self.trading_state is not None:
-            yield _one_hot("quantmesh_trading_state", "The trading state the flags add up to, as this process "
-                           "sees it (1 for the current state)", TRADING_STATES, self.trading_state())
+            parts.append(lambda: [_one_hot("quantmesh_trading_state", "The trading state the flags add up to, as "
+                                           "this process sees it (1 for the current state)", TRADING_STATES,
+                                           self.trading_state())])
         if self.account is not None:
-            yield from _account_families(self.account())
+            parts.append(lambda: list(_account_families(self.account())))
         if self.worker is not None:
-            yield from _worker_families(self.worker)
+            parts.append(lambda: list(_worker_families(self.worker)))
+        for part in parts:
+            try:
+                families = list(part())
+            except Exception:  # one broken source leaves a gap, never a failed scrape of everything
+                log.exception("a metrics source failed while scraped")
+                continue
+            yield from families
 
 
 def _stream_families(broadcasters: Iterable[Broadcaster]):

@@ -213,3 +213,13 @@ async def test_a_taken_address_is_logged_and_the_process_carries_on(caplog):
         assert "metrics cannot be served; carrying on without them" in caplog.text
     finally:
         await first.close()
+
+
+def test_a_source_that_fails_leaves_a_gap_not_a_failed_scrape(caplog):
+    def broken():
+        raise AttributeError("the plane renamed its engine")
+
+    metrics = ProcessMetrics("test").watch(streams=broken, trading_state=lambda: "HALTED")
+    assert value(metrics, "quantmesh_trading_state", state="HALTED") == 1
+    assert value(metrics, "quantmesh_stream_subscribers") is None
+    assert "a metrics source failed while scraped" in caplog.text
