@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from services.common.config import ConfigError, Env
-from services.console.alerts import AlertRules, AlertSettings, Difference, Throttle, WebhookNotifier
+from services.console.alerts import AlertRules, AlertSettings, Difference, WebhookNotifier
 from tests.console.harness import WebhookReceiver
 
 

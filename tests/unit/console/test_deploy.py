@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from services.cli.planes import METRICS_PORTS
 from services.cli.up import add_up_parser, plan
-from services.common.config import DEFAULT_PORTS, Env
+from services.common.config import DEFAULT_PORTS
 from services.common.metrics import OrderFlow, ProcessMetrics
 from services.common.streams import Broadcaster
 from services.console.alerts import AlertSettings, WebhookNotifier
