@@ -53,6 +53,20 @@ class DocumentedReflection(reflection.aio.ReflectionServicer):
 
     def _file_containing_symbol(self, request, fully_qualified_name):
         try:
-            return self._response(self._pool.FindFileContainingSymbol(fully_qualified_name), request)
+            found = self._pool.FindFileContainingSymbol(fully_qualified_name)
         except KeyError:
+            found = self._file_of_method(fully_qualified_name)
+        if found is None:
             return super()._file_containing_symbol(request, fully_qualified_name)
+        return self._response(found, request)
+
+    def _file_of_method(self, fully_qualified_name: str):
+        """The file of `package.Service.Method`. The upb pool finds services, messages and fields by
+        name but not methods, so `grpcurl describe quantmesh.order.v1.Order.Submit` answered
+        "Symbol not found" although the contract documents the method."""
+        service, _, method = fully_qualified_name.rpartition(".")
+        try:
+            descriptor = self._pool.FindServiceByName(service)
+        except KeyError:
+            return None
+        return descriptor.file if method in descriptor.methods_by_name else None
