@@ -45,6 +45,7 @@ from services.order.journal import Journal, JournalHalted, JournalSettings
 from services.order.locks import OrderLocks
 from services.order.positions import OwnBook
 from services.order.pretrade import PreTrade
+from services.order.protection import Protection
 from services.order.records import FillRecord, OrderRecord, number_of
 from services.order.repository import OrderStore
 from services.order.risk import RiskLimits
@@ -140,6 +141,10 @@ class OrderEngine:
             async with self._locks(intent.client_order_id):
                 order, duplicate = await self._submit_new(intent, actor, operator_exit)
             span.set_attribute("order.state", order.state.value)
+            if not duplicate and order.filled_quantity > 0 and not operator_exit:
+                # Filled at once (some venues answer with the fill): protect the position now. Not for
+                # protection's own orders, which it is placing under the position's lock.
+                await self.venue.changed(order)
             return order, duplicate
 
     async def _submit_new(self, intent: Intent, actor: "Actor", operator_exit: bool) -> tuple[OrderRecord, bool]:
@@ -203,8 +208,10 @@ class OrderEngine:
         work.add_done_callback(_retrieve)  # a caller that left must not leave "never retrieved" noise
         return await asyncio.shield(work)
 
-    async def _cancel(self, cid: str, reason: str, actor: "Actor") -> OrderRecord:
+    async def _cancel(self, cid: str, reason: str, actor: "Actor", *, notify: bool = True) -> OrderRecord:
         canceled = await self._cancel_order(cid, reason)
+        if notify:  # protection's own cancels do not notify: it is already looking at the position
+            await self.venue.changed(canceled)
         await self.audit.record(AuditRecord(
             event="order_canceled", actor=actor.name, role=actor.role, reason=reason or "canceled on request",
             strategy_slug=canceled.intent.strategy_slug, subject=canceled.order_id, new_value=canceled.state.value))
@@ -340,8 +347,26 @@ def build_engine(*, store: OrderStore, broker: Broker, flags: FlagsPort, exposur
     path = VenuePath(broker=broker, journal=the_journal, locks=locks, clock=clock, store=store, settings=venue)
     if audit is not None and hasattr(audit, "stored"):
         the_journal.on_audit_stored(audit.stored)
-    return OrderEngine(store=store, journal=the_journal, pretrade=pretrade, venue=path, locks=locks, clock=clock,
-                       book=book, audit=audit, max_submit_delay=max_submit_delay)
+    engine = OrderEngine(store=store, journal=the_journal, pretrade=pretrade, venue=path, locks=locks, clock=clock,
+                         book=book, audit=audit, max_submit_delay=max_submit_delay)
+    protection = Protection(book=book, working=the_journal.working_orders, submit=engine.submit,
+                            cancel=lambda cid, reason: engine._cancel(cid, reason, Actor("protection", "service"),
+                                                                      notify=False),
+                            history=lambda key: _latest_protected_entry(store, key))
+    path.group_for = protection.group_for
+    path.after_change = protection.on_change
+    return engine
+
+
+async def _latest_protected_entry(store: OrderStore, key) -> OrderRecord | None:
+    account, slug, instrument = key
+    for order in await store.list_orders(strategy_slug=slug, instrument=instrument, states=(), limit=200,
+                                         before_number=None):
+        intent = order.intent
+        if intent.account == account and order.filled_quantity > 0 and (
+                intent.stop_loss_distance or intent.take_profit_distance):
+            return order
+    return None
 
 
 @dataclass(frozen=True, slots=True)

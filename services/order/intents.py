@@ -49,6 +49,9 @@ class Intent:
     # Data time of the newest quote the decision saw (UTC). The paper venue fills the order only
     # at a later quote, so the fill follows from the data, not from when the order arrives.
     decision_time: datetime | None = None
+    # Protection placed at the venue once the entry has filled (price distances from the fill).
+    stop_loss_distance: Decimal | None = None
+    take_profit_distance: Decimal | None = None
 
     @property
     def signed_quantity(self) -> Decimal:
@@ -115,6 +118,11 @@ def validate_intent(message: order_pb2.OrderIntent, *, instruments: Collection[s
         "decision_time", message.decision_time, after=EPOCH,
         hint="send the closed_time of the candle the decision saw, or leave decision_time unset") \
         if message.HasField("decision_time") else None
+    protection = {name: validation.decimal(name, getattr(message, name), example="0.05")
+                  for name in ("stop_loss_distance", "take_profit_distance") if getattr(message, name)}
+    if protection and (role != StrategyRole.ENTRY or message.reduce_only):
+        raise InvalidArgument("stop_loss_distance and take_profit_distance protect a new position: send them on an "
+                              "ENTRY that is not reduce_only")
     return Intent(
         client_order_id=cid, strategy_slug=strategy_slug, role=role,
         instrument=message.instrument, side=side, quantity=quantity, order_type=order_type,
@@ -124,7 +132,7 @@ def validate_intent(message: order_pb2.OrderIntent, *, instruments: Collection[s
                                     max_chars=MAX_TRACE_CHARS),
         tracestate=validation.text("trace_context.tracestate", message.trace_context.tracestate,
                                    max_chars=MAX_TRACE_CHARS),
-        decision_time=decision_time,
+        decision_time=decision_time, **protection,
     )
 
 
@@ -138,4 +146,6 @@ def intent_to_proto(intent: Intent) -> order_pb2.OrderIntent:
         note=intent.note,
         trace_context=common_pb2.TraceContext(traceparent=intent.traceparent, tracestate=intent.tracestate),
         decision_time=None if intent.decision_time is None else to_timestamp(intent.decision_time),
+        stop_loss_distance=decimal_text(intent.stop_loss_distance),
+        take_profit_distance=decimal_text(intent.take_profit_distance),
     )

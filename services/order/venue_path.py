@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -59,6 +60,9 @@ class VenuePath:
         self._settings = settings
         self._followups: dict[str, asyncio.Task] = {}
         self._executions_task: asyncio.Task | None = None
+        # Set by the engine: the venue group of an order (protection), and what runs after an order changed.
+        self.group_for: Callable[[OrderRecord], str] = lambda order: ""
+        self.after_change: Callable[[OrderRecord], Awaitable[None]] | None = None
         self._reconcile_task: asyncio.Task | None = None
         self.reconciled: list[tuple[str, str, str]] = []  # (order id, our state before, the venue's after)
 
@@ -101,7 +105,7 @@ class VenuePath:
                     side=intent.side, quantity=intent.quantity, order_type=intent.order_type,
                     limit_price=intent.limit_price, stop_price=intent.stop_price,
                     time_in_force=intent.time_in_force, decision_time=intent.decision_time, role=intent.role,
-                    reduce_only=intent.reduce_only))
+                    reduce_only=intent.reduce_only, oco_group=self.group_for(order)))
             except BrokerRejected as exc:
                 return await self._move(order, S.REJECTED, reject_rule=exc.rule, reason=str(exc))
             except (OutcomeUnknown, RetryableBrokerError, BrokerOverloaded) as exc:
@@ -139,10 +143,14 @@ class VenuePath:
                     order = await self.current(client_order_id)
                     if order is None or order.state not in IN_FLIGHT:
                         return  # an execution or a retry resolved it meanwhile
-                    if await self._resolve_once(order):
-                        return
+                    if not await self._resolve_once(order):
+                        continue
+                    resolved = await self.current(client_order_id)
             except Exception:  # one failed round must not end the follow-up: the order would be forgotten
                 log.exception("look-up of an order of unknown outcome failed", extra={"client_order_id": client_order_id})
+                continue
+            await self.changed(resolved)
+            return
 
     async def _resolve_once(self, order: OrderRecord) -> bool:
         """One look-up of an in-flight order; True when its outcome is settled."""
@@ -202,7 +210,19 @@ class VenuePath:
             ack = BrokerAck(client_order_id=execution.client_order_id, broker_order_id=execution.broker_order_id,
                             state=execution.state, reason=execution.reason,
                             fills=(execution.fill,) if execution.fill else ())
-            return await self.adopt(order, ack)
+            after = await self.adopt(order, ack)
+        await self.changed(after)  # outside the order's lock: it may touch other orders of the position
+        return after
+
+    async def changed(self, order: OrderRecord) -> None:
+        """Runs the engine's after-change work (protection); never lets it fail the caller."""
+        if self.after_change is None:
+            return
+        try:
+            await self.after_change(order)
+        except Exception:
+            log.exception("after-change work failed; the next change of the position looks again",
+                          extra={"order_id": order.order_id})
 
     async def current(self, client_order_id: str) -> OrderRecord | None:
         """The newest stored state (call with the order's lock held)."""
@@ -244,6 +264,7 @@ class VenuePath:
                     log.error("an open order is unknown to the broker; left as it is for an operator",
                               extra={"order_id": order.order_id, "state": order.state.value})
                 log.info("recovered order", extra={"order_id": order.order_id, "state": order.state.value})
+            await self.changed(order)
 
     async def _reconcile_forever(self) -> None:
         while True:
@@ -271,11 +292,12 @@ class VenuePath:
                               extra={"order_id": order.order_id, "client_order_id": cid})
                     continue
                 after = await self.adopt(order, ack)
-                if (after.state, after.filled_quantity) != (order.state, order.filled_quantity):
-                    changed.append((order.order_id, order.state.value, after.state.value))
-                    log.warning("reconciliation: the venue knew more about an order", extra={
-                        "order_id": order.order_id, "before": order.state.value, "after": after.state.value,
-                        "filled_before": str(order.filled_quantity), "filled_after": str(after.filled_quantity)})
+            if (after.state, after.filled_quantity) != (order.state, order.filled_quantity):
+                changed.append((order.order_id, order.state.value, after.state.value))
+                log.warning("reconciliation: the venue knew more about an order", extra={
+                    "order_id": order.order_id, "before": order.state.value, "after": after.state.value,
+                    "filled_before": str(order.filled_quantity), "filled_after": str(after.filled_quantity)})
+                await self.changed(after)
         self.reconciled.extend(changed)
         return changed
 

@@ -69,6 +69,9 @@ class BrokerOrder:
     # The intent's decision time: the paper venue fills only at quotes strictly later.
     # Real venues fill against their own market and ignore it.
     decision_time: datetime | None = None
+    # Orders of one group cancel each other at the venue: the first to fill cancels the rest
+    # (a position's protective stop, its take-profit and an exit of it: one closes, never two).
+    oco_group: str = ""
     role: str = StrategyRole.ENTRY
     reduce_only: bool = False
 

@@ -17,7 +17,8 @@ Rules (same fills every run on the same quotes):
   fill at the first active quote, FOK fills whole at that quote or expires;
 - commission per fill = notional * commission_rate + quantity * commission_per_unit.
 
-Orders of one instrument are matched in acceptance order. The book (orders by
+Orders of one instrument are matched in acceptance order. Orders that share an `oco_group`
+cancel each other: the first to fill (even partly) cancels the rest at that quote. The book (orders by
 client id, fills) lives in a `VenueStore`: PostgreSQL schema `paper_venue` for the
 process (so after a kill -9 `lookup` answers as a real venue would), or memory for
 a backtest. The order plane never reads that store except through this class.
@@ -244,8 +245,11 @@ class PaperBroker:
             changes: list[tuple[VenueOrder, BrokerFill | None, BrokerExecution | None]] = []
             still_working = []
             for venue_order in self._working:
-                if venue_order.order.instrument == instrument:
+                if venue_order.order.instrument == instrument and venue_order.state in OPEN_STATES:
+                    filled_before = venue_order.filled
                     self._match(venue_order, time, bid, ask, changes)
+                    if venue_order.order.oco_group and venue_order.filled > filled_before:
+                        self._cancel_group(venue_order, changes)
                 if venue_order.state in OPEN_STATES:
                     still_working.append(venue_order)
                 else:
@@ -313,6 +317,20 @@ class PaperBroker:
                                                            state=venue_order.state, fill=fill)))
         if venue_order.state == "partially_filled" and order.time_in_force == "IOC":
             self._expire(venue_order, f"IOC rest of {order.quantity - venue_order.filled} expired", changes)
+
+    def _cancel_group(self, filled: VenueOrder, changes: list) -> None:
+        """One-cancels-other: the first of a group to fill cancels the others, in the same pass,
+        so a later one of them cannot fill at this quote too."""
+        group = filled.order.oco_group
+        for other in self._working:
+            if other is filled or other.order.oco_group != group or other.state not in OPEN_STATES:
+                continue
+            other.state = "canceled"
+            other.reason = f"one-cancels-other: {filled.order.client_order_id} of group {group} filled"
+            self._working_by_cid.pop(other.order.client_order_id, None)
+            changes.append((other, None, BrokerExecution(client_order_id=other.order.client_order_id,
+                                                         broker_order_id=other.broker_order_id, state="canceled",
+                                                         reason=other.reason)))
 
     def _expire(self, venue_order: VenueOrder, reason: str, changes: list) -> None:
         venue_order.state = "expired"

@@ -24,9 +24,9 @@ SCHEMA = "paper_venue"
 MIGRATIONS = Path(__file__).with_name("venue_migrations")
 
 _ORDER_COLUMNS = ("number, client_order_id, account, instrument, side, quantity, order_type, limit_price, "
-                  "stop_price, time_in_force, state, filled_quantity, reference_time, triggered, reason")
+                  "stop_price, time_in_force, state, filled_quantity, reference_time, triggered, reason, oco_group")
 _ORDER_TYPES = ("bigint", "text", "text", "text", "text", "numeric", "text", "numeric", "numeric", "text", "text",
-                "numeric", "timestamptz", "boolean", "text")
+                "numeric", "timestamptz", "boolean", "text", "text")
 _FILL_COLUMNS = "broker_fill_id, client_order_id, quantity, price, commission, time"
 _FILL_TYPES = ("text", "text", "numeric", "numeric", "numeric", "timestamptz")
 _SAVE_COLUMNS = ("client_order_id", "state", "filled_quantity", "reference_time", "triggered", "reason")
@@ -81,7 +81,7 @@ class PostgresVenueStore:
         accepts = [(order.number, order.order.client_order_id, order.order.account, order.order.instrument,
                     order.order.side, order.order.quantity, order.order.order_type, order.order.limit_price,
                     order.order.stop_price, order.order.time_in_force, order.state, order.filled,
-                    order.reference_time, order.triggered, order.reason)
+                    order.reference_time, order.triggered, order.reason, order.order.oco_group)
                    for kind, order, _ in entries if kind == "accept"]
         fills = [(f.broker_fill_id, f.client_order_id, f.quantity, f.price, f.commission, f.time)
                  for kind, _, f in entries if kind == "save" and f is not None]
@@ -137,7 +137,7 @@ def _venue_order(row, fills) -> VenueOrder:
     order = BrokerOrder(client_order_id=row["client_order_id"], account=row["account"], instrument=row["instrument"],
                         side=row["side"], quantity=row["quantity"], order_type=row["order_type"],
                         limit_price=row["limit_price"], stop_price=row["stop_price"],
-                        time_in_force=row["time_in_force"])
+                        time_in_force=row["time_in_force"], oco_group=row["oco_group"])
     return VenueOrder(number=row["number"], order=order, state=row["state"], filled=row["filled_quantity"],
                       reference_time=row["reference_time"], triggered=row["triggered"], reason=row["reason"],
                       fills=[BrokerFill(broker_fill_id=f["broker_fill_id"], client_order_id=f["client_order_id"],

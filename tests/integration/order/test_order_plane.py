@@ -279,7 +279,7 @@ async def test_the_audit_trail_holds_a_drill_with_every_field_filled(stub, contr
     async with grpc.aio.insecure_channel(control) as channel:
         audit = control_pb2_grpc.ControlStub(channel)
         entries = []
-        for _ in range(100):  # the order plane's records reach control through its outbox
+        for _ in range(300):  # the order plane's records reach control through its outbox
             entries = (await audit.ListAudit(control_pb2.ListAuditRequest(limit=1000))).entries
             events = {(e.plane, e.event) for e in entries if e.event != "flag_change" or e.flag == "global_lock"}
             if {("control", "flag_change"), ("order", "order_refused"), ("order", "flatten")} <= events:

@@ -260,3 +260,75 @@ async def test_order_reconciliation_books_a_fill_whose_execution_never_arrived(m
     order = await rig.engine.get(client_order_id="rec-1")
     assert (order.state, order.filled_quantity) == (S.FILLED, 1000)
     assert await rig.engine.venue.reconcile_orders() == []  # nothing more to learn
+
+
+async def working_protection(rig, cid_prefix: str = ""):
+    orders = [o for o in rig.engine.journal.working_orders() if o.intent.client_order_id.endswith((":sl", ":tp"))]
+    return sorted(orders, key=lambda o: o.intent.order_type)
+
+
+async def test_an_entry_with_protection_gets_a_stop_and_a_limit_resting_at_the_venue(make_rig):
+    rig = await make_rig()
+    await rig.quote("86.00", "86.10")
+    await rig.engine.submit(intent("prot-1", stop_loss_distance=Decimal("0.30"), take_profit_distance=Decimal("0.50")))
+    await rig.quote("86.00", "86.10")  # the entry fills at the ask, 86.10
+    limit, stop = await working_protection(rig)
+    assert (stop.intent.order_type, stop.intent.side, stop.intent.stop_price, stop.intent.quantity) == (
+        "stop", "sell", Decimal("85.80"), 1000)
+    assert (limit.intent.order_type, limit.intent.side, limit.intent.limit_price) == ("limit", "sell", Decimal("86.60"))
+    assert stop.intent.reduce_only and stop.state == S.NEW and stop.intent.role == "exit"
+    venue = {o.order.client_order_id: o for o in await rig.venue.all_orders()}
+    assert venue[stop.intent.client_order_id].order.oco_group == "protect:paper:ma_cross:USD_JPY"
+
+
+async def test_the_stop_closes_the_position_and_cancels_the_take_profit_at_the_same_quote(make_rig):
+    rig = await make_rig()
+    await rig.quote("86.00", "86.10")
+    await rig.engine.submit(intent("prot-2", stop_loss_distance=Decimal("0.30"), take_profit_distance=Decimal("0.50")))
+    await rig.quote("86.00", "86.10")
+    limit, stop = await working_protection(rig)
+    await rig.quote("85.70", "85.75")  # the bid trades through 85.80: the stop fills
+    assert (await rig.engine.get(client_order_id=stop.intent.client_order_id)).state == S.FILLED
+    assert (await rig.engine.get(client_order_id=limit.intent.client_order_id)).state == S.CANCELED
+    assert rig.engine.book.strategy("paper", "ma_cross", "USD_JPY") == 0
+    assert await working_protection(rig) == []
+
+
+async def test_an_exit_and_the_stop_never_both_close_the_position(make_rig):
+    rig = await make_rig()
+    await rig.quote("86.00", "86.10")
+    await rig.engine.submit(intent("prot-3", stop_loss_distance=Decimal("0.30")))
+    await rig.quote("86.00", "86.10")
+    (stop,) = await working_protection(rig)
+    # The EXIT worker's market exit and the stop are both due at the next quote (it trades through the stop).
+    exit_, _ = await rig.engine.submit(intent("exit-3", role="exit", side="sell", reduce_only=True))
+    await rig.quote("85.70", "85.75")
+    fills = [f for f in rig.store._fills if f.strategy_slug == "ma_cross"]
+    assert sum(f.signed_quantity for f in fills) == 0 and len(fills) == 2  # one entry, exactly one close
+    states = {(await rig.engine.get(client_order_id=c)).state for c in (stop.intent.client_order_id, "exit-3")}
+    assert states == {S.FILLED, S.CANCELED}
+
+
+async def test_a_partial_exit_leaves_the_rest_protected(make_rig):
+    rig = await make_rig()
+    await rig.quote("86.00", "86.10")
+    await rig.engine.submit(intent("prot-4", stop_loss_distance=Decimal("0.30")))
+    await rig.quote("86.00", "86.10")
+    await rig.engine.submit(intent("exit-4", role="exit", side="sell", quantity=Decimal(400), reduce_only=True))
+    await rig.quote("86.05", "86.12")  # the exit fills; its group cancels the old stop
+    (stop,) = await working_protection(rig)
+    assert (stop.intent.quantity, stop.intent.stop_price, stop.state) == (600, Decimal("85.80"), S.NEW)
+    assert rig.engine.book.strategy("paper", "ma_cross", "USD_JPY") == 600
+
+
+async def test_protection_is_refused_on_an_exit(make_rig):
+    from quantmesh.common.v1 import common_pb2
+    from quantmesh.order.v1 import order_pb2
+    from services.common.errors import InvalidArgument
+    from services.order.intents import validate_intent
+
+    message = order_pb2.OrderIntent(client_order_id="x", strategy_slug="s", role=common_pb2.STRATEGY_ROLE_EXIT,
+                                    instrument="USD_JPY", side=common_pb2.SIDE_SELL, quantity="1000",
+                                    order_type=order_pb2.ORDER_TYPE_MARKET, stop_loss_distance="0.3")
+    with pytest.raises(InvalidArgument, match="protect a new position"):
+        validate_intent(message, instruments=("USD_JPY",), default_account="paper")

@@ -1,0 +1,168 @@
+"""Protection held at the venue: a position's stop-loss and take-profit rest as orders there.
+
+An entry may ask for protection (OrderIntent.stop_loss_distance / take_profit_distance).
+Once it has filled, the order plane places, for the whole position of that strategy in that
+instrument, a reduce-only STOP (the stop-loss) and a reduce-only LIMIT (the take-profit)
+at those distances from the entry's average fill price. They rest at the venue, so the
+position is protected while a worker, or the whole mesh, is down; the venue's own rules
+fill them tick by tick (the paper venue in backtests too).
+
+One close, never two: the protective orders and every exit of the position share a
+one-cancels-other group at the venue, so the first of them to fill cancels the others at
+that very quote. After any change the position is looked at again: flat, its protective
+orders are canceled; still open but uncovered (a partial close), protection is placed anew
+for what is left; grown (another entry), it is replaced to cover the whole position at the
+latest entry's price. Protective orders pass a global lock (they only reduce) and are
+recorded like any order: strategy the position's, role EXIT, client id
+"<order that caused it>.<time>.<n>:sl" and ":tp".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from services.common.vocabulary import IN_FLIGHT, OPEN, OrderType, Side, StrategyRole, TimeInForce
+from services.order.intents import Intent
+from services.order.positions import OwnBook
+from services.order.records import OrderRecord
+
+log = logging.getLogger(__name__)
+Key = tuple[str, str, str]  # (account, strategy, instrument)
+SUFFIXES = (":sl", ":tp")
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """The protection a position asked for: distances around the latest protected entry's price."""
+
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    reference_price: Decimal
+    sign: int  # +1 long, -1 short: the position the spec was made for
+
+
+def key_of(order: OrderRecord) -> Key:
+    i = order.intent
+    return i.account, i.strategy_slug, i.instrument
+
+
+def group_of(key: Key) -> str:
+    return "protect:" + ":".join(key)
+
+
+def is_protective(order: OrderRecord) -> bool:
+    return order.intent.client_order_id.endswith(SUFFIXES)
+
+
+class Protection:
+    def __init__(self, *, book: OwnBook, working: Callable[[], list[OrderRecord]],
+                 submit: Callable[..., Awaitable], cancel: Callable[[str, str], Awaitable],
+                 history: Callable[[Key], Awaitable[OrderRecord | None]]) -> None:
+        self._book = book
+        self._working = working  # the journal's working orders
+        self._submit = submit  # engine.submit(intent, actor, role=..., operator_exit=True)
+        self._cancel = cancel  # (client id, reason) -> the order after its cancel
+        self._history = history  # the latest protected entry of a key, from the store (after a restart)
+        self._specs: dict[Key, Spec] = {}
+        self._locks: dict[Key, asyncio.Lock] = {}
+        self._placements = itertools.count(1)
+        self._looked_up: set[Key] = set()  # keys whose store history was read once since the start
+
+    def group_for(self, order: OrderRecord) -> str:
+        """The venue group of an order about to be sent: protective orders, and exits of a protected position."""
+        key = key_of(order)
+        if is_protective(order):
+            return group_of(key)
+        intent = order.intent
+        if (intent.role == StrategyRole.EXIT or intent.reduce_only) and self._children(key):
+            return group_of(key)
+        return ""
+
+    async def on_change(self, order: OrderRecord) -> None:
+        """After an order of a position moved (filled, canceled, ...): keep the position covered."""
+        key = key_of(order)
+        intent = order.intent
+        if (intent.stop_loss_distance or intent.take_profit_distance) and order.filled_quantity > 0:
+            self._specs[key] = Spec(stop_loss=intent.stop_loss_distance, take_profit=intent.take_profit_distance,
+                                    reference_price=order.average_fill_price,
+                                    sign=1 if intent.side == Side.BUY else -1)
+        if key not in self._specs and not self._children(key) and not await self._restore(key):
+            return  # an unprotected position: nothing to keep
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            await self._cover(key, trigger=order)
+
+    async def _restore(self, key: Key) -> bool:
+        """After a restart memory is empty: the store knows the position's latest protected entry
+        (read once per position and process, so unprotected positions cost nothing on the way)."""
+        if key in self._looked_up or self._book.strategy(*key) == 0:
+            return False
+        self._looked_up.add(key)
+        entry = await self._history(key)
+        if entry is None:
+            return False
+        self._specs[key] = Spec(stop_loss=entry.intent.stop_loss_distance,
+                                take_profit=entry.intent.take_profit_distance,
+                                reference_price=entry.average_fill_price,
+                                sign=1 if entry.intent.side == Side.BUY else -1)
+        return True
+
+    async def _cover(self, key: Key, trigger: OrderRecord) -> None:
+        position = self._book.strategy(*key)
+        children = self._children(key)
+        spec = self._specs.get(key)
+        if spec is not None and (position == 0 or (position > 0) != (spec.sign > 0)):
+            spec = None  # flat, or flipped the other way: the old protection no longer applies
+            self._specs.pop(key, None)
+        # Client ids unique per placement: the trigger's id, its change time and a counter (a re-placed
+        # protection must never be answered with the canceled one as a duplicate).
+        stamp = f"{trigger.order_id}.{int(trigger.updated_time.timestamp() * 1_000_000)}.{next(self._placements)}"
+        wanted = self._intents(key, position, spec, stamp) if spec is not None else []
+        have = sorted((c.intent.order_type, c.intent.side, c.intent.quantity - c.filled_quantity,
+                       c.intent.stop_price, c.intent.limit_price) for c in children)
+        want = sorted((i.order_type, i.side, i.quantity, i.stop_price, i.limit_price) for i in wanted)
+        if have == want:
+            return
+        for child in children:  # first take the old protection away, so two sets never rest together
+            try:
+                await self._cancel(child.intent.client_order_id, "protection replaced: the position changed")
+            except Exception as exc:  # filled or canceled meanwhile: the next change looks again
+                log.info("protective order not canceled", extra={"order_id": child.order_id, "why": str(exc)})
+        for intent in wanted:
+            order, _ = await self._submit(intent, "protection", role="service", operator_exit=True)
+            log.info("protection placed", extra={"order_id": order.order_id, "state": order.state.value,
+                                                 "position": str(position), "key": list(key)})
+
+    def _children(self, key: Key) -> list[OrderRecord]:
+        return [o for o in self._working() if is_protective(o) and key_of(o) == key
+                and (o.state in OPEN or o.state in IN_FLIGHT)]
+
+    @staticmethod
+    def _intents(key: Key, position: Decimal, spec: Spec, stamp: str) -> list[Intent]:
+        account, slug, instrument = key
+        long = position > 0
+        side = Side.SELL if long else Side.BUY
+        quantity = abs(position)
+        out = []
+        if spec.stop_loss is not None:
+            stop = spec.reference_price - spec.stop_loss if long else spec.reference_price + spec.stop_loss
+            if stop > 0:
+                out.append(Intent(client_order_id=f"{stamp}:sl", strategy_slug=slug,
+                                  role=StrategyRole.EXIT, instrument=instrument, side=side, quantity=quantity,
+                                  order_type=OrderType.STOP, stop_price=stop, time_in_force=TimeInForce.GTC,
+                                  reduce_only=True, account=account,
+                                  note=f"stop-loss {spec.stop_loss} from {spec.reference_price}"))
+        if spec.take_profit is not None:
+            limit = spec.reference_price + spec.take_profit if long else spec.reference_price - spec.take_profit
+            if limit > 0:
+                out.append(Intent(client_order_id=f"{stamp}:tp", strategy_slug=slug,
+                                  role=StrategyRole.EXIT, instrument=instrument, side=side, quantity=quantity,
+                                  order_type=OrderType.LIMIT, limit_price=limit, time_in_force=TimeInForce.GTC,
+                                  reduce_only=True, account=account,
+                                  note=f"take-profit {spec.take_profit} from {spec.reference_price}"))
+        return out
