@@ -218,13 +218,18 @@ class RpcTimer(grpc.aio.ServerInterceptor):
 
             async def stream(request, context):
                 started, error = time.perf_counter(), None
+                responses = inner_stream(request, context)
                 try:
-                    async for item in inner_stream(request, context):
+                    async for item in responses:
                         yield item
                 except BaseException as exc:
                     error = exc
                     raise
                 finally:
+                    # Closed here, in this call's context, when the call ends early: left to the garbage
+                    # collector, the interceptors inside (OpenTelemetry's) would unwind in another context.
+                    if hasattr(responses, "aclose"):
+                        await responses.aclose()
                     observe(started, context, error)
 
             return grpc.unary_stream_rpc_method_handler(stream, request_deserializer=handler.request_deserializer,

@@ -27,7 +27,8 @@ class WorkerReport:
 
 
 class Workers:
-    def __init__(self, addresses: tuple[str, ...], *, token: str | None, reach: Callable[[str], str] = str,
+    def __init__(self, addresses: tuple[str, ...], *, token: str | None,
+                 reach: Callable[..., str] = lambda address, server_name=None: address,
                  timeout_seconds: float = 2.0, resolve: Resolver = resolve_addresses) -> None:
         self._configured = addresses
         self._token = token
@@ -37,27 +38,31 @@ class Workers:
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     async def reports(self) -> list[WorkerReport]:
-        addresses = [a for configured in self._configured for a in await self._expand(configured)]
-        for gone in set(self._channels) - set(addresses):  # a pod replaced behind a headless Service
+        found: dict[str, str | None] = {}
+        for configured in self._configured:
+            found.update(await self._expand(configured))
+        for gone in set(self._channels) - set(found):  # a pod replaced behind a headless Service
             await self._channels.pop(gone).close()
-        return list(await asyncio.gather(*(self._report(address) for address in addresses)))
+        return list(await asyncio.gather(*(self._report(address, name) for address, name in found.items())))
 
-    async def _expand(self, configured: str) -> list[str]:
+    async def _expand(self, configured: str) -> list[tuple[str, str | None]]:
+        """(address to dial, the name its certificate carries when the address is a resolved IP)."""
         host, _, port = configured.rpartition(":")
         if _is_ip(host.strip("[]")) or host == "localhost":
-            return [configured]
+            return [(configured, None)]
         try:
             found = await asyncio.to_thread(self._resolve, host)
         except OSError:
-            return [configured]  # unresolvable now: reported as down under its configured name
+            return [(configured, None)]  # unresolvable now: reported as down under its configured name
         unique = sorted(set(found))
-        return [f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in unique] or [configured]
+        return [(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}", host) for ip in unique] or [(configured, None)]
 
-    async def _report(self, address: str) -> WorkerReport:
+    async def _report(self, address: str, server_name: str | None) -> WorkerReport:
         channel = self._channels.get(address)
         if channel is None:
             try:
-                channel = open_channel(self._reach(address), token=self._token, traced=False)
+                channel = open_channel(self._reach(address, server_name=server_name), token=self._token,
+                                       traced=False)
             except ValueError as exc:  # e.g. a token that would cross the network in plaintext
                 return WorkerReport(address, None, str(exc))
             self._channels[address] = channel

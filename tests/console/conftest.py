@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-import grpc
 import pytest
 
 from quantmesh.control.v1 import control_pb2_grpc
 from quantmesh.order.v1 import order_pb2_grpc
 from quantmesh.position.v1 import position_pb2_grpc
 from quantmesh.strategy.v1 import strategy_pb2_grpc
+from services.common.channels import open_channel
 from services.common.db import create_database
-from tests.console.harness import STRATEGY, ConsoleMesh, TickDriver, WebhookReceiver
+from tests.console.harness import DESK_TOKEN, STRATEGY, ConsoleMesh, TickDriver, WebhookReceiver
 
 
 @pytest.fixture(scope="session")
@@ -38,10 +38,11 @@ async def console_mesh(postgres_admin_url, tmp_path_factory, webhook):
 
 @pytest.fixture(scope="session")
 async def planes(console_mesh):
-    """gRPC stubs to the planes and the workers (calls pass harness.DESK as metadata)."""
-    channels = {name: grpc.aio.insecure_channel(console_mesh.address(name))
+    """gRPC stubs to the planes and the workers, every call with the test's own operator token ("desk")."""
+    channels = {name: open_channel(console_mesh.address(name), token=DESK_TOKEN, traced=False)
                 for name in ("market_data", "order", "position", "control")}
-    workers = {role: grpc.aio.insecure_channel(console_mesh.mesh.worker_address(STRATEGY.slug, role))
+    workers = {role: open_channel(console_mesh.mesh.worker_address(STRATEGY.slug, role), token=DESK_TOKEN,
+                                  traced=False)
                for role in ("entry", "exit")}
     yield SimpleNamespace(
         order=order_pb2_grpc.OrderStub(channels["order"]),

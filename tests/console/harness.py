@@ -3,10 +3,9 @@
 - `ConsoleMesh`: every plane as its own process on a pushed feed (the test sets the quotes with
   MarketData.PublishTicks), one strategy pair, /metrics on every plane, and the console process
   with two operators (alice, an operator; bob, a viewer) whose alerts go to a loopback webhook
-  receiver. The planes run without bearer tokens, as `quantmesh up` does on loopback: with
-  tokens, streaming calls carry none today (services/common/channels.py), so no plane could
-  follow another; test_console_token.py checks the console's own token on a control plane
-  that requires one.
+  receiver. Every plane requires bearer tokens, as in a cluster: the planes present a service
+  token, the workers a strategy token, the console its own operator token (actor "console"),
+  and the test an operator token of its own ("desk").
 - `TickDriver`: quotes in data time, 5 s apart, so each one closes an S5 candle.
 - `WebhookReceiver`: the chat the alerts go to.
 - `eventually`: waits on a condition with a timeout (never on the wall clock alone).
@@ -35,12 +34,14 @@ from tests.support.ports import free_port
 from tests.support.postgres import PROJECT_ROOT
 from tests.support.processes import PlaneProcess
 
-#: A control plane that checks tokens knows the console by its own (actor "console").
-TOKENS = {"console-token": "console:operator", "desk-token": "desk:operator"}
+#: Who is who on the planes: the console by its own token (actor "console").
+TOKENS = {"console-token": "console:operator", "desk-token": "desk:operator", "mesh-token": "mesh:service",
+          "strategy-token": "strategies:strategy"}
 OPERATOR = ("alice", "alice-secret-for-tests")
 VIEWER = ("bob", "bob-secret-for-tests")
 #: The test's own calls (a manual Submit, PublishTicks) as an operator with grpcurl would make them.
-DESK = bearer_metadata("desk-token")
+DESK_TOKEN = "desk-token"
+DESK = bearer_metadata(DESK_TOKEN)
 TOKEN_TABLE = ",".join(f"{token}={who}" for token, who in TOKENS.items())
 #: A strategy that decides on every S5 candle but never enters (no momentum reaches 1000 pips): its
 #: workers run, pause and resume, while every order and position in the mesh is the test's own.
@@ -151,7 +152,8 @@ class ConsoleMesh:
         self.metrics_ports = {plane: free_port() for plane in ("market_data", "control", "order", "position")}
         self.mesh = Mesh(
             database_url=database_url, log_dir=log_dir, feed="push", speed="max", strategies=[STRATEGY],
-            plane_env={plane: {"QUANTMESH_METRICS_LISTEN": f"127.0.0.1:{port}"}
+            extra_env={"QUANTMESH_TOKENS": TOKEN_TABLE, "QUANTMESH_TOKEN": "strategy-token"},  # the workers'
+            plane_env={plane: {"QUANTMESH_METRICS_LISTEN": f"127.0.0.1:{port}", "QUANTMESH_TOKEN": "mesh-token"}
                        for plane, port in self.metrics_ports.items()})
         self.console_grpc = f"127.0.0.1:{free_port()}"
         self.console_http = f"127.0.0.1:{free_port()}"
@@ -160,7 +162,8 @@ class ConsoleMesh:
         workers = ",".join(self.mesh.worker_address(STRATEGY.slug, role) for role in ("entry", "exit"))
         self.console_env = console_env(addresses=self.mesh.addresses, database_url=database_url, log_dir=log_dir,
                                        grpc=self.console_grpc, http=self.console_http, metrics=self.console_metrics,
-                                       users=users, workers=workers, webhook_url=webhook_url)
+                                       users=users, workers=workers, webhook_url=webhook_url,
+                                       QUANTMESH_TOKENS=TOKEN_TABLE, QUANTMESH_TOKEN="console-token")
         self.console: PlaneProcess | None = None
 
     @property

@@ -183,8 +183,9 @@ async def test_an_operator_switches_a_strategy_and_control_records_who(http, pla
     reply = await planes.control.ListAudit(control_pb2.ListAuditRequest(slug=STRATEGY.slug, flag="exit_enabled"),
                                            metadata=DESK)
     newest = reply.entries[0]
-    # The reason names the operator (test_console_token.py: the actor is the console's own token's).
-    assert (newest.reason, newest.new_value) == ("alice@console: api test: hold exits", "false")
+    # The control plane knows the console by its own token; the reason names the operator.
+    assert (newest.actor, newest.reason, newest.new_value) == ("console", "alice@console: api test: hold exits",
+                                                              "false")
     stale = {**body, "exit_enabled": True, "expected_version": 1}
     async with http.post(CONTROL, json=stale, headers=basic(OPERATOR)) as response:
         status, answered = await answer(response)

@@ -113,7 +113,7 @@ async def test_turning_a_strategys_entries_off_pauses_its_entry_worker_and_is_au
 
     await page.click('nav a[href="#audit"]')
     audit = page.locator(f'#audit-table tr[data-flag="entry_enabled"][data-strategy="{slug}"]').first
-    await expect(audit).to_contain_text("alice (via anonymous)")
+    await expect(audit).to_contain_text("alice (via console)")
     # "(absent)" when this change created the strategy's flags (nobody had switched it before).
     await expect(audit.locator("td.change")).to_have_text(re.compile(r"^(true|\(absent\)) → false$"))
     await expect(audit.locator("td.reason")).to_have_text("alice@console: e2e: pause entries before the news")
