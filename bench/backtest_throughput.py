@@ -1,4 +1,4 @@
-"""Backtest throughput on the USD/JPY month in ../shared/data: M1 bars per second.
+"""Backtest throughput on the USD/JPY month in data/ (gzipped): M1 bars per second.
 
 quantmesh's in-process backtest (ma_cross, fast 10 / slow 30, the planes' own domain code:
 aggregator, factor engine, strategy desks, order engine + paper venue, position ledger)
@@ -14,7 +14,7 @@ processes on a fresh PostgreSQL, lock-stepped over gRPC) runs the same strategy 
 the next quote), and the script checks their trades are identical. Plane start-up is timed
 apart from the run.
 
-    python bench/backtest_throughput.py [--bars N] [--mesh-bars N | --no-mesh]
+    ./qm python bench/backtest_throughput.py [--bars N] [--mesh-bars N | --no-mesh]
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-BID, ASK = DATA / "usdjpy-m1-bid-2013-02.csv", DATA / "usdjpy-m1-ask-2013-02.csv"
+DATA = ROOT / "data"
+BID, ASK = DATA / "usdjpy-m1-bid-2013-02.csv.gz", DATA / "usdjpy-m1-ask-2013-02.csv.gz"
 
 
 def mid_frame(bars: int | None) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """Lock propagation: from SetGlobalFlags(lock) returning to the last of N watcher processes seeing it.
 
-    python bench/control_lock_propagation.py [--watchers 25] [--toggles 200]
+    ./qm python bench/control_lock_propagation.py [--watchers 25] [--toggles 200]
 
 Starts `python -m services.control` (on DATABASE_URL, or an embedded PostgreSQL
 under .quantmesh/bench-control-pg), then N watcher processes, each with its own

@@ -1,6 +1,6 @@
 """A bare grpc.aio unary echo server: the floor under any gRPC plane on this machine.
 
-`python bench/echo_server.py ADDRESS` serves /quantmesh.order.v1.Order/Submit answering
+`./qm python bench/echo_server.py ADDRESS` serves /quantmesh.order.v1.Order/Submit answering
 every request with a fixed SubmitResponse-sized reply, with no interceptors, no parsing
 beyond what grpc itself does, and no I/O. bench/order_submit.py drives it with the very
 client loop it drives the order plane with.

@@ -7,7 +7,7 @@ messages, garbage bytes, mutated messages) and prints, per RPC and in total, the
 code. UNKNOWN and INTERNAL are failures: the first few of each are printed with their bytes.
 Afterwards it checks that every plane is SERVING, the reads answer, and no plane logged an internal error.
 
-    python bench/fuzz_rpcs.py [--examples 20000] [--only Order.]
+    ./qm python bench/fuzz_rpcs.py [--examples 20000] [--only Order.]
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ market, locks (cancel_open_orders, the default), and measures:
   one of the N orders canceled, polled every 2 ms.
 Then it unlocks for the next round. Prints figures only.
 
-    python bench/kill_switch.py [--orders 200] [--rounds 5]
+    ./qm python bench/kill_switch.py [--orders 200] [--rounds 5]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Market-data benchmark: ingest throughput, candle fan-out over gRPC, tick-to-candle latency.
 
-    python bench/market_data_ingest.py [--ticks 60000]
+    ./qm python bench/market_data_ingest.py [--ticks 60000]
 
 Prints figures only (never asserts). Everything runs in this one process on loopback:
 the plane's engine and gRPC server, and the subscribers as gRPC clients sharing the same

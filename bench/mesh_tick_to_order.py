@@ -2,7 +2,7 @@
 
 Starts the whole mesh as processes (tests/support/mesh.py: control, market_data, order,
 position and ENTRY+EXIT workers), replaying the real USD/JPY one-minute bid/ask bars of
-February 2013 from ../shared/data, with every plane exporting spans to an in-process OTLP
+February 2013 from data/ (gzipped), with every plane exporting spans to an in-process OTLP
 receiver (tests/support/otlp.py). After the run it joins each Order.Submit server span to
 the candle-closed span of its trace and prints, over every submitted intent:
 
@@ -16,7 +16,7 @@ the candle-closed span of its trace and prints, over every submitted intent:
 All spans come from processes on this machine, so their clocks agree. PostgreSQL is
 DATABASE_URL or an embedded one (pgserver) in a temporary directory.
 
-    python bench/mesh_tick_to_order.py [--seconds 40] [--speed 120x] [--strategies scalp_ping_5s,ma_cross]
+    ./qm python bench/mesh_tick_to_order.py [--seconds 40] [--speed 120x] [--strategies scalp_ping_5s,ma_cross]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from opentelemetry.proto.trace.v1 import trace_pb2  # noqa: E402
 
-from tests.support.data import shared_data_dir  # noqa: E402
+from tests.support.data import M1_ASK, M1_BID  # noqa: E402
 from tests.support.mesh import Mesh, StrategyPair, bars_feed  # noqa: E402
 from tests.support.otlp import OtlpReceiver  # noqa: E402
 from services.common.db import create_database  # noqa: E402
@@ -105,12 +105,11 @@ async def main() -> None:
         raise SystemExit(f"--strategies: no benchmark params for {', '.join(unknown)}; use {', '.join(PARAMS)}")
 
     admin_url, embedded = start_test_postgres()
-    data = shared_data_dir()
     try:
         database_url = await create_database(admin_url, prefix="qm_bench")
         with OtlpReceiver() as receiver, tempfile.TemporaryDirectory(prefix="qm-mesh-bench-") as logs:
             mesh = Mesh(database_url=database_url, log_dir=Path(logs), speed=args.speed,
-                        feed=bars_feed(data / "usdjpy-m1-bid-2013-02.csv", data / "usdjpy-m1-ask-2013-02.csv"),
+                        feed=bars_feed(M1_BID, M1_ASK),
                         strategies=[StrategyPair(slug=s, params=PARAMS[s]) for s in slugs],
                         otel_endpoint=receiver.endpoint,
                         plane_env={"order": {"QUANTMESH_RISK_MAX_CONSECUTIVE_LOSSES": "1000"}})

@@ -18,7 +18,7 @@ pg_stat_database (xact_commit) around each round.
 SubmitBatch (100 intents per call) runs on the default variant too: the same orders
 without a gRPC call each.
 
-    python bench/order_submit.py [--orders 4000] [--clients 1 8 32]
+    ./qm python bench/order_submit.py [--orders 4000] [--clients 1 8 32]
 """
 
 from __future__ import annotations

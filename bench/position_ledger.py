@@ -2,7 +2,7 @@
 engine -> one PostgreSQL transaction per fill), and Snapshot latency over gRPC with
 25 strategies x 3 instruments open. Prints figures; asserts nothing.
 
-    python bench/position_ledger.py [--fills 2000] [--ledger-fills 100000] [--snapshots 2000]
+    ./qm python bench/position_ledger.py [--fills 2000] [--ledger-fills 100000] [--snapshots 2000]
 
 Uses DATABASE_URL when set, else an embedded PostgreSQL (as the tests do). The order
 plane is the loopback test double from tests/integration/position/fake_order_feed.py.

@@ -108,8 +108,8 @@ def _feed(text: str, env: Env) -> FeedChoice:
         path = Path(rest)
         if not path.is_file():
             raise ConfigError(f"QUANTMESH_FEED={text!r}: the tick file {path} does not exist")
-        if path.suffix.lower() not in (".csv", ".parquet"):
-            raise ConfigError(f"QUANTMESH_FEED={text!r}: a tick file must be .csv or .parquet")
+        if path.suffix.lower() not in (".csv", ".gz", ".parquet"):
+            raise ConfigError(f"QUANTMESH_FEED={text!r}: a tick file must be .csv, gzipped .csv.gz or .parquet")
         return FeedChoice(kind="replay", paths=(path,))
     if kind == "bars" and rest.count(",") == 1:
         paths = tuple(Path(p.strip()) for p in rest.split(","))

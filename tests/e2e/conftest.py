@@ -1,7 +1,7 @@
 """One whole mesh per test session: every plane and three strategy pairs as real processes.
 
-The mesh replays the real USD/JPY one-minute bid/ask bars of February 2013 (from
-../shared/data, read in place) at 120x, so an M1 candle closes every half second of
+The mesh replays the real USD/JPY one-minute bid/ask bars of February 2013 (data/,
+gzipped, read in place) at 120x, so an M1 candle closes every half second of
 wall time and the three strategies below trade within the first 10-20 seconds.
 Every plane exports its spans to an in-process OTLP receiver (tests/support/otlp.py),
 so the tracing test reads the same run the other tests drive.
@@ -23,7 +23,7 @@ from quantmesh.control.v1 import control_pb2_grpc
 from quantmesh.order.v1 import order_pb2_grpc
 from quantmesh.position.v1 import position_pb2_grpc
 from quantmesh.strategy.v1 import strategy_pb2_grpc
-from tests.support.data import shared_data_dir
+from tests.support.data import M1_ASK, M1_BID
 from tests.support.mesh import Mesh, StrategyPair, bars_feed
 from tests.support.otlp import OtlpReceiver
 from services.common.db import create_database
@@ -49,10 +49,9 @@ def otlp_receiver():
 @pytest.fixture(scope="session")
 async def mesh(postgres_admin_url, otlp_receiver, tmp_path_factory):
     database_url = await create_database(postgres_admin_url, prefix="qm_e2e")
-    data = shared_data_dir()
     running = Mesh(
         database_url=database_url, log_dir=tmp_path_factory.mktemp("mesh"),
-        feed=bars_feed(data / "usdjpy-m1-bid-2013-02.csv", data / "usdjpy-m1-ask-2013-02.csv"),
+        feed=bars_feed(M1_BID, M1_ASK),
         speed=SPEED, strategies=STRATEGIES, otel_endpoint=otlp_receiver.endpoint,
         # A scalper on real data loses often; the test is about the mesh, not about this risk rule.
         plane_env={"order": {"QUANTMESH_RISK_MAX_CONSECUTIVE_LOSSES": "1000"}},

@@ -22,7 +22,7 @@ from collections import Counter
 import psutil
 import pytest
 
-from tests.support.data import shared_data_dir
+from tests.support.data import bar_spec
 from tests.support.postgres import PROJECT_ROOT
 
 PARAMS = ("fast_period=3", "slow_period=8", "stop_loss_pips=3", "take_profit_pips=4", "max_hold_minutes=7")
@@ -33,8 +33,7 @@ COSTS = {"QUANTMESH_PAPER_COMMISSION_RATE": "0.00002", "QUANTMESH_PAPER_SLIPPAGE
 
 
 def bars() -> str:
-    data = shared_data_dir()
-    return f"{data / 'usdjpy-m1-bid-2013-02.csv'},{data / 'usdjpy-m1-ask-2013-02.csv'}"
+    return bar_spec()
 
 
 def backtest(out, database_url: str, *extra: str) -> subprocess.CompletedProcess:

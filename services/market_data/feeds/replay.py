@@ -32,8 +32,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from services.market_data.feeds.base import FeedStats, FeedTick
-from services.market_data.feeds.files import (Layout, MalformedRow, UnusableFile, parse_price, parse_time, rows,
-                                              sniff, tick_maker)
+from services.market_data.feeds.files import (Layout, MalformedRow, UnusableFile, open_text, parse_price, parse_time,
+                                              rows, sniff, tick_maker)
 
 _YIELD_EVERY = 512  # rows between yields to the event loop, so a big file never starves the server
 
@@ -48,7 +48,7 @@ def nothing_usable(path: Path, stats: FeedStats) -> UnusableFile:
 
 
 class TickFileFeed:
-    """Replays a tick file (.csv or .parquet) for one instrument.
+    """Replays a tick file (.csv, gzipped .csv.gz or .parquet) for one instrument.
 
     `timezone` is that of times written without an offset (None: the format's default, see
     files.py); `half_spread` puts a trade print's bid and ask that far either side of its price.
@@ -108,7 +108,7 @@ def bar_ticks(instrument: str, start: datetime, bid: tuple, ask: tuple) -> list[
 
 
 class BarFilesFeed:
-    """Replays a bid bar file and an ask bar file joined on timestamp."""
+    """Replays a bid bar file and an ask bar file joined on timestamp (CSV, or gzipped CSV ending in .gz)."""
 
     def __init__(self, bid_path: Path, ask_path: Path, *, instrument: str = "USD_JPY") -> None:
         self.bid_path, self.ask_path = Path(bid_path), Path(ask_path)
@@ -120,11 +120,11 @@ class BarFilesFeed:
         instrument = self.instruments[0]
         usable = 0
         bids: dict[str, tuple[int, dict]] = {}
-        with self.bid_path.open(newline="") as handle:
+        with open_text(self.bid_path) as handle:
             reader = csv.DictReader(handle)
             for row in reader:
                 bids[(row.get("timestamp") or "").strip()] = (reader.line_num, row)
-        with self.ask_path.open(newline="") as handle:
+        with open_text(self.ask_path) as handle:
             reader = csv.DictReader(handle)
             for count, ask_row in enumerate(reader, start=1):
                 if count % _YIELD_EVERY == 0:

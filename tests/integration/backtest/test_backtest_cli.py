@@ -7,7 +7,7 @@ import gzip
 import subprocess
 import sys
 
-from tests.support.data import shared_data_dir
+from tests.support.data import bar_spec
 from tests.support.postgres import PROJECT_ROOT
 
 
@@ -17,8 +17,7 @@ def quantmesh(*args: str) -> subprocess.CompletedProcess:
 
 
 def bars() -> str:
-    data = shared_data_dir()
-    return f"{data / 'usdjpy-m1-bid-2013-02.csv'},{data / 'usdjpy-m1-ask-2013-02.csv'}"
+    return bar_spec()
 
 
 def test_backtest_writes_report_trades_and_equity_curve(tmp_path):

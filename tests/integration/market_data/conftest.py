@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,7 +22,7 @@ from services.market_data.feeds.base import FeedTick
 from services.market_data.plane import MarketDataPlane
 from services.market_data.repository import SCHEMA
 from services.market_data.server import POLICY
-from tests.support.data import shared_data_dir
+from tests.support.data import M1_ASK, M1_BID, head_of
 from services.common.db import create_database
 
 
@@ -51,16 +50,8 @@ class GatedFeed:
             yield tick
 
 
-def slice_file(src: Path, dst: Path, rows: int) -> Path:
-    with src.open() as handle:
-        dst.write_text("".join(itertools.islice(handle, rows + 1)))
-    return dst
-
-
 def bar_files(tmp_path: Path, rows: int) -> tuple[Path, Path]:
-    data = shared_data_dir()
-    return (slice_file(data / "usdjpy-m1-bid-2013-02.csv", tmp_path / "bid.csv", rows),
-            slice_file(data / "usdjpy-m1-ask-2013-02.csv", tmp_path / "ask.csv", rows))
+    return head_of(M1_BID, tmp_path / "bid.csv", rows), head_of(M1_ASK, tmp_path / "ask.csv", rows)
 
 
 class RunningPlane:

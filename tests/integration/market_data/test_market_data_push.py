@@ -23,10 +23,10 @@ from services.market_data.instruments import Timeframe
 from services.market_data.repository import SCHEMA
 from services.market_data.server import candle_to_proto, tick_to_proto
 from tests.integration.market_data.conftest import running_plane
-from tests.support.data import shared_data_dir, truefx_ticks
+from tests.support.data import TRUEFX_TICKS, truefx_ticks
 
 PUSH = {"QUANTMESH_FEED": "push", "QUANTMESH_INSTRUMENTS": "USD_JPY,EUR_USD"}
-TICKS = shared_data_dir() / "usdjpy-ticks-truefx-2013-01-01.csv"
+TICKS = TRUEFX_TICKS
 UTC = timezone.utc
 T0 = datetime(2026, 1, 5, 9, 0, 1, tzinfo=UTC)  # a Monday morning
 M1, S5 = common_pb2.TIMEFRAME_M1, common_pb2.TIMEFRAME_S5

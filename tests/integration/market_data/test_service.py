@@ -12,7 +12,7 @@ from quantmesh.common.v1 import common_pb2
 from quantmesh.market_data.v1 import market_data_pb2 as pb
 from services.market_data.feeds.replay import BarFilesFeed, TickFileFeed
 from tests.integration.market_data.conftest import GatedFeed, bar_files, running_plane
-from tests.support.data import shared_data_dir
+from tests.support.data import TRUEFX_TICKS, text_lines
 
 M1, S5 = common_pb2.TIMEFRAME_M1, common_pb2.TIMEFRAME_S5
 
@@ -119,8 +119,7 @@ async def test_bad_requests_are_refused_with_a_sentence_naming_the_allowed_value
 
 async def test_malformed_rows_and_out_of_order_ticks_are_dropped_and_the_plane_keeps_serving(fresh_database_url,
                                                                                               tmp_path):
-    source = shared_data_dir() / "usdjpy-ticks-truefx-2013-01-01.csv"
-    lines = source.read_text().splitlines()
+    lines = text_lines(TRUEFX_TICKS)
     # line 4 malformed, line 6 a tick from before line 5 (out of order), line 8 crossed
     lines[3] = lines[3].replace("86.655", "eighty-six")
     lines[5] = "2013-01-01 22:00:00.100000+00:00,80.000,80.100"

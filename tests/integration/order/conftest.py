@@ -12,12 +12,13 @@ import pytest
 from quantmesh.common.v1 import common_pb2
 from quantmesh.control.v1 import control_pb2, control_pb2_grpc
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
+from tests.support.data import TRUEFX_TICKS
 from tests.support.ports import free_port
 from tests.support.postgres import PROJECT_ROOT
 from tests.support.processes import PlaneProcess
 
 LOG_DIR = PROJECT_ROOT / ".quantmesh" / "test-logs" / "order"
-TICKS = PROJECT_ROOT.parent / "shared" / "data" / "usdjpy-ticks-truefx-2013-01-01.csv"
+TICKS = TRUEFX_TICKS
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ from services.market_data.batch import aggregate, candles_from, ticks_frame
 from services.market_data.candles import CandleAggregator
 from services.market_data.feeds.base import FeedTick
 from services.market_data.instruments import Timeframe
-from tests.support.data import shared_data_dir, truefx_ticks
+from tests.support.data import TRUEFX_TICKS, truefx_ticks
 
-TICKS = shared_data_dir() / "usdjpy-ticks-truefx-2013-01-01.csv"
+TICKS = TRUEFX_TICKS
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=timezone.utc)
 
 

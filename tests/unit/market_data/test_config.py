@@ -6,7 +6,7 @@ import pytest
 
 from services.common.config import ConfigError, Env
 from services.market_data.config import MarketDataConfig
-from tests.support.data import shared_data_dir
+from tests.support.data import TRUEFX_TICKS
 
 
 def test_defaults_are_a_realtime_synthetic_usd_jpy_feed_with_the_default_factors():
@@ -18,7 +18,7 @@ def test_defaults_are_a_realtime_synthetic_usd_jpy_feed_with_the_default_factors
 
 
 def test_a_replay_defaults_to_max_speed():
-    path = shared_data_dir() / "usdjpy-ticks-truefx-2013-01-01.csv"
+    path = TRUEFX_TICKS
     config = MarketDataConfig.from_env(Env({"QUANTMESH_FEED": f"replay:{path}"}))
     assert config.feed.paths == (path,) and config.speed.factor is None
 

@@ -13,7 +13,7 @@ from services.market_data.candles import Candle, CandleAggregator, Ohlc
 from services.market_data.factors import DEFAULT_FACTORS, FactorEngine, parse_factors
 from services.market_data.feeds.replay import BarFilesFeed
 from services.market_data.instruments import Timeframe
-from tests.support.data import shared_data_dir
+from tests.support.data import M1_ASK, M1_BID
 from tests.support.talib_reference import talib_reference
 
 
@@ -32,8 +32,7 @@ def assert_matches_reference(candles, outputs, *, tolerance=1e-9):
 
 @pytest.fixture(scope="module")
 async def m1_candles() -> list[Candle]:
-    data = shared_data_dir()
-    feed = BarFilesFeed(data / "usdjpy-m1-bid-2013-02.csv", data / "usdjpy-m1-ask-2013-02.csv")
+    feed = BarFilesFeed(M1_BID, M1_ASK)
     aggregator = CandleAggregator([Timeframe.M1])
     candles = []
     async for tick in feed.ticks():

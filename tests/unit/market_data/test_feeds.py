@@ -18,9 +18,8 @@ from services.market_data.feeds.pacing import Pacing, Speed
 from services.market_data.feeds.replay import BarFilesFeed, TickFileFeed, bar_ticks
 from services.market_data.feeds.synthetic import SyntheticFeed, weekend_closed_at
 from services.market_data.instruments import Timeframe
-from tests.support.data import shared_data_dir
+from tests.support.data import M1_ASK, M1_BID, TRUEFX_TICKS, head_of
 
-DATA = shared_data_dir()
 
 
 async def test_malformed_tick_rows_are_counted_and_summarized_once_never_logged_line_by_line(tmp_path, caplog):
@@ -54,7 +53,7 @@ async def test_malformed_tick_rows_are_counted_and_summarized_once_never_logged_
 
 
 async def test_a_parquet_tick_file_replays_like_its_csv(tmp_path):
-    csv_path = DATA / "usdjpy-ticks-truefx-2013-01-01.csv"
+    csv_path = TRUEFX_TICKS
     frame = pl.read_csv(csv_path).with_columns(pl.col("timestamp").str.to_datetime(time_zone="UTC"))
     frame.write_parquet(tmp_path / "ticks.parquet")
     from_csv = [t async for t in TickFileFeed(csv_path).ticks()]
@@ -64,15 +63,10 @@ async def test_a_parquet_tick_file_replays_like_its_csv(tmp_path):
            [(t.time, float(t.bid), float(t.ask)) for t in from_csv]
 
 
-def _slice(src, dst, rows):
-    with src.open() as handle:
-        dst.write_text("".join(itertools.islice(handle, rows + 1)))
-
-
 async def test_m1_mid_candles_from_bar_files_equal_the_average_of_the_two_files(tmp_path):
     rows = 2000
-    _slice(DATA / "usdjpy-m1-bid-2013-02.csv", tmp_path / "bid.csv", rows)
-    _slice(DATA / "usdjpy-m1-ask-2013-02.csv", tmp_path / "ask.csv", rows)
+    head_of(M1_BID, tmp_path / "bid.csv", rows)
+    head_of(M1_ASK, tmp_path / "ask.csv", rows)
     feed = BarFilesFeed(tmp_path / "bid.csv", tmp_path / "ask.csv")
     aggregator = CandleAggregator([Timeframe.M1])
     candles = [c async for t in feed.ticks() for c in aggregator.on_tick(t)]
@@ -164,7 +158,7 @@ def test_speed_parses_max_realtime_and_multiples_and_refuses_anything_else():
 
 
 async def test_max_speed_advances_a_simulated_clock_to_each_tick():
-    feed = TickFileFeed(DATA / "usdjpy-ticks-truefx-2013-01-01.csv")
+    feed = TickFileFeed(TRUEFX_TICKS)
     pacing = Pacing(Speed(None))
     seen = []
     await pacing.run(feed, lambda t: seen.append((t.time, pacing.clock.now())), lambda now: None)
