@@ -49,7 +49,8 @@ class Database:
 
 def host_for(config: ServerConfig, bindings: Sequence[ServiceBinding], policy: AuthPolicy) -> GrpcHost:
     return GrpcHost(listen=config.listen, bindings=bindings, tokens=config.tokens, policy=policy,
-                    grace_seconds=config.grace_seconds, port_file=config.port_file)
+                    grace_seconds=config.grace_seconds, port_file=config.port_file,
+                    traced=config.otel_endpoint is not None)
 
 
 OnStop = Callable[[], Awaitable[None]]

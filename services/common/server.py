@@ -28,11 +28,21 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from services.common.auth import AuthInterceptor, AuthPolicy, TokenTable
+from services.common.channels import KEEPALIVE_TIME_MS
 from services.common.errors import PlaneError
 from services.common.reflection_pool import DocumentedReflection
 from services.common.tls import ServingTls
 
 log = logging.getLogger(__name__)
+
+#: What the planes' own channels do (services/common/channels.py): ping every KEEPALIVE_TIME_MS,
+#: also with no call running and on streams that carry no data. gRPC servers by default accept
+#: such pings only every 5 minutes and answer the third early one with GOAWAY "too_many_pings",
+#: which drops every stream of the connection; so the servers allow twice the clients' rate.
+SERVER_KEEPALIVE = (
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_TIME_MS // 2),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +148,7 @@ class _PlaneErrors(grpc.aio.ServerInterceptor):
 class GrpcHost:
     def __init__(self, *, listen: str, bindings: Sequence[ServiceBinding], tokens: TokenTable,
                  policy: AuthPolicy, grace_seconds: float = 5.0, port_file: Path | None = None,
-                 tls: ServingTls | None = None, health_listen: str | None = None) -> None:
+                 tls: ServingTls | None = None, health_listen: str | None = None, traced: bool = True) -> None:
         self._listen = listen
         # A ListenAddress from config carries its TLS and health address (services/common/tls.py).
         self._tls = tls if tls is not None else getattr(listen, "tls", None)
@@ -149,6 +159,8 @@ class GrpcHost:
         self._tokens = tokens
         self._policy = policy
         self._grace = grace_seconds
+        # Server spans only when they go somewhere (OTEL_EXPORTER_OTLP_ENDPOINT): each costs every call.
+        self._traced = traced
         self._port_file = port_file
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
@@ -171,9 +183,10 @@ class GrpcHost:
 
     async def start(self) -> int:
         server = grpc.aio.server(
-            interceptors=[*self._observers, aio_server_interceptor(), AuthInterceptor(self._tokens, self._policy),
+            interceptors=[*self._observers, *([aio_server_interceptor()] if self._traced else []),
+                          AuthInterceptor(self._tokens, self._policy),
                           _PlaneErrors()],
-            options=(("grpc.so_reuseport", 0),),
+            options=(("grpc.so_reuseport", 0), *SERVER_KEEPALIVE),
         )
         for item in self._bindings:
             item.register(server)
@@ -201,7 +214,7 @@ class GrpcHost:
     async def _start_health_server(self) -> None:
         """grpc.health.v1 alone, in plaintext: Kubernetes `grpc:` probes cannot speak TLS, and the
         answer (SERVING or not) is the same servicer the main port serves."""
-        server = grpc.aio.server(options=(("grpc.so_reuseport", 0),))
+        server = grpc.aio.server(options=(("grpc.so_reuseport", 0), *SERVER_KEEPALIVE))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         # Reflection of health alone, so `grpcurl -plaintext <health> grpc.health.v1.Health/Check` works too.
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(DocumentedReflection(

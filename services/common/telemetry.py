@@ -15,6 +15,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from quantmesh.common.v1 import common_pb2
@@ -27,7 +28,12 @@ def setup_tracing(service_name: str, otlp_endpoint: str | None, *, install_globa
     """`service_name` is the process's own name; the standard OTEL_SERVICE_NAME overrides it."""
     env = os.environ if environ is None else environ
     name = env.get("OTEL_SERVICE_NAME") or service_name
-    provider = TracerProvider(resource=Resource.create({"service.name": name}))
+    sampler = None
+    if not otlp_endpoint and "OTEL_TRACES_SAMPLER" not in env:
+        # Nothing is exported: record nothing, but keep ids flowing (spans still carry a trace id,
+        # so events and intents join a caller's trace). Recording spans nobody reads costs every order.
+        sampler = ParentBased(ALWAYS_OFF)
+    provider = TracerProvider(resource=Resource.create({"service.name": name}), sampler=sampler)
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 

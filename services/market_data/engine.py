@@ -4,8 +4,8 @@ Single writer: only the feed task calls `on_tick` / `on_time`, or, on a push pla
 task), `publish`, which takes one request at a time.
 Ticks are streamed as they are ingested (they are kept in memory only); closed candles and
 factor sets go to the recorder, which streams them once they are stored (recorder.py).
-Each tick is ingested inside a span, each closed candle is handled inside a child span,
-and every event carries the trace context of the span that produced it.
+Each closed candle is handled inside a span (the root of the trace of any decision it causes),
+and candle and factor events carry its trace context; ticks carry none (no span per tick).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from services.market_data.recorder import PublishAtOnce, Recorder
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
+_NO_TRACE = common_pb2.TraceContext()
 
 _YIELD_EVERY = 256  # published ticks between yields to the event loop, so streams keep flowing
 
@@ -85,14 +86,15 @@ class MarketDataEngine:
             self.aggregator.on_tick(tick)  # counts it in aggregator.late_ticks and drops it
             log.debug("dropped an out-of-order tick", extra={"instrument": tick.instrument, "time": tick.time})
             return
-        with _tracer.start_as_current_span("market_data.ingest_tick") as span:
-            event = TickEvent(tick, _trace_context_of(span))
-            seq = self.tick_stream.publish(event)
-            self._window[tick.instrument].append((seq, event))
-            self._last[tick.instrument] = (seq, event)
-            self.ticks_accepted += 1
-            for candle in self.aggregator.on_tick(tick):
-                self._on_closed(candle)
+        # No span per tick (thousands a second, almost none leading to a decision): a trace starts
+        # where a decision can, at the candle the tick closes (market_data.close_candle).
+        event = TickEvent(tick, _NO_TRACE)
+        seq = self.tick_stream.publish(event)
+        self._window[tick.instrument].append((seq, event))
+        self._last[tick.instrument] = (seq, event)
+        self.ticks_accepted += 1
+        for candle in self.aggregator.on_tick(tick):
+            self._on_closed(candle)
 
     async def publish(self, ticks: Sequence[FeedTick]) -> Published:
         """Ingests pushed ticks in order, as one batch, and returns once the candles and factor
