@@ -14,8 +14,14 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from services.common.auth import bearer_metadata
 from services.common.config import is_loopback
 
+#: How often a channel pings an idle connection, so a dead peer is noticed within seconds even
+#: on a stream that carries nothing for a while (WatchFills between fills). The servers permit
+#: pings this often (services/common/server.py, SERVER_KEEPALIVE); otherwise they answer with
+#: GOAWAY "too_many_pings" and drop every stream on the connection.
+KEEPALIVE_TIME_MS = 10_000
+
 _KEEPALIVE = (
-    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
