@@ -10,6 +10,7 @@ a plane's policy need one of the listed roles.
 from __future__ import annotations
 
 import contextvars
+import inspect
 import enum
 import hmac
 from collections.abc import Mapping
@@ -36,6 +37,17 @@ ANONYMOUS_OPERATOR = Identity(actor="anonymous", role=Role.OPERATOR)
 _current_identity: contextvars.ContextVar[Identity] = contextvars.ContextVar(
     "quantmesh_identity", default=ANONYMOUS_OPERATOR
 )
+
+
+async def stream_items(behavior, request, context):
+    """The items of a server-streaming handler, whichever way it streams: an async generator
+    (ours), or a coroutine that writes through `context.write` (grpc's own health Watch)."""
+    result = behavior(request, context)
+    if inspect.isasyncgen(result):
+        async for item in result:
+            yield item
+    else:
+        await result
 
 
 def current_identity() -> Identity:
@@ -148,7 +160,7 @@ def _wrap_handler(handler, resolve):
             if isinstance(who, tuple):
                 await context.abort(*who)
             _current_identity.set(who)
-            async for item in behavior(request, context):
+            async for item in stream_items(behavior, request, context):
                 yield item
 
         return wrapper

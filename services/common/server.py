@@ -27,7 +27,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-from services.common.auth import AuthInterceptor, AuthPolicy, TokenTable
+from services.common.auth import AuthInterceptor, AuthPolicy, TokenTable, stream_items
 from services.common.channels import KEEPALIVE_TIME_MS
 from services.common.errors import PlaneError
 from services.common.reflection_pool import DocumentedReflection
@@ -130,7 +130,7 @@ class _PlaneErrors(grpc.aio.ServerInterceptor):
             async def stream(request, context):
                 await _refuse_undecodable(request, context, method)
                 try:
-                    async for item in inner_stream(request, context):
+                    async for item in stream_items(inner_stream, request, context):
                         yield item
                 except PlaneError as exc:
                     await context.abort(exc.code, exc.message)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import time
 
 import grpc
@@ -55,6 +57,19 @@ async def test_health_answers_serving(host):
         for service in ("", "quantmesh.control.v1.Control"):
             reply = await stub.Check(health_pb2.HealthCheckRequest(service=service))
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_health_watch_streams_through_every_interceptor(host):
+    """grpc's own Health.Watch writes through its context instead of yielding: it must still stream."""
+    async with grpc.aio.insecure_channel(host.address) as channel:
+        call = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+        first = await asyncio.wait_for(call.read(), 5)
+        assert first.status == health_pb2.HealthCheckResponse.SERVING
+        await host.set_serving(False)
+        second = await asyncio.wait_for(call.read(), 5)
+        assert second.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        call.cancel()
+        await host.set_serving(True)
 
 
 async def test_reflection_lists_services_with_their_comments(host):
