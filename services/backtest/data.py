@@ -121,6 +121,11 @@ class MarketData:
             self._key = cache.key(paths, instrument=instrument, spread=spread, timezone_name=str(timezone))
             self._columns = cache.load(self._key)
 
+    @property
+    def cache_key(self) -> str:
+        """The key of this spec's ticks in the cache (with a cache)."""
+        return self._key
+
     async def columns(self) -> CachedTicks:
         """Every tick of the spec as columns: from the cache, or read now (and stored when caching)."""
         if self._columns is None:
@@ -157,15 +162,19 @@ class MarketData:
         self.read_to_the_end = True
 
     async def _cached_ticks(self, start: datetime | None, end: datetime | None) -> AsyncIterator[FeedTick]:
-        columns = await self.columns()
-        if not len(columns):
-            return
-        self.first_time = columns.time(0)
-        past = len(columns) if end is None else int(np.searchsorted(columns.time_us, micros(end), "left"))
-        self.read_to_the_end = past == len(columns)
-        self.last_time = columns.time(len(columns) - 1 if self.read_to_the_end else past)
+        columns = await self.window(end)
         for tick in columns.ticks(start, end):
             yield tick
+
+    async def window(self, end: datetime | None) -> CachedTicks:
+        """The columns, noting the span `span()` reports for a window ending at `end`."""
+        columns = await self.columns()
+        if len(columns):
+            self.first_time = columns.time(0)
+            past = len(columns) if end is None else int(np.searchsorted(columns.time_us, micros(end), "left"))
+            self.read_to_the_end = past == len(columns)
+            self.last_time = columns.time(len(columns) - 1 if self.read_to_the_end else past)
+        return columns
 
     def skipped_summary(self) -> str:
         """Rows skipped, with file:line: reason for the first few; empty when none were."""

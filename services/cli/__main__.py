@@ -15,7 +15,7 @@ import sys
 
 from services.cli.backtest import add_backtest_parser, run_backtest
 from services.cli.certs import add_certs_parser, run_certs
-from services.cli.certs import add_certs_parser, run_certs
+from services.cli.optimize import add_optimize_parser, run_optimize
 from services.cli.orders import add_orders_parsers, run_orders
 from services.cli.status import add_status_parser, run_status
 from services.cli.up import add_up_parser, run_up
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_up_parser(sub)
     add_status_parser(sub)
     add_backtest_parser(sub)
-    add_certs_parser(sub)
+    add_optimize_parser(sub)
     add_certs_parser(sub)
     add_orders_parsers(sub)
     try:
@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "backtest":
         logging.getLogger().setLevel(logging.WARNING)  # the report is the output; strategy logs stay quiet
         return asyncio.run(run_backtest(args))
-    if args.command == "certs":
-        return run_certs(args)
+    if args.command == "optimize":
+        logging.getLogger().setLevel(logging.WARNING)
+        return asyncio.run(run_optimize(args))
     if args.command == "certs":
         return run_certs(args)
     if args.command == "status":

@@ -2,15 +2,19 @@
 
     quantmesh backtest --data BID.csv,ASK.csv --strategy ma_cross --params fast_period=5 slow_period=20
     quantmesh backtest --mesh --data BID.csv,ASK.csv --strategy ma_cross   # through the real gRPC mesh
+    quantmesh backtest --fast --data BID.csv,ASK.csv --strategy ma_cross   # whole arrays, for research
 
-Two transports: in-process (default, fast) and --mesh, which starts the control,
-market_data (fed by push), order (paper venue) and position planes as processes on a
-fresh database and steps them in lock step; on the same data both give the same trades.
+Two transports: in-process (default: the live worker, order engine and ledger in one
+process) and --mesh, which starts the control, market_data (fed by push), order (paper
+venue) and position planes as processes on a fresh database and steps them in lock step; on
+the same data both give the same trades. --fast computes the same trades over whole arrays
+(services/backtest/fast.py) for strategies with a vector rule, and says so and runs the
+in-process path for the others. The data is parsed once into a cache (--cache-dir).
 Prints the report, writes <out>/trades.csv and <out>/equity.png (a run that cannot use the
 data, or whose --from/--to window holds no tick, exits 2 and leaves them as they were; rows
 it had to skip are summarized on stderr). Risk limits are the
 order plane's (QUANTMESH_RISK_* environment variables, the same as live); paper-venue
-settings come from QUANTMESH_PAPER_* likewise.
+settings come from QUANTMESH_PAPER_* likewise, both parsed by the order plane's own config.
 """
 
 from __future__ import annotations
@@ -19,18 +23,21 @@ import argparse
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from services.backtest.cache import DEFAULT_CACHE_DIR, TickCache
 from services.backtest.data import DataError, MarketData, count_rows
-from services.backtest.inprocess import BacktestSettings, InProcessBacktest
+from services.backtest.fast import FastBacktest, FastSettings, NotVectorizable
+from services.backtest.inprocess import BacktestResult, BacktestSettings, InProcessBacktest
 from services.backtest.mesh import MeshBacktest, MeshBacktestError
-from services.backtest.report import format_summary, plot_equity, summarize, write_trades_csv
+from services.backtest.report import EquityPoint, format_summary, plot_equity, summarize, write_trades_csv
 from services.backtest.trades import round_trips
 from services.common.config import ConfigError, Env
 from services.market_data.feeds.files import parse_timezone
 from services.order.brokers.paper import PaperSettings
+from services.order.config import OrderConfig
 from services.order.risk import RiskLimits
 from services.strategies.params import StrategyConfigError, parse_params
 from services.strategies.registry import catalogue
@@ -63,6 +70,12 @@ def add_backtest_parser(sub) -> None:
                         help="spread put around OHLC bar prices and trade prints (price units); quotes keep their own")
     parser.add_argument("--out", default="out/backtest", help="folder for trades.csv and equity.png")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--fast", action="store_true",
+                        help="research mode: the same trades over whole arrays (strategies with a vector rule; "
+                             "no pre-trade risk limits); others run in-process and say so")
+    parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR),
+                        help="where parsed data is cached (keyed by the files' hash)")
+    parser.add_argument("--no-cache", action="store_true", help="read the data file itself, store nothing")
     parser.add_argument("--mesh", action="store_true",
                         help="run through the real gRPC mesh (every plane its own process, lock-stepped; slower) "
                              "instead of in one process; the trades are the same")
@@ -87,6 +100,13 @@ def _time(text: str | None, flag: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def venue_settings(env: Env) -> tuple[PaperSettings, RiskLimits]:
+    """The paper venue's settings and the risk limits, parsed by the order plane's own config:
+    live, in-process and --mesh (whose order plane reads the same environment) share one parser."""
+    config = OrderConfig.from_env(env)
+    return config.paper, config.risk
+
+
 def build(args):
     known = catalogue()
     cls = known.get(args.strategy)
@@ -104,16 +124,12 @@ def build(args):
         raw["instrument"] = args.instrument
     params = parse_params(cls.Params, raw, owner=args.strategy)
     strategy = cls(params)
-    env = Env()
     try:
         cash, spread = Decimal(args.cash), Decimal(args.spread)
     except InvalidOperation:
         raise DataError("--cash and --spread must be decimal numbers") from None
-    paper = PaperSettings(slippage=env.decimal("QUANTMESH_PAPER_SLIPPAGE", Decimal(0)),
-                          commission_rate=env.decimal("QUANTMESH_PAPER_COMMISSION_RATE", Decimal(0)),
-                          commission_per_unit=env.decimal("QUANTMESH_PAPER_COMMISSION_PER_UNIT", Decimal(0)),
-                          latency_ms=env.int("QUANTMESH_PAPER_LATENCY_MS", 0, minimum=0))
-    settings = BacktestSettings(starting_cash=cash, fill_at=args.fill_at, paper=paper, limits=RiskLimits.from_env(env))
+    paper, limits = venue_settings(Env())
+    settings = BacktestSettings(starting_cash=cash, fill_at=args.fill_at, paper=paper, limits=limits)
     return strategy, settings, spread, lambda: cls(params)
 
 
@@ -123,7 +139,11 @@ async def run_backtest(args) -> int:
         start, end = _time(args.start, "--from"), _time(args.end, "--to")
         if start is not None and end is not None and start >= end:
             raise DataError(f"--from {start.isoformat()} is not before --to {end.isoformat()}")
-        data = MarketData(args.data, strategy.params.instrument, spread=spread, timezone=_timezone(args.data_timezone))
+        if args.fast and args.mesh:
+            raise DataError("--fast and --mesh are two ways to run; choose one")
+        cache = None if args.no_cache else TickCache(Path(args.cache_dir))
+        data = MarketData(args.data, strategy.params.instrument, spread=spread, timezone=_timezone(args.data_timezone),
+                          cache=cache)
     except (StrategyConfigError, ConfigError, DataError) as exc:
         print(f"quantmesh backtest: {exc}", file=sys.stderr)
         return 2
@@ -133,9 +153,16 @@ async def run_backtest(args) -> int:
         print("quantmesh backtest: --mesh fills as the live paper venue does (--fill-at next); "
               "--fill-at current is for comparisons with bar backtesters, in-process only", file=sys.stderr)
         return 2
+    fast = None
+    if args.fast:
+        try:
+            fast = FastBacktest(strategy, FastSettings(starting_cash=settings.starting_cash, fill_at=settings.fill_at,
+                                                       paper=settings.paper))
+        except NotVectorizable as exc:
+            print(f"quantmesh backtest --fast: {exc}; running the in-process path instead", file=sys.stderr)
     rows = count_rows(args.data)
     progress = None
-    if not args.no_progress:
+    if not args.no_progress and fast is None:
         from tqdm import tqdm
 
         per_row = 4 if ("," in args.data or rows and _is_bars(args.data)) else 1
@@ -151,7 +178,17 @@ async def run_backtest(args) -> int:
                                                   instrument=strategy.params.instrument, progress=progress)
             elapsed = time.perf_counter() - began - startup
         else:
-            result = await InProcessBacktest(strategy, settings).run(ticks, on_tick=on_tick)
+            result = None
+            if fast is not None:
+                try:
+                    result = fast_result(fast.run(await data.window(end), start, end))
+                    print("quantmesh backtest --fast: the order plane's pre-trade risk limits are not applied",
+                          file=sys.stderr)
+                except NotVectorizable as exc:
+                    print(f"quantmesh backtest --fast: {exc}; running the in-process path instead", file=sys.stderr)
+                    fast = None
+            if result is None:
+                result = await InProcessBacktest(strategy, settings).run(ticks, on_tick=on_tick)
             elapsed = time.perf_counter() - began
     except DataError as exc:
         print(f"quantmesh backtest: {exc}", file=sys.stderr)
@@ -173,7 +210,8 @@ async def run_backtest(args) -> int:
     summary = summarize(trades, result.curve, settings.starting_cash)
     write_trades_csv(trades, out / "trades.csv")
     title = (f"{strategy.slug} on {strategy.params.instrument} {strategy.decision_timeframe} "
-             f"({Path(args.data.split(',')[0]).name}{', through the mesh' if args.mesh else ''})")
+             f"({Path(args.data.split(',')[0]).name}{', through the mesh' if args.mesh else ''}"
+             f"{', fast path' if fast is not None else ''})")
     if result.curve:
         plot_equity(result.curve, trades, out / "equity.png", title=title)
     print(format_summary(summary, title=title))
@@ -213,6 +251,15 @@ async def _through_mesh(make_strategy, settings, ticks, on_tick, work_dir: Path,
         startup = time.perf_counter() - began
         announce(f"mesh: the four planes answered health in {startup:.1f} s; stepping the data through them")
         return await MeshBacktest(make_strategy, addresses, settings).run(ticks, on_tick=on_tick), startup
+
+
+def fast_result(fast) -> BacktestResult:
+    """The fast path's result in the report's shapes (its equity curve is analytics, in floats)."""
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    curve = [EquityPoint(time=epoch + timedelta(microseconds=int(t)), equity=Decimal(f"{e:.2f}"), exposed=bool(x))
+             for t, e, x in zip(fast.curve_time_us.tolist(), fast.curve_equity.tolist(), fast.curve_exposed.tolist())]
+    return BacktestResult(fills=fast.fills, curve=curve, decisions=[], rejected=[], ticks=fast.ticks,
+                          decision_bars=fast.decision_bars)
 
 
 def _is_bars(path: str) -> bool:

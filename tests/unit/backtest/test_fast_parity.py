@@ -23,7 +23,7 @@ from services.backtest.trades import round_trips
 from services.order.brokers.paper import PaperSettings
 from services.order.risk import RiskLimits
 from services.strategies.registry import catalogue, load_strategy
-from tests.support.data import shared_data_dir
+from tests.support.data import bar_spec
 
 LIMITS_OFF = RiskLimits(max_order_quantity=Decimal(10**9), max_position_per_instrument=Decimal(10**9),
                         max_position_per_strategy=Decimal(10**9), max_drawdown_fraction=Decimal(1),
@@ -40,9 +40,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def month(tmp_path_factory):
-    data = shared_data_dir()
-    spec = f"{data / 'usdjpy-m1-bid-2013-02.csv'},{data / 'usdjpy-m1-ask-2013-02.csv'}"
-    return MarketData(spec, "USD_JPY", cache=TickCache(tmp_path_factory.mktemp("cache")))
+    return MarketData(bar_spec(), "USD_JPY", cache=TickCache(tmp_path_factory.mktemp("cache")))
 
 
 def _fills(fills):
