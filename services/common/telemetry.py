@@ -7,7 +7,9 @@ nothing is exported.
 
 from __future__ import annotations
 
+import atexit
 import os
+import threading
 from collections.abc import Mapping
 
 from opentelemetry import context as otel_context
@@ -22,6 +24,13 @@ from quantmesh.common.v1 import common_pb2
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 
+#: One export, retries included, unless OTEL_EXPORTER_OTLP_TIMEOUT / _TRACES_TIMEOUT says otherwise
+#: (the SDK's own default is 10 s with backoff, so a collector that is down held every batch that long).
+EXPORT_TIMEOUT_SECONDS = 2.0
+#: How long a stopping process waits for its last spans to go out: a stop never waits a minute
+#: for a collector that is not there.
+FLUSH_AT_EXIT_SECONDS = 3.0
+
 
 def setup_tracing(service_name: str, otlp_endpoint: str | None, *, install_global: bool = True,
                   environ: Mapping[str, str] | None = None) -> TracerProvider:
@@ -33,15 +42,28 @@ def setup_tracing(service_name: str, otlp_endpoint: str | None, *, install_globa
         # Nothing is exported: record nothing, but keep ids flowing (spans still carry a trace id,
         # so events and intents join a caller's trace). Recording spans nobody reads costs every order.
         sampler = ParentBased(ALWAYS_OFF)
-    provider = TracerProvider(resource=Resource.create({"service.name": name}), sampler=sampler)
+    # With an exporter, the exit flush is ours (bounded); the SDK's own waits up to 30 s per processor.
+    provider = TracerProvider(resource=Resource.create({"service.name": name}), sampler=sampler,
+                              shutdown_on_exit=not otlp_endpoint)
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True)))
+        timeout = None if {"OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"} & env.keys() \
+            else EXPORT_TIMEOUT_SECONDS
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True,
+                                                                        timeout=timeout)))
+        atexit.register(shut_down_within, provider, FLUSH_AT_EXIT_SECONDS)
     if install_global:
         # The grpc instrumentation and any library spans look the provider up globally.
         trace.set_tracer_provider(provider)
     return provider
+
+
+def shut_down_within(provider: TracerProvider, seconds: float) -> None:
+    """Sends the spans still queued, but gives up after `seconds` (the exporter thread is a daemon)."""
+    worker = threading.Thread(target=provider.shutdown, name="otel-shutdown", daemon=True)
+    worker.start()
+    worker.join(seconds)
 
 
 def current_trace_context() -> common_pb2.TraceContext:
