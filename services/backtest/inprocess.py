@@ -123,6 +123,25 @@ def to_bar(candle) -> Bar:
                volume=candle.volume, closed_time=candle.closed_time)
 
 
+class _Span:
+    def set_attribute(self, key, value) -> None:
+        pass
+
+    def __enter__(self) -> "_Span":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+class Untraced:
+    """A tracer that records nothing: a backtest has no collector, and OpenTelemetry's no-op
+    spans still cost a tenth of a decision."""
+
+    def start_as_current_span(self, name, context=None) -> _Span:
+        return _Span()
+
+
 class LedgerPositions:
     """The worker's positions port over the position ledger (live: the WatchExposure stream)."""
 
@@ -197,7 +216,7 @@ class InProcessBacktest:
                               params=params_as_text(strategy.params), state="RUNNING")
         return StrategyWorker(harness=harness, role=role, market=None,
                               positions=LedgerPositions(self.ledger, self.settings.account), orders=EngineOrders(self),
-                              flags=_AllowAll(), status=status, on_decision=self._note)
+                              flags=_AllowAll(), status=status, on_decision=self._note, tracer=Untraced())
 
     def _note(self, decision: Decision) -> None:
         if decision.action != "hold":

@@ -36,8 +36,9 @@ FACTOR_WAIT_SECONDS = 2.0
 class StrategyWorker:
     def __init__(self, *, harness: StrategyHarness, role: str, market, positions, orders, flags,
                  status: WorkerStatus, reconnect_seconds: float = 1.0,
-                 on_decision: Callable[[Decision], None] | None = None) -> None:
-        """`on_decision` also gets every decision (a backtest keeps them for its report)."""
+                 on_decision: Callable[[Decision], None] | None = None, tracer=tracer) -> None:
+        """`on_decision` also gets every decision (a backtest keeps them for its report); `tracer`
+        opens the span of each decision (a backtest without tracing passes one that records nothing)."""
         if role not in ("entry", "exit"):
             raise ValueError(f"role must be entry or exit, got {role!r}")
         self.harness = harness
@@ -54,6 +55,7 @@ class StrategyWorker:
         self._exit = ExitDesk(harness)
         self._reconnect = reconnect_seconds
         self._on_decision = on_decision
+        self._tracer = tracer
         self._pending: tuple[Bar, common_pb2.TraceContext | None] | None = None
 
     @property
@@ -175,7 +177,7 @@ class StrategyWorker:
     async def _decide_pending(self) -> None:
         bar, trace_context = self._pending
         self._pending = None
-        with tracer.start_as_current_span(f"strategy.decide {self.harness.slug}.{self.role}",
+        with self._tracer.start_as_current_span(f"strategy.decide {self.harness.slug}.{self.role}",
                                           context=context_from(trace_context)) as span:
             span.set_attribute("strategy.slug", self.harness.slug)
             span.set_attribute("strategy.role", self.role)

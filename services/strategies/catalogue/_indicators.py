@@ -27,12 +27,6 @@ def price_units(prices: np.ndarray, pip: float) -> np.ndarray:
     return np.rint(prices * (200.0 / pip)).astype(np.int64)
 
 
-def window_sum(units: np.ndarray, period: int, end: int | None = None) -> int:
-    """The exact sum of `period` units ending just before `end` (the last ones by default)."""
-    stop = len(units) if end is None else end
-    return int(units[stop - period:stop].sum())
-
-
 def rolling_sums(units: np.ndarray, period: int) -> np.ndarray:
     """sums[i] = the exact sum of units[i - period + 1 .. i]; 0 where the window is short."""
     total = np.concatenate(([0], np.cumsum(units, dtype=np.int64)))

@@ -23,7 +23,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from services.strategies.catalogue._indicators import price_units, rolling_sums, window_sum
+from services.strategies.catalogue._indicators import price_units, rolling_sums
 from services.strategies.params import BaseParams, require
 from services.strategies.sdk import EntrySignal, ExitSignal, MarketView, OpenPosition, Strategy
 from services.strategies.vector import CandleColumns, Signals
@@ -56,8 +56,8 @@ class MaCross(Strategy):
         closes = view.closes(self.decision_timeframe)[-(p.slow_period + 1):]
         if len(closes) < p.slow_period + 1:
             return None
-        units = price_units(closes, p.pip)
-        return tuple(_side(window_sum(units, p.fast_period, end), window_sum(units, p.slow_period, end), p)
+        units = price_units(closes, p.pip).tolist()  # Python ints: exact, and quick to sum a few
+        return tuple(_side(sum(units[end - p.fast_period:end]), sum(units[end - p.slow_period:end]), p)
                      for end in (len(units) - 1, len(units)))
 
     def decide_entry(self, view: MarketView) -> EntrySignal | None:
