@@ -145,8 +145,10 @@ class BrokerPositionsClient:
     async def view(self, account: str) -> "BrokerView":
         """The venue's positions, netted per instrument (a venue that keeps sides reports two entries
         for one instrument: the ledger nets, so the comparison does too)."""
+        # wait_for_ready: a channel that failed while the order plane was starting backs off on its
+        # own; the call waits (within the timeout) for it to connect instead of failing at once.
         reply = await self._stub.GetBrokerPositions(order_pb2.GetBrokerPositionsRequest(account=account),
-                                                    timeout=self._timeout)
+                                                    timeout=self._timeout, wait_for_ready=True)
         net: dict[str, tuple[Decimal, Decimal | None, int]] = {}
         for item in reply.positions:
             try:
