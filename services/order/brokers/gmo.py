@@ -42,6 +42,9 @@ __all__ = ["GmoBroker", "sign"]
 _DOUBT = (VenueError, BrokerOverloaded)  # GmoUnavailable is a VenueError
 
 
+_EXECUTION = {OrderType.MARKET: "MARKET", OrderType.LIMIT: "LIMIT", OrderType.STOP: "STOP"}
+
+
 class GmoBroker:
     name = "gmo"
 
@@ -78,12 +81,11 @@ class GmoBroker:
         known = await self.sent.get(order.client_order_id)
         if known is not None:  # sent before (a retry, a restart): never POST again
             return await self._resolve(known, "this client id was sent before")
-        if order.order_type not in (OrderType.MARKET, OrderType.LIMIT):
-            raise BrokerRejected(f"{VENUE}: this adapter sends market and limit orders only", rule="venue.order_type")
         endpoint, body, position_id = await self._plan(order)
         draft = SentOrder(client_order_id=order.client_order_id, symbol=order.instrument, side=body["side"],
                           execution_type=body["executionType"], size=order.quantity,
-                          price=order.limit_price if order.order_type == OrderType.LIMIT else None,
+                          price={OrderType.LIMIT: order.limit_price, OrderType.STOP: order.stop_price}.get(
+                              order.order_type),
                           endpoint=endpoint, position_id=position_id, sent_at=self._clock.now())
         sent = await self.sent.record_sending(draft)
         if sent != draft:  # another caller recorded this client id first: theirs is the order
@@ -111,15 +113,17 @@ class GmoBroker:
     async def _plan(self, order: BrokerOrder) -> tuple[str, dict, int | None]:
         """Which endpoint, with which body: an exit on a margin symbol closes positions instead of opening one."""
         rules = await self.rules(order.instrument)
-        body = {"symbol": order.instrument, "side": order.side.upper(),
-                "executionType": "MARKET" if order.order_type == OrderType.MARKET else "LIMIT"}
+        # GMO's STOP rests until the market trades through `price`, then executes at market: a
+        # protective stop held at the venue (docs/planes.md, "Protection at the venue").
+        body = {"symbol": order.instrument, "side": order.side.upper(), "executionType": _EXECUTION[order.order_type]}
         tif = time_in_force(order.order_type, order.time_in_force)
         if tif:
             body["timeInForce"] = tif
-        if order.order_type == OrderType.LIMIT:
-            if order.limit_price is None:
-                raise BrokerRejected(f"{VENUE}: a limit order needs a price", rule="venue.order_type")
-            body["price"] = rules.price(order.limit_price)
+        price = {OrderType.LIMIT: order.limit_price, OrderType.STOP: order.stop_price}.get(order.order_type)
+        if order.order_type != OrderType.MARKET:
+            if price is None:
+                raise BrokerRejected(f"{VENUE}: a {order.order_type} order needs a price", rule="venue.order_type")
+            body["price"] = rules.price(price)
         size = rules.size(order.quantity)
         if not (order.is_exit and is_margin(order.instrument)):
             return "/v1/order", {**body, "size": size}, None

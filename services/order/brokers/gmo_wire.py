@@ -38,7 +38,8 @@ def rules_of(row: dict) -> InstrumentRules:
 
 
 def time_in_force(order_type: str, tif: str) -> str | None:
-    table = _MARKET_TIF if order_type == OrderType.MARKET else _LIMIT_TIF
+    # A STOP executes at market once triggered: it takes MARKET's choices (GTC: GMO's default).
+    table = _LIMIT_TIF if order_type == OrderType.LIMIT else _MARKET_TIF
     return table.get(str(tif).upper())
 
 

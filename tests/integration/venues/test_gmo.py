@@ -303,3 +303,19 @@ async def test_ticker_socket_reconnects_after_close_and_after_silence():
     assert fake.subscriptions[0] == {"command": "subscribe", "channel": "ticker", "symbol": "BTC_JPY"}
     assert feed.stats.malformed == 1
     assert all(t.instrument == "BTC_JPY" and t.ask > t.bid and t.volume == 0 for t in ticks)
+
+
+async def test_a_protective_stop_is_sent_as_a_gmo_stop_closing_the_long():
+    """Protection held at the venue: a reduce-only STOP exit on a margin symbol closes the long with
+    closeOrder, executionType STOP, the trigger as price at the symbol's step, GMO's default time in force."""
+    fake = FakeGmo(KEY, SECRET)
+    async with running(fake) as broker:
+        await broker.submit(order("g-long", side="buy", qty="0.02"))
+        stop = BrokerOrder(client_order_id="g-long:sl", account="acct", instrument="BTC_JPY", side="sell",
+                           quantity=Decimal("0.02"), order_type="stop", stop_price=Decimal("8900000"), role="exit",
+                           reduce_only=True, time_in_force="GTC")
+        ack = await broker.submit(stop)
+        body = fake.bodies[-1]
+        assert (body["executionType"], body["price"], body["side"]) == ("STOP", "8900000", "SELL")
+        assert "timeInForce" not in body and "settlePosition" in body  # a close order, not a new short
+        assert ack.state == "new"
