@@ -90,6 +90,49 @@ async def _resuming(feed: Feed, config: MarketDataConfig, repository: MarketData
     return SyntheticFeed(config.instruments, seed=config.synthetic_seed, start=max(stored))
 
 
+class ReplayBehindStore(SystemExit):
+    """A replay whose every tick is older than the candles already stored: it would replay nothing."""
+
+
+async def _replay_start(config: MarketDataConfig, repository: MarketDataRepository) -> None:
+    """A replay never rewinds the stored timeline: ticks older than the stored candles are skipped as
+    already seen (that is how a restarted replay carries on where it stopped). A file that ends
+    before them would replay nothing, silently; that stops the plane with a sentence instead.
+    The file is read a second time (by a feed of its own, so the replay's counts stay right) only
+    when its first tick is older than what is stored."""
+    if config.feed.kind not in ("replay", "bars"):
+        return
+    instrument = config.instruments[0]
+    stored = (await repository.closed_until(instrument)).get(Timeframe.S5)
+    if stored is None:
+        return
+    first = last = None
+    try:
+        async for tick in make_feed(config).ticks():
+            if first is None:
+                first = tick.time
+            last = tick.time
+            if first >= stored:
+                return  # the replay continues the stored timeline
+    except UnusableFile:
+        return  # the replay itself says what is wrong with the file
+    if last is None:
+        return
+    if last >= stored:
+        log.info("the replay resumes after the candles already stored; its earlier ticks are skipped as seen "
+                 "(start on an empty database to replay it from the beginning)",
+                 extra={"resumes_at": stored.isoformat(), "replay_starts": first.isoformat()})
+        return
+    message = (f"market_data: refusing to replay {config.feed.kind}:{','.join(p.name for p in config.feed.paths)}: "
+               f"its ticks run from {first.isoformat()} to {last.isoformat()}, but this database already holds "
+               f"{instrument} candles up to {stored.isoformat()} (an earlier run's timeline), and a replay never "
+               "rewinds it: every tick would be skipped as already seen. Replay on an empty database: "
+               "quantmesh up --data-dir <a new folder> --replay ... (or delete the old data folder), or a new "
+               "database on DATABASE_URL.")
+    log.error(message, extra={"stored_until": stored.isoformat(), "replay_ends": last.isoformat()})
+    raise ReplayBehindStore(message)
+
+
 class MarketDataPlane:
     def __init__(self, *, config: MarketDataConfig, feed: Feed, engine: MarketDataEngine,
                  recorder: CandleRecorder, repository: MarketDataRepository) -> None:
@@ -106,7 +149,9 @@ class MarketDataPlane:
     @classmethod
     async def open(cls, config: MarketDataConfig, pool: asyncpg.Pool, *, feed: Feed | None = None) -> "MarketDataPlane":
         repository = MarketDataRepository(pool)
-        feed = feed or await _resuming(make_feed(config), config, repository)
+        if feed is None:
+            await _replay_start(config, repository)
+            feed = await _resuming(make_feed(config), config, repository)
         candle_seq, factor_seq = await repository.last_seqs()
         first_tick_seq = (await repository.record_start() - 1) * TICK_SEQS_PER_START
         aggregator = CandleAggregator()
