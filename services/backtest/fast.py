@@ -48,6 +48,7 @@ from services.strategies.sdk import Strategy
 from services.strategies.vector import CandleColumns, NotVectorizable
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NEVER = 1 << 62
 __all__ = ["DecisionCandles", "FastBacktest", "FastResult", "FastSettings", "NotVectorizable", "decision_candles"]
 
 
@@ -182,6 +183,12 @@ class FastBacktest:
         quantum = Decimal(1).scaleb(-self.quantum_decimals)
         self._extremes = {True: (int(bid_q.min()), int(bid_q.max())), False: (int(ask_q.min()), int(ask_q.max()))}
         hold_us = p.max_hold_minutes * 60_000_000
+        # Exits no price or time in the data can reach are not looked for at each position.
+        # A fill price and a close both lie within the data's quotes (a fill also its slippage away).
+        span = Decimal(int(max(ticks.ask[:last].max(), ticks.bid[:last].max())
+                           - min(ticks.ask[:last].min(), ticks.bid[:last].min()))).scaleb(-ticks.price_scale)
+        guards = min(p.stop_loss_pips, p.take_profit_pips) * p.pip_size <= span + self.settings.paper.slippage
+        timed = hold_us <= int(ticks.time_us[last - 1] - ticks.time_us[0]) if last else False
         fills: list[FillRecord] = []
         fill_ticks: list[int] = []
         quantity, average, opened_us = Decimal(0), Decimal(0), 0
@@ -202,9 +209,10 @@ class FastBacktest:
             else:
                 long = quantity > 0
                 nexts = [_next(exit_long if long else exit_short, k), _next(sells if long else buys, k),
-                          bisect_left(ends_us, opened_us + hold_us)]
+                         bisect_left(ends_us, opened_us + hold_us) if timed else _NEVER]
                 horizon = max(k, min(min(nexts), n))
-                hit = self._protective_hit(long, average, bid_q if long else ask_q, k, horizon, quantum)
+                hit = self._protective_hit(long, average, bid_q if long else ask_q, k, horizon, quantum) \
+                    if guards else horizon
                 k = min(horizon, hit)
                 if k >= n:
                     break
@@ -279,26 +287,28 @@ class FastBacktest:
         close_tick = market.close_tick
         n = len(close_tick)
         starting = float(self.settings.starting_cash)
-        balance, quantity, average = [starting], [0.0], [0.0]
-        cash, held, avg = starting, 0.0, 0.0
-        for fill in fills:  # the ledger's average-cost rules, in floats (analytics)
-            size = float(fill.quantity)
-            signed, price = (size if fill.side == "buy" else -size), float(fill.price)
-            if held != 0 and (held > 0) != (signed > 0):
-                cash += (price - avg) * min(size, abs(held)) * (1 if held > 0 else -1)
-            new = held + signed
-            if held == 0 or (new != 0 and (new > 0) != (held > 0)):
-                avg = price
-            held = new
-            cash -= float(fill.commission)
-            balance.append(cash)
-            quantity.append(held)
-            average.append(avg)
+        # The ledger's average-cost rules over arrays (the desks never add to a position, so the
+        # average is the price of the fill that last opened or flipped it).
+        signed = np.array([float(f.quantity) if f.side == "buy" else -float(f.quantity) for f in fills])
+        price = np.array([float(f.price) for f in fills])
+        commission = np.array([float(f.commission) for f in fills])
+        held_after = np.cumsum(signed)
+        held_before = held_after - signed
+        opens = (held_before == 0) | ((held_after != 0) & (np.sign(held_after) != np.sign(held_before)))
+        last_open = np.maximum.accumulate(np.where(opens, np.arange(len(fills)), 0)) if len(fills) else signed
+        avg_after = price[last_open.astype(int)] if len(fills) else price
+        avg_before = np.concatenate(([0.0], avg_after[:-1]))
+        reduces = (held_before != 0) & (np.sign(signed) != np.sign(held_before))
+        realized = np.where(reduces, (price - avg_before) * np.minimum(np.abs(signed), np.abs(held_before))
+                            * np.sign(held_before), 0.0)
+        balance = np.concatenate(([starting], starting + np.cumsum(realized - commission)))
+        quantity = np.concatenate(([0.0], held_after))
+        average = np.concatenate(([0.0], np.where(held_after != 0, avg_after, 0.0)))
         # A sample is taken after the deciding quote's fills; with fill_at="current" and no latency a
         # decision's own fills come at that same quote, after the sample.
         same_quote = self.settings.fill_at == "current" and self.settings.paper.latency_ms == 0
         after = np.searchsorted(np.asarray(fill_ticks, dtype=np.int64), close_tick, "left" if same_quote else "right")
-        qty, avg_price, bal = np.asarray(quantity)[after], np.asarray(average)[after], np.asarray(balance)[after]
+        qty, avg_price, bal = quantity[after], average[after], balance[after]
         scale = 10.0 ** ticks.price_scale
         bid, ask = ticks.bid[close_tick] / scale, ticks.ask[close_tick] / scale
         unrealized = np.where(qty > 0, (bid - avg_price) * qty, (avg_price - ask) * -qty)
@@ -308,7 +318,7 @@ class FastBacktest:
 
 def _next(indices: list[int], k: int) -> int:
     i = bisect_left(indices, k)
-    return indices[i] if i < len(indices) else 1 << 62
+    return indices[i] if i < len(indices) else _NEVER
 
 
 def _units(level: Decimal, quantum: Decimal, rounding: str) -> int:
