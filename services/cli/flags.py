@@ -8,15 +8,16 @@
     quantmesh flags enable entries|exits [--strategy SLUG] [--create] [--reason "..."]
     quantmesh flags audit [--strategy SLUG] [--actor NAME] [--flag NAME] [--limit N]
 
-The address comes from --address, else QUANTMESH_CONTROL_ADDR (default
-127.0.0.1:50052); the bearer token from QUANTMESH_TOKEN. A refusal prints the
-server's sentence and exits 1.
+The address comes from --address (before or after the action), else
+QUANTMESH_CONTROL_ADDR (default 127.0.0.1:50052); the bearer token from
+QUANTMESH_TOKEN; TLS from QUANTMESH_TLS_CA (and QUANTMESH_TLS_CERT/KEY for mutual
+TLS), as the planes dial each other. A refusal prints the server's sentence and
+exits 1; a bad setting exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -25,7 +26,7 @@ import grpc
 
 from quantmesh.control.v1 import control_pb2 as pb
 from quantmesh.control.v1 import control_pb2_grpc
-from services.common.auth import bearer_metadata
+from services.cli.dial import call_plane
 
 DEFAULT_ADDRESS = "127.0.0.1:50052"
 _STATES = {pb.TRADING_STATE_ACTIVE: "ACTIVE", pb.TRADING_STATE_REDUCING: "REDUCING",
@@ -74,53 +75,45 @@ def add_flags_parser(subparsers) -> argparse.ArgumentParser:
 def run_flags(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    address = getattr(args, "address", None) or os.environ.get("QUANTMESH_CONTROL_ADDR") or DEFAULT_ADDRESS
-    metadata = bearer_metadata(os.environ.get("QUANTMESH_TOKEN") or None)
-    try:
-        with grpc.insecure_channel(address) as channel:
-            stub = control_pb2_grpc.ControlStub(channel)
-            call = {"metadata": metadata, "timeout": getattr(args, "timeout", 10.0)}
-            action = args.flags_action
-            if action == "show":
-                print(format_snapshot(stub.GetFlags(pb.GetFlagsRequest(), **call).snapshot), file=out)
-            elif action in ("lock", "unlock"):
-                request = pb.SetGlobalFlagsRequest(global_lock=action == "lock", reason=args.reason,
-                                                   expected_version=args.expect_version)
-                if action == "lock":
-                    request.cancel_open_orders = not args.keep_open
-                reply = stub.SetGlobalFlags(request, **call)
-                print(format_snapshot(reply.snapshot) + "\n" + format_enforcement(reply), file=out)
-            elif action in ("enable", "disable"):
-                reply = _set_enabled(stub, args, call)
-                print(format_snapshot(reply.snapshot) + "\n" + format_enforcement(reply), file=out)
-            elif action == "audit":
-                reply = stub.ListAudit(pb.ListAuditRequest(slug=args.strategy, actor=args.actor, flag=args.flag,
-                                                           limit=args.limit), **call)
-                print(format_audit(reply.entries), file=out)
-            else:  # argparse only lets the actions above through
-                raise AssertionError(action)
-    except grpc.RpcError as exc:
-        code = exc.code()
-        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            print(f"error: control at {address} did not answer ({code.name}): {exc.details()}", file=err)
-        else:
-            print(f"error ({code.name}): {exc.details()}", file=err)
-        return 1
-    return 0
+    return call_plane("control", getattr(args, "address", None),
+                      lambda channel: _flags(control_pb2_grpc.ControlStub(channel), args, out), err)
 
 
-def _set_enabled(stub, args, call) -> pb.FlagSnapshot:
+async def _flags(stub: control_pb2_grpc.ControlStub, args: argparse.Namespace, out: TextIO) -> None:
+    call = {"timeout": getattr(args, "timeout", 10.0)}
+    action = args.flags_action
+    if action == "show":
+        print(format_snapshot((await stub.GetFlags(pb.GetFlagsRequest(), **call)).snapshot), file=out)
+    elif action in ("lock", "unlock"):
+        request = pb.SetGlobalFlagsRequest(global_lock=action == "lock", reason=args.reason,
+                                           expected_version=args.expect_version)
+        if action == "lock":
+            request.cancel_open_orders = not args.keep_open
+        reply = await stub.SetGlobalFlags(request, **call)
+        print(format_snapshot(reply.snapshot) + "\n" + format_enforcement(reply), file=out)
+    elif action in ("enable", "disable"):
+        reply = await _set_enabled(stub, args, call)
+        print(format_snapshot(reply.snapshot) + "\n" + format_enforcement(reply), file=out)
+    elif action == "audit":
+        reply = await stub.ListAudit(pb.ListAuditRequest(slug=args.strategy, actor=args.actor, flag=args.flag,
+                                                         limit=args.limit), **call)
+        print(format_audit(reply.entries), file=out)
+    else:  # argparse only lets the actions above through
+        raise AssertionError(action)
+
+
+async def _set_enabled(stub, args, call) -> pb.FlagSnapshot:
     enabled = args.flags_action == "enable"
     if args.strategy:
         fields = {"entry_enabled" if args.which == "entries" else "exit_enabled": enabled}
         if args.note is not None:
             fields["note"] = args.note
-        return stub.SetStrategyFlags(pb.SetStrategyFlagsRequest(
+        return await stub.SetStrategyFlags(pb.SetStrategyFlagsRequest(
             slug=args.strategy, reason=args.reason, expected_version=args.expect_version,
             create_if_missing=args.create, **fields), **call)
     fields = {"global_entry_enabled" if args.which == "entries" else "global_exit_enabled": enabled}
-    return stub.SetGlobalFlags(pb.SetGlobalFlagsRequest(reason=args.reason, expected_version=args.expect_version,
-                                                        **fields), **call)
+    return await stub.SetGlobalFlags(pb.SetGlobalFlagsRequest(reason=args.reason,
+                                                              expected_version=args.expect_version, **fields), **call)
 
 
 def format_enforcement(reply) -> str:
@@ -191,7 +184,6 @@ def run_audit(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
     from datetime import datetime
 
     out, err = out or sys.stdout, err or sys.stderr
-    address = args.address or os.environ.get("QUANTMESH_CONTROL_ADDR") or DEFAULT_ADDRESS
     request = pb.ListAuditRequest(actor=args.actor, slug=args.strategy, event=args.event, plane=args.plane,
                                   limit=args.limit)
     try:
@@ -202,15 +194,12 @@ def run_audit(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
     except ValueError as exc:
         print(f"error: --since/--until must be ISO times such as 2026-11-30T09:00:00Z ({exc})", file=err)
         return 2
-    try:
-        with grpc.insecure_channel(address) as channel:
-            reply = control_pb2_grpc.ControlStub(channel).ListAudit(
-                request, metadata=bearer_metadata(os.environ.get("QUANTMESH_TOKEN") or None), timeout=10)
-    except grpc.RpcError as exc:
-        print(f"error ({exc.code().name}) from control at {address}: {exc.details()}", file=err)
-        return 1
-    print(format_audit(reply.entries), file=out)
-    return 0
+
+    async def audit(channel) -> None:
+        reply = await control_pb2_grpc.ControlStub(channel).ListAudit(request, timeout=10)
+        print(format_audit(reply.entries), file=out)
+
+    return call_plane("control", args.address, audit, err)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,21 +9,19 @@ flatten cancels the matching open orders first, then closes each position with a
 reduce-only market order (recorded like any order, strategy the position's, client id
 "flatten-..."); it passes a global lock. The order plane's address comes from --address,
 else QUANTMESH_ORDER_ADDR (default 127.0.0.1:50053); the token from QUANTMESH_TOKEN (the
-operator role is needed when tokens are configured).
+operator role is needed when tokens are configured); TLS from QUANTMESH_TLS_CA (and
+QUANTMESH_TLS_CERT/KEY), as the planes dial each other.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TextIO
 
-import grpc
-
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
+from services.cli.dial import call_plane
 from services.cli.flags import table
-from services.common.auth import bearer_metadata
 from services.common.wire import SIDE_FROM_PROTO, order_state_name
 
 DEFAULT_ADDRESS = "127.0.0.1:50053"
@@ -45,25 +43,24 @@ def add_orders_parsers(subparsers) -> None:
 
 def run_orders(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
-    address = args.address or os.environ.get("QUANTMESH_ORDER_ADDR") or DEFAULT_ADDRESS
-    call = {"metadata": bearer_metadata(os.environ.get("QUANTMESH_TOKEN") or None), "timeout": args.timeout}
     filters = {"strategy_slug": args.strategy, "instrument": args.instrument, "reason": args.reason}
-    try:
-        with grpc.insecure_channel(address) as channel:
-            stub = order_pb2_grpc.OrderStub(channel)
-            if args.command == "flatten":
-                reply = stub.Flatten(order_pb2.FlattenRequest(**filters), **call)
-                print(f"canceled {len(reply.canceled)} open order(s) first", file=out)
-                print(_orders("closing orders", reply.orders), file=out)
-            else:
-                reply = stub.CancelOpen(order_pb2.CancelOpenRequest(**filters), **call)
-                print(_orders("canceled", reply.canceled), file=out)
-    except grpc.RpcError as exc:
-        print(f"error ({exc.code().name}) from the order plane at {address}: {exc.details()}", file=err)
-        return 1
-    for failure in reply.failures:
+    failures: list[str] = []
+
+    async def act(channel) -> None:
+        stub = order_pb2_grpc.OrderStub(channel)
+        if args.command == "flatten":
+            reply = await stub.Flatten(order_pb2.FlattenRequest(**filters), timeout=args.timeout)
+            print(f"canceled {len(reply.canceled)} open order(s) first", file=out)
+            print(_orders("closing orders", reply.orders), file=out)
+        else:
+            reply = await stub.CancelOpen(order_pb2.CancelOpenRequest(**filters), timeout=args.timeout)
+            print(_orders("canceled", reply.canceled), file=out)
+        failures.extend(reply.failures)
+
+    code = call_plane("order", args.address, act, err)
+    for failure in failures:
         print(f"FAILED: {failure}", file=err)
-    return 1 if reply.failures else 0
+    return code or (1 if failures else 0)
 
 
 def _orders(title: str, orders) -> str:

@@ -1,9 +1,9 @@
-"""Runs plane processes, restarts the ones that crash, and stops them in order.
+"""Runs plane processes, restarts the ones that crash, and stops them.
 
 A crashed plane is restarted with a growing delay (1 s, 2 s, 4 s ... capped at
 30 s; reset after a minute of healthy running), and every restart is logged with
 the exit code and the tail of the plane's log, so a crash loop is visible
-instead of silent.
+instead of silent. `stop` stops them in groups, each group at once.
 
 A plane counts as started only when the process this supervisor spawned answers: it writes the
 port it bound to its own port file (QUANTMESH_PORT_FILE, fresh for every spawn) and health says
@@ -160,17 +160,28 @@ class Supervisor:
             await self._spawn(child)
             log.warning("%s restarted (pid %s)", child.spec.name, child.proc.pid)
 
-    async def stop(self, grace: float = 15.0) -> None:
-        """SIGTERM in reverse start order (workers first, control last), then SIGKILL stragglers."""
+    async def stop(self, grace: float = 15.0, *, first: Callable[[ProcessSpec], bool] = lambda spec: False) -> None:
+        """Stops every process in two groups, each all at once: those `first` picks (the strategy workers
+        and the console, so no decision loses its order plane mid-call), then the rest (the planes,
+        which drain together: one after another, each waited out its neighbours' streams, about
+        12 s). SIGTERM, then SIGKILL for a process still running after `grace` seconds."""
         self._stopping = True
         for task in self._watchers:
             task.cancel()
-        for child in reversed(self._children):
-            if child.proc is not None and child.proc.returncode is None:
-                child.proc.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(child.proc.wait(), grace)
-                except asyncio.TimeoutError:
-                    log.warning("%s did not stop in %.0f s; killing it", child.spec.name, grace)
-                    child.proc.kill()
-                    await child.proc.wait()
+        leading = [child for child in self._children if first(child.spec)]
+        await self._stop_together(leading, grace)
+        await self._stop_together([child for child in self._children if child not in leading], grace)
+
+    async def _stop_together(self, children: Sequence[Supervised], grace: float) -> None:
+        running = [child for child in children if child.proc is not None and child.proc.returncode is None]
+        for child in running:
+            child.proc.send_signal(signal.SIGTERM)
+        await asyncio.gather(*(self._wait_or_kill(child, grace) for child in running))
+
+    async def _wait_or_kill(self, child: Supervised, grace: float) -> None:
+        try:
+            await asyncio.wait_for(child.proc.wait(), grace)
+        except asyncio.TimeoutError:
+            log.warning("%s did not stop in %.0f s; killing it", child.spec.name, grace)
+            child.proc.kill()
+            await child.proc.wait()

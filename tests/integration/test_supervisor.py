@@ -3,6 +3,9 @@ answering SERVING on the same port no longer passes for a new process that died 
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -27,3 +30,19 @@ async def test_a_process_that_cannot_bind_is_not_taken_for_the_server_already_th
     finally:
         await supervisor.stop()
         await impostor.stop(0)
+
+
+async def test_stop_stops_each_group_at_once_the_first_group_first(tmp_path):
+    supervisor = Supervisor(tmp_path / "logs", {})
+    names = ("worker-a", "worker-b", "plane-a", "plane-b")
+    for name in names:
+        await supervisor.start(ProcessSpec(name=name, module="tests.support.slow_stop",
+                                           args=(str(tmp_path / f"{name}.asked"), "2")))
+    await asyncio.sleep(1)  # each process has installed its SIGTERM handler
+    began = time.monotonic()
+    await supervisor.stop(first=lambda spec: spec.name.startswith("worker"))
+    took = time.monotonic() - began
+    asked = {name: float((tmp_path / f"{name}.asked").read_text()) for name in names}
+    assert took < 6.5, f"stopping 4 processes that take 2 s each took {took:.1f} s: not two groups at once"
+    assert abs(asked["worker-a"] - asked["worker-b"]) < 1 and abs(asked["plane-a"] - asked["plane-b"]) < 1
+    assert min(asked["plane-a"], asked["plane-b"]) >= max(asked["worker-a"], asked["worker-b"]) + 1.5

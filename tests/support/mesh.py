@@ -104,10 +104,14 @@ class Mesh:
         return self
 
     def stop(self) -> dict[str, int | None]:
-        """SIGTERM in reverse start order (workers first), so no plane loses a neighbour mid-call."""
+        """As `quantmesh up` stops: the workers all at once, then the planes all at once."""
         codes = {}
-        for name in reversed(list(self.processes)):
-            codes[name] = self.processes[name].terminate(timeout=15)
+        workers = [name for name in self.processes if name not in PLANES]
+        for group in (workers, [name for name in self.processes if name in PLANES]):
+            for name in group:
+                self.processes[name].ask_to_stop()
+            for name in group:
+                codes[name] = self.processes[name].wait_stopped(timeout=15)
         return codes
 
     # ---- where things are -------------------------------------------------------------------
