@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Protocol
 
 import grpc
@@ -26,6 +26,16 @@ from services.position.ledger import AccountFigures, StrategyFigures
 from services.position.store import AdjustmentEntry, EquitySample, PositionChange
 
 log = logging.getLogger(__name__)
+
+#: A ratio is not money: eight decimal places say it to a millionth of a percent (the exact
+#: quotient has 28 digits, 32 with the exponent turned into digits).
+_RATIO_PLACES = Decimal("1e-8")
+
+
+def ratio_text(value: Decimal) -> str:
+    """A ratio such as drawdown / peak equity, rounded up to eight places: the order plane's risk
+    check reads it (max_drawdown_fraction), and rounding up never shows it less than it is."""
+    return decimal_text(value.quantize(_RATIO_PLACES, rounding=ROUND_CEILING))
 
 #: Roles needed when tokens are configured (docs/planes.md).
 AUTH_POLICY = {"/quantmesh.position.v1.Position/Reconcile": frozenset({Role.OPERATOR})}
@@ -71,7 +81,7 @@ def account_summary(figures: AccountFigures, currency: str, open_positions: int 
     return position_pb2.AccountSummary(
         account=figures.account, currency=currency, balance=decimal_text(figures.balance),
         equity=decimal_text(figures.equity), peak_equity=decimal_text(figures.peak_equity),
-        drawdown=decimal_text(figures.drawdown), drawdown_fraction=decimal_text(figures.drawdown_fraction),
+        drawdown=decimal_text(figures.drawdown), drawdown_fraction=ratio_text(figures.drawdown_fraction),
         max_drawdown=decimal_text(figures.max_drawdown), realized_pnl=decimal_text(figures.realized_pnl),
         commission=decimal_text(figures.commission), financing=decimal_text(figures.financing),
         unrealized_pnl=decimal_text(figures.unrealized_pnl), open_positions=open_positions,
