@@ -34,7 +34,7 @@ trades, PnL and commission are exact.
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
@@ -65,6 +65,13 @@ class DecisionCandles:
 
     candles: CandleColumns
     close_tick: np.ndarray
+    _lists: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def as_list(self, name: str) -> list[int]:
+        """close_tick or end_us as a Python list, built once for every run of a sweep on these candles."""
+        if name not in self._lists:
+            self._lists[name] = (self.close_tick if name == "close_tick" else self.candles.end_us).tolist()
+        return self._lists[name]
 
 
 @dataclass(slots=True)
@@ -147,10 +154,18 @@ class FastBacktest:
         self.params = strategy.params
         self.quantum_decimals = _quantum_decimals(self.params.pip_size)
 
-    def run(self, ticks: CachedTicks, start: datetime | None = None, end: datetime | None = None) -> FastResult:
+    def run(self, ticks: CachedTicks, start: datetime | None = None, end: datetime | None = None, *,
+            candles: dict | None = None) -> FastResult:
+        """`candles`: a dict the caller keeps across runs on the same ticks (a sweep), so the
+        candles of a window are built once for every parameter set."""
         first = 0 if start is None else int(np.searchsorted(ticks.time_us, micros(start), "left"))
         last = len(ticks) if end is None else int(np.searchsorted(ticks.time_us, micros(end), "left"))
-        market = decision_candles(ticks, self.strategy.decision_timeframe, first, last)
+        key = (self.strategy.decision_timeframe, first, last)
+        market = None if candles is None else candles.get(key)
+        if market is None:
+            market = decision_candles(ticks, self.strategy.decision_timeframe, first, last)
+            if candles is not None:
+                candles[key] = market
         fills, fill_ticks = self._trade(ticks, market, last)
         return self._result(ticks, market, fills, fill_ticks, last - first)
 
@@ -175,8 +190,7 @@ class FastBacktest:
         exit_long = np.flatnonzero(signals.exit_long).tolist()
         exit_short = np.flatnonzero(signals.exit_short).tolist()
         entries = np.flatnonzero(signals.enter).tolist()
-        closes_at = close_tick.tolist()
-        ends_us = candles.end_us.tolist()
+        closes_at, ends_us = market.as_list("close_tick"), market.as_list("end_us")
         # The executable closes (a long sells at the bid, a short buys at the ask), snapped to 1/100 pip.
         bid_q = _snapped(ticks.bid[close_tick - 1], ticks.price_scale, self.quantum_decimals)
         ask_q = _snapped(ticks.ask[close_tick - 1], ticks.price_scale, self.quantum_decimals)
@@ -189,7 +203,7 @@ class FastBacktest:
                            - min(ticks.ask[:last].min(), ticks.bid[:last].min()))).scaleb(-ticks.price_scale)
         guards = min(p.stop_loss_pips, p.take_profit_pips) * p.pip_size <= span + self.settings.paper.slippage
         timed = hold_us <= int(ticks.time_us[last - 1] - ticks.time_us[0]) if last else False
-        fills: list[FillRecord] = []
+        fills: list[tuple] = []
         fill_ticks: list[int] = []
         quantity, average, opened_us = Decimal(0), Decimal(0), 0
         k = 0
@@ -237,16 +251,20 @@ class FastBacktest:
                 orders.append((side, p.units))
             fill_us = int(ticks.time_us[j])
             for direction, size in orders:
-                fill = self._fill(ticks, j, fill_us, direction, size, slug, instrument)
-                fills.append(fill)
+                price = self._fill_price(ticks, j, direction)
+                fills.append((fill_us, direction, size, price))
                 fill_ticks.append(j)
                 signed = size if direction > 0 else -size
                 new = quantity + signed
                 if quantity == 0 or (new != 0 and (new > 0) != (quantity > 0)):
-                    average, opened_us = fill.price, fill_us
+                    average, opened_us = price, fill_us
                 quantity = new
             k += 1
-        return fills, fill_ticks
+        paper = self.settings.paper
+        return [FillRecord(time=_at(us), strategy=slug, instrument=instrument, side="buy" if direction > 0 else "sell",
+                           quantity=size, price=price,
+                           commission=size * price * paper.commission_rate + size * paper.commission_per_unit)
+                for us, direction, size, price in fills], fill_ticks
 
     def _protective_hit(self, long: bool, average: Decimal, closes_q: np.ndarray, start: int, stop: int,
                         quantum: Decimal) -> int:
@@ -271,15 +289,14 @@ class FastBacktest:
             hits = np.flatnonzero((window >= stop_level) | (window <= take_level))
         return start + int(hits[0]) if len(hits) else stop
 
-    def _fill(self, ticks: CachedTicks, j: int, fill_us: int, direction: int, size: Decimal, slug: str,
-              instrument: str) -> FillRecord:
-        paper = self.settings.paper
-        price = ticks.price(int(ticks.ask[j] if direction > 0 else ticks.bid[j]))
-        if paper.slippage:
-            price = price + paper.slippage if direction > 0 else price - paper.slippage
-        commission = size * price * paper.commission_rate + size * paper.commission_per_unit
-        return FillRecord(time=_at(fill_us), strategy=slug, instrument=instrument,
-                          side="buy" if direction > 0 else "sell", quantity=size, price=price, commission=commission)
+    def _fill_price(self, ticks: CachedTicks, j: int, direction: int) -> Decimal:
+        """The paper venue's market fill: a buy at the ask plus slippage, a sell at the bid minus it."""
+        slippage = self.settings.paper.slippage
+        if direction > 0:
+            price = ticks.price(int(ticks.ask[j]))
+            return price + slippage if slippage else price
+        price = ticks.price(int(ticks.bid[j]))
+        return price - slippage if slippage else price
 
     def _result(self, ticks: CachedTicks, market: DecisionCandles, fills: list[FillRecord], fill_ticks: list[int],
                 tick_count: int) -> FastResult:

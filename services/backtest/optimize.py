@@ -41,6 +41,8 @@ from services.strategies.registry import catalogue
 from services.strategies.sdk import on_timeframe
 
 OBJECTIVES = ("net_pnl", "sharpe", "return_pct")
+#: Below this many runs a sweep runs in this process (see Sweep.pool).
+POOL_FROM_RUNS = 400
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -158,17 +160,18 @@ def run_chunk(spec: SweepSpec, tasks: Sequence[Task]) -> list[Run]:
     ticks = TickCache(spec.cache_folder).load(spec.cache_key)
     if ticks is None:
         raise OptimizeError(f"the tick cache {spec.cache_key} is missing under {spec.cache_folder}")
-    return [run_one(spec, ticks, task) for task in tasks]
+    candles: dict = {}
+    return [run_one(spec, ticks, task, candles) for task in tasks]
 
 
-def run_one(spec: SweepSpec, ticks: CachedTicks, task: Task) -> Run:
+def run_one(spec: SweepSpec, ticks: CachedTicks, task: Task, candles: dict | None = None) -> Run:
     try:
         strategy = spec.strategy(task.params)
     except StrategyConfigError as exc:
         return Run(window=task.window, sample=task.sample, params=task.params, refused=str(exc))
     start, end = _at(task.start_us), _at(task.end_us)
     try:
-        result = FastBacktest(strategy, spec.settings).run(ticks, start, end)
+        result = FastBacktest(strategy, spec.settings).run(ticks, start, end, candles=candles)
         fills, time_us, equity = result.fills, result.curve_time_us, result.curve_equity
     except NotVectorizable:
         fills, time_us, equity = _event_path(strategy, spec.settings, ticks, start, end)
@@ -258,11 +261,13 @@ class Sweep:
         # Ties go to the first set in grid order: the same sweep always chooses the same set.
         return max(ran, key=lambda r: r.score(self.spec.objective)) if ran else None
 
-    def pool(self):
-        # Spawned, not forked: polars' and TA-Lib's threads in this process would leave a forked
-        # child holding their locks.
-        return ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn")) \
-            if self.jobs > 1 else None
+    def pool(self, runs: int):
+        """Processes for `runs` runs, or None to run here: a spawned process takes a second or two
+        to import numpy, polars and TA-Lib, longer than a few hundred fast runs take."""
+        if self.jobs < 2 or runs < POOL_FROM_RUNS:
+            return None
+        # Spawned, not forked: polars' threads in this process would leave a forked child holding their locks.
+        return ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"))
 
 
 def optuna_sets(ranges: Sequence[ParamRange], trials: int, seed: int, evaluate: Callable[[list[dict]], list[float]],
@@ -294,7 +299,8 @@ class WalkForward:
 def walk_forward(sweep: Sweep, spans: Sequence[Window], ranges: Sequence[ParamRange], *, sampler: str = "grid",
                  trials: int = 100, seed: int = 0) -> WalkForward:
     result = WalkForward(runs=[], chosen=[])
-    with (sweep.pool() or _NoPool()) as pool:
+    runs = len(spans) * ((len(grid(ranges)) if sampler == "grid" else trials) + 1)
+    with (sweep.pool(runs) or _NoPool()) as pool:
         pool = pool if isinstance(pool, ProcessPoolExecutor) else None
         for window in spans:
             if sampler == "grid":

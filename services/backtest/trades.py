@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from services.common.vocabulary import signed_quantity
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,7 +64,7 @@ def round_trips(fills: Iterable[FillRecord]) -> tuple[list[Trade], dict[tuple[st
     trades: list[Trade] = []
     for fill in fills:
         key = (fill.strategy, fill.instrument)
-        signed = signed_quantity(fill.side, fill.quantity)
+        signed = fill.quantity if fill.side == "buy" else -fill.quantity  # signed_quantity, without an enum per fill
         position = book.get(key)
         if position is None or position.quantity == 0:
             book[key] = _Open(quantity=signed, average=fill.price, opened=fill.time, size=abs(signed),
