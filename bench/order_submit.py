@@ -35,6 +35,7 @@ from pathlib import Path
 
 import asyncpg
 import grpc
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -104,6 +105,12 @@ async def commits(database_url: str) -> int:
         await conn.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used: what an order costs, whatever else the machine runs."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
 def report(label: str, clients: int, elapsed: float, latencies: list[float], extra: str = "") -> str:
     latencies = sorted(latencies)
     p50 = statistics.median(latencies) * 1000
@@ -139,8 +146,10 @@ def main() -> None:
         print(f"Order.Submit: buy limits far from the market (nothing fills), {args.orders} per round, durable "
               f"PostgreSQL writes; {os.cpu_count()} cores shared by client, server and PostgreSQL")
         for clients in args.clients:
+            cpu = cpu_seconds(echo.pid)
             elapsed, latencies = asyncio.run(run_round(echo_addr, clients, args.orders, f"echo{clients}"))
-            print(report("bare grpc.aio echo (floor)", clients, elapsed, latencies))
+            cpu_per = (cpu_seconds(echo.pid) - cpu) / len(latencies) * 1e6
+            print(report("bare grpc.aio echo (floor)", clients, elapsed, latencies, f"   {cpu_per:6.0f} us CPU/call"))
         for label, extra_env in variants:
             database_url = asyncio.run(create_database(admin_url, prefix="bench"))
             order_addr = f"127.0.0.1:{free_port()}"
@@ -154,9 +163,12 @@ def main() -> None:
                 order.wait_healthy(order_addr)
                 for clients in args.clients:
                     before = asyncio.run(commits(database_url))
+                    cpu = cpu_seconds(order.proc.pid)
                     elapsed, latencies = asyncio.run(run_round(order_addr, clients, args.orders, f"c{clients}"))
+                    cpu_per = (cpu_seconds(order.proc.pid) - cpu) / len(latencies) * 1e6
                     per_order = (asyncio.run(commits(database_url)) - before) / len(latencies)
-                    print(report(label, clients, elapsed, latencies, f"   {per_order:4.2f} commits/order"))
+                    print(report(label, clients, elapsed, latencies,
+                                 f"   {cpu_per:6.0f} us CPU/order   {per_order:4.2f} commits/order"))
                 if not extra_env:  # the batch call once, on the default variant
                     for clients, size in ((1, 100), (8, 100)):
                         elapsed, latencies = asyncio.run(run_batches(order_addr, clients, args.orders * 2,

@@ -8,6 +8,7 @@ nothing is exported.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import threading
 from collections.abc import Mapping
@@ -45,6 +46,8 @@ def setup_tracing(service_name: str, otlp_endpoint: str | None, *, install_globa
     # With an exporter, the exit flush is ours (bounded); the SDK's own waits up to 30 s per processor.
     provider = TracerProvider(resource=Resource.create({"service.name": name}), sampler=sampler,
                               shutdown_on_exit=not otlp_endpoint)
+    # Read by span_if_recorded: with nothing recorded, a span that would start a trace is not made.
+    provider.quantmesh_records_roots = sampler is None
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
@@ -82,3 +85,25 @@ def context_from(trace_context: common_pb2.TraceContext | None) -> otel_context.
     if trace_context.tracestate:
         carrier["tracestate"] = trace_context.tracestate
     return _PROPAGATOR.extract(carrier)
+
+
+@contextlib.contextmanager
+def span_if_recorded(tracer: trace.Tracer, name: str, *, context: otel_context.Context | None = None):
+    """A span when its trace is being recorded; otherwise just the parent's context.
+
+    A child of an unsampled trace records nothing, yet creating it (sampler, ids, context
+    switch) costs every order: events still carry the parent's trace id either way. Without a
+    collector (nothing recorded at all) a span that would start a new trace is not made either."""
+    parent = trace.get_current_span(context).get_span_context()
+    unrecorded = (not parent.trace_flags.sampled) if parent.is_valid else \
+        not getattr(trace.get_tracer_provider(), "quantmesh_records_roots", True)
+    if unrecorded:
+        token = otel_context.attach(context) if context is not None else None
+        try:
+            yield trace.get_current_span()
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+        return
+    with tracer.start_as_current_span(name, context=context) as span:
+        yield span

@@ -36,7 +36,7 @@ from quantmesh.common.v1 import common_pb2
 from services.common.audit import AuditRecord, MemoryAudit
 from services.common.clock import Clock
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.common.telemetry import context_from
+from services.common.telemetry import context_from, span_if_recorded
 from services.common.vocabulary import IN_FLIGHT, OPEN, TERMINAL, OrderState, OrderType, Side, StrategyRole, TimeInForce
 from services.order.brokers.base import Broker
 from services.order.exposure import ExposureSource
@@ -135,7 +135,7 @@ class OrderEngine:
         return await self._detached(cid, self._submit(intent, Actor(actor, role), operator_exit))
 
     async def _submit(self, intent: Intent, actor: "Actor", operator_exit: bool) -> tuple[OrderRecord, bool]:
-        with tracer.start_as_current_span("order.submit", context=_submit_parent(intent)) as span:
+        with span_if_recorded(tracer, "order.submit", context=_submit_parent(intent)) as span:
             span.set_attribute("order.client_order_id", intent.client_order_id)
             span.set_attribute("order.strategy", intent.strategy_slug)
             async with self._locks(intent.client_order_id):

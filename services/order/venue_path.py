@@ -27,7 +27,7 @@ from opentelemetry import trace
 
 from quantmesh.common.v1 import common_pb2
 from services.common.clock import Clock
-from services.common.telemetry import context_from, current_trace_context
+from services.common.telemetry import context_from, current_trace_context, span_if_recorded
 from services.common.vocabulary import IN_FLIGHT, OPEN, OrderState
 from services.order.brokers.base import (Broker, BrokerAck, BrokerExecution, BrokerFill, BrokerOrder,
                                          BrokerOverloaded, BrokerRejected, OutcomeUnknown, RetryableBrokerError)
@@ -97,7 +97,7 @@ class VenuePath:
     async def send(self, order: OrderRecord) -> OrderRecord:
         """Sends a SUBMITTED order (stored before this call: write-ahead)."""
         intent = order.intent
-        with tracer.start_as_current_span("broker.submit") as span:
+        with span_if_recorded(tracer, "broker.submit") as span:
             span.set_attribute("broker", self._broker.name)
             try:
                 ack = await self._broker.submit(BrokerOrder(
@@ -311,7 +311,7 @@ class VenuePath:
     async def _record_fill(self, order: OrderRecord, fill: BrokerFill) -> OrderRecord:
         parent = context_from(common_pb2.TraceContext(traceparent=order.intent.traceparent,
                                                       tracestate=order.intent.tracestate))
-        with tracer.start_as_current_span("order.fill", context=parent):
+        with span_if_recorded(tracer, "order.fill", context=parent):
             filled = order.filled_quantity + fill.quantity
             previous = order.average_fill_price or Decimal(0)
             average = (previous * order.filled_quantity + fill.price * fill.quantity) / filled

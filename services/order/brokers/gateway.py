@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from services.common.clock import Clock
 from services.order.brokers.base import (Broker, BrokerAck, BrokerExecution, BrokerOrder, BrokerOverloaded,
@@ -44,35 +43,35 @@ class BrokerGateway:
         self.limiter = AdaptiveRateLimiter(rate_per_second, clock)
         self._clock = clock
         self._attempts = attempts
-        self._backoff = wait_exponential(multiplier=initial_backoff, max=max_backoff)
+        self._initial_backoff = initial_backoff
+        self._max_backoff = max_backoff
         self.retries = 0
 
     async def _call(self, action: Callable[[], Awaitable[T]], retry_on: tuple[type[BaseException], ...], *,
                     priority: bool = False) -> T:
-        def wait(state) -> float:
-            error = state.outcome.exception() if state.outcome else None
-            if isinstance(error, BrokerOverloaded):
-                return max(error.retry_after, self._backoff(state))
-            return self._backoff(state)
+        """One call, retried on `retry_on` with exponential backoff (a 429's retry_after when longer).
 
-        def before_sleep(state) -> None:
-            self.retries += 1
-
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(retry_on),
-            stop=stop_after_attempt(self._attempts), wait=wait, sleep=self._clock.sleep,
-            before_sleep=before_sleep, reraise=True,
-        ):
-            with attempt:
-                await self.limiter.acquire(priority=priority)
-                try:
-                    result = await action()
-                except BrokerOverloaded:
+        A plain loop, not tenacity: every order passes here, and the first attempt is the one
+        that nearly always answers, so it must cost no more than the call itself."""
+        attempt = 1
+        while True:
+            await self.limiter.acquire(priority=priority)
+            try:
+                result = await action()
+            except retry_on as error:
+                if isinstance(error, BrokerOverloaded):
                     self.limiter.slow_down()
+                if attempt >= self._attempts:
                     raise
-                self.limiter.recover()
-                return result
-        raise AssertionError("unreachable: tenacity reraises the last error")
+                wait = min(self._max_backoff, self._initial_backoff * 2 ** (attempt - 1))
+                if isinstance(error, BrokerOverloaded):
+                    wait = max(error.retry_after, wait)
+                self.retries += 1
+                attempt += 1
+                await self._clock.sleep(wait)
+                continue
+            self.limiter.recover()
+            return result
 
     async def submit(self, order: BrokerOrder) -> BrokerAck:
         return await self._call(lambda: self.inner.submit(order), SEND_RETRIES, priority=order.is_exit)
