@@ -28,13 +28,17 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from services.backtest.cache import DEFAULT_CACHE_DIR, TickCache
-from services.backtest.data import DataError, MarketData, count_rows
+from services.backtest.charts import Chart, plot_equity, prices_of
+from services.backtest.data import DataError, MarketData
 from services.backtest.fast import FastBacktest, FastSettings, NotVectorizable
 from services.backtest.inprocess import BacktestResult, BacktestSettings, InProcessBacktest
 from services.backtest.mesh import MeshBacktest, MeshBacktestError
-from services.backtest.report import EquityPoint, format_summary, plot_equity, summarize, write_trades_csv
+from services.backtest.html_report import write_html_report
+from services.backtest.progress import expected_ticks
+from services.backtest.report import EquityPoint, format_summary, summarize, summary_rows, write_trades_csv
 from services.backtest.trades import round_trips
 from services.common.config import ConfigError, Env
+from services.common.wire import decimal_text
 from services.market_data.feeds.files import parse_timezone
 from services.order.brokers.paper import PaperSettings
 from services.order.config import OrderConfig
@@ -70,6 +74,9 @@ def add_backtest_parser(sub) -> None:
                         help="spread put around OHLC bar prices and trade prints (price units); quotes keep their own")
     parser.add_argument("--out", default="out/backtest", help="folder for trades.csv and equity.png")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--html", action="store_true",
+                        help="also write <out>/report.html: the charts, interactive (zoom, hover, trades), "
+                             "self-contained (opens offline)")
     parser.add_argument("--fast", action="store_true",
                         help="research mode: the same trades over whole arrays (strategies with a vector rule; "
                              "no pre-trade risk limits); others run in-process and say so")
@@ -160,13 +167,12 @@ async def run_backtest(args) -> int:
                                                        paper=settings.paper))
         except NotVectorizable as exc:
             print(f"quantmesh backtest --fast: {exc}; running the in-process path instead", file=sys.stderr)
-    rows = count_rows(args.data)
     progress = None
     if not args.no_progress and fast is None:
         from tqdm import tqdm
 
-        per_row = 4 if ("," in args.data or rows and _is_bars(args.data)) else 1
-        progress = tqdm(total=rows * per_row if rows else None, unit=" ticks", unit_scale=True, smoothing=0.1,
+        total = await expected_ticks(data, args.data, start, end, cached=cache is not None)
+        progress = tqdm(total=total, unit=" ticks", unit_scale=True, smoothing=0.1,
                         desc=f"{strategy.slug} {strategy.decision_timeframe}", file=sys.stderr)
     ticks = data.ticks(start, end)
     on_tick = (lambda _tick: progress.update(1)) if progress is not None else None
@@ -207,18 +213,24 @@ async def run_backtest(args) -> int:
               f"{out / 'trades.csv'} and {out / 'equity.png'} are left as they were", file=sys.stderr)
         return 2
     trades, still_open = round_trips(result.fills)
-    summary = summarize(trades, result.curve, settings.starting_cash)
+    summary = summarize(trades, result.curve, settings.starting_cash, account=result.account,
+                        currency=result.currency)
     write_trades_csv(trades, out / "trades.csv")
     title = (f"{strategy.slug} on {strategy.params.instrument} {strategy.decision_timeframe} "
-             f"({Path(args.data.split(',')[0]).name}{', through the mesh' if args.mesh else ''}"
+             f"({', '.join(Path(p).name for p in args.data.split(','))}{', through the mesh' if args.mesh else ''}"
              f"{', fast path' if fast is not None else ''})")
     if result.curve:
-        plot_equity(result.curve, trades, out / "equity.png", title=title)
+        chart = Chart(title=title, instrument=strategy.params.instrument, currency=result.currency,
+                      starting_cash=settings.starting_cash, curve=result.curve, trades=trades,
+                      prices=await prices_of(data, start, end))
+        plot_equity(chart, out / "equity.png")
+        if args.html:
+            write_html_report(chart, summary_rows(summary), out / "report.html")
     print(format_summary(summary, title=title))
     print(f"  {'ticks':<26}  {result.ticks:,} in {elapsed:.1f} s ({result.ticks / elapsed:,.0f} ticks/s, "
           f"{result.decision_bars / elapsed:,.0f} decision bars/s)" if elapsed > 0 else "")
     if still_open:
-        print("  still open at the end: " + ", ".join(f"{k[1]} {v}" for k, v in still_open.items()))
+        print("  still open at the end: " + ", ".join(f"{k[1]} {decimal_text(v)}" for k, v in still_open.items()))
     if result.rejected:
         reasons = Counter(reason.split(":")[0] for _, reason in result.rejected)
         print(f"  refused intents: {len(result.rejected)} ("
@@ -235,6 +247,8 @@ async def run_backtest(args) -> int:
     print(f"\n  trades:  {out / 'trades.csv'}")
     if result.curve:
         print(f"  equity:  {out / 'equity.png'}")
+        if args.html:
+            print(f"  report:  {out / 'report.html'}")
     return 1 if args.mesh and result.disagreements else 0
 
 
@@ -250,6 +264,8 @@ async def _through_mesh(make_strategy, settings, ticks, on_tick, work_dir: Path,
                            announce=announce) as addresses:
         startup = time.perf_counter() - began
         announce(f"mesh: the four planes answered health in {startup:.1f} s; stepping the data through them")
+        if progress is not None:
+            progress.reset(total=progress.total)  # the ETA from the stepping's pace, not the planes' start-up
         return await MeshBacktest(make_strategy, addresses, settings).run(ticks, on_tick=on_tick), startup
 
 
@@ -261,11 +277,3 @@ def fast_result(fast) -> BacktestResult:
     return BacktestResult(fills=fast.fills, curve=curve, decisions=[], rejected=[], ticks=fast.ticks,
                           decision_bars=fast.decision_bars)
 
-
-def _is_bars(path: str) -> bool:
-    from services.backtest.data import is_ohlc_file
-
-    try:
-        return is_ohlc_file(Path(path))
-    except Exception:  # noqa: BLE001 - only a progress-bar estimate
-        return False
