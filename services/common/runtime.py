@@ -13,6 +13,7 @@ from services.common.auth import AuthPolicy
 from services.common.config import ServerConfig
 from services.common.db import apply_migrations, connect_pool
 from services.common.embedded_pg import EmbeddedPostgres
+from services.common.lease import hold_writer_lease
 from services.common.server import GrpcHost, ServiceBinding
 
 log = logging.getLogger(__name__)
@@ -28,13 +29,17 @@ class Database:
 
     @classmethod
     async def open(cls, config: ServerConfig, *, schema: str, migrations: Path,
-                   max_size: int = 10) -> "Database":
+                   max_size: int = 10, writer: str | None = None) -> "Database":
+        """`writer`: the plane's name when it is the single writer of `schema`; its lease is taken
+        before any migration runs, so a second process never changes the schema under the first."""
         embedded = None
         url = config.database_url
         if url is None:
             embedded = EmbeddedPostgres(config.data_dir / "pgdata")
             url = await asyncio.to_thread(embedded.start)
             log.info("using the embedded PostgreSQL", extra={"pgdata": str(config.data_dir / "pgdata")})
+        if writer is not None:
+            await hold_writer_lease(url, plane=writer, schema=schema, settings=config.writer_lease)
         pool = await connect_pool(url, max_size=max_size)
         applied = await apply_migrations(pool, schema, migrations)
         if applied:

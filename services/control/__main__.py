@@ -11,7 +11,6 @@ from services.common.clock import WallClock
 from services.common.config import ConfigError, Env
 from services.common.logs import configure_logging
 from services.common.metrics import start_metrics
-from services.common.lease import hold_writer_lease
 from services.common.runtime import Database, host_for
 from services.common.server import serve
 from services.common.telemetry import setup_tracing
@@ -27,8 +26,7 @@ async def main(config: ControlConfig) -> None:
     configure_logging(config.server.service_name, config.server.log_level)
     setup_tracing(config.server.service_name, config.server.otel_endpoint)
     metrics = await start_metrics("control")
-    database = await Database.open(config.server, schema=SCHEMA, migrations=MIGRATIONS)
-    await hold_writer_lease(database.url, plane="control", schema=SCHEMA, settings=config.server.writer_lease)
+    database = await Database.open(config.server, schema=SCHEMA, migrations=MIGRATIONS, writer="control")
     clock = WallClock()
     engine = await ControlEngine.open(FlagsRepository(database.pool), clock=clock,
                                       watch_queue_size=config.watch_queue_size,

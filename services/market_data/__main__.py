@@ -10,7 +10,6 @@ from quantmesh.market_data.v1 import market_data_pb2, market_data_pb2_grpc
 from services.common.config import ConfigError, Env
 from services.common.logs import configure_logging
 from services.common.metrics import start_metrics
-from services.common.lease import hold_writer_lease
 from services.common.runtime import Database, host_for
 from services.common.server import binding, serve
 from services.common.telemetry import setup_tracing
@@ -25,8 +24,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 async def run(config: MarketDataConfig) -> None:
     setup_tracing(config.server.service_name, config.server.otel_endpoint)
     metrics = await start_metrics("market_data")
-    database = await Database.open(config.server, schema=SCHEMA, migrations=MIGRATIONS)
-    await hold_writer_lease(database.url, plane="market_data", schema=SCHEMA, settings=config.server.writer_lease)
+    database = await Database.open(config.server, schema=SCHEMA, migrations=MIGRATIONS, writer="market_data")
     plane = await MarketDataPlane.open(config, database.pool)
     host = host_for(config.server, [binding(market_data_pb2, "MarketData",
                                             market_data_pb2_grpc.add_MarketDataServicer_to_server, plane.servicer)],

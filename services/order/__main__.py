@@ -23,7 +23,6 @@ from services.common.db import connect_pool
 from services.common.flags import FlagsFollower
 from services.common.logs import configure_logging
 from services.common.metrics import start_metrics
-from services.common.lease import hold_writer_lease
 from services.common.runtime import Database, host_for
 from services.common.server import binding, serve
 from services.common.telemetry import setup_tracing
@@ -48,8 +47,7 @@ log = logging.getLogger("services.order")
 async def run(config: OrderConfig) -> None:
     setup_tracing("order", config.server.otel_endpoint)
     metrics = await start_metrics("order")
-    database = await Database.open(config.server, schema=SCHEMA, migrations=MIGRATIONS)
-    await hold_writer_lease(database.url, plane="order", schema=SCHEMA, settings=config.server.writer_lease)
+    database = await Database.open(config.server, schema=SCHEMA, migrations=MIGRATIONS, writer="order")
     clock = WallClock()
     paper = None
     if config.broker == "paper":

@@ -12,7 +12,6 @@ from services.common.clock import WallClock
 from services.common.config import ConfigError, Env
 from services.common.logs import configure_logging
 from services.common.metrics import start_metrics
-from services.common.lease import hold_writer_lease
 from services.common.runtime import Database, host_for
 from services.common.server import binding, serve
 from services.common.telemetry import setup_tracing
@@ -33,8 +32,7 @@ async def main(config: PositionConfig) -> None:
     configure_logging(server.service_name, server.log_level)
     setup_tracing(server.service_name, server.otel_endpoint)
     metrics = await start_metrics("position")
-    database = await Database.open(server, schema="positions", migrations=MIGRATIONS)
-    await hold_writer_lease(database.url, plane="position", schema="positions", settings=server.writer_lease)
+    database = await Database.open(server, schema="positions", migrations=MIGRATIONS, writer="position")
     engine = await PositionEngine.open(store=PostgresLedgerStore(database.pool), clock=WallClock(),
                                        starting_cash=config.starting_cash, default_account=config.account,
                                        currency=config.currency, calendar=config.trading_day,
