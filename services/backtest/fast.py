@@ -225,8 +225,9 @@ class FastBacktest:
                 nexts = [_next(exit_long if long else exit_short, k), _next(sells if long else buys, k),
                          bisect_left(ends_us, opened_us + hold_us) if timed else _NEVER]
                 horizon = max(k, min(min(nexts), n))
-                hit = self._protective_hit(long, average, bid_q if long else ask_q, k, horizon, quantum) \
-                    if guards else horizon
+                # Up to and including the horizon: a stop can fire on the candle an entry signal is on.
+                hit = self._protective_hit(long, average, bid_q if long else ask_q, k, min(horizon + 1, n), quantum) \
+                    if guards else _NEVER
                 k = min(horizon, hit)
                 if k >= n:
                     break
@@ -268,26 +269,27 @@ class FastBacktest:
 
     def _protective_hit(self, long: bool, average: Decimal, closes_q: np.ndarray, start: int, stop: int,
                         quantum: Decimal) -> int:
-        """The first candle in [start, stop) whose executable close reaches the stop-loss or take-profit."""
+        """The first candle in [start, stop) whose executable close reaches the stop-loss or take-profit;
+        _NEVER when none does."""
         p = self.params
         if start >= stop:
-            return stop
+            return _NEVER
         lowest, highest = self._extremes[long]
         if long:
             stop_level = _units(average - p.stop_loss_pips * p.pip_size, quantum, ROUND_FLOOR)
             take_level = _units(average + p.take_profit_pips * p.pip_size, quantum, ROUND_CEILING)
             if stop_level < lowest and take_level > highest:
-                return stop  # out of reach of every close in the data: no scan
+                return _NEVER  # out of reach of every close in the data: no scan
             window = closes_q[start:stop]
             hits = np.flatnonzero((window <= stop_level) | (window >= take_level))
         else:
             stop_level = _units(average + p.stop_loss_pips * p.pip_size, quantum, ROUND_CEILING)
             take_level = _units(average - p.take_profit_pips * p.pip_size, quantum, ROUND_FLOOR)
             if stop_level > highest and take_level < lowest:
-                return stop
+                return _NEVER
             window = closes_q[start:stop]
             hits = np.flatnonzero((window >= stop_level) | (window <= take_level))
-        return start + int(hits[0]) if len(hits) else stop
+        return start + int(hits[0]) if len(hits) else _NEVER
 
     def _fill_price(self, ticks: CachedTicks, j: int, direction: int) -> Decimal:
         """The paper venue's market fill: a buy at the ask plus slippage, a sell at the bid minus it."""

@@ -16,8 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
+
 from services.strategies.params import BaseParams, require
 from services.strategies.sdk import EntrySignal, MarketView, Strategy
+from services.strategies.vector import CandleColumns, Signals, no_exit_signal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,3 +63,26 @@ class ScalpPing5s(Strategy):
             f"S5 momentum {momentum / p.pip:+.1f} pips over {p.lookback} candles beats "
             f"{p.momentum_k:g} x spread {spread / p.pip:.1f} pips",
         )
+
+    def vector_rule(self) -> "ScalpPingVector":
+        return ScalpPingVector(self.params)
+
+
+class ScalpPingVector:
+    """The same rule over every candle at once: the same float operations, element by element."""
+
+    def __init__(self, params: ScalpPingParams) -> None:
+        self.params = params
+
+    def signals(self, candles: CandleColumns) -> Signals:
+        p = self.params
+        spread = candles.prices("close", "ask") - candles.prices("close", "bid")
+        closes = candles.prices("close")
+        momentum = np.zeros(len(closes))
+        momentum[p.lookback:] = closes[p.lookback:] - closes[:-p.lookback]
+        ready = np.arange(len(closes)) >= p.lookback
+        strong = (np.abs(momentum) > p.momentum_k * spread) & (np.abs(momentum) >= p.min_momentum_pips * p.pip)
+        trades = ready & (spread > 0) & (spread <= p.max_spread_pips * p.pip) & strong
+        enter = np.where(trades & (momentum > 0), 1, np.where(trades & (momentum < 0), -1, 0))
+        exits = no_exit_signal(candles)
+        return Signals(enter=enter.astype(np.int8), exit_long=exits, exit_short=exits)

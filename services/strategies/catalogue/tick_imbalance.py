@@ -19,6 +19,7 @@ import numpy as np
 
 from services.strategies.params import BaseParams, require
 from services.strategies.sdk import EntrySignal, MarketView, Strategy
+from services.strategies.vector import CandleColumns, Signals, no_exit_signal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,3 +59,33 @@ class TickImbalance(Strategy):
         if imbalance < -p.threshold:
             return self.enter("sell", f"tick imbalance {imbalance:+.2f} over {int(total)} ticks < -{p.threshold:g}")
         return None
+
+    def vector_rule(self) -> "TickImbalanceVector":
+        return TickImbalanceVector(self.params)
+
+
+class TickImbalanceVector:
+    """The same rule over every candle at once. The sums are of whole numbers (signed tick
+    counts), exact in floats in any order, so they equal the scalar rule's to the bit."""
+
+    def __init__(self, params: TickImbalanceParams) -> None:
+        self.params = params
+
+    def signals(self, candles: CandleColumns) -> Signals:
+        p = self.params
+        ticks = candles.tick_count.astype(np.float64)
+        signed = np.sign(candles.prices("close") - candles.prices("open")) * ticks
+        total, flow = _window_sums(ticks, p.lookback), _window_sums(signed, p.lookback)
+        ready = (np.arange(len(ticks)) >= p.lookback - 1) & (total >= p.min_ticks)
+        imbalance = np.divide(flow, total, out=np.zeros_like(flow), where=total > 0)
+        enter = np.where(ready & (imbalance > p.threshold), 1, np.where(ready & (imbalance < -p.threshold), -1, 0))
+        exits = no_exit_signal(candles)
+        return Signals(enter=enter.astype(np.int8), exit_long=exits, exit_short=exits)
+
+
+def _window_sums(values: np.ndarray, period: int) -> np.ndarray:
+    total = np.concatenate(([0.0], np.cumsum(values)))
+    out = np.zeros(len(values))
+    if len(values) >= period:
+        out[period - 1:] = total[period:] - total[:-period]
+    return out

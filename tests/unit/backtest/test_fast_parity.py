@@ -23,7 +23,7 @@ from services.backtest.trades import round_trips
 from services.order.brokers.paper import PaperSettings
 from services.order.risk import RiskLimits
 from services.strategies.registry import catalogue, load_strategy
-from tests.support.data import bar_spec
+from tests.support.data import TRUEFX_TICKS, bar_spec
 
 LIMITS_OFF = RiskLimits(max_order_quantity=Decimal(10**9), max_position_per_instrument=Decimal(10**9),
                         max_position_per_strategy=Decimal(10**9), max_drawdown_fraction=Decimal(1),
@@ -35,12 +35,25 @@ CASES = {
     "ma_cross": {"fast_period": "3", "slow_period": "8", "stop_loss_pips": "3", "take_profit_pips": "4",
                  "max_hold_minutes": "7"},
     "bollinger_touch": {"stop_loss_pips": "6", "take_profit_pips": "8", "max_hold_minutes": "60"},
+    # S5 candles of one-minute bars hold one tick each (four a minute): the rules still trade on them.
+    "scalp_ping_5s": {"lookback": "4", "momentum_k": "1.5", "max_spread_pips": "2", "min_momentum_pips": "0.5"},
+    # On real ticks (TrueFX, 35 minutes): an S5 candle of a bar file holds one tick, so no flow.
+    "tick_imbalance": {"lookback": "4", "threshold": "0.3", "min_ticks": "6", "stop_loss_pips": "1",
+                       "take_profit_pips": "1", "max_hold_minutes": "1"},
 }
+#: The S5 rules are checked on one day: four times as many candles a day as M1.
+WINDOWS = {"scalp_ping_5s": (START, datetime(2013, 2, 5, tzinfo=timezone.utc)), "tick_imbalance": (None, None)}
+MIN_TRADES = {"tick_imbalance": 10}
 
 
 @pytest.fixture(scope="module")
 def month(tmp_path_factory):
     return MarketData(bar_spec(), "USD_JPY", cache=TickCache(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="module")
+def truefx(tmp_path_factory):
+    return MarketData(str(TRUEFX_TICKS), "USD_JPY", cache=TickCache(tmp_path_factory.mktemp("ticks")))
 
 
 def _fills(fills):
@@ -49,15 +62,18 @@ def _fills(fills):
 
 @pytest.mark.parametrize("fill_at", ["next", "current"])
 @pytest.mark.parametrize("slug", sorted(CASES))
-async def test_fast_path_makes_the_event_paths_trades(month, slug, fill_at):
+async def test_fast_path_makes_the_event_paths_trades(month, truefx, slug, fill_at):
     strategy = load_strategy(slug, CASES[slug])
+    if slug == "tick_imbalance":
+        month = truefx
     columns = await month.columns()
+    start, end = WINDOWS.get(slug, (START, END))
     event = await InProcessBacktest(strategy, BacktestSettings(limits=LIMITS_OFF, paper=PAPER, fill_at=fill_at)).run(
-        month.ticks(START, END))
+        month.ticks(start, end))
     assert event.rejected == []
-    fast = FastBacktest(strategy, FastSettings(paper=PAPER, fill_at=fill_at)).run(columns, START, END)
+    fast = FastBacktest(strategy, FastSettings(paper=PAPER, fill_at=fill_at)).run(columns, start, end)
     trades, _ = round_trips(event.fills)
-    assert len(trades) >= 30, "a real comparison: three days of trading"
+    assert len(trades) >= MIN_TRADES.get(slug, 30), "a real comparison: many trades"
     assert _fills(fast.fills) == _fills(event.fills)
     assert fast.decision_bars == event.decision_bars
     # The equity curve is analytics in floats on the fast path; it follows the ledger's to the cent.
