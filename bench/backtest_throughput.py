@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # quiets a C-core INFO line when the planes are forked
+os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bars would bury the figures
 
 import argparse  # noqa: E402
 import asyncio
@@ -87,13 +88,15 @@ def run_fast(cache_dir: Path, end, repeats: int = 7):
     from services.strategies.registry import load_strategy
 
     strategy = load_strategy("ma_cross", EXITS_OFF)
-    times, result = [], None
+    times, result, trades = [], None, None
     for _ in range(repeats):
         began = time.perf_counter()
         columns = asyncio.run(MarketData(SPEC, "USD_JPY", cache=TickCache(cache_dir)).columns())
         result = FastBacktest(strategy, FastSettings(fill_at="current")).run(columns, None, end)
+        trades, _ = result.closed_trades()  # the trades and their exact net PnL are part of the run
         times.append(time.perf_counter() - began)
-    return times, result.decision_bars, len(round_trips(result.fills)[0])
+    assert trades == len(round_trips(result.fills)[0])
+    return times, result.decision_bars, trades
 
 
 def _cached_ticks(cache_dir: Path, end):

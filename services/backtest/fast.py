@@ -76,12 +76,53 @@ class DecisionCandles:
 
 @dataclass(slots=True)
 class FastResult:
-    fills: list[FillRecord]
+    # (time in µs, +1 buy / -1 sell, quantity, price, commission) per fill, in the venue's order;
+    # FillRecords are built when asked for (a sweep needs only the trades' figures).
+    raw_fills: list[tuple[int, int, Decimal, Decimal, Decimal]]
+    strategy: str
+    instrument: str
     curve_time_us: np.ndarray  # one sample per decision candle, at its end
     curve_equity: np.ndarray  # float64
     curve_exposed: np.ndarray  # bool
     ticks: int
     decision_bars: int
+    _fills: list[FillRecord] | None = None
+
+    @property
+    def fills(self) -> list[FillRecord]:
+        if self._fills is None:
+            self._fills = [FillRecord(time=_at(us), strategy=self.strategy, instrument=self.instrument,
+                                      side="buy" if direction > 0 else "sell", quantity=size, price=price,
+                                      commission=commission)
+                           for us, direction, size, price, commission in self.raw_fills]
+        return self._fills
+
+    def closed_trades(self) -> tuple[int, Decimal]:
+        """(trades closed, their net PnL), exactly as round_trips counts and sums them.
+
+        The desks never add to a position, so every fill opens one from flat, closes it (all
+        of it, or part of it for an entry of another size against it) or flips it."""
+        count, net = 0, Decimal(0)
+        held, average, gross, commission = Decimal(0), Decimal(0), Decimal(0), Decimal(0)
+        for _, direction, size, price, cost in self.raw_fills:
+            if held == 0:
+                held, average, gross, commission = (size if direction > 0 else -size), price, Decimal(0), cost
+                continue
+            if (direction > 0) == (held > 0):
+                raise ValueError("a fast-path fill added to a position; the desks never do")
+            closing = min(size, abs(held))
+            share = closing / size
+            gross += (price - average) * closing * (1 if held > 0 else -1)
+            commission += cost * share
+            if size < abs(held):
+                held += size if direction > 0 else -size
+                continue
+            count += 1
+            net += gross - commission
+            remainder = size - closing
+            held = Decimal(0) if not remainder else (remainder if direction > 0 else -remainder)
+            average, gross, commission = price, Decimal(0), cost * (1 - share)
+        return count, net
 
 
 def decision_candles(ticks: CachedTicks, timeframe: str, first: int = 0, last: int | None = None) -> DecisionCandles:
@@ -207,7 +248,6 @@ class FastBacktest:
         fill_ticks: list[int] = []
         quantity, average, opened_us = Decimal(0), Decimal(0), 0
         k = 0
-        slug, instrument = self.strategy.slug, p.instrument
         gated = type(self.strategy).is_active is not Strategy.is_active
         is_active = (lambda k: self.strategy.is_active(_at(ends_us[k]))) if gated else (lambda k: True)
         while k < n:
@@ -262,9 +302,7 @@ class FastBacktest:
                 quantity = new
             k += 1
         paper = self.settings.paper
-        return [FillRecord(time=_at(us), strategy=slug, instrument=instrument, side="buy" if direction > 0 else "sell",
-                           quantity=size, price=price,
-                           commission=size * price * paper.commission_rate + size * paper.commission_per_unit)
+        return [(us, direction, size, price, size * price * paper.commission_rate + size * paper.commission_per_unit)
                 for us, direction, size, price in fills], fill_ticks
 
     def _protective_hit(self, long: bool, average: Decimal, closes_q: np.ndarray, start: int, stop: int,
@@ -300,7 +338,7 @@ class FastBacktest:
         price = ticks.price(int(ticks.bid[j]))
         return price - slippage if slippage else price
 
-    def _result(self, ticks: CachedTicks, market: DecisionCandles, fills: list[FillRecord], fill_ticks: list[int],
+    def _result(self, ticks: CachedTicks, market: DecisionCandles, fills: list[tuple], fill_ticks: list[int],
                 tick_count: int) -> FastResult:
         """The equity curve the event path samples at each decision: the ledger marked at the deciding quote."""
         close_tick = market.close_tick
@@ -308,9 +346,9 @@ class FastBacktest:
         starting = float(self.settings.starting_cash)
         # The ledger's average-cost rules over arrays (the desks never add to a position, so the
         # average is the price of the fill that last opened or flipped it).
-        signed = np.array([float(f.quantity) if f.side == "buy" else -float(f.quantity) for f in fills])
-        price = np.array([float(f.price) for f in fills])
-        commission = np.array([float(f.commission) for f in fills])
+        signed = np.array([float(size) * direction for _, direction, size, _, _ in fills])
+        price = np.array([float(fill[3]) for fill in fills])
+        commission = np.array([float(fill[4]) for fill in fills])
         held_after = np.cumsum(signed)
         held_before = held_after - signed
         opens = (held_before == 0) | ((held_after != 0) & (np.sign(held_after) != np.sign(held_before)))
@@ -331,7 +369,8 @@ class FastBacktest:
         scale = 10.0 ** ticks.price_scale
         bid, ask = ticks.bid[close_tick] / scale, ticks.ask[close_tick] / scale
         unrealized = np.where(qty > 0, (bid - avg_price) * qty, (avg_price - ask) * -qty)
-        return FastResult(fills=fills, curve_time_us=market.candles.end_us, curve_equity=bal + unrealized,
+        return FastResult(raw_fills=fills, strategy=self.strategy.slug, instrument=self.params.instrument,
+                          curve_time_us=market.candles.end_us, curve_equity=bal + unrealized,
                           curve_exposed=qty != 0, ticks=tick_count, decision_bars=n)
 
 

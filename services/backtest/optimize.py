@@ -129,15 +129,14 @@ class Task:
     keep_curve: bool = False
 
 
-def figures(fills, time_us: np.ndarray, equity: np.ndarray, starting_cash: Decimal) -> dict:
-    """Trades, net PnL (exact), return, max drawdown and daily Sharpe of one run."""
-    trades, _ = round_trips(fills)
-    net = sum((t.net_pnl for t in trades), Decimal(0))
+def figures(trades: tuple[int, Decimal], time_us: np.ndarray, equity: np.ndarray, starting_cash: Decimal) -> dict:
+    """Trades and net PnL (exact: closed trades, their count and sum), return, max drawdown and daily Sharpe."""
+    count, net = trades
     start = float(starting_cash)
     final = float(equity[-1]) if len(equity) else start
     peak = np.maximum.accumulate(equity) if len(equity) else equity
     drawdown = float(np.max((peak - equity) / peak)) * 100 if len(equity) else 0.0
-    return {"trades": len(trades), "net_pnl": net, "return_pct": (final - start) / start * 100,
+    return {"trades": count, "net_pnl": net, "return_pct": (final - start) / start * 100,
             "max_drawdown_pct": drawdown, "sharpe": _daily_sharpe(time_us, equity)}
 
 
@@ -172,13 +171,15 @@ def run_one(spec: SweepSpec, ticks: CachedTicks, task: Task, candles: dict | Non
     start, end = _at(task.start_us), _at(task.end_us)
     try:
         result = FastBacktest(strategy, spec.settings).run(ticks, start, end, candles=candles)
-        fills, time_us, equity = result.fills, result.curve_time_us, result.curve_equity
+        trades, time_us, equity = result.closed_trades(), result.curve_time_us, result.curve_equity
     except NotVectorizable:
         fills, time_us, equity = _event_path(strategy, spec.settings, ticks, start, end)
+        closed, _ = round_trips(fills)
+        trades = (len(closed), sum((t.net_pnl for t in closed), Decimal(0)))
     keep = task.keep_curve
     return Run(window=task.window, sample=task.sample, params=task.params,
                curve_time_us=time_us if keep else None, curve_equity=equity if keep else None,
-               **figures(fills, time_us, equity, spec.settings.starting_cash))
+               **figures(trades, time_us, equity, spec.settings.starting_cash))
 
 
 def _event_path(strategy, settings: FastSettings, ticks: CachedTicks, start, end):

@@ -75,6 +75,7 @@ async def test_fast_path_makes_the_event_paths_trades(month, truefx, slug, fill_
     trades, _ = round_trips(event.fills)
     assert len(trades) >= MIN_TRADES.get(slug, 30), "a real comparison: many trades"
     assert _fills(fast.fills) == _fills(event.fills)
+    assert fast.closed_trades() == (len(trades), sum((t.net_pnl for t in trades), Decimal(0)))
     assert fast.decision_bars == event.decision_bars
     # The equity curve is analytics in floats on the fast path; it follows the ledger's to the cent.
     assert [float(p.equity) for p in event.curve] == pytest.approx(list(fast.curve_equity), abs=0.01)
