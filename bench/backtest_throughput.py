@@ -218,8 +218,11 @@ def main() -> None:
             o_time, o_runs = baselines.backtesting_py_optimize(frame, FAST, SLOW)
             print(f"\n100-set sweep (fast_period {FAST.start}..{FAST.stop - FAST.step} step {FAST.step} x slow_period "
                   f"{SLOW.start}..{SLOW.stop - SLOW.step} step {SLOW.step}) over the month:\n")
-            print(f"  quantmesh Sweep ({args.jobs} processes)   {s_runs:>4} runs  {s_time:>8.2f} s")
-            print(f"  backtesting.py optimize       {o_runs:>4} runs  {o_time:>8.2f} s")
+            from services.backtest.optimize import POOL_FROM_RUNS
+
+            where = f"{args.jobs} processes" if args.jobs > 1 and s_runs >= POOL_FROM_RUNS else "in one process"
+            print(f"  quantmesh Sweep ({where:<13}) {s_runs:>4} runs  {s_time:>8.2f} s")
+            print(f"  backtesting.py optimize         {o_runs:>4} runs  {o_time:>8.2f} s  (its own process pool)")
             print(f"  quantmesh / backtesting.py: {o_time / s_time:.1f}x faster")
         if args.no_mesh:
             return
