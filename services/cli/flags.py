@@ -203,7 +203,7 @@ def run_audit(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (`python -m services.cli.flags ...`) until the lead wires it into the CLI."""
+    """`python -m services.cli.flags ...`: the same as `quantmesh flags ...`."""
     parser = argparse.ArgumentParser(prog="quantmesh")
     add_flags_parser(parser.add_subparsers(dest="command", required=True))
     return run_flags(parser.parse_args(argv))

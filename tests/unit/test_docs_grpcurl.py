@@ -1,6 +1,7 @@
 """Every grpcurl line in the README and docs/ names a real method on the right port, and its
 -d payload parses (strictly: no unknown field, no bad enum name) as that method's request,
-the way grpcurl itself would parse it with the server's reflection."""
+the way grpcurl itself would parse it with the server's reflection. Fast and offline; the
+real grpcurl runs every line against a live mesh in tests/docs/test_grpcurl_live.py."""
 
 from __future__ import annotations
 
@@ -17,28 +18,13 @@ from quantmesh.order.v1 import order_pb2  # noqa: F401
 from quantmesh.position.v1 import position_pb2  # noqa: F401
 from quantmesh.strategy.v1 import strategy_pb2  # noqa: F401
 from services.common.config import DEFAULT_PORTS
-from tests.support.postgres import PROJECT_ROOT
+from tests.support.grpcurl import doc_grpcurl_lines
 
 PLANE_OF_SERVICE = {"quantmesh.market_data.v1.MarketData": "market_data", "quantmesh.control.v1.Control": "control",
                     "quantmesh.order.v1.Order": "order", "quantmesh.position.v1.Position": "position"}
 
 
-def grpcurl_lines():
-    docs = [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").glob("*.md"))]
-    for doc in docs:
-        lines = doc.read_text().splitlines()
-        number = 0
-        while number < len(lines):
-            line, first = lines[number], number + 1
-            while line.endswith("\\") and number + 1 < len(lines):  # a command continued on the next line
-                number += 1
-                line = line[:-1] + " " + lines[number].strip()
-            number += 1
-            if line.strip().startswith("grpcurl "):
-                yield pytest.param(line.strip(), id=f"{doc.name}:{first}")
-
-
-@pytest.mark.parametrize("line", list(grpcurl_lines()))
+@pytest.mark.parametrize("line", [pytest.param(line.text, id=str(line)) for line in doc_grpcurl_lines()])
 def test_grpcurl_line_parses_as_its_request(line):
     words = shlex.split(line)
     payload = words[words.index("-d") + 1] if "-d" in words else None
