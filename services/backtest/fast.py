@@ -110,6 +110,12 @@ class FastResult:
                 continue
             if (direction > 0) == (held > 0):
                 raise ValueError("a fast-path fill added to a position; the desks never do")
+            if size == abs(held):  # the usual close: the whole fill closes the whole position
+                gross += (price - average) * size * (1 if held > 0 else -1)
+                count += 1
+                net += gross - (commission + cost)
+                held = Decimal(0)
+                continue
             closing = min(size, abs(held))
             share = closing / size
             gross += (price - average) * closing * (1 if held > 0 else -1)
@@ -120,7 +126,7 @@ class FastResult:
             count += 1
             net += gross - commission
             remainder = size - closing
-            held = Decimal(0) if not remainder else (remainder if direction > 0 else -remainder)
+            held = remainder if direction > 0 else -remainder
             average, gross, commission = price, Decimal(0), cost * (1 - share)
         return count, net
 
