@@ -262,10 +262,14 @@ class Sweep:
         # Ties go to the first set in grid order: the same sweep always chooses the same set.
         return max(ran, key=lambda r: r.score(self.spec.objective)) if ran else None
 
+    def parallel(self, runs: int) -> bool:
+        """Whether `runs` runs go to processes: a spawned process takes a second or two to import
+        numpy, polars and TA-Lib, longer than a few hundred fast runs take here."""
+        return self.jobs >= 2 and runs >= POOL_FROM_RUNS
+
     def pool(self, runs: int):
-        """Processes for `runs` runs, or None to run here: a spawned process takes a second or two
-        to import numpy, polars and TA-Lib, longer than a few hundred fast runs take."""
-        if self.jobs < 2 or runs < POOL_FROM_RUNS:
+        """Processes for `runs` runs, or None to run them in this process."""
+        if not self.parallel(runs):
             return None
         # Spawned, not forked: polars' threads in this process would leave a forked child holding their locks.
         return ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"))

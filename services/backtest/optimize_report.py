@@ -49,9 +49,11 @@ def out_of_sample_curve(result: WalkForward, starting_cash: float) -> tuple[np.n
     for _, _, tested in result.chosen:
         if tested is None or tested.curve_equity is None or not len(tested.curve_equity):
             continue
-        times.append(tested.curve_time_us)
-        values.append(tested.curve_equity + offset)
-        offset = values[-1][-1] - starting_cash
+        segment = tested.curve_equity + offset
+        offset = segment[-1] - starting_cash
+        # A NaN after each window breaks the drawn line across the in-sample gap to the next.
+        times.append(np.append(tested.curve_time_us, tested.curve_time_us[-1]))
+        values.append(np.append(segment, np.nan))
     if not times:
         return np.array([], dtype=np.int64), np.array([])
     return np.concatenate(times), np.concatenate(values)

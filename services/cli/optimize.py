@@ -106,8 +106,9 @@ async def run_optimize(args) -> int:
     write_runs(result, names, out / "runs.csv")
     write_windows(result, names, out / "windows.csv")
     ran = [r for r in result.runs if not r.refused]
+    where = f"on {sweep.jobs} processes" if sweep.parallel(total) else "in this process"
     print(f"{args.strategy}: {len(result.runs):,} runs ({len(result.runs) - len(ran)} refused) in {elapsed:.2f} s "
-          f"on {args.jobs} process(es), objective {args.objective}")
+          f"{where}, objective {args.objective}")
     for window, best, tested in result.chosen:
         chosen = ", ".join(f"{k}={v}" for k, v in best.params.items()) if best else "nothing ran"
         line = f"  window {window.number}: {chosen}; in sample net {best.net_pnl:,.2f}" if best else f"  window {window.number}: {chosen}"
