@@ -100,3 +100,16 @@ def test_every_catalogue_strategy_is_parity_tested_or_says_it_runs_on_the_event_
             FastBacktest(strategy)
     else:
         assert slug in CASES
+
+
+async def test_latency_moves_the_fill_the_same_way_and_a_latency_past_the_next_decision_is_declined(month):
+    strategy = load_strategy("ma_cross", CASES["ma_cross"])
+    late = PaperSettings(slippage=PAPER.slippage, commission_rate=PAPER.commission_rate, latency_ms=20_000)
+    event = await InProcessBacktest(strategy, BacktestSettings(limits=LIMITS_OFF, paper=late)).run(
+        month.ticks(START, END))
+    fast = FastBacktest(strategy, FastSettings(paper=late)).run(await month.columns(), START, END)
+    assert len(event.fills) > 60 and _fills(fast.fills) == _fills(event.fills)
+    assert all(f.time.second == 30 for f in fast.fills[:20])  # 20 s after the deciding quote: the 30 s quote
+    slow = PaperSettings(latency_ms=120_000)
+    with pytest.raises(NotVectorizable, match="still be working at the next decision"):
+        FastBacktest(strategy, FastSettings(paper=slow)).run(await month.columns(), START, END)
