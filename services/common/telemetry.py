@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import threading
+import time
 from collections.abc import Mapping
 
 from opentelemetry import context as otel_context
@@ -31,6 +33,28 @@ EXPORT_TIMEOUT_SECONDS = 2.0
 #: How long a stopping process waits for its last spans to go out: a stop never waits a minute
 #: for a collector that is not there.
 FLUSH_AT_EXIT_SECONDS = 3.0
+#: The OTLP exporter's own logger: it says so twice per batch (every 5 s, in every process) while a
+#: collector is unreachable.
+_EXPORTER_LOG = "opentelemetry.exporter.otlp.proto.grpc.exporter"
+
+
+class OncePerInterval(logging.Filter):
+    """Lets an export failure through once per `seconds`, and no "retrying" warnings (the failure that
+    follows them says the same): an unreachable collector is reported, not repeated every batch."""
+
+    def __init__(self, seconds: float = 60.0, clock=time.monotonic) -> None:
+        super().__init__()
+        self._seconds, self._clock = seconds, clock
+        self._last: float | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR:
+            return False
+        now = self._clock()
+        if self._last is not None and now - self._last < self._seconds:
+            return False
+        self._last = now
+        return True
 
 
 def setup_tracing(service_name: str, otlp_endpoint: str | None, *, install_global: bool = True,
@@ -56,6 +80,9 @@ def setup_tracing(service_name: str, otlp_endpoint: str | None, *, install_globa
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True,
                                                                         timeout=timeout)))
         atexit.register(shut_down_within, provider, FLUSH_AT_EXIT_SECONDS)
+        exporter_log = logging.getLogger(_EXPORTER_LOG)
+        if not any(isinstance(f, OncePerInterval) for f in exporter_log.filters):
+            exporter_log.addFilter(OncePerInterval())
     if install_global:
         # The grpc instrumentation and any library spans look the provider up globally.
         trace.set_tracer_provider(provider)

@@ -33,3 +33,19 @@ def test_a_process_with_no_collector_listening_exits_within_seconds():
     took = time.monotonic() - began
     assert run.returncode == 0, run.stderr
     assert took < 4, f"exit took {took:.1f} s with no collector listening"
+
+
+def test_an_unreachable_collector_is_reported_once_a_minute_not_every_batch():
+    import logging
+
+    from services.common.telemetry import OncePerInterval
+
+    now = [0.0]
+    quiet = OncePerInterval(60, clock=lambda: now[0])
+
+    def passes(level: int, at: float) -> bool:
+        now[0] = at
+        return quiet.filter(logging.LogRecord("otlp", level, __file__, 1, "export failed", None, None))
+
+    assert not passes(logging.WARNING, 0)  # "retrying": the failure that follows says it
+    assert [passes(logging.ERROR, t) for t in (1, 6, 11, 59, 62, 70)] == [True, False, False, False, True, False]
