@@ -29,9 +29,14 @@ class Database:
 
     @classmethod
     async def open(cls, config: ServerConfig, *, schema: str, migrations: Path,
-                   max_size: int = 10, writer: str | None = None) -> "Database":
+                   max_size: int = 10, writer: str | None = None, wait_for_flush: bool = True) -> "Database":
         """`writer`: the plane's name when it is the single writer of `schema`; its lease is taken
-        before any migration runs, so a second process never changes the schema under the first."""
+        before any migration runs, so a second process never changes the schema under the first.
+
+        `wait_for_flush=False` runs the pool with synchronous_commit off: a commit is visible and
+        survives the plane's own crash (kill -9) at once, and only a crash of PostgreSQL or the
+        machine can lose its last few milliseconds. For data that can be rebuilt (candles from
+        ticks), never for money."""
         embedded = None
         url = config.database_url
         if url is None:
@@ -40,7 +45,8 @@ class Database:
             log.info("using the embedded PostgreSQL", extra={"pgdata": str(config.data_dir / "pgdata")})
         if writer is not None:
             await hold_writer_lease(url, plane=writer, schema=schema, settings=config.writer_lease)
-        pool = await connect_pool(url, max_size=max_size)
+        pool = await connect_pool(url, max_size=max_size,
+                                  server_settings=None if wait_for_flush else {"synchronous_commit": "off"})
         applied = await apply_migrations(pool, schema, migrations)
         if applied:
             log.info("migrations applied", extra={"schema": schema, "applied": applied})

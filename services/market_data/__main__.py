@@ -24,7 +24,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 async def run(config: MarketDataConfig) -> None:
     setup_tracing(config.server.service_name, config.server.otel_endpoint)
     metrics = await start_metrics("market_data")
-    database = await Database.open(config.server, schema=SCHEMA, migrations=MIGRATIONS, writer="market_data")
+    database = await Database.open(config.server, schema=SCHEMA, migrations=MIGRATIONS, writer="market_data",
+                                   # Candles can be rebuilt from the feed; a step need not wait for the disk.
+                                   wait_for_flush=False)
     plane = await MarketDataPlane.open(config, database.pool)
     host = host_for(config.server, [binding(market_data_pb2, "MarketData",
                                             market_data_pb2_grpc.add_MarketDataServicer_to_server, plane.servicer)],

@@ -9,6 +9,11 @@ any subscriber received, and a resume with the last seq received is answered fro
 with no gap and no duplicate. A candle closed but not yet stored at a crash was seen by no one;
 the feed's ticks, sent again, rebuild it after the restart under a seq of the new run.
 
+The plane's pool commits without waiting for the WAL flush (services/common/runtime.py,
+wait_for_flush=False): a committed candle is visible and survives a kill -9 of this plane at
+once; only a crash of PostgreSQL itself may lose the last few milliseconds, and the feed rebuilds
+those candles.
+
 Group commit without a timer: a batch is whatever queued while the previous transaction ran
 (up to `_BATCH` events), so a burst (a replay, a large PublishTicks) costs one transaction per
 batch and a quiet live feed one per candle, with no added wait. A failed write is retried with
