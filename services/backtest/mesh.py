@@ -282,6 +282,9 @@ class MeshBacktest:
             if batch:
                 await self._step(batch, market, streams, tracker, workers)
             await self._check_positions()
+            # The report's money is the ledger's, as in-process: the mirror holds what the position plane holds.
+            self.result.account = self.mirror.account_figures(self.settings.account)
+            self.result.currency = self.mirror.currency
             self.result.rejected = [(cid, f"{o.reject_rule}: {o.reason}") for cid, o in tracker.orders.items()
                                     if _state(o) == "REJECTED"]
             return self.result

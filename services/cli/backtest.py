@@ -260,8 +260,9 @@ async def _through_mesh(make_strategy, settings, ticks, on_tick, work_dir: Path,
     from services.cli.mesh_planes import mesh_planes
 
     began = time.perf_counter()
+    factors = make_strategy().factor_specs() or "none"  # what the strategy reads, nothing more
     async with mesh_planes(work_dir, instrument=instrument, starting_cash=settings.starting_cash,
-                           announce=announce) as addresses:
+                           currency=settings.currency, factors=factors, announce=announce) as addresses:
         startup = time.perf_counter() - began
         announce(f"mesh: the four planes answered health in {startup:.1f} s; stepping the data through them")
         if progress is not None:

@@ -67,12 +67,15 @@ async def _throwaway(url: str) -> None:
 
 @contextlib.asynccontextmanager
 async def mesh_planes(work_dir: Path, *, instrument: str, starting_cash: Decimal, account: str = "backtest",
-                      currency: str | None = None, announce=lambda line: None) -> AsyncIterator[MeshAddresses]:
+                      currency: str | None = None, factors: str = "none",
+                      announce=lambda line: None) -> AsyncIterator[MeshAddresses]:
+    """`factors`: what the strategy reads (Strategy.factor_specs()); "none" computes none."""
     work_dir.mkdir(parents=True, exist_ok=True)
     addresses = {plane: f"127.0.0.1:{free_port()}" for plane in PLANES}
     per_plane = {
         # The driver reads every candle of a step before deciding; never cut it off.
-        "market_data": {"QUANTMESH_FEED": "push", "QUANTMESH_STREAM_QUEUE": "1000000"},
+        "market_data": {"QUANTMESH_FEED": "push", "QUANTMESH_STREAM_QUEUE": "1000000",
+                        "QUANTMESH_FACTORS": factors or "none"},
         "order": {"QUANTMESH_RISK_MAX_ORDERS_PER_SECOND":
                   os.environ.get("QUANTMESH_RISK_MAX_ORDERS_PER_SECOND", BACKTEST_ORDER_RATE),
                   # Risk waits for the position plane's view to include every fill so far, however

@@ -72,7 +72,9 @@ def _fmt(value) -> str:
 
 
 def parse_factors(text: str) -> tuple[FactorSpec, ...]:
-    """Parses "rsi:14,macd:12:26:9,..."; raises ValueError with a sentence on a bad entry."""
+    """Parses "rsi:14,macd:12:26:9,..." ("none": no factors); raises ValueError with a sentence on a bad entry."""
+    if text.strip().lower() == "none":
+        return ()  # nobody reads factors (the catalogue strategies compute their own): compute none
     specs: list[FactorSpec] = []
     for entry in (part.strip() for part in text.split(",")):
         if not entry:
@@ -96,7 +98,7 @@ def parse_factors(text: str) -> tuple[FactorSpec, ...]:
         if spec not in specs:
             specs.append(spec)
     if not specs:
-        raise ValueError("no factors configured")
+        raise ValueError("no factors configured; say \"none\" to compute none")
     return tuple(specs)
 
 
@@ -174,7 +176,10 @@ class FactorEngine:
             self._append(candle)
 
     def on_candle(self, candle: Candle) -> dict[str, float] | None:
-        """Values after this closed candle; None when the candle is not newer than the series."""
+        """Values after this closed candle; None when the candle is not newer than the series, or
+        when no factor is configured (no factor event at all, rather than an empty one)."""
+        if not self.specs:
+            return None
         series = self._append(candle)
         if series is None:
             return None
