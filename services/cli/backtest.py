@@ -41,7 +41,6 @@ from services.common.config import ConfigError, Env
 from services.common.wire import decimal_text
 from services.market_data.feeds.files import parse_timezone
 from services.order.brokers.paper import PaperSettings
-from services.order.config import OrderConfig
 from services.order.risk import RiskLimits
 from services.strategies.params import StrategyConfigError, parse_params
 from services.strategies.registry import catalogue
@@ -108,10 +107,10 @@ def _time(text: str | None, flag: str) -> datetime | None:
 
 
 def venue_settings(env: Env) -> tuple[PaperSettings, RiskLimits]:
-    """The paper venue's settings and the risk limits, parsed by the order plane's own config:
-    live, in-process and --mesh (whose order plane reads the same environment) share one parser."""
-    config = OrderConfig.from_env(env)
-    return config.paper, config.risk
+    """The paper venue's settings and the risk limits, by the very parsers the order plane uses:
+    live, in-process and --mesh (whose order plane reads the same environment) agree. Only these
+    two: a backtest must not fail on settings it does not use (a real venue's credentials)."""
+    return PaperSettings.from_env(env), RiskLimits.from_env(env)
 
 
 def build(args):

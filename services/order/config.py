@@ -47,7 +47,6 @@ class OrderConfig:
                 raise ConfigError(f"QUANTMESH_INSTRUMENTS has {symbol!r}, which is not like USD_JPY")
         if not instruments:
             raise ConfigError("QUANTMESH_INSTRUMENTS is empty; list at least one instrument, e.g. USD_JPY")
-        liquidity = env.decimal("QUANTMESH_PAPER_LIQUIDITY", Decimal(0), minimum=Decimal(0))
         fault = env.optional("QUANTMESH_FAULT")
         if fault is not None and fault not in FAULTS:
             raise ConfigError(f"QUANTMESH_FAULT={fault!r} is not one of {', '.join(FAULTS)} "
@@ -60,15 +59,7 @@ class OrderConfig:
             instruments=instruments,
             broker=broker,
             broker_exchange=exchange,
-            paper=PaperSettings(
-                slippage=env.decimal("QUANTMESH_PAPER_SLIPPAGE", Decimal(0), minimum=Decimal(0)),
-                # 0 (the default) means unlimited liquidity: every order fills whole.
-                liquidity=liquidity if liquidity > 0 else None,
-                commission_rate=env.decimal("QUANTMESH_PAPER_COMMISSION_RATE", Decimal(0), minimum=Decimal(0)),
-                commission_per_unit=env.decimal("QUANTMESH_PAPER_COMMISSION_PER_UNIT", Decimal(0),
-                                                minimum=Decimal(0)),
-                latency_ms=env.int("QUANTMESH_PAPER_LATENCY_MS", 0, minimum=0),
-            ),
+            paper=PaperSettings.from_env(env),
             risk=RiskLimits.from_env(env),
             positions_source=env.choice("QUANTMESH_POSITIONS_SOURCE", "position_plane",
                                         ("position_plane", "own_book")),

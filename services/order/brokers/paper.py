@@ -50,6 +50,19 @@ class PaperSettings:
     commission_per_unit: Decimal = Decimal(0)
     latency_ms: int = 0
 
+    @classmethod
+    def from_env(cls, env) -> "PaperSettings":
+        """QUANTMESH_PAPER_*: read once, by the order plane and by every backtest alike."""
+        liquidity = env.decimal("QUANTMESH_PAPER_LIQUIDITY", Decimal(0), minimum=Decimal(0))
+        return cls(
+            slippage=env.decimal("QUANTMESH_PAPER_SLIPPAGE", Decimal(0), minimum=Decimal(0)),
+            # 0 (the default) means unlimited liquidity: every order fills whole.
+            liquidity=liquidity if liquidity > 0 else None,
+            commission_rate=env.decimal("QUANTMESH_PAPER_COMMISSION_RATE", Decimal(0), minimum=Decimal(0)),
+            commission_per_unit=env.decimal("QUANTMESH_PAPER_COMMISSION_PER_UNIT", Decimal(0), minimum=Decimal(0)),
+            latency_ms=env.int("QUANTMESH_PAPER_LATENCY_MS", 0, minimum=0),
+        )
+
 
 @dataclass(kw_only=True, slots=True)
 class VenueOrder:
