@@ -25,6 +25,7 @@ DEFAULT_PORTS: Mapping[str, int] = {
     "control": 50052,
     "order": 50053,
     "position": 50054,
+    "analysis": 50056,
 }
 
 
@@ -297,6 +298,9 @@ class PeerConfig:
     order: str
     position: str
     token: str | None
+    #: The analysis plane, only where it is configured (QUANTMESH_ANALYSIS_ADDR): a worker without it
+    #: records no signals and keeps its start params, and never dials a default port another mesh owns.
+    analysis: str | None = None
     #: How every peer is dialed (None: plaintext); each address above carries it too (PeerAddress).
     tls: DialingTls | None = None
     tls_by_service_mesh: bool = False
@@ -306,16 +310,21 @@ class PeerConfig:
         tls = dialing_tls(env)
         by_mesh = env.bool("QUANTMESH_TLS_BY_SERVICE_MESH", False)
         token = env.optional("QUANTMESH_TOKEN")
-        addresses = {}
-        for plane, name in (("market_data", "QUANTMESH_MARKET_DATA_ADDR"), ("control", "QUANTMESH_CONTROL_ADDR"),
-                            ("order", "QUANTMESH_ORDER_ADDR"), ("position", "QUANTMESH_POSITION_ADDR")):
-            address = env.address(name, f"127.0.0.1:{DEFAULT_PORTS[plane]}")
+        addresses: dict[str, PeerAddress] = {}
+
+        def dialed(name: str, address: str) -> PeerAddress:
             if token and tls is None and not by_mesh and not is_loopback(address):
                 raise ConfigError(
                     f"{name}={address!r} is not loopback and QUANTMESH_TOKEN is set, so the token would cross "
                     "the network in plaintext: set QUANTMESH_TLS_CA (and QUANTMESH_TLS_CERT/KEY for mutual TLS), "
                     "or QUANTMESH_TLS_BY_SERVICE_MESH=true when a service mesh encrypts the traffic")
-            addresses[plane] = PeerAddress(address, tls=tls, encrypted_by_mesh=by_mesh)
+            return PeerAddress(address, tls=tls, encrypted_by_mesh=by_mesh)
+
+        for plane, name in (("market_data", "QUANTMESH_MARKET_DATA_ADDR"), ("control", "QUANTMESH_CONTROL_ADDR"),
+                            ("order", "QUANTMESH_ORDER_ADDR"), ("position", "QUANTMESH_POSITION_ADDR")):
+            addresses[plane] = dialed(name, env.address(name, f"127.0.0.1:{DEFAULT_PORTS[plane]}"))
+        if env.optional("QUANTMESH_ANALYSIS_ADDR") is not None:
+            addresses["analysis"] = dialed("QUANTMESH_ANALYSIS_ADDR", env.address("QUANTMESH_ANALYSIS_ADDR", ""))
         return cls(**addresses, token=token, tls=tls, tls_by_service_mesh=by_mesh)
 
     def reach(self, address: str, *, server_name: str | None = None) -> PeerAddress:

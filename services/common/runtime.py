@@ -65,3 +65,10 @@ def host_for(config: ServerConfig, bindings: Sequence[ServiceBinding], policy: A
 
 
 OnStop = Callable[[], Awaitable[None]]
+
+
+async def when_set(event: asyncio.Event, action: Callable[[], Awaitable[None]]) -> None:
+    """Runs `action` once `event` is set: e.g. ends a plane's endless watch streams when its stop is
+    requested, so the drain finishes at once instead of after the grace period."""
+    await event.wait()
+    await action()

@@ -20,13 +20,16 @@ from services.common.runtime import host_for
 from services.common.server import binding, serve
 from services.common.telemetry import setup_tracing
 from services.common.exposure import ExposureFollower
+from services.common.strategy_settings import SettingsFollower
 from services.strategies.adapters import GrpcMarket, GrpcOrders, StreamedPositions
 from services.strategies.config import WorkerConfig
 from services.strategies.params import StrategyConfigError, params_as_text
 from services.strategies.registry import describe, load_strategy
 from services.strategies.sdk import StrategyHarness
 from services.strategies.server import StrategyStatusServicer
+from services.strategies.signals import SignalOutbox, SignalRecorder
 from services.strategies.status import WorkerStatus
+from services.strategies.tuning import Tuning
 from services.strategies.worker import StrategyWorker
 
 log = logging.getLogger("services.strategies")
@@ -60,15 +63,32 @@ async def run(config: WorkerConfig) -> None:
     positions = ExposureFollower(config.peers.position, token=token, account=config.account,
                                  strategies=(config.slug,), instruments=(strategy.params.instrument,),
                                  staleness_seconds=config.positions_staleness_seconds)
+    # The analysis plane, where one is configured: settings applied at each decision, every decision recorded.
+    settings = outbox = signals = None
+    if config.peers.analysis is not None:
+        settings = SettingsFollower(config.peers.analysis, config.slug, token=token, start_params=status.params)
+        outbox = SignalOutbox(config.peers.analysis, token=token)
+        signals = SignalRecorder(harness=harness, role=config.role, instrument=strategy.params.instrument,
+                                 outbox=outbox)
     worker = StrategyWorker(harness=harness, role=config.role, market=GrpcMarket(market_channel),
                             positions=StreamedPositions(positions),
-                            orders=GrpcOrders(order_channel, config.account), flags=flags, status=status)
+                            orders=GrpcOrders(order_channel, config.account), flags=flags, status=status,
+                            signals=signals, tuning=Tuning(strategy, settings))
     host = host_for(config.server, [binding(strategy_pb2, "Strategy", strategy_pb2_grpc.add_StrategyServicer_to_server,
                                             StrategyStatusServicer(status, harness))], policy={})
     metrics.watch(host, worker=status, flags=flags)
     stop = asyncio.Event()
     await flags.start()
     await positions.start()
+    following = None
+    if settings is not None:
+        await outbox.start()
+        following = asyncio.create_task(settings.run(), name="settings")
+        try:  # the policy may have turned entries off: do not trade the first candles at full size
+            await settings.wait_ready(config.analysis_wait_seconds)
+        except asyncio.TimeoutError:
+            log.warning("no settings from analysis at %s yet; deciding on the start params until they come",
+                        config.peers.analysis)
     worker_task = asyncio.create_task(worker.run(stop))
 
     async def on_stop() -> None:
@@ -76,6 +96,10 @@ async def run(config: WorkerConfig) -> None:
         await asyncio.gather(worker_task, return_exceptions=True)
         await flags.stop()
         await positions.stop()
+        if following is not None:
+            following.cancel()
+            await asyncio.gather(following, return_exceptions=True)
+            await outbox.stop()
         for channel in (market_channel, order_channel):
             await channel.close()
 

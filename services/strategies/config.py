@@ -21,6 +21,8 @@ class WorkerConfig:
     account: str
     flag_staleness_seconds: float
     positions_staleness_seconds: float = 3.0
+    #: How long a worker waits at start for its settings from the analysis plane (when configured).
+    analysis_wait_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Env, *, slug: str, role: str, cli_params: Sequence[str] = ()) -> "WorkerConfig":
@@ -47,4 +49,5 @@ class WorkerConfig:
             flag_staleness_seconds=env.float("QUANTMESH_FLAG_STALENESS_SECONDS", 5.0, minimum=0.5),
             # The position plane's exposure view speaks at least every 0.5 s; silent longer, no decision.
             positions_staleness_seconds=env.float("QUANTMESH_EXPOSURE_STALENESS_SECONDS", 3.0, minimum=0.2),
+            analysis_wait_seconds=env.float("QUANTMESH_ANALYSIS_WAIT_SECONDS", 5.0, minimum=0.0),
         )

@@ -53,6 +53,7 @@ class Decision:
     reason: str
     instrument: str
     client_order_id: str = ""
+    confidence: float | None = None  # the entry signal's, when it gave one
 
 
 def intent_message(draft: IntentDraft, *, account: str, trace: common_pb2.TraceContext | None = None
@@ -118,7 +119,7 @@ class EntryDesk:
                             side=signal.side, quantity=signal.quantity, limit_price=signal.limit_price,
                             reduce_only=False, note=signal.reason, decision_time=decision_time(self.harness, view))
         return Decision(time=view.now, action="enter", reason=signal.reason, instrument=instrument,
-                        client_order_id=client_id), draft
+                        client_order_id=client_id, confidence=signal.confidence), draft
 
 
 class ExitDesk:

@@ -16,15 +16,19 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 __all__ = [
     "BaseParams",
+    "Bounds",
     "StrategyConfigError",
+    "bounds",
     "check_hhmm",
     "params_as_text",
     "parse_params",
     "require",
+    "tuned_params",
 ]
 
 
@@ -36,6 +40,23 @@ def require(condition: bool, sentence: str) -> None:
     """Raise StrategyConfigError with `sentence` unless `condition` holds."""
     if not condition:
         raise StrategyConfigError(sentence)
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """The values a param may be set to while a worker runs: low <= value <= high, both inclusive."""
+
+    low: int | float | Decimal
+    high: int | float | Decimal
+
+    def __post_init__(self) -> None:
+        if not self.low <= self.high:
+            raise ValueError(f"bounds {self.low} to {self.high} are empty: low must not exceed high")
+
+
+def bounds(**ranges: tuple[int | float | Decimal, int | float | Decimal]) -> Mapping[str, Bounds]:
+    """A Params class's `tunable`: `tunable = bounds(fast_period=(2, 50), stop_loss_pips=(Decimal(2), Decimal(100)))`."""
+    return MappingProxyType({name: Bounds(low, high) for name, (low, high) in ranges.items()})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +75,10 @@ class BaseParams:
     max_hold_minutes: int
     # Bars of the decision timeframe the worker loads before it trades.
     warmup_bars: int = 200
+    #: The params the analysis plane may change while the worker runs (services/analysis), with
+    #: their bounds; every other param is fixed at the worker's start. None by default: a
+    #: strategy opts in param by param, and keeps a bound inside what its candle book holds.
+    tunable: ClassVar[Mapping[str, Bounds]] = MappingProxyType({})
 
     def __post_init__(self) -> None:
         require(bool(self.instrument.strip()), "param 'instrument' must not be empty")
@@ -157,6 +182,29 @@ def parse_params(cls: type[BaseParams], raw: Mapping[str, str], *, owner: str | 
         return cls(**values)
     except TypeError as exc:  # a field without default left unset
         raise StrategyConfigError(f"params for {who} are incomplete: {exc}") from None
+
+
+def tuned_params(cls: type[BaseParams], overrides: Mapping[str, str], *, base: Mapping[str, str],
+                 owner: str) -> BaseParams:
+    """`base` (params as text, e.g. a worker's start params) with `overrides` on top.
+
+    Each override must name a param `cls.tunable` declares and lie within its bounds;
+    the whole set must then pass the params' own checks. Anything else raises
+    StrategyConfigError with a sentence naming the param (and its bounds).
+    """
+    hints = typing.get_type_hints(cls)
+    for name, text in sorted(overrides.items()):
+        bounds = cls.tunable.get(name)
+        if bounds is None:
+            raise StrategyConfigError(
+                f"param '{name}' of {owner} cannot be changed while it runs; "
+                f"tunable params: {', '.join(sorted(cls.tunable)) or 'none'}")
+        value = _convert(name, owner, hints[name], text)
+        if not bounds.low <= value <= bounds.high:
+            raise StrategyConfigError(
+                f"param '{name}' of {owner} must be between {bounds.low} and {bounds.high} (the bounds "
+                f"{owner} declares), got {text.strip()}")
+    return parse_params(cls, {**base, **overrides}, owner=owner)
 
 
 def params_as_text(params: BaseParams) -> dict[str, str]:

@@ -161,6 +161,9 @@ class EntrySignal:
     quantity: Decimal
     reason: str
     limit_price: Decimal | None = None
+    # How sure the strategy is, 0 to 1 (None: it does not say). Recorded with the decision's
+    # signal, so the analysis plane can tell whether its confident entries do better.
+    confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -228,6 +231,11 @@ class Strategy(abc.ABC):
         """The strategy's own exit rule; by default only the protective exits apply."""
         return None
 
+    def indicators(self, view: MarketView) -> Mapping[str, float]:
+        """The indicator values a decision on `view` reads, by name, for the decision's signal;
+        by default the factors of the decision timeframe."""
+        return view.factors.get(self.decision_timeframe, {})
+
     def decide_exit(self, view: MarketView, position: OpenPosition) -> ExitSignal | None:
         """Protective exits (stop-loss, take-profit, time-stop) first, then `exit_signal`."""
         protective = exits.protective_exit(self.params, view, position, timeframe=self.decision_timeframe)
@@ -236,8 +244,8 @@ class Strategy(abc.ABC):
         return self.exit_signal(view, position)
 
     # Helpers for subclasses, so every entry uses the configured size.
-    def enter(self, side: Literal["buy", "sell"], reason: str) -> EntrySignal:
-        return EntrySignal(side=side, quantity=self.params.units, reason=reason)
+    def enter(self, side: Literal["buy", "sell"], reason: str, confidence: float | None = None) -> EntrySignal:
+        return EntrySignal(side=side, quantity=self.params.units, reason=reason, confidence=confidence)
 
     def close(self, reason: str) -> ExitSignal:
         return ExitSignal(reason=reason, rule="signal")
@@ -303,6 +311,15 @@ class StrategyHarness:
             self._record("decide_exit", exc)
             return None
 
+    def indicators(self, view: MarketView) -> Mapping[str, float]:
+        """The strategy's `indicators(view)`; an exception or a malformed answer gives none."""
+        try:
+            values = self.strategy.indicators(view)
+            return {str(k): float(v) for k, v in values.items()}
+        except Exception as exc:  # noqa: BLE001 - user code may raise anything
+            self._record("indicators", exc)
+            return {}
+
     def _record(self, phase: str, exc: Exception) -> None:
         self.errors += 1
         self.last_error = f"{phase}: {type(exc).__name__}: {exc}"
@@ -333,6 +350,9 @@ def _check_entry(signal: object) -> None:
     _check_positive(signal.quantity, "entry quantity")
     if signal.limit_price is not None:
         _check_positive(signal.limit_price, "entry limit price")
+    if signal.confidence is not None and not (isinstance(signal.confidence, (int, float))
+                                              and 0 <= signal.confidence <= 1):
+        raise InvalidSignal(f"entry confidence must be a number from 0 to 1, got {signal.confidence!r}")
 
 
 def _check_exit(signal: object, position: OpenPosition) -> None:

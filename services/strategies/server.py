@@ -23,6 +23,11 @@ class StrategyStatusServicer(strategy_pb2_grpc.StrategyServicer):
             intents_submitted=s.intents_submitted, intents_rejected=s.intents_rejected,
             strategy_errors=self._harness.errors, last_error=self._harness.last_error,
             skipped_by_flags=s.skipped_by_flags, params=s.params, started_time=to_timestamp(s.started))
+        if s.settings is not None:
+            reply.params_version = s.settings.params_version
+            reply.allocation_version = s.settings.allocation_version
+            reply.allocation = s.settings.allocation.describe()
+        reply.settings_problem = s.settings_problem
         if s.last_decision is not None:
             d = s.last_decision
             reply.last_decision.CopyFrom(strategy_pb2.Decision(

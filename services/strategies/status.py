@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from services.strategies.desk import Decision
+
+if TYPE_CHECKING:
+    from services.strategies.tuning import Applied
 
 
 @dataclass(slots=True)
@@ -24,3 +28,6 @@ class WorkerStatus:
     last_decision: Decision | None = None
     last_reject_reason: str = ""
     decisions: int = field(default=0)
+    # The analysis plane's settings the last decision applied, and the last ones it could not.
+    settings: "Applied | None" = None
+    settings_problem: str = ""

@@ -22,9 +22,12 @@ from quantmesh.common.v1 import common_pb2
 from services.common.telemetry import context_from, current_trace_context
 from services.strategies.adapters import PositionsUnavailable
 from services.strategies.book import TIMEFRAME_NAMES, CandleBook, bar_from_proto
-from services.strategies.desk import Decision, EntryDesk, ExitDesk
+from services.strategies.desk import Decision, EntryDesk, ExitDesk, IntentDraft
+from services.strategies.params import params_as_text
 from services.strategies.sdk import Bar, StrategyHarness
+from services.strategies.signals import NoSignals, SignalSink
 from services.strategies.status import WorkerStatus
+from services.strategies.tuning import Applied, Tuning, sized_entry
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -36,9 +39,12 @@ FACTOR_WAIT_SECONDS = 2.0
 class StrategyWorker:
     def __init__(self, *, harness: StrategyHarness, role: str, market, positions, orders, flags,
                  status: WorkerStatus, reconnect_seconds: float = 1.0,
-                 on_decision: Callable[[Decision], None] | None = None, tracer=tracer) -> None:
+                 on_decision: Callable[[Decision], None] | None = None, tracer=tracer,
+                 signals: SignalSink | None = None, tuning: Tuning | None = None) -> None:
         """`on_decision` also gets every decision (a backtest keeps them for its report); `tracer`
-        opens the span of each decision (a backtest without tracing passes one that records nothing)."""
+        opens the span of each decision (a backtest without tracing passes one that records nothing).
+        `signals` records every decision in the analysis plane; `tuning` applies the settings it
+        publishes at each decision (services/strategies/tuning.py). Neither by default."""
         if role not in ("entry", "exit"):
             raise ValueError(f"role must be entry or exit, got {role!r}")
         self.harness = harness
@@ -57,6 +63,8 @@ class StrategyWorker:
         self._on_decision = on_decision
         self._tracer = tracer
         self._pending: tuple[Bar, common_pb2.TraceContext | None] | None = None
+        self.signals = signals if signals is not None else NoSignals()
+        self.tuning = tuning if tuning is not None else Tuning(self.strategy)
 
     @property
     def decision_timeframe(self) -> str:
@@ -184,7 +192,9 @@ class StrategyWorker:
             await self.decide(bar)
 
     async def decide(self, bar: Bar) -> None:
+        applied = self._apply_settings()
         view = self.book.view(now=bar.end)
+        self.signals.begin(view, applied)
         verdict = self.flags.verdict(self.harness.slug, self.role, reduces_position=self.role == "exit")
         if not verdict.allowed:
             self.status.skipped_by_flags += 1
@@ -196,7 +206,7 @@ class StrategyWorker:
         try:
             if self.role == "entry":
                 position = await self.positions.net_position(self.harness.slug, self.instrument)
-                results = [(*self._entry.decide(view, bar.start, position), None)]
+                results = [(*sized_entry(*self._entry.decide(view, bar.start, position), applied), None)]
             else:
                 open_positions = await self.positions.open_positions(self.harness.slug, self.instrument)
                 results = self._exit.decide(view, open_positions)
@@ -205,7 +215,7 @@ class StrategyWorker:
                                   reason=f"positions unavailable ({exc}); no decision"))
             return
         for decision, draft, position in results:
-            self._record(decision)
+            self._record(decision, draft)
             if draft is None:
                 continue
             try:
@@ -214,6 +224,7 @@ class StrategyWorker:
                 self.status.intents_rejected += 1
                 self.status.last_reject_reason = f"{exc.code().name}: {exc.details()}"
                 log.error("intent %s not delivered: %s", draft.client_order_id, self.status.last_reject_reason)
+                self.signals.refused(decision, draft, f"not delivered: {self.status.last_reject_reason}")
                 continue
             self.status.intents_submitted += 1
             if not outcome.accepted:
@@ -222,8 +233,21 @@ class StrategyWorker:
                 if position is not None:
                     self._exit.refused(position)
                 log.warning("intent %s refused: %s", draft.client_order_id, outcome.reason)
+                self.signals.refused(decision, draft, outcome.reason)
 
-    def _record(self, decision: Decision) -> None:
+    def _apply_settings(self) -> Applied:
+        """The analysis plane's newest settings, from this decision on (a new strategy object when
+        its params changed: the candle book and the positions stay)."""
+        applied = self.tuning.at_decision()
+        if applied.strategy is not self.strategy:
+            self.strategy = self.harness.strategy = applied.strategy
+            self.status.params = params_as_text(applied.strategy.params)
+        self.status.settings = applied
+        self.status.settings_problem = self.tuning.problem
+        return applied
+
+    def _record(self, decision: Decision, draft: IntentDraft | None = None) -> None:
+        self.signals.decision(decision, draft)
         if self._on_decision is not None:
             self._on_decision(decision)
         self.status.decisions += 1

@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from services.strategies.catalogue._indicators import price_units, rolling_sums
-from services.strategies.params import BaseParams, require
+from services.strategies.params import BaseParams, bounds, require
 from services.strategies.sdk import EntrySignal, ExitSignal, MarketView, OpenPosition, Strategy
 from services.strategies.vector import CandleColumns, NotVectorizable, Signals
 
@@ -36,6 +36,9 @@ class BollingerTouchParams(BaseParams):
     stop_loss_pips: Decimal = Decimal("15")
     take_profit_pips: Decimal = Decimal("20")
     max_hold_minutes: int = 360
+    # What the analysis plane may set while a worker runs.
+    tunable = bounds(period=(5, 100), deviations=(1.0, 4.0), stop_loss_pips=(Decimal(2), Decimal(100)),
+                     take_profit_pips=(Decimal(2), Decimal(200)), max_hold_minutes=(5, 1440))
 
     def validate(self) -> None:
         require(self.period >= 2, f"param 'period' must be at least 2, got {self.period}")

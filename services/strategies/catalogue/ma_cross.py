@@ -24,7 +24,7 @@ from decimal import Decimal
 import numpy as np
 
 from services.strategies.catalogue._indicators import price_units, rolling_sums
-from services.strategies.params import BaseParams, require
+from services.strategies.params import BaseParams, bounds, require
 from services.strategies.sdk import EntrySignal, ExitSignal, MarketView, OpenPosition, Strategy
 from services.strategies.vector import CandleColumns, Signals
 
@@ -36,6 +36,9 @@ class MaCrossParams(BaseParams):
     stop_loss_pips: Decimal = Decimal("10")
     take_profit_pips: Decimal = Decimal("20")
     max_hold_minutes: int = 240
+    # What the analysis plane may set while a worker runs; slow_period stays inside the 200-candle book.
+    tunable = bounds(fast_period=(2, 50), slow_period=(5, 150), stop_loss_pips=(Decimal(2), Decimal(100)),
+                     take_profit_pips=(Decimal(2), Decimal(200)), max_hold_minutes=(5, 1440))
 
     def validate(self) -> None:
         require(self.fast_period >= 1, f"param 'fast_period' must be at least 1, got {self.fast_period}")
@@ -82,6 +85,15 @@ class MaCross(Strategy):
         if position.side == "short" and now > 0:
             return self.close(f"fast SMA above slow SMA on {self.decision_timeframe}: the opposite cross")
         return None
+
+    def indicators(self, view: MarketView) -> dict[str, float]:
+        """The two averages on the last candle, for the decision's signal (floats: the decision itself
+        compares them exactly)."""
+        p = self.params
+        closes = view.closes(self.decision_timeframe)
+        if len(closes) < p.slow_period:
+            return {}
+        return {"sma_fast": float(closes[-p.fast_period:].mean()), "sma_slow": float(closes[-p.slow_period:].mean())}
 
     def vector_rule(self) -> "MaCrossVector":
         return MaCrossVector(self.params)

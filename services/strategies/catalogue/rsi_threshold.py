@@ -17,7 +17,7 @@ from decimal import Decimal
 import talib
 
 from services.strategies.catalogue._indicators import recent
-from services.strategies.params import BaseParams, require
+from services.strategies.params import BaseParams, bounds, require
 from services.strategies.sdk import EntrySignal, ExitSignal, MarketView, OpenPosition, Strategy
 
 
@@ -30,6 +30,10 @@ class RsiThresholdParams(BaseParams):
     stop_loss_pips: Decimal = Decimal("12")
     take_profit_pips: Decimal = Decimal("15")
     max_hold_minutes: int = 120
+    # What the analysis plane may set while a worker runs.
+    tunable = bounds(period=(2, 50), oversold=(5.0, 45.0), overbought=(55.0, 95.0), exit_level=(30.0, 70.0),
+                     stop_loss_pips=(Decimal(2), Decimal(100)), take_profit_pips=(Decimal(2), Decimal(200)),
+                     max_hold_minutes=(5, 1440))
 
     def validate(self) -> None:
         require(self.period >= 2, f"param 'period' must be at least 2, got {self.period}")

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from quantmesh.common.v1 import common_pb2 as quantmesh_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$quantmesh/strategy/v1/strategy.proto\x12\x15quantmesh.strategy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a quantmesh/common/v1/common.proto\"\x12\n\x10GetStatusRequest\"\xb2\x01\n\x08\x44\x65\x63ision\x12.\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\x12\x16\n\x06\x61\x63tion\x18\x02 \x01(\tR\x06\x61\x63tion\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\x12&\n\x0f\x63lient_order_id\x18\x04 \x01(\tR\rclientOrderId\x12\x1e\n\ninstrument\x18\x05 \x01(\tR\ninstrument\"\x85\x06\n\x11GetStatusResponse\x12\x12\n\x04slug\x18\x01 \x01(\tR\x04slug\x12\x35\n\x04role\x18\x02 \x01(\x0e\x32!.quantmesh.common.v1.StrategyRoleR\x04role\x12+\n\x11interface_version\x18\x03 \x01(\rR\x10interfaceVersion\x12\x38\n\x05state\x18\x04 \x01(\x0e\x32\".quantmesh.strategy.v1.WorkerStateR\x05state\x12&\n\x0flast_candle_seq\x18\x05 \x01(\x04R\rlastCandleSeq\x12&\n\x0flast_factor_seq\x18\x06 \x01(\x04R\rlastFactorSeq\x12\x44\n\rlast_decision\x18\x07 \x01(\x0b\x32\x1f.quantmesh.strategy.v1.DecisionR\x0clastDecision\x12\x16\n\x06\x65vents\x18\x08 \x01(\x04R\x06\x65vents\x12+\n\x11intents_submitted\x18\t \x01(\x04R\x10intentsSubmitted\x12)\n\x10intents_rejected\x18\n \x01(\x04R\x0fintentsRejected\x12\'\n\x0fstrategy_errors\x18\x0b \x01(\x04R\x0estrategyErrors\x12\x1d\n\nlast_error\x18\x0c \x01(\tR\tlastError\x12(\n\x10skipped_by_flags\x18\r \x01(\x04R\x0eskippedByFlags\x12L\n\x06params\x18\x0e \x03(\x0b\x32\x34.quantmesh.strategy.v1.GetStatusResponse.ParamsEntryR\x06params\x12=\n\x0cstarted_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bstartedTime\x1a\x39\n\x0bParamsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01*\x9a\x01\n\x0bWorkerState\x12\x1c\n\x18WORKER_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17WORKER_STATE_WARMING_UP\x10\x01\x12\x18\n\x14WORKER_STATE_RUNNING\x10\x02\x12\x17\n\x13WORKER_STATE_PAUSED\x10\x03\x12\x1d\n\x19WORKER_STATE_RECONNECTING\x10\x04\x32j\n\x08Strategy\x12^\n\tGetStatus\x12\'.quantmesh.strategy.v1.GetStatusRequest\x1a(.quantmesh.strategy.v1.GetStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$quantmesh/strategy/v1/strategy.proto\x12\x15quantmesh.strategy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a quantmesh/common/v1/common.proto\"\x12\n\x10GetStatusRequest\"\xb2\x01\n\x08\x44\x65\x63ision\x12.\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\x12\x16\n\x06\x61\x63tion\x18\x02 \x01(\tR\x06\x61\x63tion\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\x12&\n\x0f\x63lient_order_id\x18\x04 \x01(\tR\rclientOrderId\x12\x1e\n\ninstrument\x18\x05 \x01(\tR\ninstrument\"\xa6\x07\n\x11GetStatusResponse\x12\x12\n\x04slug\x18\x01 \x01(\tR\x04slug\x12\x35\n\x04role\x18\x02 \x01(\x0e\x32!.quantmesh.common.v1.StrategyRoleR\x04role\x12+\n\x11interface_version\x18\x03 \x01(\rR\x10interfaceVersion\x12\x38\n\x05state\x18\x04 \x01(\x0e\x32\".quantmesh.strategy.v1.WorkerStateR\x05state\x12&\n\x0flast_candle_seq\x18\x05 \x01(\x04R\rlastCandleSeq\x12&\n\x0flast_factor_seq\x18\x06 \x01(\x04R\rlastFactorSeq\x12\x44\n\rlast_decision\x18\x07 \x01(\x0b\x32\x1f.quantmesh.strategy.v1.DecisionR\x0clastDecision\x12\x16\n\x06\x65vents\x18\x08 \x01(\x04R\x06\x65vents\x12+\n\x11intents_submitted\x18\t \x01(\x04R\x10intentsSubmitted\x12)\n\x10intents_rejected\x18\n \x01(\x04R\x0fintentsRejected\x12\'\n\x0fstrategy_errors\x18\x0b \x01(\x04R\x0estrategyErrors\x12\x1d\n\nlast_error\x18\x0c \x01(\tR\tlastError\x12(\n\x10skipped_by_flags\x18\r \x01(\x04R\x0eskippedByFlags\x12L\n\x06params\x18\x0e \x03(\x0b\x32\x34.quantmesh.strategy.v1.GetStatusResponse.ParamsEntryR\x06params\x12=\n\x0cstarted_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bstartedTime\x12%\n\x0eparams_version\x18\x10 \x01(\x04R\rparamsVersion\x12-\n\x12\x61llocation_version\x18\x11 \x01(\x04R\x11\x61llocationVersion\x12\x1e\n\nallocation\x18\x12 \x01(\tR\nallocation\x12)\n\x10settings_problem\x18\x13 \x01(\tR\x0fsettingsProblem\x1a\x39\n\x0bParamsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01*\x9a\x01\n\x0bWorkerState\x12\x1c\n\x18WORKER_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17WORKER_STATE_WARMING_UP\x10\x01\x12\x18\n\x14WORKER_STATE_RUNNING\x10\x02\x12\x17\n\x13WORKER_STATE_PAUSED\x10\x03\x12\x1d\n\x19WORKER_STATE_RECONNECTING\x10\x04\x32j\n\x08Strategy\x12^\n\tGetStatus\x12\'.quantmesh.strategy.v1.GetStatusRequest\x1a(.quantmesh.strategy.v1.GetStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,16 +35,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GETSTATUSRESPONSE_PARAMSENTRY']._loaded_options = None
   _globals['_GETSTATUSRESPONSE_PARAMSENTRY']._serialized_options = b'8\001'
-  _globals['_WORKERSTATE']._serialized_start=1108
-  _globals['_WORKERSTATE']._serialized_end=1262
+  _globals['_WORKERSTATE']._serialized_start=1269
+  _globals['_WORKERSTATE']._serialized_end=1423
   _globals['_GETSTATUSREQUEST']._serialized_start=130
   _globals['_GETSTATUSREQUEST']._serialized_end=148
   _globals['_DECISION']._serialized_start=151
   _globals['_DECISION']._serialized_end=329
   _globals['_GETSTATUSRESPONSE']._serialized_start=332
-  _globals['_GETSTATUSRESPONSE']._serialized_end=1105
-  _globals['_GETSTATUSRESPONSE_PARAMSENTRY']._serialized_start=1048
-  _globals['_GETSTATUSRESPONSE_PARAMSENTRY']._serialized_end=1105
-  _globals['_STRATEGY']._serialized_start=1264
-  _globals['_STRATEGY']._serialized_end=1370
+  _globals['_GETSTATUSRESPONSE']._serialized_end=1266
+  _globals['_GETSTATUSRESPONSE_PARAMSENTRY']._serialized_start=1209
+  _globals['_GETSTATUSRESPONSE_PARAMSENTRY']._serialized_end=1266
+  _globals['_STRATEGY']._serialized_start=1425
+  _globals['_STRATEGY']._serialized_end=1531
 # @@protoc_insertion_point(module_scope)

@@ -43,7 +43,7 @@ class Decision(_message.Message):
     def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., action: _Optional[str] = ..., reason: _Optional[str] = ..., client_order_id: _Optional[str] = ..., instrument: _Optional[str] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("slug", "role", "interface_version", "state", "last_candle_seq", "last_factor_seq", "last_decision", "events", "intents_submitted", "intents_rejected", "strategy_errors", "last_error", "skipped_by_flags", "params", "started_time")
+    __slots__ = ("slug", "role", "interface_version", "state", "last_candle_seq", "last_factor_seq", "last_decision", "events", "intents_submitted", "intents_rejected", "strategy_errors", "last_error", "skipped_by_flags", "params", "started_time", "params_version", "allocation_version", "allocation", "settings_problem")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,10 @@ class GetStatusResponse(_message.Message):
     SKIPPED_BY_FLAGS_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     STARTED_TIME_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATION_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATION_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_PROBLEM_FIELD_NUMBER: _ClassVar[int]
     slug: str
     role: _common_pb2.StrategyRole
     interface_version: int
@@ -81,4 +85,8 @@ class GetStatusResponse(_message.Message):
     skipped_by_flags: int
     params: _containers.ScalarMap[str, str]
     started_time: _timestamp_pb2.Timestamp
-    def __init__(self, slug: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.StrategyRole, str]] = ..., interface_version: _Optional[int] = ..., state: _Optional[_Union[WorkerState, str]] = ..., last_candle_seq: _Optional[int] = ..., last_factor_seq: _Optional[int] = ..., last_decision: _Optional[_Union[Decision, _Mapping]] = ..., events: _Optional[int] = ..., intents_submitted: _Optional[int] = ..., intents_rejected: _Optional[int] = ..., strategy_errors: _Optional[int] = ..., last_error: _Optional[str] = ..., skipped_by_flags: _Optional[int] = ..., params: _Optional[_Mapping[str, str]] = ..., started_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    params_version: int
+    allocation_version: int
+    allocation: str
+    settings_problem: str
+    def __init__(self, slug: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.StrategyRole, str]] = ..., interface_version: _Optional[int] = ..., state: _Optional[_Union[WorkerState, str]] = ..., last_candle_seq: _Optional[int] = ..., last_factor_seq: _Optional[int] = ..., last_decision: _Optional[_Union[Decision, _Mapping]] = ..., events: _Optional[int] = ..., intents_submitted: _Optional[int] = ..., intents_rejected: _Optional[int] = ..., strategy_errors: _Optional[int] = ..., last_error: _Optional[str] = ..., skipped_by_flags: _Optional[int] = ..., params: _Optional[_Mapping[str, str]] = ..., started_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., params_version: _Optional[int] = ..., allocation_version: _Optional[int] = ..., allocation: _Optional[str] = ..., settings_problem: _Optional[str] = ...) -> None: ...

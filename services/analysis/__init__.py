@@ -1,0 +1,1 @@
+"""The analysis plane: signals, performance, range metrics, a pattern book and the allocation policy."""

@@ -1,0 +1,98 @@
+"""The analysis plane as a real process (with a real control plane for its audit trail).
+
+Signals go in through the workers' own outbox and come back through ListSignals and the
+table; the settings stream pushes every change at once; every change reaches control's audit
+trail; a restart keeps the settings and their versions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+import grpc
+import pytest
+
+from quantmesh.analysis.v1 import analysis_pb2, analysis_pb2_grpc
+from quantmesh.control.v1 import control_pb2, control_pb2_grpc
+from services.common.strategy_settings import SettingsFollower
+from services.strategies.signals import SignalOutbox
+from tests.support.ports import free_port
+from tests.support.processes import PlaneProcess
+
+T0 = datetime(2026, 1, 5, 9, tzinfo=timezone.utc)
+
+
+class Planes:
+    def __init__(self, database_url: str, log_dir) -> None:
+        self.control = f"127.0.0.1:{free_port()}"
+        self.analysis = f"127.0.0.1:{free_port()}"
+        self.database_url = database_url
+        self.log_dir = log_dir
+        self.env = {"DATABASE_URL": database_url, "QUANTMESH_CONTROL_ADDR": self.control,
+                    # Nobody listens there: the followers of fills and candles just keep retrying.
+                    "QUANTMESH_ORDER_ADDR": f"127.0.0.1:{free_port()}",
+                    "QUANTMESH_MARKET_DATA_ADDR": f"127.0.0.1:{free_port()}",
+                    "QUANTMESH_DATA_DIR": str(log_dir / "data"), "QUANTMESH_GRACE_SECONDS": "1"}
+        self.processes: list[PlaneProcess] = []
+
+    def start(self, module: str, address: str) -> PlaneProcess:
+        process = PlaneProcess(module, {**self.env, "QUANTMESH_LISTEN": address}, self.log_dir).start()
+        process.wait_healthy(address)
+        self.processes.append(process)
+        return process
+
+
+@pytest.fixture(scope="module")
+def planes(database_url, tmp_path_factory):
+    running = Planes(database_url, tmp_path_factory.mktemp("analysis-plane"))
+    try:
+        running.start("services.control", running.control)
+        running.start("services.analysis", running.analysis)
+        yield running
+    finally:
+        for process in reversed(running.processes):
+            process.terminate()
+
+
+def signal(n: int, **fields) -> analysis_pb2.Signal:
+    message = analysis_pb2.Signal(
+        signal_id=f"probe.e.USD_JPY.{n}.0", strategy_slug="probe", role=1, instrument="USD_JPY",
+        action=analysis_pb2.SIGNAL_ACTION_HOLD, reason="no entry signal", params_version=0, allocation_version=0,
+        size_multiplier="1", price_ref=150.0, indicators={"sma_fast": 150.1}, **fields)
+    message.decision_time.FromDatetime(T0 + timedelta(minutes=n))
+    return message
+
+
+async def test_signals_from_the_workers_outbox_are_stored_once_and_listed(planes):
+    outbox = SignalOutbox(planes.analysis, linger_seconds=0.05)
+    await outbox.start()
+    try:
+        for n in range(30):
+            outbox.put(signal(n))
+        outbox.put(signal(3))  # a decision recorded twice (a retry after a lost answer)
+        deadline = asyncio.get_running_loop().time() + 20
+        while outbox.waiting and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        assert outbox.sent == 31 and outbox.waiting == 0
+    finally:
+        await outbox.stop()
+    async with grpc.aio.insecure_channel(planes.analysis) as channel:
+        stub = analysis_pb2_grpc.AnalysisStub(channel)
+        first = await stub.ListSignals(analysis_pb2.ListSignalsRequest(strategy_slug="probe", limit=20))
+        rest = await stub.ListSignals(analysis_pb2.ListSignalsRequest(strategy_slug="probe", limit=20,
+                                                                      page_token=first.next_page_token))
+        listed = [*first.signals, *rest.signals]
+        assert len(listed) == 30 and not rest.next_page_token
+        assert [s.signal_id for s in listed] == [f"probe.e.USD_JPY.{n}.0" for n in reversed(range(30))]
+        assert listed[0].indicators["sma_fast"] == 150.1 and listed[0].seq > listed[-1].seq
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await stub.RecordSignals(analysis_pb2.RecordSignalsRequest(signals=[signal(99, confidence=1.5)]))
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "signals[0].confidence 1.5 is outside 0 to 1" in bad.value.details()
+    conn = await asyncpg.connect(planes.database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM analysis.signals WHERE strategy_slug = 'probe'") == 30
+    finally:
+        await conn.close()
