@@ -193,6 +193,9 @@ class FastBacktest:
             raise NotVectorizable(f"{strategy.slug} has no vector rule; it runs on the event path")
         if settings.paper.liquidity is not None:
             raise NotVectorizable("partial fills (QUANTMESH_PAPER_LIQUIDITY) need the event path")
+        if strategy.params.protect_at_venue:
+            raise NotVectorizable("stops held at the venue (protect_at_venue) fire tick by tick; "
+                                  "they need the event path")
         if settings.fill_at not in ("next", "current"):
             raise ValueError(f"fill_at must be 'next' or 'current', got {settings.fill_at!r}")
         self.strategy = strategy

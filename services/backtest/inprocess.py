@@ -199,6 +199,7 @@ class InProcessBacktest:
         self.store = MemoryOrderStore()
         self.result = BacktestResult(fills=[], curve=[], decisions=[], rejected=[], currency=currency)
         self.working: set[str] = set()  # client ids the venue may still fill
+        self.protected_at_venue = strategy.params.protect_at_venue
         self.clock: SimulatedClock | None = None
         self.orders: OrderEngine | None = None
         self._last_fill_seq = 0
@@ -279,6 +280,9 @@ class InProcessBacktest:
             async for seq, event in self.store.fill_events(self._last_fill_seq, self.orders.fill_events.last_seq):
                 self._book_fill(event.fill)
                 self._last_fill_seq = seq
+        if self.protected_at_venue:
+            # Stops and take-profits the order plane placed at the venue on a fill work from the next quote.
+            self.working.update(o.intent.client_order_id for o in self.orders.journal.working_orders())
         if self.working:
             for cid in list(self.working):
                 order = await self.store.by_client_id(cid)

@@ -224,6 +224,10 @@ class MeshBacktest:
         # One strategy instance per worker, as in the live mesh (two processes, two instances).
         self.strategies = {"exit": make_strategy(), "entry": make_strategy()}
         strategy = self.strategies["entry"]
+        if strategy.params.protect_at_venue:
+            raise MeshBacktestError(
+                f"{strategy.slug} holds its stops at the venue (protect_at_venue): they fill at any later quote, "
+                "which the mesh backtest's lockstep does not wait for. Run it without --mesh.")
         self.slug = strategy.slug
         self.instrument = strategy.params.instrument
         self.decision_timeframe = strategy.decision_timeframe

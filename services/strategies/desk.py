@@ -44,6 +44,9 @@ class IntentDraft:
     note: str
     # The newest quote the decision saw (Bar.closed_time); the order fills only after it.
     decision_time: datetime | None = None
+    # Protection the venue holds once the entry fills (price distances), with protect_at_venue.
+    stop_loss_distance: Decimal | None = None
+    take_profit_distance: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,6 +75,8 @@ def intent_message(draft: IntentDraft, *, account: str, trace: common_pb2.TraceC
         note=draft.note[:MAX_NOTE_CHARS], trace_context=trace)
     if draft.decision_time is not None:
         intent.decision_time.FromDatetime(draft.decision_time)
+    intent.stop_loss_distance = decimal_text(draft.stop_loss_distance)
+    intent.take_profit_distance = decimal_text(draft.take_profit_distance)
     return intent
 
 
@@ -115,9 +120,14 @@ class EntryDesk:
                             reason=f"already {'long' if position > 0 else 'short'} {abs(position)}; "
                                    f"not adding: {signal.reason}"), None
         client_id = entry_client_id(slug, instrument, candle_start)
+        params = self.harness.strategy.params
+        protection = dict(stop_loss_distance=params.stop_loss_pips * params.pip_size,
+                          take_profit_distance=params.take_profit_pips * params.pip_size) \
+            if params.protect_at_venue else {}
         draft = IntentDraft(client_order_id=client_id, slug=slug, role="entry", instrument=instrument,
                             side=signal.side, quantity=signal.quantity, limit_price=signal.limit_price,
-                            reduce_only=False, note=signal.reason, decision_time=decision_time(self.harness, view))
+                            reduce_only=False, note=signal.reason, decision_time=decision_time(self.harness, view),
+                            **protection)
         return Decision(time=view.now, action="enter", reason=signal.reason, instrument=instrument,
                         client_order_id=client_id, confidence=signal.confidence), draft
 

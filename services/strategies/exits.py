@@ -64,7 +64,8 @@ def protective_exit(
         return None
     tf = _quote_timeframe(view, timeframe)
     bar = view.last(tf) if tf is not None else None
-    if bar is not None:
+    # Held at the venue, the stop-loss and take-profit are the venue's to fire: never both.
+    if bar is not None and not params.protect_at_venue:
         profit = open_profit_pips(params, position, bar.bid.close, bar.ask.close)
         closes_at = "bid" if position.side == "long" else "ask"
         if profit <= -params.stop_loss_pips:

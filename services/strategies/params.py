@@ -75,6 +75,11 @@ class BaseParams:
     max_hold_minutes: int
     # Bars of the decision timeframe the worker loads before it trades.
     warmup_bars: int = 200
+    # True: the stop-loss and take-profit rest at the venue from the moment an entry fills (they
+    # fire tick by tick, also while this worker or the whole mesh is down), and the EXIT worker
+    # leaves those two exits to the venue (docs/planes.md, "Protection at the venue"). False: the
+    # EXIT worker checks them at each decision candle's close.
+    protect_at_venue: bool = False
     #: The params the analysis plane may change while the worker runs (services/analysis), with
     #: their bounds; every other param is fixed at the worker's start. None by default: a
     #: strategy opts in param by param, and keeps a bound inside what its candle book holds.

@@ -44,3 +44,10 @@ def test_a_limit_draft_rests_gtc_and_an_exit_is_reduce_only():
 def test_a_long_note_is_cut_the_same_way_everywhere():
     intent = _intent(_draft(note="x" * 3000, decision_time=None))
     assert intent.note == "x" * MAX_NOTE_CHARS and intent.decision_time is None
+
+
+def test_protection_distances_travel_to_the_intent_and_none_means_none():
+    protected = _intent(_draft(stop_loss_distance=Decimal("0.150"), take_profit_distance=Decimal("0.300")))
+    assert (protected.stop_loss_distance, protected.take_profit_distance) == (Decimal("0.150"), Decimal("0.300"))
+    plain = _intent(_draft())
+    assert not plain.stop_loss_distance and not plain.take_profit_distance
