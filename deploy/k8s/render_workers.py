@@ -113,6 +113,7 @@ def worker_deployment(slug: str, role: str, params: dict[str, str]) -> dict:
             {"name": "QUANTMESH_CONTROL_ADDR", "value": "control:50052"},
             {"name": "QUANTMESH_ORDER_ADDR", "value": "order:50053"},
             {"name": "QUANTMESH_POSITION_ADDR", "value": "position:50054"},
+            {"name": "QUANTMESH_ANALYSIS_ADDR", "value": "analysis:50056"},
             {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://jaeger:4317"},
             {"name": "OTEL_SERVICE_NAME", "value": f"strategy.{slug}.{role}"},
         ],

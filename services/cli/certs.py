@@ -33,7 +33,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 #: The Services of deploy/k8s and the names they have inside the cluster; strategy-workers is the
 #: headless Service the console reaches each worker pod through (by IP, checked against this name).
-KUBERNETES_SERVICES = ("market-data", "control", "order", "position", "console", "strategy-workers")
+KUBERNETES_SERVICES = ("market-data", "control", "order", "position", "analysis", "console", "strategy-workers")
 NAMESPACE = "quantmesh"
 FILES = ("ca.crt", "tls.crt", "tls.key")
 

@@ -14,7 +14,7 @@ PLANES = ("control", "market_data", "order", "position")
 #: the strategy workers take WORKER_METRICS_BASE_PORT and up, in the order they start. Clear of 9464,
 #: the port every pod uses in the cluster (a local run of the rendered manifests binds it too).
 METRICS_PORTS: Mapping[str, int] = {"market_data": 9451, "control": 9452, "order": 9453, "position": 9454,
-                                    "console": 9455}
+                                    "console": 9455, "analysis": 9456}
 WORKER_METRICS_BASE_PORT = 9470
 
 
@@ -29,9 +29,16 @@ def plane_specs(addresses: Mapping[str, str], *, instrument: str,
 
 def mesh_env(addresses: Mapping[str, str], *, database_url: str, data_dir: Path) -> dict[str, str]:
     """What every process of one mesh shares: the database and where each plane listens."""
-    return {"DATABASE_URL": database_url, "QUANTMESH_DATA_DIR": str(data_dir),
-            "QUANTMESH_MARKET_DATA_ADDR": addresses["market_data"], "QUANTMESH_CONTROL_ADDR": addresses["control"],
-            "QUANTMESH_ORDER_ADDR": addresses["order"], "QUANTMESH_POSITION_ADDR": addresses["position"]}
+    shared = {"DATABASE_URL": database_url, "QUANTMESH_DATA_DIR": str(data_dir),
+              "QUANTMESH_MARKET_DATA_ADDR": addresses["market_data"], "QUANTMESH_CONTROL_ADDR": addresses["control"],
+              "QUANTMESH_ORDER_ADDR": addresses["order"], "QUANTMESH_POSITION_ADDR": addresses["position"]}
+    # Workers follow the analysis plane only where the mesh runs one (`quantmesh up`; not a --mesh backtest).
+    return {**shared, "QUANTMESH_ANALYSIS_ADDR": addresses["analysis"]} if "analysis" in addresses else shared
+
+
+def analysis_spec(address: str) -> ProcessSpec:
+    """The analysis plane: signals, performance, the allocation policy (after the planes, before the workers)."""
+    return ProcessSpec(name="analysis", module="services.analysis", address=address, env={"QUANTMESH_LISTEN": address})
 
 
 def console_spec(*, health: str, http: str, workers: Sequence[str]) -> ProcessSpec:

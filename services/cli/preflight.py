@@ -27,7 +27,7 @@ from services.order.repository import SCHEMA as ORDER_SCHEMA
 
 #: The single-writer planes and the schema each one writes (the position plane names its own in __main__).
 WRITER_SCHEMAS: Mapping[str, str] = {"control": CONTROL_SCHEMA, "market_data": MARKET_DATA_SCHEMA,
-                                     "order": ORDER_SCHEMA, "position": "positions"}
+                                     "order": ORDER_SCHEMA, "position": "positions", "analysis": "analysis"}
 
 
 def listen_addresses(specs: Sequence[ProcessSpec]) -> list[tuple[str, str]]:

@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 
 from services.cli.dial import Dialer
-from services.cli.planes import (METRICS_PORTS, PLANES, WORKER_METRICS_BASE_PORT, console_spec, mesh_env,
-                                 plane_specs, with_metrics)
+from services.cli.planes import (METRICS_PORTS, PLANES, WORKER_METRICS_BASE_PORT, analysis_spec, console_spec,
+                                 mesh_env, plane_specs, with_metrics)
 from services.cli.preflight import WRITER_SCHEMAS, held_writer_leases, refusal, taken_addresses
 from services.cli.supervisor import ProcessSpec, Supervisor, dial_like_the_planes
 from services.cli.tape import Tape
@@ -78,7 +78,8 @@ def _feed_env(args) -> dict[str, str]:
 
 
 def plan(args, addresses: dict[str, str]) -> list[ProcessSpec]:
-    specs = plane_specs(addresses, instrument=args.instrument, env={"market_data": _feed_env(args)})
+    specs = [*plane_specs(addresses, instrument=args.instrument, env={"market_data": _feed_env(args)}),
+             analysis_spec(addresses["analysis"])]
     port = WORKER_BASE_PORT
     for slug in [s.strip() for s in args.strategies.split(",") if s.strip()]:
         for role in ("entry", "exit"):
@@ -175,7 +176,7 @@ async def run_up(args) -> int:
                 # Following from before the first worker starts: no order is missed; the lines wait for the banner.
                 following = asyncio.create_task(follow(dialer, addresses, tape.say))
         (data_dir / "mesh.json").write_text(json.dumps(
-            {"planes": {s.name: s.address for s in specs if s.name in PLANES},
+            {"planes": {s.name: s.address for s in specs if s.name in (*PLANES, "analysis")},
              "workers": {s.name: s.address for s in specs if s.module == "services.strategies"},
              "console": f"http://{console_address(specs)}/", "database": database}, indent=2))
         print(banner(specs, data_dir, "embedded PostgreSQL" if embedded else "DATABASE_URL", cli=cli_name(),

@@ -31,6 +31,7 @@ PLANES: Mapping[str, tuple[str, int]] = {
     "control": ("services.control", 50052),
     "order": ("services.order", 50053),
     "position": ("services.position", 50054),
+    "analysis": ("services.analysis", 50056),
 }
 QUANTMESH_IMAGE = "quantmesh"
 

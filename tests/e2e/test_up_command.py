@@ -63,7 +63,7 @@ def test_up_status_crash_restart_and_ctrl_c(tmp_path):
         status = subprocess.run([sys.executable, "-m", "services.cli", "status", "--data-dir", str(data_dir)],
                                 cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
         assert status.returncode == 0, status.stdout + status.stderr
-        assert status.stdout.count("SERVING") == 4
+        assert status.stdout.count("SERVING") == 5  # the four planes and analysis
         assert "ma_cross.entry" in status.stdout and "ma_cross.exit" in status.stdout
 
         follow_path = tmp_path / "follow.out"

@@ -111,7 +111,7 @@ def test_every_quantmesh_pod_serves_metrics_and_prometheus_finds_it_by_a_headles
     scrape = yaml.safe_load((PROMETHEUS / "prometheus-kind.yml").read_text())
     services = {s["metadata"]["name"]: s for s in of_kind(objects, "Service")}
     jobs = {job["job_name"]: job["dns_sd_configs"][0] for job in scrape["scrape_configs"]}
-    assert set(jobs) == {"market_data", "control", "order", "position", "console", "strategy"}
+    assert set(jobs) == {"market_data", "control", "order", "position", "analysis", "console", "strategy"}
     for workload in of_kind(objects, "Deployment"):
         container = pod_spec(workload)["containers"][0]
         if container["image"] != "quantmesh:dev":
