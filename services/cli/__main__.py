@@ -13,6 +13,7 @@ import asyncio
 import logging
 import sys
 
+from services.cli.analysis import add_analysis_parser, run_analysis
 from services.cli.backtest import add_backtest_parser, run_backtest
 from services.cli.certs import add_certs_parser, run_certs
 from services.cli.optimize import add_optimize_parser, run_optimize
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_status_parser(sub)
     add_backtest_parser(sub)
     add_optimize_parser(sub)
+    add_analysis_parser(sub)
     add_certs_parser(sub)
     add_orders_parsers(sub)
     try:
@@ -57,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "optimize":
         logging.getLogger().setLevel(logging.WARNING)
         return asyncio.run(run_optimize(args))
+    if args.command == "analysis":
+        return run_analysis(args)
     if args.command == "certs":
         return run_certs(args)
     if args.command == "status":

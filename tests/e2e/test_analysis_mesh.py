@@ -19,6 +19,9 @@ strategy and neither frozen one; a value outside the bounds is refused with a se
 from __future__ import annotations
 
 import asyncio
+import csv
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -43,6 +46,7 @@ from services.strategies.sdk import Bar, MarketView, Ohlc
 from tests.support.data import bar_spec
 from tests.support.mesh import Mesh, StrategyPair, all_orders
 from tests.support.ports import free_port
+from tests.support.postgres import PROJECT_ROOT
 from tests.support.processes import PlaneProcess
 
 START_PARAMS = {"fast_period": "3", "slow_period": "8", "stop_loss_pips": "3", "take_profit_pips": "4",
@@ -449,3 +453,29 @@ def test_pattern_book_and_range_metrics_come_from_the_same_run(run):
     (usd_jpy,) = run.observed["ranges"]
     assert usd_jpy.instrument == "USD_JPY" and usd_jpy.atr > 0 and usd_jpy.candles > 200
     assert usd_jpy.as_of.ToDatetime(tzinfo=timezone.utc) == REAL[1]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "services.cli", "analysis", *args], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_report_prints_the_figures_and_writes_trades_and_plots(run, tmp_path):
+    result = cli("report", "--address", run.address, "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    performance = {p.strategy_slug: p for p in run.observed["performance"].performance}
+    cross = performance["ma_cross"].overall
+    overall = next(line.split() for line in result.stdout.splitlines() if line.split()[:3] == ["ma_cross", "USD_JPY",
+                                                                                                  "overall"])
+    assert overall[3:] == [str(cross.trades), f"{cross.win_rate:.0%}", f"{cross.expectancy:.2f}",
+                           f"{cross.profit_factor:.2f}", f"{cross.sharpe:.2f}", cross.net_pnl, cross.max_drawdown]
+    for title in ("Allocation (policy: apply)", "Settings", "Range metrics", "Pattern book"):
+        assert title in result.stdout
+    with (tmp_path / "trades.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [Decimal(r["net_pnl"]) for r in rows if r["strategy"] == "ma_cross"] == \
+        [Decimal(t.net_pnl) for t in performance["ma_cross"].trades]
+    for plot in ("equity.png", "patterns.png"):
+        assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    refused = cli("set", "rsi_threshold", "period=80", "--reason", "cli", "--address", run.address)
+    assert refused.returncode == 1 and "must be between 2 and 50" in refused.stderr
