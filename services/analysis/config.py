@@ -57,7 +57,8 @@ def settings_from_env(env: Env) -> AnalysisSettings:
             step=env.decimal("QUANTMESH_ANALYSIS_MULTIPLIER_STEP", Decimal("0.05")),
             min_trades=env.int("QUANTMESH_ANALYSIS_MIN_TRADES", 10, minimum=1),
             off_profit_factor=env.decimal("QUANTMESH_ANALYSIS_OFF_PROFIT_FACTOR", Decimal("0.7"), minimum=Decimal(0)),
-            high_volatility_factor=env.decimal("QUANTMESH_ANALYSIS_HIGH_VOLATILITY_FACTOR", Decimal("0.5")))
+            high_volatility_factor=env.decimal("QUANTMESH_ANALYSIS_HIGH_VOLATILITY_FACTOR", Decimal("0.5")),
+            off_minutes=env.int("QUANTMESH_ANALYSIS_OFF_MINUTES", 240, minimum=0, maximum=100_000))
     except ConfigError:
         raise
     except ValueError as exc:  # the limits' own checks, across variables

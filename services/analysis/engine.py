@@ -20,7 +20,7 @@ from services.analysis.board import SettingsBoard
 from services.analysis.config import AnalysisSettings
 from services.analysis.patterns import Bucket, pattern_book
 from services.analysis.performance import Figures, Performance, figures, performance
-from services.analysis.policy import recommend
+from services.analysis.policy import judged_trades, recommend
 from services.analysis.ranges import RangeCandle, RangeMetrics, RangeTracker, Regime
 from services.analysis.repository import AnalysisRepository
 from services.analysis.signals import SignalQuery, SignalRecord
@@ -54,6 +54,7 @@ class AnalysisEngine:
         self.ranges: dict[str, RangeTracker] = {}
         self.recommendations: dict[str, Recommendation] = {}
         self._instrument_of: dict[str, str] = {}  # each strategy's latest instrument: its regime counts
+        self.data_time: datetime | None = None  # the latest candle or fill: the policy's clock
         self._wake = asyncio.Event()
 
     @classmethod
@@ -84,6 +85,11 @@ class AnalysisEngine:
         for fill in fills:
             self.trades.apply(fill)
             self._instrument_of[fill.strategy] = fill.instrument
+            self._saw(fill.time)
+
+    def _saw(self, moment: datetime) -> None:
+        if self.data_time is None or moment > self.data_time:
+            self.data_time = moment
 
     async def apply_candles(self, candles: Sequence[RangeCandle]) -> None:
         states = []
@@ -94,6 +100,7 @@ class AnalysisEngine:
             state = tracker.add(candle)
             if state is not None:
                 states.append(state)
+                self._saw(state.as_of)
         if states:
             await self._repository.record_states(states)
             self._wake.set()
@@ -126,13 +133,16 @@ class AnalysisEngine:
     # ---- the policy -------------------------------------------------------------------------
 
     def recommend_all(self) -> dict[str, Recommendation]:
-        now = self._clock.now()
         out = {}
+        if self.data_time is None:
+            return out
         for strategy in sorted({s for s, _ in self.trades.keys()}):
-            rolling = figures(self.strategy_trades(strategy)[-self.settings.rolling_trades:])
+            current = self.board.get(strategy).allocation
+            judged = figures(judged_trades(self.strategy_trades(strategy), current, self.settings.rolling_trades))
             regime = self.regime_of(strategy)
-            out[strategy] = Recommendation(strategy=strategy, recommended=recommend(rolling, regime, self.settings.limits),
-                                           regime=regime, basis=rolling, computed_time=now)
+            out[strategy] = Recommendation(
+                strategy=strategy, regime=regime, basis=judged, computed_time=self._clock.now(),
+                recommended=recommend(judged, regime, self.settings.limits, current=current, now=self.data_time))
         return out
 
     async def run_policy(self) -> None:

@@ -35,14 +35,22 @@ def _insert(table: str, columns: Sequence[str], types: Sequence[str], conflict: 
             f"ON CONFLICT ({conflict}) DO NOTHING")
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
 def settings_body(settings: StrategySettings) -> str:
     allocation = settings.allocation
     return json.dumps({
         "params": dict(settings.params), "params_version": settings.params_version,
         "allocation": {"size_multiplier": str(allocation.size_multiplier), "entries_enabled": allocation.entries_enabled,
-                       "reason": allocation.reason},
+                       "reason": allocation.reason, "judged_since": _iso(allocation.judged_since)},
         "allocation_version": settings.allocation_version, "frozen": settings.frozen,
-        "updated_time": settings.updated_time.isoformat() if settings.updated_time else None,
+        "updated_time": _iso(settings.updated_time),
         "updated_by": settings.updated_by, "reason": settings.reason}, sort_keys=True)
 
 
@@ -52,9 +60,10 @@ def settings_from_body(slug: str, version: int, body: str) -> StrategySettings:
     return StrategySettings(
         slug=slug, version=version, params=data["params"], params_version=data["params_version"],
         allocation=Allocation(size_multiplier=Decimal(allocation["size_multiplier"]),
-                              entries_enabled=allocation["entries_enabled"], reason=allocation["reason"]),
+                              entries_enabled=allocation["entries_enabled"], reason=allocation["reason"],
+                              judged_since=_moment(allocation.get("judged_since"))),
         allocation_version=data["allocation_version"], frozen=data["frozen"],
-        updated_time=datetime.fromisoformat(data["updated_time"]) if data["updated_time"] else None,
+        updated_time=_moment(data["updated_time"]),
         updated_by=data["updated_by"], reason=data["reason"])
 
 

@@ -70,6 +70,7 @@ from services.strategies.desk import Decision, IntentDraft, intent_message
 from services.strategies.params import params_as_text
 from services.strategies.sdk import Bar, Ohlc, OpenPosition, Strategy, StrategyHarness
 from services.strategies.status import WorkerStatus
+from services.strategies.tuning import Tuning
 from services.strategies.worker import StrategyWorker
 
 log = logging.getLogger(__name__)
@@ -185,9 +186,12 @@ class EngineOrders:
 
 class InProcessBacktest:
     def __init__(self, strategy: Strategy, settings: BacktestSettings = BacktestSettings(), *,
-                 make_strategy: Callable[[], Strategy] | None = None) -> None:
+                 make_strategy: Callable[[], Strategy] | None = None, policy=None) -> None:
         """`make_strategy` builds the second worker's instance (live: two processes, two instances);
-        by default both workers share `strategy`, which holds no state of its own."""
+        by default both workers share `strategy`, which holds no state of its own. `policy` (a
+        services/backtest/policy.py PolicyReplay) is the workers' settings source, fed every
+        candle and fill: the allocation policy walk-forward."""
+        self.policy = policy
         self.strategy = strategy
         self.settings = settings
         self.instrument = strategy.params.instrument
@@ -217,7 +221,8 @@ class InProcessBacktest:
                               params=params_as_text(strategy.params), state="RUNNING")
         return StrategyWorker(harness=harness, role=role, market=None,
                               positions=LedgerPositions(self.ledger, self.settings.account), orders=EngineOrders(self),
-                              flags=_AllowAll(), status=status, on_decision=self._note, tracer=Untraced())
+                              flags=_AllowAll(), status=status, on_decision=self._note, tracer=Untraced(),
+                              tuning=Tuning(strategy, self.policy) if self.policy is not None else None)
 
     def _note(self, decision: Decision) -> None:
         if decision.action != "hold":
@@ -254,6 +259,8 @@ class InProcessBacktest:
             await self.quote_to_venue()
         for candle in self.aggregator.on_tick(tick):
             bar = to_bar(candle)
+            if self.policy is not None:
+                self.policy.on_candle(bar)
             values = self.factors.on_candle(candle) if self.factors is not None else None
             decides = bar.timeframe == self.decision_timeframe
             if decides:
@@ -294,6 +301,8 @@ class InProcessBacktest:
                                           strategy=fill.strategy_slug, side=fill.side, quantity=fill.quantity,
                                           price=fill.price, commission=fill.commission, time=fill.time))
         self.ledger.take_bookkeeping()  # nothing to store in a backtest: the ledger is the record
+        if self.policy is not None:
+            self.policy.on_fill(fill)
         self.result.fills.append(FillRecord(time=fill.time, strategy=fill.strategy_slug, instrument=fill.instrument,
                                             side=fill.side, quantity=fill.quantity, price=fill.price,
                                             commission=fill.commission))

@@ -33,6 +33,8 @@ from services.backtest.data import DataError, MarketData
 from services.backtest.fast import FastBacktest, FastSettings, NotVectorizable
 from services.backtest.inprocess import BacktestResult, BacktestSettings, InProcessBacktest
 from services.backtest.mesh import MeshBacktest, MeshBacktestError
+from services.backtest.policy import replay_for
+from services.backtest.policy import report as report_policy
 from services.backtest.html_report import write_html_report
 from services.backtest.progress import expected_ticks
 from services.backtest.report import EquityPoint, format_summary, summarize, summary_rows, write_trades_csv
@@ -82,6 +84,9 @@ def add_backtest_parser(sub) -> None:
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR),
                         help="where parsed data is cached (keyed by the files' hash)")
     parser.add_argument("--no-cache", action="store_true", help="read the data file itself, store nothing")
+    parser.add_argument("--policy", action="store_true",
+                        help="replay the analysis plane's allocation policy walk-forward (QUANTMESH_ANALYSIS_*, "
+                             "docs/analysis.md): sizes from the trades closed so far; writes allocations.csv")
     parser.add_argument("--mesh", action="store_true",
                         help="run through the real gRPC mesh (every plane its own process, lock-stepped; slower) "
                              "instead of in one process; the trades are the same")
@@ -147,6 +152,9 @@ async def run_backtest(args) -> int:
             raise DataError(f"--from {start.isoformat()} is not before --to {end.isoformat()}")
         if args.fast and args.mesh:
             raise DataError("--fast and --mesh are two ways to run; choose one")
+        if args.policy and (args.fast or args.mesh):
+            raise DataError("--policy replays the allocation policy in the event path only; leave out --fast and --mesh")
+        policy = replay_for(strategy, Env()) if args.policy else None
         cache = None if args.no_cache else TickCache(Path(args.cache_dir))
         data = MarketData(args.data, strategy.params.instrument, spread=spread, timezone=_timezone(args.data_timezone),
                           cache=cache)
@@ -193,7 +201,7 @@ async def run_backtest(args) -> int:
                     print(f"quantmesh backtest --fast: {exc}; running the in-process path instead", file=sys.stderr)
                     fast = None
             if result is None:
-                result = await InProcessBacktest(strategy, settings).run(ticks, on_tick=on_tick)
+                result = await InProcessBacktest(strategy, settings, policy=policy).run(ticks, on_tick=on_tick)
             elapsed = time.perf_counter() - began
     except DataError as exc:
         print(f"quantmesh backtest: {exc}", file=sys.stderr)
@@ -234,6 +242,8 @@ async def run_backtest(args) -> int:
         print(f"  refused intents: {len(result.rejected)} ("
               + ", ".join(f"{rule} x{n}" for rule, n in reasons.most_common()) + ")")
         print(f"    first: {result.rejected[0][1]}")
+    if policy is not None:
+        report_policy(policy, out)
     if args.mesh:
         if result.disagreements:
             print("  the position plane DISAGREES with the order plane's fills:")

@@ -43,6 +43,8 @@ class Allocation:
     size_multiplier: Decimal = Decimal(1)
     entries_enabled: bool = True
     reason: str = "full size"
+    #: The policy judges only trades closed after this (when it last turned entries off); None: all.
+    judged_since: datetime | None = None
 
     def same_as(self, other: "Allocation") -> bool:
         """Equal in effect (the reason is only words)."""
@@ -52,13 +54,16 @@ class Allocation:
         return f"x{trimmed_decimal_text(self.size_multiplier)}" if self.entries_enabled else "entries off"
 
     def to_proto(self) -> analysis_pb2.Allocation:
-        return analysis_pb2.Allocation(size_multiplier=trimmed_decimal_text(self.size_multiplier),
-                                       entries_enabled=self.entries_enabled, reason=self.reason)
+        message = analysis_pb2.Allocation(size_multiplier=trimmed_decimal_text(self.size_multiplier),
+                                          entries_enabled=self.entries_enabled, reason=self.reason)
+        if self.judged_since is not None:
+            message.judged_since.CopyFrom(to_timestamp(self.judged_since))
+        return message
 
     @classmethod
     def from_proto(cls, message: analysis_pb2.Allocation) -> "Allocation":
         return cls(size_multiplier=Decimal(message.size_multiplier or "1"), entries_enabled=message.entries_enabled,
-                   reason=message.reason)
+                   reason=message.reason, judged_since=optional_from_timestamp(message, "judged_since"))
 
 
 FULL_SIZE = Allocation()

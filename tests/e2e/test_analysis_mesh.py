@@ -57,7 +57,7 @@ CHANGE_AFTER, OLD_BUY, NEW_BUY = 16, 17, 19
 REAL = (datetime(2013, 2, 5, 0, tzinfo=timezone.utc), datetime(2013, 2, 5, 8, tzinfo=timezone.utc))
 T0 = REAL[0] - timedelta(minutes=len(PATH) + 30)
 POLICY_ENV = {"QUANTMESH_ANALYSIS_MIN_TRADES": "3", "QUANTMESH_ANALYSIS_ROLLING_TRADES": "10",
-              "QUANTMESH_ANALYSIS_MAX_MULTIPLIER": "0.9"}
+              "QUANTMESH_ANALYSIS_MAX_MULTIPLIER": "0.9", "QUANTMESH_ANALYSIS_OFF_MINUTES": "100000"}
 
 
 def entry_actions(params: dict[str, str], closes: list[float]) -> list[str]:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
 from services.analysis.performance import Figures
-from services.analysis.policy import PolicyLimits, recommend
+from services.analysis.policy import PolicyLimits, judged_trades, recommend
 from services.analysis.ranges import Regime
 from services.analysis.settings import ParamsRefused, with_allocation, with_freeze, with_params
 from services.common.errors import FailedPrecondition
-from services.common.strategy_settings import Allocation, StrategySettings
+from services.common.strategy_settings import FULL_SIZE, Allocation, StrategySettings
 from services.strategies.desk import Decision, IntentDraft
 from services.strategies.registry import load_strategy
 from services.strategies.tuning import Applied, CatalogueRules, Tuning, sized_entry
@@ -38,13 +38,29 @@ def rolling(trades: int, profit: str, loss: str) -> Figures:
     (rolling(20, "300", "1000"), Regime.LOW, "0.25", False),
 ])
 def test_the_policy_rule(figures, regime, multiplier, enabled):
-    got = recommend(figures, regime, LIMITS)
+    got = recommend(figures, regime, LIMITS, current=FULL_SIZE, now=NOW)
     assert (got.size_multiplier, got.entries_enabled) == (Decimal(multiplier), enabled), got.reason
-    assert got.reason
+    assert got.reason and got.judged_since == (None if enabled else NOW)  # off: only later trades count
 
 
 def test_too_few_trades_to_judge_recommend_nothing():
-    assert recommend(rolling(9, "5000", "100"), Regime.HIGH, LIMITS) is None
+    assert recommend(rolling(9, "5000", "100"), Regime.HIGH, LIMITS, current=FULL_SIZE, now=NOW) is None
+
+
+def test_entries_off_cool_down_then_go_on_probation_and_are_judged_on_later_trades_only():
+    off = recommend(rolling(20, "100", "1000"), Regime.NORMAL, LIMITS, current=FULL_SIZE, now=NOW)
+    assert not off.entries_enabled and off.judged_since == NOW
+    early = NOW + timedelta(minutes=LIMITS.off_minutes - 1)
+    assert recommend(rolling(0, "0", "0"), Regime.NORMAL, LIMITS, current=off, now=early) is None
+    later = NOW + timedelta(minutes=LIMITS.off_minutes)
+    probation = recommend(rolling(0, "0", "0"), Regime.HIGH, LIMITS, current=off, now=later)
+    assert (probation.size_multiplier, probation.entries_enabled, probation.judged_since) == (Decimal("0.25"), True, NOW)
+    assert recommend(rolling(3, "0", "300"), Regime.NORMAL, LIMITS, current=probation, now=later) is None
+    judged = recommend(rolling(10, "1300", "1000"), Regime.NORMAL, LIMITS, current=probation, now=later)
+    assert (judged.size_multiplier, judged.judged_since) == (Decimal("1.3"), NOW)
+    trades = [type("T", (), {"closed_time": NOW + timedelta(minutes=m)})() for m in (-5, 0, 5, 10)]
+    assert [t.closed_time for t in judged_trades(trades, probation, 1)] == [NOW + timedelta(minutes=10)]
+    assert len(judged_trades(trades, probation, 20)) == 2 and len(judged_trades(trades, FULL_SIZE, 20)) == 4
 
 
 def settings(**changes) -> StrategySettings:

@@ -338,14 +338,16 @@ class GetPatternBookResponse(_message.Message):
     def __init__(self, buckets: _Optional[_Iterable[_Union[PatternBucket, _Mapping]]] = ...) -> None: ...
 
 class Allocation(_message.Message):
-    __slots__ = ("size_multiplier", "entries_enabled", "reason")
+    __slots__ = ("size_multiplier", "entries_enabled", "reason", "judged_since")
     SIZE_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_ENABLED_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    JUDGED_SINCE_FIELD_NUMBER: _ClassVar[int]
     size_multiplier: str
     entries_enabled: bool
     reason: str
-    def __init__(self, size_multiplier: _Optional[str] = ..., entries_enabled: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+    judged_since: _timestamp_pb2.Timestamp
+    def __init__(self, size_multiplier: _Optional[str] = ..., entries_enabled: _Optional[bool] = ..., reason: _Optional[str] = ..., judged_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AllocationRecommendation(_message.Message):
     __slots__ = ("strategy_slug", "recommended", "applied", "frozen", "computed_time", "regime", "basis")
