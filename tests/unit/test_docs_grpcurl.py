@@ -12,7 +12,8 @@ import pytest
 from google.protobuf import json_format, symbol_database
 from google.protobuf.message_factory import GetMessageClass
 
-from quantmesh.control.v1 import control_pb2  # noqa: F401 - registers the descriptors
+from quantmesh.analysis.v1 import analysis_pb2  # noqa: F401 - registers the descriptors
+from quantmesh.control.v1 import control_pb2  # noqa: F401
 from quantmesh.market_data.v1 import market_data_pb2  # noqa: F401
 from quantmesh.order.v1 import order_pb2  # noqa: F401
 from quantmesh.position.v1 import position_pb2  # noqa: F401
@@ -21,7 +22,8 @@ from services.common.config import DEFAULT_PORTS
 from tests.support.grpcurl import doc_grpcurl_lines
 
 PLANE_OF_SERVICE = {"quantmesh.market_data.v1.MarketData": "market_data", "quantmesh.control.v1.Control": "control",
-                    "quantmesh.order.v1.Order": "order", "quantmesh.position.v1.Position": "position"}
+                    "quantmesh.order.v1.Order": "order", "quantmesh.position.v1.Position": "position",
+                    "quantmesh.analysis.v1.Analysis": "analysis"}
 
 
 @pytest.mark.parametrize("line", [pytest.param(line.text, id=str(line)) for line in doc_grpcurl_lines()])
