@@ -96,3 +96,64 @@ async def test_signals_from_the_workers_outbox_are_stored_once_and_listed(planes
         assert await conn.fetchval("SELECT count(*) FROM analysis.signals WHERE strategy_slug = 'probe'") == 30
     finally:
         await conn.close()
+
+
+async def wait_until(probe, what: str, timeout: float = 20.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (found := await probe()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+    return found
+
+
+async def test_settings_stream_at_once_survive_a_restart_and_reach_the_audit_trail(planes):
+    follower = SettingsFollower(planes.analysis, "bollinger_touch", start_params={"period": "20"},
+                                max_backoff_seconds=0.5)
+    following = asyncio.create_task(follower.run())
+    try:
+        first = await follower.wait_ready(10)
+        assert first.version == 0 and not first.params and first.allocation.entries_enabled
+        async with grpc.aio.insecure_channel(planes.analysis) as channel:
+            stub = analysis_pb2_grpc.AnalysisStub(channel)
+            changed = (await stub.SetStrategyParams(analysis_pb2.SetStrategyParamsRequest(
+                strategy_slug="bollinger_touch", params={"deviations": "2.5"}, reason="wider bands"))).settings
+            frozen = (await stub.FreezeStrategy(analysis_pb2.FreezeStrategyRequest(
+                strategy_slug="bollinger_touch", frozen=True, reason="hold still"))).settings
+        assert (changed.version, changed.params_version, dict(changed.params)) == (1, 1, {"deviations": "2.5"})
+        assert frozen.version == 2 and frozen.frozen
+        await wait_until(lambda: _at(follower, 2), "the follower to see version 2")
+        # A restart: the same settings and versions from the schema; the follower reconnects by itself.
+        analysis = next(p for p in planes.processes if p.module == "services.analysis")
+        assert analysis.terminate() == 0
+        planes.processes.remove(analysis)
+        planes.start("services.analysis", planes.analysis)
+        async with grpc.aio.insecure_channel(planes.analysis) as channel:
+            stub = analysis_pb2_grpc.AnalysisStub(channel)
+            (kept,) = (await stub.GetStrategySettings(analysis_pb2.GetStrategySettingsRequest(
+                strategy_slug="bollinger_touch"))).settings
+            assert kept == frozen
+            thawed = (await stub.FreezeStrategy(analysis_pb2.FreezeStrategyRequest(
+                strategy_slug="bollinger_touch", frozen=False, reason="go on"))).settings
+        assert thawed.version == 3
+        latest = await wait_until(lambda: _at(follower, 3), "the follower to see version 3 after the restart")
+        assert dict(latest.params) == {"deviations": "2.5"} and not latest.frozen
+    finally:
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+    async with grpc.aio.insecure_channel(planes.control) as channel:
+        control = control_pb2_grpc.ControlStub(channel)
+
+        async def audited():
+            reply = await control.ListAudit(control_pb2.ListAuditRequest(plane="analysis", slug="bollinger_touch"))
+            return reply.entries if len(reply.entries) == 3 else None
+        entries = await wait_until(audited, "three audit records at control")
+    assert [(e.event, e.reason, e.subject) for e in reversed(entries)] == [
+        ("params_change", "wider bands", "settings v1"), ("strategy_freeze", "hold still", "settings v2"),
+        ("strategy_unfreeze", "go on", "settings v3")]
+    assert entries[-1].old_value == "{}" and entries[-1].new_value == '{"deviations": "2.5"}'
+
+
+async def _at(follower: SettingsFollower, version: int):
+    latest = follower.latest()
+    return latest if latest is not None and latest.version == version else None
