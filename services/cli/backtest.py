@@ -220,7 +220,8 @@ async def run_backtest(args) -> int:
               f"{out / 'trades.csv'} and {out / 'equity.png'} are left as they were", file=sys.stderr)
         return 2
     trades, still_open = round_trips(result.fills)
-    summary = summarize(trades, result.curve, settings.starting_cash)
+    summary = summarize(trades, result.curve, settings.starting_cash, account=result.account,
+                        currency=result.currency)
     write_trades_csv(trades, out / "trades.csv")
     title = (f"{strategy.slug} on {strategy.params.instrument} {strategy.decision_timeframe} "
              f"({', '.join(Path(p).name for p in args.data.split(','))}{', through the mesh' if args.mesh else ''}"
