@@ -36,6 +36,7 @@ class GatedFeed:
         self._allowed = 0
         self._changed = asyncio.Event()
         self.delivered = 0
+        self.consumed = 0  # ticks the plane has finished with (it came back for the next one)
 
     def release(self, count: int) -> None:
         self._allowed = min(len(self._ticks), self._allowed + count)
@@ -48,6 +49,7 @@ class GatedFeed:
                 await self._changed.wait()
             self.delivered += 1
             yield tick
+            self.consumed += 1
 
 
 def bar_files(tmp_path: Path, rows: int) -> tuple[Path, Path]:

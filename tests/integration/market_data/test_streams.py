@@ -26,6 +26,11 @@ async def read_n(call, n):
     return [await call.read() for _ in range(n)]
 
 
+async def read_on(call, into: list) -> None:
+    while True:
+        into.append(await call.read())
+
+
 async def test_a_subscriber_that_disconnects_and_resumes_gets_every_event_exactly_once(fresh_database_url, tmp_path):
     ticks = [t async for t in BarFilesFeed(*bar_files(tmp_path, 400)).ticks()]
     feed = GatedFeed(ticks)
@@ -44,16 +49,23 @@ async def test_a_subscriber_that_disconnects_and_resumes_gets_every_event_exactl
         await wait_for(lambda: engine.candle_stream.subscriber_count == 0 and engine.factor_stream.subscriber_count == 0)
 
         feed.release(600)  # published while this subscriber is away
-        await wait_for(lambda: feed.delivered == 1000)
+        await wait_for(lambda: feed.consumed == 1000)
+        await p.plane.recorder.flush()
+        away = engine.candle_stream.last_seq  # the resume replays up to here, from PostgreSQL and the ring
         candles = p.stub.StreamCandles(pb.StreamCandlesRequest(resume_after_seq=got_candles[-1].seq))
         factors = p.stub.StreamFactors(pb.StreamFactorsRequest(timeframes=[common_pb2.TIMEFRAME_M1],
                                                                resume_after_seq=got_factors[-1].seq))
-        got_candles += await read_n(candles, 100)
-        feed.release(600)  # and live events after the replay
-        await wait_for(lambda: feed.delivered == 1600)
-        last_candle = engine.candle_stream.last_seq
-        while got_candles[-1].seq < last_candle:
+        while got_candles[-1].seq < away:
             got_candles.append(await candles.read())
+        reading = asyncio.create_task(read_on(candles, got_candles))  # keeps up, as a live subscriber does
+        feed.release(600)  # and live events after the replay
+        # Every released tick processed and its candles stored: the stream's last seq is final.
+        await wait_for(lambda: feed.consumed == 1600)
+        await p.plane.recorder.flush()
+        last_candle = engine.candle_stream.last_seq
+        await wait_for(lambda: got_candles[-1].seq >= last_candle or reading.done())
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
         m1_closed = sum(m.candle.timeframe == common_pb2.TIMEFRAME_M1 for m in got_candles)
         while len(got_factors) < m1_closed:
             got_factors.append(await asyncio.wait_for(factors.read(), 10))
