@@ -214,8 +214,8 @@ def plots(performance: Sequence[pb.Performance], buckets: Sequence[pb.PatternBuc
     figure, axis = plt.subplots(figsize=(10, 5))
     for p in performance:
         if p.trades:
-            times = [t.closed_time.ToDatetime() for t in p.trades]
-            total, curve = 0.0, []
+            times = [p.trades[0].opened_time.ToDatetime(), *(t.closed_time.ToDatetime() for t in p.trades)]
+            total, curve = 0.0, [0.0]  # from flat at the first trade's open
             for t in p.trades:
                 total += float(t.net_pnl)
                 curve.append(total)

@@ -262,6 +262,7 @@ async def drive(run: Run) -> None:
         seen["settings"] = {s.strategy_slug: s for s in (await analysis.GetStrategySettings(
             analysis_pb2.GetStrategySettingsRequest())).settings}
         seen["patterns"] = (await analysis.GetPatternBook(analysis_pb2.GetPatternBookRequest())).buckets
+        seen["status"] = await workers[0].GetStatus(strategy_pb2.GetStatusRequest())
         seen["ranges"] = (await analysis.GetRangeMetrics(analysis_pb2.GetRangeMetricsRequest())).metrics
         async with grpc.aio.insecure_channel(run.mesh.address("control")) as control_channel:
             control = control_pb2_grpc.ControlStub(control_channel)
@@ -320,6 +321,9 @@ def test_a_parameter_change_reaches_the_running_worker_and_changes_its_next_deci
     assert "SMA(5) crossed above SMA(8)" in new[0].reason
     assert new[0].indicators["sma_fast"] > new[0].indicators["sma_slow"]
     assert len(new[0].trace_id) == 32 and new[0].client_order_id.startswith("ma_cross.e.USD_JPY.")
+    status = run.observed["status"]  # the ENTRY worker says what it runs on, without a restart
+    assert (status.params_version, status.params["fast_period"], status.allocation) == (version, "5", "x1")
+    assert status.settings_problem == ""
 
 
 async def test_values_outside_the_bounds_are_refused_with_a_sentence(run):
