@@ -137,36 +137,30 @@ class SettingsFollower:
         return self._latest
 
     async def _session(self) -> bool:
+        """One WatchStrategySettings call; True when it delivered something before it ended."""
         delivered = False
         # A new channel per session, as the flags follower does: a channel that failed many
         # times backs off on its own, which would delay the recovery after a restart.
         channel = open_channel(self._address, token=self._token, traced=False)
+        call = analysis_pb2_grpc.AnalysisStub(channel).WatchStrategySettings(
+            analysis_pb2.WatchStrategySettingsRequest(strategy_slug=self.slug, start_params=self._start_params))
         try:
-            call = analysis_pb2_grpc.AnalysisStub(channel).WatchStrategySettings(
-                analysis_pb2.WatchStrategySettingsRequest(strategy_slug=self.slug, start_params=self._start_params))
-            try:
-                while True:
-                    try:
-                        message = await asyncio.wait_for(call.read(), timeout=self._silence)
-                    except asyncio.TimeoutError:
-                        if delivered:
-                            return True  # silent past every heartbeat: open a new stream
-                        raise
-                    except grpc.RpcError:
-                        if delivered:
-                            log.warning("settings stream broke; reconnecting", extra={"address": self._address})
-                            return True
-                        raise
-                    if message is grpc.aio.EOF:
-                        if delivered:
-                            return True
-                        raise _StreamEnded()
+            # Heartbeats come every second: silence past `silence_seconds` means a dead connection.
+            async with asyncio.timeout(self._silence) as silence:
+                async for message in call:
                     self._receive(message.settings)
                     delivered = True
-            finally:
-                call.cancel()
+                    silence.reschedule(asyncio.get_running_loop().time() + self._silence)
+        except (TimeoutError, grpc.RpcError):
+            if not delivered:
+                raise
+            log.warning("settings stream broke or went silent; reconnecting", extra={"address": self._address})
         finally:
+            call.cancel()
             await channel.close()
+        if not delivered:
+            raise _StreamEnded()
+        return True
 
     def _receive(self, message: analysis_pb2.StrategySettings) -> None:
         current = self._latest
