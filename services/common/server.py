@@ -8,8 +8,8 @@ the log under that id), undecodable request bytes into INVALID_ARGUMENT. No call
 ever sees UNKNOWN with a Python exception's text. It registers the
 library's own health servicer (so Kubernetes `grpc:` probes work) and server
 reflection (so grpcurl works, comments included). `serve` runs a host until
-SIGTERM or SIGINT, then marks it NOT_SERVING, drains in-flight calls for the
-grace period and stops.
+SIGTERM or SIGINT, then marks it NOT_SERVING, ends every server stream with
+UNAVAILABLE (clients reconnect), drains in-flight unary calls for the grace period and stops.
 """
 
 from __future__ import annotations
@@ -43,6 +43,10 @@ SERVER_KEEPALIVE = (
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_TIME_MS // 2),
 )
+
+
+#: How long a stopping server lets health Watch streams deliver NOT_SERVING before it ends streams.
+_WATCHERS_TOLD_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +102,29 @@ async def _abort_internal(context, method: str) -> None:
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error {error_id}; the plane's log has the details")
 
 
+class _OpenStreams:
+    """The server-streaming calls running now, so a stopping server can end them at once.
+
+    Streams never end by themselves; left to the drain they would hold every stop for the
+    whole grace period, which exists for unary calls finishing their work."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task] = set()
+        self.draining = False
+
+    def end_all(self) -> None:
+        self.draining = True
+        for task in tuple(self.tasks):
+            task.cancel()
+
+
 class _PlaneErrors(grpc.aio.ServerInterceptor):
     """Turns what a servicer raises into a status: a PlaneError into its code and sentence,
-    anything unexpected into INTERNAL with an error id; undecodable requests into INVALID_ARGUMENT."""
+    anything unexpected into INTERNAL with an error id; undecodable requests into INVALID_ARGUMENT.
+    A stream the stopping server ends gets UNAVAILABLE with a sentence (clients reconnect)."""
+
+    def __init__(self, streams: _OpenStreams | None = None) -> None:
+        self._streams = streams if streams is not None else _OpenStreams()
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
@@ -127,17 +151,30 @@ class _PlaneErrors(grpc.aio.ServerInterceptor):
         if handler.unary_stream:
             inner_stream = handler.unary_stream
 
+            streams = self._streams
+
             async def stream(request, context):
                 await _refuse_undecodable(request, context, method)
+                task = asyncio.current_task()
+                streams.tasks.add(task)
                 try:
                     async for item in stream_items(inner_stream, request, context):
                         yield item
+                except asyncio.CancelledError:
+                    if not streams.draining:
+                        raise  # the client went away
+                    # Cancelled by end_all(): an answer, not a silent cut (a cancelled handler task alone
+                    # leaves the call open until the grace period ends).
+                    await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                        "the server is stopping; reconnect and resume after the last seq you got")
                 except PlaneError as exc:
                     await context.abort(exc.code, exc.message)
                 except grpc.aio.AbortError:
                     raise
                 except Exception:
                     await _abort_internal(context, method)
+                finally:
+                    streams.tasks.discard(task)
 
             return grpc.unary_stream_rpc_method_handler(
                 stream, request_deserializer=_tolerant(handler.request_deserializer),
@@ -168,6 +205,7 @@ class GrpcHost:
         self._serving = True
         self._names: list[str] = []
         self._observers: list[grpc.aio.ServerInterceptor] = []
+        self._streams = _OpenStreams()
 
     def observe_calls(self, interceptor: grpc.aio.ServerInterceptor) -> None:
         """Adds an interceptor outside all the others (metrics), so it sees every call and its final
@@ -185,7 +223,7 @@ class GrpcHost:
         server = grpc.aio.server(
             interceptors=[*self._observers, *([aio_server_interceptor()] if self._traced else []),
                           AuthInterceptor(self._tokens, self._policy),
-                          _PlaneErrors()],
+                          _PlaneErrors(self._streams)],
             options=(("grpc.so_reuseport", 0), *SERVER_KEEPALIVE),
         )
         for item in self._bindings:
@@ -241,6 +279,10 @@ class GrpcHost:
         if self.server is None:
             return
         await self.health.enter_graceful_shutdown()
+        # A moment for health watchers to be told NOT_SERVING, then streams end at once: the
+        # grace period is for unary calls (an order being submitted), which it still waits for.
+        await asyncio.sleep(_WATCHERS_TOLD_SECONDS)
+        self._streams.end_all()
         await self.server.stop(self._grace)
         self.server = None
         if self._health_server is not None:
