@@ -343,7 +343,8 @@ def build_engine(*, store: OrderStore, broker: Broker, flags: FlagsPort, exposur
     source = exposure if exposure is not None else OwnBookExposure(book)
     if hasattr(source, "on_fill"):
         the_journal.on_fill(source.on_fill)
-    pretrade = PreTrade(flags=flags, exposure=source, limits=limits, clock=clock, book=book)
+    pretrade = PreTrade(flags=flags, exposure=source, limits=limits, clock=clock, book=book,
+                        working=the_journal.working_orders)
     path = VenuePath(broker=broker, journal=the_journal, locks=locks, clock=clock, store=store, settings=venue)
     if audit is not None and hasattr(audit, "stored"):
         the_journal.on_audit_stored(audit.stored)

@@ -52,6 +52,8 @@ class Intent:
     # Protection placed at the venue once the entry has filled (price distances from the fill).
     stop_loss_distance: Decimal | None = None
     take_profit_distance: Decimal | None = None
+    # Only opens or turns a position, never adds to one (risk.no_pyramiding).
+    no_pyramiding: bool = False
 
     @property
     def signed_quantity(self) -> Decimal:
@@ -123,6 +125,9 @@ def validate_intent(message: order_pb2.OrderIntent, *, instruments: Collection[s
     if protection and (role != StrategyRole.ENTRY or message.reduce_only):
         raise InvalidArgument("stop_loss_distance and take_profit_distance protect a new position: send them on an "
                               "ENTRY that is not reduce_only")
+    if message.no_pyramiding and (role != StrategyRole.ENTRY or message.reduce_only):
+        raise InvalidArgument("no_pyramiding keeps an entry from adding to a position: send it on an ENTRY that is "
+                              "not reduce_only, or leave it false")
     return Intent(
         client_order_id=cid, strategy_slug=strategy_slug, role=role,
         instrument=message.instrument, side=side, quantity=quantity, order_type=order_type,
@@ -132,7 +137,7 @@ def validate_intent(message: order_pb2.OrderIntent, *, instruments: Collection[s
                                     max_chars=MAX_TRACE_CHARS),
         tracestate=validation.text("trace_context.tracestate", message.trace_context.tracestate,
                                    max_chars=MAX_TRACE_CHARS),
-        decision_time=decision_time, **protection,
+        decision_time=decision_time, no_pyramiding=message.no_pyramiding, **protection,
     )
 
 
@@ -148,4 +153,5 @@ def intent_to_proto(intent: Intent) -> order_pb2.OrderIntent:
         decision_time=None if intent.decision_time is None else to_timestamp(intent.decision_time),
         stop_loss_distance=decimal_text(intent.stop_loss_distance),
         take_profit_distance=decimal_text(intent.take_profit_distance),
+        no_pyramiding=intent.no_pyramiding,
     )

@@ -122,6 +122,7 @@ def order_from_json(text: str) -> OrderRecord:
     # Snapshots written before decision_time existed have no key: such an order had none.
     decision_time = raw.get("decision_time")
     raw["decision_time"] = None if decision_time is None else datetime.fromisoformat(decision_time)
+    raw.setdefault("no_pyramiding", False)  # snapshots written before it existed
     raw.update(role=StrategyRole(raw["role"]), side=Side(raw["side"]), order_type=OrderType(raw["order_type"]),
                time_in_force=TimeInForce(raw["time_in_force"]))
     intent = Intent(**raw)

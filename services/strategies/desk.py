@@ -47,6 +47,8 @@ class IntentDraft:
     # Protection the venue holds once the entry fills (price distances), with protect_at_venue.
     stop_loss_distance: Decimal | None = None
     take_profit_distance: Decimal | None = None
+    # Opens or turns a position only: the order plane refuses it if it would add (its book never lags).
+    no_pyramiding: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,6 +79,7 @@ def intent_message(draft: IntentDraft, *, account: str, trace: common_pb2.TraceC
         intent.decision_time.FromDatetime(draft.decision_time)
     intent.stop_loss_distance = decimal_text(draft.stop_loss_distance)
     intent.take_profit_distance = decimal_text(draft.take_profit_distance)
+    intent.no_pyramiding = draft.no_pyramiding
     return intent
 
 
@@ -104,7 +107,9 @@ class EntryDesk:
     It does not add to a position in the same direction (no pyramiding): an ENTRY
     worker proposes *entries*, and a second buy while long would be an add the
     strategy never asked to size. An entry against the open position is allowed;
-    the EXIT worker closes the old side.
+    the EXIT worker closes the old side. The position it reads may lag the fills, so
+    every entry also asks the order plane not to add (no_pyramiding), which judges on
+    its own book.
     """
 
     def __init__(self, harness: StrategyHarness) -> None:
@@ -127,7 +132,7 @@ class EntryDesk:
         draft = IntentDraft(client_order_id=client_id, slug=slug, role="entry", instrument=instrument,
                             side=signal.side, quantity=signal.quantity, limit_price=signal.limit_price,
                             reduce_only=False, note=signal.reason, decision_time=decision_time(self.harness, view),
-                            **protection)
+                            no_pyramiding=True, **protection)
         return Decision(time=view.now, action="enter", reason=signal.reason, instrument=instrument,
                         client_order_id=client_id, confidence=signal.confidence), draft
 

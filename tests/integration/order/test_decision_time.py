@@ -146,3 +146,16 @@ async def test_a_pending_order_sent_at_recovery_reaches_the_venue_with_its_decis
         assert await venue_reference_time(database_url, "pending-dt") == FUTURE + MICRO
     finally:
         plane.stop()
+
+
+async def test_no_pyramiding_is_kept_in_rows_and_snapshots(pool):
+    store = PostgresOrderStore(pool)
+    entry = draft("store-np", OrderState.REJECTED, None)
+    entry = OrderRecord(number=0, intent=Intent(**{**{f: getattr(entry.intent, f) for f in entry.intent.__slots__},
+                                                     "no_pyramiding": True}),
+                        state=entry.state, created_time=entry.created_time, updated_time=entry.updated_time)
+    seq, (stored, plain) = await store_orders(pool, entry, draft("store-np-off", OrderState.REJECTED, None))
+    assert (await store.by_client_id("store-np")).intent.no_pyramiding
+    assert not (await store.by_number(plain.number)).intent.no_pyramiding
+    snapshots = [event.order async for _, event in store.order_events(seq, seq + 2)]
+    assert [o.intent.no_pyramiding for o in snapshots] == [True, False] and snapshots[0] == stored

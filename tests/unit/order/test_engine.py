@@ -332,3 +332,40 @@ async def test_protection_is_refused_on_an_exit(make_rig):
                                     order_type=order_pb2.ORDER_TYPE_MARKET, stop_loss_distance="0.3")
     with pytest.raises(InvalidArgument, match="protect a new position"):
         validate_intent(message, instruments=("USD_JPY",), default_account="paper")
+
+
+async def test_no_pyramiding_refuses_an_entry_that_would_add_on_the_planes_own_book(make_rig):
+    """The worker decided "not adding" on a view that had not seen the fill yet: the order plane's
+    own book has, and refuses; an entry the other way (a turn) and one without the flag still pass."""
+    rig = await make_rig()
+    await rig.quote("86.0", "86.1")
+    first, _ = await rig.engine.submit(intent("e-1", no_pyramiding=True))
+    # Not filled yet: a second market buy entry would add to the one still working.
+    second, _ = await rig.engine.submit(intent("e-2", no_pyramiding=True))
+    assert (second.state, second.reject_rule) == (S.REJECTED, "risk.no_pyramiding")
+    assert "entry e-1 in USD_JPY is still working" in second.reason
+    await rig.quote("86.0", "86.1")
+    assert rig.engine.book.strategy("paper", "ma_cross", "USD_JPY") == 1000
+    third, _ = await rig.engine.submit(intent("e-3", no_pyramiding=True))
+    assert (third.state, third.reject_rule) == (S.REJECTED, "risk.no_pyramiding")
+    assert third.reason.startswith("ma_cross is already long 1000 USD_JPY; this buy entry would add to it")
+    turn, _ = await rig.engine.submit(intent("e-4", side="sell", no_pyramiding=True))
+    assert turn.state == S.NEW and turn.intent.no_pyramiding
+    adds, _ = await rig.engine.submit(intent("e-5"))  # an operator's add, asked for
+    assert adds.state == S.NEW
+
+
+async def test_no_pyramiding_is_refused_on_an_exit():
+    from quantmesh.common.v1 import common_pb2
+    from quantmesh.order.v1 import order_pb2
+    from services.common.errors import InvalidArgument
+    from services.order.intents import intent_to_proto, validate_intent
+
+    message = order_pb2.OrderIntent(client_order_id="x", strategy_slug="s", role=common_pb2.STRATEGY_ROLE_EXIT,
+                                    instrument="USD_JPY", side=common_pb2.SIDE_SELL, quantity="1000",
+                                    order_type=order_pb2.ORDER_TYPE_MARKET, no_pyramiding=True)
+    with pytest.raises(InvalidArgument, match="no_pyramiding keeps an entry from adding"):
+        validate_intent(message, instruments=("USD_JPY",), default_account="paper")
+    message.role = common_pb2.STRATEGY_ROLE_ENTRY
+    parsed = validate_intent(message, instruments=("USD_JPY",), default_account="paper")
+    assert parsed.no_pyramiding and intent_to_proto(parsed).no_pyramiding

@@ -32,3 +32,11 @@ def test_a_snapshot_written_before_decision_time_existed_reads_back_as_none():
     del body["intent"]["decision_time"]  # what the event log holds from before this field
     back = order_from_json(json.dumps(body))
     assert back.intent.decision_time is None and back == record()
+
+
+def test_a_snapshot_keeps_no_pyramiding_and_one_written_before_it_reads_back_false():
+    order = record(no_pyramiding=True)
+    assert order_from_json(order_to_json(order)) == order
+    body = json.loads(order_to_json(order))
+    del body["intent"]["no_pyramiding"]
+    assert order_from_json(json.dumps(body)).intent.no_pyramiding is False

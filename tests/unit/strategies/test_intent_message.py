@@ -51,3 +51,8 @@ def test_protection_distances_travel_to_the_intent_and_none_means_none():
     assert (protected.stop_loss_distance, protected.take_profit_distance) == (Decimal("0.150"), Decimal("0.300"))
     plain = _intent(_draft())
     assert not plain.stop_loss_distance and not plain.take_profit_distance
+
+
+def test_no_pyramiding_travels_to_the_intent():
+    assert _intent(_draft(no_pyramiding=True)).no_pyramiding
+    assert not _intent(_draft()).no_pyramiding

@@ -55,7 +55,7 @@ ORDER_STATE_REJECTED: OrderState
 ORDER_STATE_EXPIRED: OrderState
 
 class OrderIntent(_message.Message):
-    __slots__ = ("client_order_id", "strategy_slug", "role", "instrument", "side", "quantity", "order_type", "limit_price", "stop_price", "time_in_force", "reduce_only", "account", "note", "trace_context", "decision_time", "stop_loss_distance", "take_profit_distance")
+    __slots__ = ("client_order_id", "strategy_slug", "role", "instrument", "side", "quantity", "order_type", "limit_price", "stop_price", "time_in_force", "reduce_only", "account", "note", "trace_context", "decision_time", "stop_loss_distance", "take_profit_distance", "no_pyramiding")
     CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_SLUG_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,7 @@ class OrderIntent(_message.Message):
     DECISION_TIME_FIELD_NUMBER: _ClassVar[int]
     STOP_LOSS_DISTANCE_FIELD_NUMBER: _ClassVar[int]
     TAKE_PROFIT_DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    NO_PYRAMIDING_FIELD_NUMBER: _ClassVar[int]
     client_order_id: str
     strategy_slug: str
     role: _common_pb2.StrategyRole
@@ -90,7 +91,8 @@ class OrderIntent(_message.Message):
     decision_time: _timestamp_pb2.Timestamp
     stop_loss_distance: str
     take_profit_distance: str
-    def __init__(self, client_order_id: _Optional[str] = ..., strategy_slug: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.StrategyRole, str]] = ..., instrument: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., quantity: _Optional[str] = ..., order_type: _Optional[_Union[OrderType, str]] = ..., limit_price: _Optional[str] = ..., stop_price: _Optional[str] = ..., time_in_force: _Optional[_Union[TimeInForce, str]] = ..., reduce_only: _Optional[bool] = ..., account: _Optional[str] = ..., note: _Optional[str] = ..., trace_context: _Optional[_Union[_common_pb2.TraceContext, _Mapping]] = ..., decision_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stop_loss_distance: _Optional[str] = ..., take_profit_distance: _Optional[str] = ...) -> None: ...
+    no_pyramiding: bool
+    def __init__(self, client_order_id: _Optional[str] = ..., strategy_slug: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.StrategyRole, str]] = ..., instrument: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., quantity: _Optional[str] = ..., order_type: _Optional[_Union[OrderType, str]] = ..., limit_price: _Optional[str] = ..., stop_price: _Optional[str] = ..., time_in_force: _Optional[_Union[TimeInForce, str]] = ..., reduce_only: _Optional[bool] = ..., account: _Optional[str] = ..., note: _Optional[str] = ..., trace_context: _Optional[_Union[_common_pb2.TraceContext, _Mapping]] = ..., decision_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stop_loss_distance: _Optional[str] = ..., take_profit_distance: _Optional[str] = ..., no_pyramiding: _Optional[bool] = ...) -> None: ...
 
 class OrderRecord(_message.Message):
     __slots__ = ("order_id", "intent", "state", "filled_quantity", "average_fill_price", "commission", "reject_rule", "reason", "broker_order_id", "broker", "created_time", "updated_time")
