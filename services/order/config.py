@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 
 from services.common.audit import AuditIdentity
 from services.common.config import DEFAULT_PORTS, ConfigError, Env, PeerConfig, ServerConfig
