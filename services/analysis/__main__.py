@@ -16,7 +16,6 @@ from services.analysis.server import ANALYSIS_POLICY, AnalysisServicer, analysis
 from services.common.audit import AuditOutbox
 from services.common.clock import WallClock
 from services.common.config import ConfigError, Env
-from services.common.lease import hold_writer_lease
 from services.common.logs import configure_logging
 from services.common.metrics import start_metrics
 from services.common.runtime import Database, host_for, when_set
@@ -33,8 +32,7 @@ async def main(config: AnalysisConfig) -> None:
     configure_logging(server.service_name, server.log_level)
     setup_tracing(server.service_name, server.otel_endpoint)
     metrics = await start_metrics("analysis")
-    database = await Database.open(server, schema=SCHEMA, migrations=MIGRATIONS)
-    await hold_writer_lease(database.url, plane="analysis", schema=SCHEMA, settings=server.writer_lease)
+    database = await Database.open(server, schema=SCHEMA, migrations=MIGRATIONS, writer="analysis")
     clock = WallClock()
     repository = AnalysisRepository(database.pool)
     audit = await AuditOutbox.open(database.pool, SCHEMA, config.audit, peers.control, token=peers.token)
