@@ -2,8 +2,8 @@
 
 What fires (`AlertRules`): the kill switch turned on or off; a burst of refused orders; a plane
 that stops answering (and when it is back); the account's drawdown crossing a configured level;
-reconciliation differences (the hook is here; the continuous reconciliation that calls it is
-another plane's work).
+reconciliation differences (each decision the position plane's reconciliation records in
+the audit trail after the console started: held for an operator, or adopted).
 
 At most one message per cause per window: a cause that fires again inside its window is
 counted, and the next message of that cause says how many were held back, so a flood becomes
@@ -192,6 +192,7 @@ class Difference:
     instrument: str
     ledger_quantity: str
     broker_quantity: str
+    decision: str = ""  # what the policy did ("held for an operator: ...", "adopted ...")
 
 
 class AlertRules:
@@ -258,7 +259,8 @@ class AlertRules:
         found = list(differences)
         if not found:
             return
-        lines = "; ".join(f"{d.account} {d.instrument}: ledger {d.ledger_quantity}, broker {d.broker_quantity}"
+        lines = "; ".join(f"{d.account + ' ' if d.account else ''}{d.instrument}: ledger {d.ledger_quantity}, "
+                          f"broker {d.broker_quantity}{' (' + d.decision + ')' if d.decision else ''}"
                           for d in found[:5])
         more = f" and {len(found) - 5} more" if len(found) > 5 else ""
         self._notify("reconciliation", f"the ledger and the broker disagree on {len(found)} position(s): "

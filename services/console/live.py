@@ -9,7 +9,7 @@ whole picture at once, then every change:
   fill, and every poll interval for the marks;
 - `order`: each order state change from Order.WatchOrders (live, resumed after a break);
 - `overview`: each plane's health, each worker's GetStatus, the order plane's optional actions,
-  every poll interval.
+  every poll interval; and the reconciliation decisions recorded since the last poll (alerts only).
 
 The same observations feed the alert rules. A page too slow for its queue is dropped (its
 EventSource reconnects and starts from the latest values); it never slows the other pages.
@@ -29,7 +29,7 @@ from services.common.exposure import ExposureFollower
 from services.common.flags import FlagsFollower
 from services.common.reconnect import follow_forever
 from services.console import views
-from services.console.alerts import AlertRules
+from services.console.alerts import AlertRules, Difference
 from services.console.capabilities import offered, order_methods
 from services.console.planes import PlaneHealth, PlaneRefused, Planes
 from services.console.workers import Workers
@@ -58,6 +58,7 @@ class LiveBoard:
         self._pages: set[asyncio.Queue] = set()
         self._tasks: list[asyncio.Task] = []
         self._orders_after: int | None = None
+        self._reconciled_after: int | None = None  # the newest reconciliation audit id seen (None: not looked yet)
         self._running = False
 
     # ---- lifecycle ----------------------------------------------------------------------------
@@ -182,12 +183,28 @@ class LiveBoard:
             polls += 1
             await asyncio.sleep(self._poll)
 
+    async def _reconciliation_alerts(self) -> None:
+        """Alerts for the reconciliation decisions recorded since the last look. The first look only
+        takes the newest id: what was decided before the console started is in the audit page."""
+        try:
+            entries = await self._planes.reconciliation_entries()
+        except PlaneRefused as exc:
+            log.info("reconciliation decisions unavailable: %s", exc.sentence)
+            return
+        newest = max((e.id for e in entries), default=0)
+        if self._reconciled_after is not None:
+            new = [e for e in reversed(entries) if e.id > self._reconciled_after]
+            self._alerts.reconciliation([Difference(account="", instrument=e.subject, ledger_quantity=e.old_value,
+                                                    broker_quantity=e.new_value, decision=e.reason) for e in new])
+        self._reconciled_after = max(newest, self._reconciled_after or 0)
+
     async def _overview(self, *, refresh_capabilities: bool) -> None:
         if refresh_capabilities:
             self.capabilities = await self._capabilities()
         self.health, reports = await asyncio.gather(self._planes.health(), self._workers.reports())
         for health in self.health:
             self._alerts.plane_health(health.plane, health.serving, health.status)
+        await self._reconciliation_alerts()
         workers = [views.worker(r.address, r.status, r.problem) for r in reports]
         self.strategies = frozenset(w["strategy"] for w in workers if "strategy" in w)
         view = self._flags.view()

@@ -143,6 +143,12 @@ class Planes:
         _set_time(request, "until", query.until)
         return await self._call("control", self.control.ListAudit, request)
 
+    async def reconciliation_entries(self, *, limit: int = 100) -> list[control_pb2.AuditEntry]:
+        """The latest reconciliation decisions of the position plane (held or adopted), newest first."""
+        reply = await self._call("control", self.control.ListAudit,
+                                 control_pb2.ListAuditRequest(event="reconciliation", limit=limit))
+        return list(reply.entries)
+
     # ---- order ------------------------------------------------------------------------------
 
     async def orders(self, query: OrderQuery) -> order_pb2.ListOrdersResponse:

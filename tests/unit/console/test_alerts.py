@@ -171,3 +171,10 @@ def test_settings_defaults_and_loopback_http():
     assert settings.webhook_url == "http://127.0.0.1:9/hook"
     assert settings.drawdown_levels == (Decimal("0.05"), Decimal("0.2"))
     assert (settings.format, settings.window_seconds, settings.refusal_burst) == ("slack", 300.0, 5)
+
+
+def test_a_reconciliation_alert_says_what_the_policy_decided():
+    alerts, sent = rules()
+    alerts.reconciliation([Difference("", "EUR_USD", "500", "0", decision="held for an operator")])
+    assert sent.calls == [("reconciliation", "the ledger and the broker disagree on 1 position(s): "
+                                             "EUR_USD: ledger 500, broker 0 (held for an operator)")]
