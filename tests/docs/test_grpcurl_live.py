@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
+from quantmesh.analysis.v1 import analysis_pb2, analysis_pb2_grpc
 from quantmesh.common.v1 import common_pb2
 from quantmesh.market_data.v1 import market_data_pb2, market_data_pb2_grpc
 from services.common.db import create_database
@@ -39,7 +40,8 @@ pytestmark = pytest.mark.e2e
 
 OPERATOR_TOKEN = "docs-operator-token"
 DOC_PORTS = {"50051": "market_data", "50052": "control", "50053": "order", "50054": "position"}
-STREAMS = ("/StreamCandles", "/WatchFlags")  # they never end: read for a few seconds, then check what came
+ANALYSIS_PORT = "50056"  # the analysis plane runs beside the mesh, as `quantmesh up` runs it
+STREAMS = ("/StreamCandles", "/WatchFlags", "/WatchStrategySettings")  # they never end: read for a few seconds, then check what came
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,27 @@ class Expect:
 
 
 EXPECTED = [
+    # The analysis plane (docs/analysis.md), in doc order: ma_cross's workers have recorded signals by then,
+    # but a young run may have no entry, refusal, closed trade or pattern yet (an empty answer is right).
+    Expect(r"describe quantmesh\.analysis\.v1\.Analysis$",
+           ("quantmesh.analysis.v1.Analysis is a service", "rpc WatchStrategySettings")),
+    Expect(r'"actions": \[.*Analysis/ListSignals$', ()),
+    Expect(r'"client_order_id": .*Analysis/ListSignals$', ()),
+    Expect(r"Analysis/ListSignals$", ('"signals": [', '"strategySlug": "ma_cross"', '"traceId": "')),
+    Expect(r"Analysis/GetPerformance$", ()),
+    Expect(r"Analysis/GetRangeMetrics$", ('"metrics": [', '"instrument": "USD_JPY"', '"atrPeriod": 14')),
+    Expect(r"Analysis/GetPatternBook$", ()),
+    Expect(r"Analysis/GetAllocations$", ('"policy": "',)),
+    Expect(r"Analysis/GetStrategySettings$", ('"strategySlug": "ma_cross"', '"allocation": {')),
+    Expect(r'"fast_period": "80".*Analysis/SetStrategyParams$', ("between 2 and 50",), code="InvalidArgument"),
+    Expect(r'"fast_period": "5".*Analysis/SetStrategyParams$',
+           ('"fast_period": "5"', '"paramsVersion": "1"', '"reason": "slower fast average"')),
+    Expect(r'"reset": \["fast_period"\].*Analysis/SetStrategyParams$',
+           ('"version": "2"', '"reason": "back to the start value"')),
+    Expect(r'"frozen": true.*Analysis/FreezeStrategy$', ('"frozen": true', '"reason": "earnings week"')),
+    Expect(r'"frozen": false.*Analysis/FreezeStrategy$', ('"reason": "back to normal"',)),
+    Expect(r"Analysis/WatchStrategySettings$", ('"seq": "1"', '"strategySlug": "ma_cross"')),
+    Expect(r"Analysis/RecordSignals$", ('"recorded": 1',)),
     Expect(r" list$", ("quantmesh.order.v1.Order", "grpc.health.v1.Health", "grpc.reflection.v1alpha")),
     Expect(r"describe quantmesh\.order\.v1\.Order\.Submit$",
            ("quantmesh.order.v1.Order.Submit is a method", "rpc Submit ( .quantmesh.order.v1.SubmitRequest )")),
@@ -74,6 +97,7 @@ EXPECTED = [
     Expect(r'"page_token": "before:120"', ()),
     # Filters whose findings depend on what the planes' outboxes have delivered by then: an answer, maybe empty.
     Expect(r'"plane": "order"', ()),
+    Expect(r'"plane": "analysis"', ()),
     Expect(r'"event": "reconciliation"', ()),
     Expect(r"Control/ListAudit$", ('"entries": [', '"event": "flag_change"')),
     Expect(r"MarketData/GetCandles$", ('"candles": [', '"timeframe": "TIMEFRAME_M1"', '"mid": {')),
@@ -118,9 +142,13 @@ LINES = list(doc_grpcurl_lines())
 async def planes(postgres_admin_url, tmp_path_factory):
     """The mesh, a control plane with tokens and a market_data plane fed by push, with their addresses."""
     logs = tmp_path_factory.mktemp("docs-grpcurl")
+    analysis_address = f"127.0.0.1:{free_port()}"
     mesh = Mesh(database_url=await create_database(postgres_admin_url, prefix="qm_docs"), log_dir=logs / "mesh",
                 feed="synthetic", speed="60x", strategies=[StrategyPair(slug="ma_cross")],
+                extra_env={"QUANTMESH_ANALYSIS_ADDR": analysis_address},
                 plane_env={"market_data": {"QUANTMESH_SKIP_CLOSURES": "true"}})
+    analysis = PlaneProcess("services.analysis", {**mesh._base_env, "QUANTMESH_LISTEN": analysis_address},
+                            logs / "analysis")
     side = await create_database(postgres_admin_url, prefix="qm_docs_side")  # control and market_data schemas
     token_control, push = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     others = [
@@ -132,19 +160,23 @@ async def planes(postgres_admin_url, tmp_path_factory):
                       logs / "push"), push),
     ]
     try:
+        analysis.start()  # before the workers, which follow it
         await asyncio.to_thread(mesh.start)
+        await asyncio.to_thread(analysis.wait_healthy, analysis_address)
         for process, address in others:
             process.start()
         for process, address in others:
             await asyncio.to_thread(process.wait_healthy, address)
         await _candles_closed(mesh.address("market_data"))
+        await _signals_recorded(analysis_address)
         yield {"mesh": {**{port: mesh.address(plane) for port, plane in DOC_PORTS.items()},
-                        "50060": mesh.worker_address("ma_cross", "entry")},
+                        ANALYSIS_PORT: analysis_address, "50060": mesh.worker_address("ma_cross", "entry")},
                "tokens": {"50052": token_control}, "push": {"50051": push}}
     finally:
         for process, _ in others:
             await asyncio.to_thread(process.terminate)
         await asyncio.to_thread(mesh.stop)
+        await asyncio.to_thread(analysis.terminate)
 
 
 async def _candles_closed(address: str, count: int = 3, timeout: float = 90) -> None:
@@ -161,6 +193,20 @@ async def _candles_closed(address: str, count: int = 3, timeout: float = 90) -> 
                 pass
             await asyncio.sleep(0.5)
     raise TimeoutError(f"no {count} M1 candles from {address} after {timeout} s")
+
+
+async def _signals_recorded(address: str, timeout: float = 90) -> None:
+    """The analysis lines read ma_cross's signals: wait until its workers have recorded some."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = analysis_pb2_grpc.AnalysisStub(channel)
+        for _ in range(int(timeout * 2)):
+            try:
+                if (await stub.ListSignals(analysis_pb2.ListSignalsRequest(strategy_slug="ma_cross", limit=1))).signals:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.5)
+    raise TimeoutError(f"no signals of ma_cross at {address} after {timeout} s")
 
 
 def run_as_pasted(line: DocLine, ports: dict[str, str]) -> subprocess.CompletedProcess:
