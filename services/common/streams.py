@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -129,13 +129,19 @@ class Broadcaster(Generic[T]):
                     sub.queue.get_nowait()
 
     async def subscribe(self, *, after_seq: int | None,
-                        matches: Callable[[T], bool] = lambda _: True) -> AsyncIterator[tuple[int, T]]:
-        """Yields (seq, payload): the replay after `after_seq` (None: none), then live events."""
+                        matches: Callable[[T], bool] = lambda _: True,
+                        registered: Callable[[], Awaitable[None]] | None = None) -> AsyncIterator[tuple[int, T]]:
+        """Yields (seq, payload): the replay after `after_seq` (None: none), then live events.
+
+        `registered` is awaited once the subscriber's queue is in place: from then on no event
+        is missed, so a server can tell its client so (e.g. by sending initial metadata)."""
         self._subscriptions += 1
         sub: _Subscriber[T] = _Subscriber(queue=asyncio.Queue(self._queue_size + 1), matches=matches,
                                           number=self._subscriptions, replaying=after_seq is not None)
         self._subscribers.add(sub)
         try:
+            if registered is not None:
+                await registered()
             last_yielded = self._last_seq if after_seq is None else after_seq
             sub.delivered_seq = last_yielded
             if after_seq is not None:

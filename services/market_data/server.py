@@ -118,9 +118,12 @@ class MarketDataService(market_data_pb2_grpc.MarketDataServicer):
 
     async def StreamTicks(self, request, context):
         wanted = self._instruments(request.instruments)
+        # Initial metadata goes out once the subscription is in place: a client that waits for it
+        # (the paper venue) knows every tick published after that reaches it.
         async for seq, event in self._engine.tick_stream.subscribe(
                 after_seq=self._resume(request),
-                matches=lambda e: not wanted or e.tick.instrument in wanted):
+                matches=lambda e: not wanted or e.tick.instrument in wanted,
+                registered=lambda: context.send_initial_metadata(())):
             if event.wire is None:
                 event.wire = pb.StreamTicksResponse(seq=seq, tick=tick_to_proto(event.tick),
                                                     trace_context=event.trace_context)

@@ -42,6 +42,8 @@ from services.order.repository import MIGRATIONS, SCHEMA, PostgresOrderStore
 from services.order.server import POLICY, OrderServicer
 
 log = logging.getLogger("services.order")
+#: How long the plane waits at start for control's flags and market_data's ticks before it serves anyway.
+STARTUP_WAIT_SECONDS = 3.0
 
 
 async def run(config: OrderConfig) -> None:
@@ -86,11 +88,7 @@ async def run(config: OrderConfig) -> None:
     await engine.start()
     if quotes is not None:
         await quotes.start()
-    try:
-        await flags.wait_ready(timeout=3.0)
-    except (TimeoutError, asyncio.TimeoutError):
-        log.warning("no flag snapshot from control yet; orders are refused until it answers",
-                    extra={"control": config.peers.control})
+    await asyncio.gather(_flags_ready(flags, config), _quotes_open(quotes, config))
     servicer = OrderServicer(engine, instruments=config.instruments, default_account=config.account,
                              broker_positions=broker.positions)
     host = host_for(config.server, [binding(order_pb2, "Order", order_pb2_grpc.add_OrderServicer_to_server,
@@ -118,6 +116,22 @@ async def run(config: OrderConfig) -> None:
         await database.close()
 
     await serve(host, on_stop=on_stop)
+
+
+async def _flags_ready(flags: FlagsFollower, config: OrderConfig) -> None:
+    try:
+        await flags.wait_ready(timeout=STARTUP_WAIT_SECONDS)
+    except (TimeoutError, asyncio.TimeoutError):
+        log.warning("no flag snapshot from control yet; orders are refused until it answers",
+                    extra={"control": config.peers.control})
+
+
+async def _quotes_open(quotes: MarketDataQuotes | None, config: OrderConfig) -> None:
+    """The paper venue fills only at quotes it sees: serving before its tick stream is open
+    would let the first ticks pushed into a fresh mesh pass it by."""
+    if quotes is not None and not await quotes.wait_open(STARTUP_WAIT_SECONDS):
+        log.warning("no tick stream from market_data yet; paper orders fill at quotes after it opens",
+                    extra={"market_data": config.peers.market_data})
 
 
 def main() -> None:

@@ -1,4 +1,9 @@
-"""Quotes for the paper venue: MarketData.StreamTicks, all instruments, resumed on reconnect."""
+"""Quotes for the paper venue: MarketData.StreamTicks, all instruments, resumed on reconnect.
+
+The stream counts as open once market_data has sent its initial metadata, which it does
+after the subscription is in place: every tick published from then on reaches the venue.
+The order plane waits (briefly) for that before it serves, so a mesh that says it is up
+does not miss the first ticks pushed into it."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from services.common.timeutil import from_timestamp
 
 log = logging.getLogger(__name__)
 
+STARTING_BACKOFF_SECONDS = 0.25
 OnQuote = Callable[[str, datetime, Decimal, Decimal], Awaitable[None]]
 
 
@@ -32,6 +38,19 @@ class MarketDataQuotes:
         self._task: asyncio.Task | None = None
         self.last_seq: int | None = None
         self.quotes_seen = 0
+        self._open = asyncio.Event()
+
+    @property
+    def is_open(self) -> bool:
+        return self._open.is_set()
+
+    async def wait_open(self, timeout: float) -> bool:
+        """True once the tick stream is open; False when it did not open within `timeout` seconds."""
+        try:
+            await asyncio.wait_for(self._open.wait(), timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            return False
+        return True
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="paper-quotes")
@@ -43,15 +62,21 @@ class MarketDataQuotes:
                 await self._task
 
     async def _run(self) -> None:
-        backoff = 0.1
+        backoff, opened_once = 0.1, False
         async with open_channel(self._address, token=self._token, traced=False) as channel:
             stub = market_data_pb2_grpc.MarketDataStub(channel)
             while True:
                 request = market_data_pb2.StreamTicksRequest()
                 if self.last_seq is not None:
                     request.resume_after_seq = self.last_seq
+                call = stub.StreamTicks(request)
                 try:
-                    async for reply in stub.StreamTicks(request):
+                    await call.initial_metadata()
+                    if not call.done():  # a refused or failed call also ends its wait for metadata
+                        self._open.set()
+                        opened_once = True
+                        backoff = 0.1
+                    async for reply in call:
                         tick = reply.tick
                         await self._on_quote(tick.instrument, from_timestamp(tick.time), Decimal(tick.bid),
                                              Decimal(tick.ask))
@@ -66,5 +91,10 @@ class MarketDataQuotes:
                              extra={"code": exc.code().name, "resume_after_seq": self.last_seq})
                 except Exception:  # a bad tick must not stop the venue's quotes for good
                     log.exception("tick stream failed; reconnecting")
+                finally:
+                    self._open.clear()
+                    call.cancel()
                 await asyncio.sleep(backoff)
-                backoff = min(self._max_backoff, backoff * 2)
+                # Until the stream first opens, market_data is most likely still starting beside us:
+                # ask again soon, so the plane's short wait at start is enough.
+                backoff = min(self._max_backoff if opened_once else STARTING_BACKOFF_SECONDS, backoff * 2)

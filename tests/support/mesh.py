@@ -5,9 +5,10 @@ control, market_data, order, position, then one ENTRY and one EXIT worker per st
 `python -m ...` process with the same environment `up` gives it, but on free ports
 and with one database (DATABASE_URL) shared by every plane, each in its own schema.
 
-All processes are started at once and then waited for, which roughly halves the
-start-up time on a small machine; every plane already copes with a neighbour that
-is not up yet (the followers reconnect, the workers retry their warm-up).
+The sources (control, market_data) are started together and waited for, then all the
+rest at once, which roughly halves the start-up time on a small machine against one by
+one; every plane copes with a neighbour that is not up yet (the followers reconnect, the
+workers retry their warm-up).
 
     mesh = Mesh(database_url=url, log_dir=tmp, feed=bars_feed(bid, ask), speed="120x",
                 strategies=[StrategyPair("ma_cross", {"fast_period": "3", "slow_period": "8"})])
@@ -28,6 +29,7 @@ from tests.support.ports import free_port
 from tests.support.processes import PlaneProcess
 
 ROLES = ("entry", "exit")
+SOURCES = ("control", "market_data")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,12 +94,17 @@ class Mesh:
 
     def start(self, timeout: float = 90.0) -> "Mesh":
         plan = self._plan()
+        # Two waves: the sources (control, market_data) first, then everything that follows
+        # them. The order plane waits only a moment for the tick stream its paper venue fills
+        # at; had it served without it, ticks pushed into the fresh mesh would pass it by.
+        waves = [[step for step in plan if step[0] in SOURCES], [step for step in plan if step[0] not in SOURCES]]
         try:
-            for name, module, env, args, _ in plan:
-                process = PlaneProcess(module, {**self._base_env, **env}, self.log_dir / name, args=args)
-                self.processes[name] = process.start()
-            for name, _, _, _, address in plan:
-                self.processes[name].wait_healthy(address, timeout=timeout)
+            for wave in waves:
+                for name, module, env, args, _ in wave:
+                    process = PlaneProcess(module, {**self._base_env, **env}, self.log_dir / name, args=args)
+                    self.processes[name] = process.start()
+                for name, _, _, _, address in wave:
+                    self.processes[name].wait_healthy(address, timeout=timeout)
         except BaseException:
             self.stop()
             raise
