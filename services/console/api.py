@@ -47,6 +47,7 @@ class Api:
             web.get("/api/fills", self.fills),
             web.get("/api/equity", self.equity),
             web.get("/api/audit", self.audit),
+            web.get("/api/analysis", self.analysis),
         ]
 
     async def overview(self, request: web.Request) -> web.Response:
@@ -125,6 +126,14 @@ class Api:
             if not token or len(found) >= query.limit:
                 break
         return web.json_response({"entries": [views.audit_entry(e) for e in found], "next_page_token": token})
+
+
+    async def analysis(self, request: web.Request) -> web.Response:
+        """Each strategy's performance, allocation and settings from the analysis plane, when there is one."""
+        if self.planes.analysis is None:
+            return web.json_response({"configured": False, "strategies": [], "problem": (
+                "the console has no analysis plane to ask: set QUANTMESH_ANALYSIS_ADDR (quantmesh up does)")})
+        return web.json_response(views.analysis(*await self.planes.analysis_board()))
 
 
 async def _json_body(request: web.Request) -> object:

@@ -20,6 +20,7 @@ from datetime import datetime
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from quantmesh.analysis.v1 import analysis_pb2, analysis_pb2_grpc
 from quantmesh.control.v1 import control_pb2, control_pb2_grpc
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
 from quantmesh.position.v1 import position_pb2, position_pb2_grpc
@@ -30,6 +31,8 @@ from services.console.operators import Operator
 from services.console.requests import AuditQuery, FillQuery, GlobalSwitch, OrderQuery, StrategySwitch
 
 PLANES = ("market_data", "control", "order", "position")
+#: A plane the console shows when it is configured (QUANTMESH_ANALYSIS_ADDR).
+OPTIONAL_PLANES = ("analysis",)
 _ATTRIBUTION = re.compile(r"([a-z0-9_.-]{1,64})@console: ", re.ASCII)
 
 _HTTP_STATUS: Mapping[grpc.StatusCode, int] = {
@@ -77,12 +80,20 @@ class Planes:
     def __init__(self, peers: PeerConfig, *, timeout_seconds: float = 5.0) -> None:
         self.addresses = {"market_data": peers.market_data, "control": peers.control, "order": peers.order,
                           "position": peers.position}
+        if peers.analysis:
+            self.addresses["analysis"] = peers.analysis
         self._timeout = timeout_seconds
         self._channels = {plane: open_channel(address, token=peers.token) for plane, address in self.addresses.items()}
         self.control = control_pb2_grpc.ControlStub(self._channels["control"])
         self.order = order_pb2_grpc.OrderStub(self._channels["order"])
         self.position = position_pb2_grpc.PositionStub(self._channels["position"])
+        self.analysis = analysis_pb2_grpc.AnalysisStub(self._channels["analysis"]) if peers.analysis else None
         self._health = {plane: health_pb2_grpc.HealthStub(channel) for plane, channel in self._channels.items()}
+
+    @property
+    def shown(self) -> tuple[str, ...]:
+        """The planes whose health the console shows: the four, and analysis where it is configured."""
+        return PLANES + tuple(p for p in OPTIONAL_PLANES if p in self.addresses)
 
     def channel(self, plane: str) -> grpc.aio.Channel:
         return self._channels[plane]
@@ -100,7 +111,7 @@ class Planes:
     # ---- health ---------------------------------------------------------------------------
 
     async def health(self) -> list[PlaneHealth]:
-        return list(await asyncio.gather(*(self._plane_health(plane) for plane in PLANES)))
+        return list(await asyncio.gather(*(self._plane_health(plane) for plane in self.shown)))
 
     async def _plane_health(self, plane: str) -> PlaneHealth:
         address = self.addresses[plane]
@@ -185,6 +196,17 @@ class Planes:
         finally:
             call.cancel()
         return found[::-1][:query.limit]
+
+    # ---- analysis ---------------------------------------------------------------------------
+
+    async def analysis_board(self) -> tuple[analysis_pb2.GetPerformanceResponse, analysis_pb2.GetAllocationsResponse,
+                                            analysis_pb2.GetStrategySettingsResponse]:
+        """Performance, allocations and settings of every strategy, asked together (call only when configured)."""
+        assert self.analysis is not None
+        return await asyncio.gather(
+            self._call("analysis", self.analysis.GetPerformance, analysis_pb2.GetPerformanceRequest()),
+            self._call("analysis", self.analysis.GetAllocations, analysis_pb2.GetAllocationsRequest()),
+            self._call("analysis", self.analysis.GetStrategySettings, analysis_pb2.GetStrategySettingsRequest()))
 
     # ---- position ---------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timezone
 
+from quantmesh.analysis.v1 import analysis_pb2
 from quantmesh.common.v1 import common_pb2
 from quantmesh.control.v1 import control_pb2
 from quantmesh.order.v1 import order_pb2
@@ -123,3 +124,47 @@ def worker(address: str, status: strategy_pb2.GetStatusResponse | None, problem:
         if status.HasField("last_decision") else None,
         "started_time": time_text(status, "started_time"),
     }
+
+
+def figures(f: analysis_pb2.PerformanceFigures) -> dict:
+    """A run of closed trades. Ratios without a value (no losing trade, fewer than two trades) are null."""
+    return {"trades": f.trades, "wins": f.wins, "losses": f.losses, "win_rate": f.win_rate, "net_pnl": f.net_pnl,
+            "gross_profit": f.gross_profit, "gross_loss": f.gross_loss, "commission": f.commission,
+            "expectancy": f.expectancy,
+            "profit_factor": f.profit_factor if f.HasField("profit_factor") else None,
+            "sharpe": f.sharpe if f.HasField("sharpe") else None, "max_drawdown": f.max_drawdown}
+
+
+def allocation(a: analysis_pb2.Allocation) -> dict:
+    return {"size_multiplier": a.size_multiplier, "entries_enabled": a.entries_enabled, "reason": a.reason}
+
+
+def analysis(performance: analysis_pb2.GetPerformanceResponse, allocations: analysis_pb2.GetAllocationsResponse,
+             settings: analysis_pb2.GetStrategySettingsResponse) -> dict:
+    """One row per strategy and instrument with trades, and one per strategy analysis only has settings for:
+    how it went (overall and rolling), what the policy recommends, and what the workers apply."""
+    recommended = {r.strategy_slug: r for r in allocations.recommendations}
+    current = {s.strategy_slug: s for s in settings.settings}
+
+    def strategy_part(slug: str) -> dict:
+        rec, now = recommended.get(slug), current.get(slug)
+        return {
+            "recommended": allocation(rec.recommended) if rec is not None and rec.HasField("recommended") else None,
+            "regime": _name(analysis_pb2.VolatilityRegime, rec.regime, "VOLATILITY_REGIME_") if rec else "",
+            "applied": allocation(now.allocation) if now is not None and now.HasField("allocation") else None,
+            "frozen": bool(now and now.frozen),
+            "settings_version": now.version if now else 0,
+            "params": dict(sorted(now.params.items())) if now else {},
+            "updated_by": now.updated_by if now else "",
+        }
+
+    rows = [{"strategy": p.strategy_slug, "instrument": p.instrument, "overall": figures(p.overall),
+             "rolling": figures(p.rolling), "rolling_trades": p.rolling_trades, "open_quantity": p.open_quantity,
+             "last_trade_time": time_text(p, "last_trade_time"), **strategy_part(p.strategy_slug)}
+            for p in performance.performance]
+    traded = {p.strategy_slug for p in performance.performance}
+    rows += [{"strategy": slug, "instrument": "", "overall": None, "rolling": None, "rolling_trades": 0,
+              "open_quantity": "", "last_trade_time": "", **strategy_part(slug)}
+             for slug in sorted((set(current) | set(recommended)) - traded)]
+    return {"configured": True, "policy": allocations.policy, "last_fill_seq": performance.last_fill_seq,
+            "strategies": rows}

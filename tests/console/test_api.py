@@ -7,14 +7,17 @@ audit trail is the same before and after the bad requests.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
 
 import aiohttp
+import grpc
 import pytest
 
+from quantmesh.analysis.v1 import analysis_pb2, analysis_pb2_grpc
 from quantmesh.control.v1 import control_pb2
 from quantmesh.order.v1 import order_pb2
 from quantmesh.position.v1 import position_pb2
-from tests.console.harness import DESK, OPERATOR, STRATEGY, VIEWER, eventually, manual_intent
+from tests.console.harness import DESK, INSTRUMENT, OPERATOR, STRATEGY, VIEWER, eventually, manual_intent
 
 pytestmark = pytest.mark.e2e
 
@@ -248,7 +251,7 @@ async def manual_position(planes, console_mesh):
 async def test_reads_answer_json_in_the_traders_words(http):
     await console_ready(http)
     for path in ("/api/flags", "/api/positions", "/api/orders?limit=5", "/api/fills", "/api/equity",
-                 "/api/audit?limit=5", "/api/overview"):
+                 "/api/audit?limit=5", "/api/overview", "/api/analysis"):
         async with http.get(path, headers=basic(VIEWER)) as response:
             assert response.status == 200, path
             assert response.headers["Cache-Control"] == "no-store"
@@ -257,5 +260,48 @@ async def test_reads_answer_json_in_the_traders_words(http):
     async with http.get("/api/overview", headers=basic(VIEWER)) as response:
         overview = await response.json()
     assert {p["plane"]: p["status"] for p in overview["planes"]} == {
-        "market_data": "SERVING", "control": "SERVING", "order": "SERVING", "position": "SERVING"}
+        "market_data": "SERVING", "control": "SERVING", "order": "SERVING", "position": "SERVING",
+        "analysis": "SERVING"}
     assert {w["name"] for w in overview["workers"]} == {f"{STRATEGY.slug}.entry", f"{STRATEGY.slug}.exit"}
+
+
+async def test_analysis_shows_each_strategys_trades_as_the_ledger_counts_them(http, planes, console_mesh):
+    """A round trip of "manual" (bought, then flattened through the console) shows in /api/analysis with the
+    trades, wins and net PnL the position plane's ledger counts for it: two different computations from the
+    same fills. The figures are Analysis.GetPerformance's own, and the viewer may read them."""
+    await console_ready(http)
+    await planes.order.Submit(order_pb2.SubmitRequest(intent=manual_intent("api-analysis-1")), metadata=DESK)
+    await eventually(lambda: manual_position(planes, console_mesh), timeout=60, what="a manual position")
+    planes.ticks.bid += Decimal("0.020")  # 2 pips up before the close: a winning trade
+    async with http.post("/api/flatten", json={"reason": "api test: close for analysis", "strategy": "manual"},
+                         headers=basic(OPERATOR)) as response:
+        status, answered = await answer(response)
+    assert status == 200, answered
+
+    async def flat():
+        return not await manual_position(planes, console_mesh)
+
+    await eventually(flat, timeout=60, what="the position to be flat")
+    books = await planes.position.Snapshot(position_pb2.SnapshotRequest(strategy_slugs=["manual"], include_flat=True))
+    ledger = next(s for s in books.strategies if s.slug == "manual")
+    assert ledger.wins >= 1
+
+    async def caught_up():
+        async with http.get("/api/analysis", headers=basic(VIEWER)) as response:
+            assert response.status == 200
+            body = await response.json()
+        row = next((r for r in body["strategies"] if (r["strategy"], r["instrument"]) == ("manual", INSTRUMENT)), None)
+        return (body, row) if row and row["overall"]["trades"] == ledger.wins + ledger.losses else None
+
+    body, row = await eventually(caught_up, timeout=60, what="analysis to count the ledger's round trips",
+                                 mesh=console_mesh)
+    assert body["configured"] is True and body["policy"] in ("apply", "recommend")
+    assert row["overall"]["wins"] == ledger.wins
+    assert Decimal(row["overall"]["net_pnl"]) == Decimal(ledger.realized_pnl), (row["overall"], ledger)
+    assert row["open_quantity"] in ("0", "")
+    async with grpc.aio.insecure_channel(console_mesh.analysis_address) as channel:
+        performance = await analysis_pb2_grpc.AnalysisStub(channel).GetPerformance(
+            analysis_pb2.GetPerformanceRequest(strategy_slug="manual", instrument=INSTRUMENT), metadata=DESK)
+    [contract] = performance.performance
+    assert (contract.overall.trades, contract.overall.net_pnl, contract.overall.max_drawdown) == (
+        row["overall"]["trades"], row["overall"]["net_pnl"], row["overall"]["max_drawdown"])

@@ -238,6 +238,17 @@ async def test_a_fill_shows_as_a_position_and_moves_the_equity_curve(page, plane
     await page.click('nav a[href="#positions"]')
     await expect(row).to_have_count(0, timeout=10 * SECONDS)
 
+    # The analysis tab counts the round trips the ledger counts (it follows the fills on its own stream,
+    # and the tab asks again every few seconds while it is open).
+    ledger = next(s for s in closed_books.strategies if s.slug == "manual")
+    await page.click('nav a[href="#analysis"]')
+    analysis_row = page.locator(f'#analysis-table tr[data-strategy="manual"][data-instrument="{INSTRUMENT}"]')
+    await expect(analysis_row.locator("td").nth(2)).to_have_text(str(ledger.wins + ledger.losses),
+                                                                 timeout=30 * SECONDS)
+    await expect(analysis_row.locator("td").nth(4)).to_have_text(ledger.realized_pnl)
+    await expect(page.locator("#analysis-note")).to_contain_text("Policy:")
+    await keep_screenshot(page, "analysis-after-round-trip")
+
 
 async def curve_longer_than(planes, count: int) -> int | None:
     samples = len((await planes.position.GetEquityCurve(position_pb2.GetEquityCurveRequest())).samples)

@@ -75,7 +75,7 @@ async def test_control_records_the_console_token_actor_and_the_operator_in_the_r
                 return planes if planes.get("control") else None
 
         planes = await eventually(planes_down, timeout=30, what="the console's overview")
-        assert planes == {"market_data": False, "control": True, "order": False, "position": False}
+        assert planes == {"market_data": False, "control": True, "order": False, "position": False, "analysis": False}
         async with http.get("/api/positions", headers=basic(OPERATOR)) as response:
             assert response.status == 503
             assert "position at 127.0.0.1:" in (await response.json())["error"]

@@ -3,6 +3,7 @@
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
+const ANALYSIS_REFRESH_MS = 3000;
 const $ = (selector) => document.querySelector(selector);
 const state = {session: null, flags: null, overview: null, positions: null, lastFillSeq: -1,
                orders: [], ordersToken: "", ordersFilter: {}, audit: [], auditToken: "", auditFilter: {}};
@@ -239,6 +240,7 @@ function renderPositions(positions) {
     state.lastFillSeq = positions.last_fill_seq;
     loadEquity();
     loadFills();
+    loadAnalysis();
   }
 }
 
@@ -343,6 +345,49 @@ async function loadFills() {
   } catch (error) { problem(`fills: ${error.message}`); }
 }
 
+// ---- analysis -----------------------------------------------------------------------------------
+
+function ratio(value, digits) {
+  return value === null || value === undefined ? "n/a" : Number(value).toFixed(digits);
+}
+
+// No settings from analysis yet: the workers trade full size with entries on.
+function sizing(allocation) {
+  return allocation ? `×${allocation.size_multiplier}` : "×1";
+}
+
+function entries(allocation) {
+  return allocation ? onOff(allocation.entries_enabled) : "on";
+}
+
+function recommendation(r) {
+  if (!r.recommended) { return "not judged yet"; }
+  return `${sizing(r.recommended)} ${entries(r.recommended)}: ${r.recommended.reason}`;
+}
+
+async function loadAnalysis() {
+  try {
+    const data = await get("/api/analysis");
+    const note = $("#analysis-note");
+    note.textContent = data.configured
+      ? `Policy: ${data.policy || "?"}; as of fill ${data.last_fill_seq}.` : data.problem;
+    fillTable("#analysis-table", data.strategies.map((r) => {
+      const all = r.overall || {}, rolling = r.rolling || {};
+      return tableRow(
+        [cell(r.strategy), cell(r.instrument), cell(all.trades, "number"),
+         cell(r.overall ? percent(all.win_rate) : "", "number"), cell(all.net_pnl, "number"),
+         cell(r.overall ? ratio(all.expectancy, 2) : "", "number"),
+         cell(r.overall ? ratio(all.profit_factor, 2) : "", "number"),
+         cell(r.overall ? ratio(all.sharpe, 2) : "", "number"), cell(all.max_drawdown, "number"),
+         cell(r.rolling ? `${rolling.trades} of last ${r.rolling_trades}` : "", "number"),
+         cell(rolling.net_pnl, "number"), cell(r.open_quantity, "number"),
+         cell(sizing(r.applied)), cell(entries(r.applied)), cell(recommendation(r), "reason"),
+         cell(r.frozen ? "frozen" : ""), cell(r.settings_version, "number")],
+        {strategy: r.strategy, instrument: r.instrument});
+    }));
+  } catch (error) { problem(`analysis: ${error.message}`); }
+}
+
 // ---- audit --------------------------------------------------------------------------------------
 
 function auditFilter(form) {
@@ -377,6 +422,8 @@ function showTab() {
   for (const link of document.querySelectorAll("nav a")) {
     link.toggleAttribute("aria-current", link.getAttribute("href") === `#${shown}`);
   }
+  // Analysis catches up with fills on its own schedule: looking at it asks again.
+  if (shown === "analysis" && state.session) { loadAnalysis(); }
 }
 
 function follow() {
@@ -416,6 +463,10 @@ async function start() {
   loadOrders(false);
   loadAudit(false);
   loadEquity();
+  loadAnalysis();
+  // Analysis follows the fills on its own stream, a moment behind the positions: while its tab is
+  // open, ask again every few seconds.
+  setInterval(() => { if (location.hash === "#analysis") { loadAnalysis(); } }, ANALYSIS_REFRESH_MS);
 }
 
 document.addEventListener("DOMContentLoaded", () => { start().catch((error) => problem(error.message)); });
