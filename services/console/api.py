@@ -48,6 +48,7 @@ class Api:
             web.get("/api/equity", self.equity),
             web.get("/api/audit", self.audit),
             web.get("/api/analysis", self.analysis),
+            web.post("/api/analysis/freeze", self.freeze),
         ]
 
     async def overview(self, request: web.Request) -> web.Response:
@@ -134,6 +135,14 @@ class Api:
             return web.json_response({"configured": False, "strategies": [], "problem": (
                 "the console has no analysis plane to ask: set QUANTMESH_ANALYSIS_ADDR (quantmesh up does)")})
         return web.json_response(views.analysis(*await self.planes.analysis_board()))
+
+    async def freeze(self, request: web.Request) -> web.Response:
+        """Freezes a strategy's settings at the analysis plane, or lifts the freeze (audited there)."""
+        if self.planes.analysis is None:
+            raise NotOffered("the console has no analysis plane to freeze a strategy at: set QUANTMESH_ANALYSIS_ADDR")
+        freeze = requests.freeze(await _json_body(request))
+        settings = await self.planes.freeze(freeze, caller_of(request).operator)
+        return web.json_response({"settings": views.strategy_settings(settings)})
 
 
 async def _json_body(request: web.Request) -> object:

@@ -28,7 +28,7 @@ from services.common.channels import open_channel
 from services.common.config import PeerConfig
 from services.common.timeutil import to_timestamp
 from services.console.operators import Operator
-from services.console.requests import AuditQuery, FillQuery, GlobalSwitch, OrderQuery, StrategySwitch
+from services.console.requests import AuditQuery, FillQuery, Freeze, GlobalSwitch, OrderQuery, StrategySwitch
 
 PLANES = ("market_data", "control", "order", "position")
 #: A plane the console shows when it is configured (QUANTMESH_ANALYSIS_ADDR).
@@ -207,6 +207,13 @@ class Planes:
             self._call("analysis", self.analysis.GetPerformance, analysis_pb2.GetPerformanceRequest()),
             self._call("analysis", self.analysis.GetAllocations, analysis_pb2.GetAllocationsRequest()),
             self._call("analysis", self.analysis.GetStrategySettings, analysis_pb2.GetStrategySettingsRequest()))
+
+    async def freeze(self, freeze: Freeze, operator: Operator) -> analysis_pb2.StrategySettings:
+        """Freezes (or thaws) a strategy's settings at the analysis plane (call only when configured)."""
+        assert self.analysis is not None
+        reply = await self._call("analysis", self.analysis.FreezeStrategy, analysis_pb2.FreezeStrategyRequest(
+            strategy_slug=freeze.strategy, frozen=freeze.frozen, reason=attributed(operator, freeze.reason)))
+        return reply.settings
 
     # ---- position ---------------------------------------------------------------------------
 

@@ -96,6 +96,31 @@ def sweep(body: object) -> Sweep:
     return Sweep(strategy=_strategy(body), instrument=_instrument(body), reason=reason(body))
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Freeze:
+    """Freeze a strategy's settings (analysis then changes neither its parameters nor its allocation), or lift it."""
+
+    strategy: str
+    frozen: bool
+    reason: str
+
+
+def freeze(body: object) -> Freeze:
+    """`POST /api/analysis/freeze`: {"strategy", "frozen": true|false, "reason"}."""
+    example = '{"strategy": "ma_cross", "frozen": true, "reason": "hold the settings through the news"}'
+    if not isinstance(body, dict):
+        raise InvalidArgument(f"the body must be a JSON object, e.g. {example}")
+    unknown = sorted(set(body) - {"strategy", "frozen", "reason"})
+    if unknown:
+        raise InvalidArgument(f"unknown field(s) {', '.join(map(repr, unknown))}; give strategy, frozen and reason")
+    if not isinstance(body.get("strategy"), str) or not body["strategy"]:
+        raise InvalidArgument(f"strategy is required: the strategy's slug, e.g. {example}")
+    if "frozen" not in body:
+        raise InvalidArgument("frozen is required: true to freeze the strategy's settings, false to lift the freeze")
+    return Freeze(strategy=validation.slug("strategy", body["strategy"]), frozen=_boolean("frozen", body["frozen"]),
+                  reason=reason(body))
+
+
 def _boolean(name: str, value: object) -> bool:
     if type(value) is not bool:
         raise InvalidArgument(f"{name} must be true or false, not {value!r}")

@@ -168,3 +168,11 @@ def analysis(performance: analysis_pb2.GetPerformanceResponse, allocations: anal
              for slug in sorted((set(current) | set(recommended)) - traded)]
     return {"configured": True, "policy": allocations.policy, "last_fill_seq": performance.last_fill_seq,
             "strategies": rows}
+
+
+def strategy_settings(settings: analysis_pb2.StrategySettings) -> dict:
+    return {"strategy": settings.strategy_slug, "version": settings.version, "frozen": settings.frozen,
+            "params": dict(sorted(settings.params.items())),
+            "allocation": allocation(settings.allocation) if settings.HasField("allocation") else None,
+            "updated_by": settings.updated_by, "reason": settings.reason,
+            "updated_time": time_text(settings, "updated_time")}

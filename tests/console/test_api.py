@@ -305,3 +305,41 @@ async def test_analysis_shows_each_strategys_trades_as_the_ledger_counts_them(ht
     [contract] = performance.performance
     assert (contract.overall.trades, contract.overall.net_pnl, contract.overall.max_drawdown) == (
         row["overall"]["trades"], row["overall"]["net_pnl"], row["overall"]["max_drawdown"])
+
+
+async def test_an_operator_freezes_a_strategys_settings_and_analysis_records_who(http, planes, console_mesh):
+    """POST /api/analysis/freeze reaches Analysis.FreezeStrategy with the operator in the reason; a viewer and
+    bad input are refused before it; the change is in control's audit trail, as every analysis change."""
+    body = {"strategy": "manual", "frozen": True, "reason": "api test: hold still"}
+    async with http.post("/api/analysis/freeze", json=body, headers=basic(VIEWER)) as response:
+        assert response.status == 403
+    async with http.post("/api/analysis/freeze", json={**body, "frozen": "yes"}, headers=basic(OPERATOR)) as response:
+        status, answered = await answer(response)
+    assert status == 400 and "frozen must be true or false" in answered["error"]
+
+    async with grpc.aio.insecure_channel(console_mesh.analysis_address) as channel:
+        analysis = analysis_pb2_grpc.AnalysisStub(channel)
+
+        async def frozen() -> bool:
+            reply = await analysis.GetStrategySettings(analysis_pb2.GetStrategySettingsRequest(strategy_slug="manual"),
+                                                       metadata=DESK)
+            return bool(reply.settings) and reply.settings[0].frozen
+
+        was_frozen = await frozen()
+        async with http.post("/api/analysis/freeze", json=body, headers=basic(OPERATOR)) as response:
+            status, answered = await answer(response)
+        assert status == 200, answered
+        assert answered["settings"]["frozen"] is True and answered["settings"]["strategy"] == "manual"
+        assert answered["settings"]["reason"] == "alice@console: api test: hold still"
+        assert await frozen()
+        async with http.post("/api/analysis/freeze", json={**body, "frozen": was_frozen, "reason": "api test: done"},
+                             headers=basic(OPERATOR)) as response:
+            assert response.status == 200
+        assert await frozen() == was_frozen
+
+    async def audited():
+        reply = await planes.control.ListAudit(control_pb2.ListAuditRequest(plane="analysis", limit=100), metadata=DESK)
+        return [e for e in reply.entries if e.reason == "alice@console: api test: hold still"]
+
+    [entry] = await eventually(audited, timeout=30, what="the freeze in control's audit trail", mesh=console_mesh)
+    assert entry.slug == "manual"

@@ -247,7 +247,18 @@ async def test_a_fill_shows_as_a_position_and_moves_the_equity_curve(page, plane
                                                                  timeout=30 * SECONDS)
     await expect(analysis_row.locator("td").nth(4)).to_have_text(ledger.realized_pnl)
     await expect(page.locator("#analysis-note")).to_contain_text("Policy:")
+    # The operator freezes manual's settings from the row, then lets analysis change them again.
+    frozen_cell = analysis_row.locator("td").nth(15)
+    await expect(frozen_cell).to_contain_text("follows analysis")
+    await frozen_cell.locator('button[data-freeze="freeze"]').click()
+    await confirm(page, "e2e: hold the settings")
+    await expect(page.locator("#notice")).to_contain_text("manual: settings frozen")
+    await expect(frozen_cell).to_contain_text("frozen", timeout=15 * SECONDS)
+    await expect(frozen_cell.locator("button")).to_have_text("Thaw")
     await keep_screenshot(page, "analysis-after-round-trip")
+    await frozen_cell.locator('button[data-freeze="thaw"]').click()
+    await confirm(page, "e2e: follow analysis again")
+    await expect(frozen_cell).to_contain_text("follows analysis", timeout=15 * SECONDS)
 
 
 async def curve_longer_than(planes, count: int) -> int | None:

@@ -216,7 +216,15 @@ function confirmChange(what, bodyFor, path = "/api/strategy-control") {
     const result = await post(path, bodyFor(text));
     if (!result.ok) { $("#confirm-problem").textContent = result.error; return; }
     dialog.close();
-    if (result.body.flags) { renderFlags(result.body.flags); } else { notice(actionSummary(result.body)); }
+    if (result.body.flags) {
+      renderFlags(result.body.flags);
+    } else if (result.body.settings) {
+      const settings = result.body.settings;
+      notice(`${settings.strategy}: settings ${settings.frozen ? "frozen" : "no longer frozen"} (version ${settings.version})`);
+      loadAnalysis();
+    } else {
+      notice(actionSummary(result.body));
+    }
     loadAudit(false);
   };
   dialog.showModal();
@@ -365,6 +373,24 @@ function recommendation(r) {
   return `${sizing(r.recommended)} ${entries(r.recommended)}: ${r.recommended.reason}`;
 }
 
+// Frozen: analysis changes neither the strategy's parameters nor its allocation until thawed.
+function freezeCell(r) {
+  const td = cell("");
+  const status = document.createElement("span");
+  status.textContent = r.frozen ? "frozen" : "follows analysis";
+  const button = document.createElement("button");
+  button.type = "button";
+  button.dataset.freeze = r.frozen ? "thaw" : "freeze";
+  button.textContent = r.frozen ? "Thaw" : "Freeze";
+  button.disabled = !mayAct();
+  button.addEventListener("click", () => confirmChange(
+    r.frozen ? `Let analysis change the settings of ${r.strategy} again?`
+      : `Freeze the settings of ${r.strategy}? Analysis then changes neither its parameters nor its allocation.`,
+    (reason) => ({strategy: r.strategy, frozen: !r.frozen, reason}), "/api/analysis/freeze"));
+  td.append(status, " ", button);
+  return td;
+}
+
 async function loadAnalysis() {
   try {
     const data = await get("/api/analysis");
@@ -382,7 +408,7 @@ async function loadAnalysis() {
          cell(r.rolling ? `${rolling.trades} of last ${r.rolling_trades}` : "", "number"),
          cell(rolling.net_pnl, "number"), cell(r.open_quantity, "number"),
          cell(sizing(r.applied)), cell(entries(r.applied)), cell(recommendation(r), "reason"),
-         cell(r.frozen ? "frozen" : ""), cell(r.settings_version, "number")],
+         freezeCell(r), cell(r.settings_version, "number")],
         {strategy: r.strategy, instrument: r.instrument});
     }));
   } catch (error) { problem(`analysis: ${error.message}`); }

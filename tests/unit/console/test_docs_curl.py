@@ -20,6 +20,7 @@ from tests.support.postgres import PROJECT_ROOT
 DOC = PROJECT_ROOT / "docs" / "console.md"
 QUERIES = {"/api/orders": requests.order_query, "/api/fills": requests.fill_query,
            "/api/audit": requests.audit_query, "/api/equity": requests.equity_query}
+BODIES = {"/api/cancel-open": requests.sweep, "/api/flatten": requests.sweep, "/api/analysis/freeze": requests.freeze}
 
 
 def curl_lines():
@@ -53,7 +54,7 @@ def test_each_curl_line_is_accepted(line):
     assert (method, path) in served, f"{method} {url.path} is not a route of the console"
     if body is not None:
         assert "Content-Type: application/json" in words
-        check = requests.sweep if url.path in ("/api/cancel-open", "/api/flatten") else requests.strategy_control
+        check = BODIES.get(url.path, requests.strategy_control)
         check(json.loads(body))
     if url.path in QUERIES:
         QUERIES[url.path](MultiDict(parse_qsl(url.query)))

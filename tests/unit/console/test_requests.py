@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
-
 from types import SimpleNamespace
 
 import pytest
@@ -89,6 +89,28 @@ def test_a_sweep_names_what_to_cancel_or_close():
                                                                                           reason="drill")
     with pytest.raises(InvalidArgument, match="instrument"):
         requests.sweep({"reason": "drill", "instrument": "usd/jpy"})
+
+
+@pytest.mark.parametrize(("body", "sentence"), [
+    ({"strategy": "ma_cross", "frozen": "yes", "reason": "news"}, "frozen must be true or false"),
+    ({"strategy": "ma_cross", "reason": "news"}, "frozen is required"),
+    ({"frozen": True, "reason": "news"}, "strategy is required"),
+    ({"strategy": "Not A Slug", "frozen": True, "reason": "news"}, "is not a strategy slug"),
+    ({"strategy": "ma_cross", "frozen": True}, "reason is required"),
+    ({"strategy": "ma_cross", "frozen": True, "reason": "news", "params": {}}, "unknown field(s) 'params'"),
+    ("freeze", "must be a JSON object"),
+])
+def test_a_freeze_names_the_strategy_the_state_and_why(body, sentence):
+    with pytest.raises(InvalidArgument, match=re.escape(sentence)):
+        requests.freeze(body)
+    assert requests.freeze({"strategy": "ma_cross", "frozen": False, "reason": " news passed "}) == requests.Freeze(
+        strategy="ma_cross", frozen=False, reason="news passed")
+
+
+async def test_freezing_without_an_analysis_plane_is_answered_501_with_what_to_set():
+    api = Api(planes=SimpleNamespace(analysis=None), live=SimpleNamespace())
+    with pytest.raises(NotOffered, match="set QUANTMESH_ANALYSIS_ADDR"):
+        await api.freeze(make_mocked_request("POST", "/api/analysis/freeze"))
 
 
 def users() -> str:
