@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from services.analysis.board import SettingsBoard
@@ -25,6 +26,7 @@ from services.strategies.tuning import CatalogueRules
 
 log = logging.getLogger("services.analysis")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+PRUNE_EVERY_SECONDS = 3600
 
 
 async def main(config: AnalysisConfig) -> None:
@@ -47,6 +49,9 @@ async def main(config: AnalysisConfig) -> None:
              asyncio.create_task(CandleFollower(engine, peers.market_data, timeframe=settings.timeframe,
                                                 history=history, token=peers.token).run(), name="candles"),
              asyncio.create_task(engine.run_policy(), name="policy")]
+    if config.hold_retention_days:
+        tasks.append(asyncio.create_task(prune_holds_forever(repository, clock, config.hold_retention_days),
+                                         name="hold retention"))
     servicer = AnalysisServicer(engine, clock=clock, heartbeat_seconds=config.heartbeat_seconds)
     host = host_for(server, [analysis_binding(servicer)], ANALYSIS_POLICY)
     metrics.watch(host)
@@ -62,6 +67,18 @@ async def main(config: AnalysisConfig) -> None:
         await database.close()
 
     await serve(host, on_stop=on_stop, stop_event=stop)
+
+
+async def prune_holds_forever(repository: AnalysisRepository, clock: WallClock, days: int) -> None:
+    """At start and then hourly: hold and skip signals older than `days` go (the rest stay)."""
+    while True:
+        try:
+            pruned = await repository.prune_holds(clock.now() - timedelta(days=days))
+            if pruned:
+                log.info("pruned hold and skip signals", extra={"signals": pruned, "older_than_days": days})
+        except Exception:  # the database is away: the next round tries again
+            log.exception("pruning hold and skip signals failed; the next round tries again")
+        await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
 
 def run() -> int:

@@ -38,6 +38,10 @@ class AnalysisConfig:
     #: Seconds between heartbeats on a quiet WatchStrategySettings stream.
     heartbeat_seconds: float = 1.0
     audit: AuditIdentity | None = None
+    #: Hold and skip signals (nearly all of them: one per candle per worker) are deleted this many
+    #: days after they were recorded; 0 keeps them. Entries, exits and refusals always stay: the
+    #: pattern book and every question about an order read them.
+    hold_retention_days: int = 30
 
     @classmethod
     def from_env(cls, env: Env) -> "AnalysisConfig":
@@ -45,7 +49,8 @@ class AnalysisConfig:
             server=ServerConfig.from_env(env, service_name=SERVICE_NAME, default_port=DEFAULT_PORTS["analysis"]),
             peers=PeerConfig.from_env(env), settings=settings_from_env(env),
             heartbeat_seconds=env.float("QUANTMESH_HEARTBEAT_SECONDS", 1.0, minimum=0.05),
-            audit=AuditIdentity.from_env(env, "analysis"))
+            audit=AuditIdentity.from_env(env, "analysis"),
+            hold_retention_days=env.int("QUANTMESH_ANALYSIS_HOLD_RETENTION_DAYS", 30, minimum=0, maximum=36_500))
 
 
 def settings_from_env(env: Env) -> AnalysisSettings:

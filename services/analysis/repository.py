@@ -94,6 +94,17 @@ class AnalysisRepository:
                                         *as_columns(rows, len(_SIGNAL_COLUMNS)))
         return int(status.rsplit(" ", 1)[-1])
 
+    async def prune_holds(self, recorded_before: datetime) -> int:
+        """Deletes hold and skip signals recorded before `recorded_before`; returns how many.
+
+        By recorded (wall-clock) time, not decision time: a replay's decisions carry the data's
+        time, years back, and must not vanish the moment they are stored."""
+        async with self._pool.acquire() as conn:
+            status = await conn.execute(
+                f"DELETE FROM {SCHEMA}.signals WHERE action IN ('hold', 'skip') AND recorded_time < $1",
+                recorded_before)
+        return int(status.rsplit(" ", 1)[-1])
+
     async def signals(self, query: SignalQuery) -> list[SignalRecord]:
         """Newest first; one more than `query.limit` when there are more (the caller pages)."""
         where, args = [], []

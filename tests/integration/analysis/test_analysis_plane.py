@@ -157,3 +157,44 @@ async def test_settings_stream_at_once_survive_a_restart_and_reach_the_audit_tra
 async def _at(follower: SettingsFollower, version: int):
     latest = follower.latest()
     return latest if latest is not None and latest.version == version else None
+
+
+async def test_old_hold_and_skip_signals_are_pruned_at_start_and_decisions_stay(planes):
+    """Signals recorded 31 days ago and today, of every action: a restart (which prunes at once, then
+    hourly) leaves every entry, exit and refusal and today's holds and skips, and no old hold or skip."""
+    actions = {"hold": analysis_pb2.SIGNAL_ACTION_HOLD, "skip": analysis_pb2.SIGNAL_ACTION_SKIP,
+               "entry": analysis_pb2.SIGNAL_ACTION_ENTRY, "exit": analysis_pb2.SIGNAL_ACTION_EXIT,
+               "refused": analysis_pb2.SIGNAL_ACTION_REFUSED}
+    signals = []
+    for age in ("old", "new"):
+        for n, (name, action) in enumerate(actions.items()):
+            message = signal(1000 + n)
+            message.signal_id, message.strategy_slug, message.action = f"retention.{age}.{name}", "retention", action
+            if name in ("entry", "exit", "refused"):
+                message.client_order_id, message.side, message.quantity = f"retention-{age}-{name}", 1, "1000"
+            signals.append(message)
+    async with grpc.aio.insecure_channel(planes.analysis) as channel:
+        reply = await analysis_pb2_grpc.AnalysisStub(channel).RecordSignals(
+            analysis_pb2.RecordSignalsRequest(signals=signals))
+    assert reply.recorded == len(signals)
+    conn = await asyncpg.connect(planes.database_url)
+    try:
+        await conn.execute("UPDATE analysis.signals SET recorded_time = now() - interval '31 days' "
+                           "WHERE signal_id LIKE 'retention.old.%'")
+        analysis = next(p for p in planes.processes if p.module == "services.analysis")
+        assert analysis.terminate() == 0
+        planes.processes.remove(analysis)
+        planes.start("services.analysis", planes.analysis)
+
+        async def kept():
+            rows = await conn.fetch("SELECT signal_id FROM analysis.signals WHERE strategy_slug = 'retention'")
+            return sorted(r["signal_id"] for r in rows)
+
+        deadline = asyncio.get_running_loop().time() + 20
+        while "retention.old.hold" in await kept() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        assert await kept() == sorted(
+            ["retention.old.entry", "retention.old.exit", "retention.old.refused",
+             *(f"retention.new.{name}" for name in actions)])
+    finally:
+        await conn.close()
