@@ -48,6 +48,7 @@ from tests.support.mesh import Mesh, StrategyPair, all_orders
 from tests.support.ports import free_port
 from tests.support.postgres import PROJECT_ROOT
 from tests.support.processes import PlaneProcess
+from tests.support.streams import until_quiet
 
 START_PARAMS = {"fast_period": "3", "slow_period": "8", "stop_loss_pips": "3", "take_profit_pips": "4",
                 "max_hold_minutes": "7", "warmup_bars": "20"}
@@ -180,18 +181,7 @@ async def round_trip(order, market, slug: str, when: datetime, base: Decimal, n:
 
 async def every_fill(order) -> list:
     """Order.WatchFills from the first fill until the stream has been quiet for two seconds."""
-    events, call = [], order.WatchFills(order_pb2.WatchFillsRequest(resume_after_seq=0))
-    try:
-        while True:
-            try:
-                event = await asyncio.wait_for(call.read(), 2.0)
-            except asyncio.TimeoutError:
-                return events
-            if event is grpc.aio.EOF:
-                return events
-            events.append(event)
-    finally:
-        call.cancel()
+    return await until_quiet(order.WatchFills(order_pb2.WatchFillsRequest(resume_after_seq=0)))
 
 
 async def drive(run: Run) -> None:

@@ -25,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from quantmesh.order.v1 import order_pb2
 from tests.integration.order.conftest import OrderPlane, far_limit, intent, order_stub, wait_for_state
+from tests.support.streams import until_quiet
 
 S = order_pb2
 ROUNDS, BURST = 250, 20
@@ -137,13 +138,4 @@ async def settle_until_no_order_is_in_flight(database_url: str, timeout: float =
 
 async def read_all_events(stub) -> list[int]:
     """WatchOrders from the first event until the stream is idle: the seqs it delivered."""
-    seqs: list[int] = []
-    call = stub.WatchOrders(S.WatchOrdersRequest(resume_after_seq=0))
-    try:
-        while True:
-            event = await asyncio.wait_for(call.read(), 2.0)
-            seqs.append(event.seq)
-    except asyncio.TimeoutError:
-        return seqs
-    finally:
-        call.cancel()
+    return [event.seq for event in await until_quiet(stub.WatchOrders(S.WatchOrdersRequest(resume_after_seq=0)))]

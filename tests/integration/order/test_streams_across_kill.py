@@ -16,6 +16,7 @@ import grpc
 
 from quantmesh.order.v1 import order_pb2
 from tests.integration.order.conftest import OrderPlane, intent, order_stub, wait_for_state
+from tests.support.streams import until_quiet
 
 S = order_pb2
 BEFORE, AFTER = 6, 6
@@ -96,7 +97,9 @@ async def test_subscribers_resume_across_a_kill_9_with_no_gap_and_no_duplicate(o
         orders = await all_filled(plane.address, ["streams-warm", *first, *then])
         fill_ids = {f.fill_id for reply in orders for f in reply.fills}
         assert len(fill_ids) == 1 + BEFORE + AFTER
-        truth = {f.method: await replay_all(plane.address, f.method, f.request_type) for f in followers}
+        async with grpc.aio.insecure_channel(plane.address) as channel:
+            truth = {f.method: await until_quiet(getattr(order_stub(channel), f.method)(
+                f.request_type(resume_after_seq=0)), quiet=1.0) for f in followers}
         await settled(followers, {method: events[-1].seq for method, events in truth.items()})
         for follower in followers:
             got = [(e.seq, e.SerializeToString(deterministic=True)) for e in follower.events]
@@ -109,21 +112,3 @@ async def test_subscribers_resume_across_a_kill_9_with_no_gap_and_no_duplicate(o
         for follower in followers:
             await follower.stop()
         plane.stop()
-
-
-async def replay_all(address: str, method: str, request_type, quiet: float = 1.0) -> list:
-    """Every event from seq 0 until the stream has been quiet for `quiet` seconds."""
-    async with grpc.aio.insecure_channel(address) as channel:
-        call = getattr(order_stub(channel), method)(request_type(resume_after_seq=0))
-        events = []
-        try:
-            while True:
-                try:
-                    event = await asyncio.wait_for(call.read(), quiet)
-                except asyncio.TimeoutError:
-                    return events
-                if event is grpc.aio.EOF:
-                    return events
-                events.append(event)
-        finally:
-            call.cancel()
