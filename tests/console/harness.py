@@ -150,25 +150,22 @@ class ConsoleMesh:
     def __init__(self, *, database_url: str, log_dir: Path, webhook_url: str) -> None:
         self.log_dir = log_dir
         self.metrics_ports = {plane: free_port() for plane in ("market_data", "control", "order", "position")}
-        self.analysis_address = f"127.0.0.1:{free_port()}"
+        # With the analysis plane, as `quantmesh up` runs it: the workers record their decisions there and
+        # the console shows its figures.
         self.mesh = Mesh(
             database_url=database_url, log_dir=log_dir, feed="push", speed="max", strategies=[STRATEGY],
-            extra_env={"QUANTMESH_TOKENS": TOKEN_TABLE, "QUANTMESH_TOKEN": "strategy-token",  # the workers'
-                       "QUANTMESH_ANALYSIS_ADDR": self.analysis_address},
-            plane_env={plane: {"QUANTMESH_METRICS_LISTEN": f"127.0.0.1:{port}", "QUANTMESH_TOKEN": "mesh-token"}
-                       for plane, port in self.metrics_ports.items()})
-        # The analysis plane, as `quantmesh up` runs it: the workers record their decisions there and the
-        # console shows its figures.
-        self.analysis = PlaneProcess("services.analysis", {
-            **self.mesh._base_env, "QUANTMESH_LISTEN": self.analysis_address, "QUANTMESH_TOKEN": "mesh-token"},
-            log_dir / "analysis")
+            analysis=True,
+            extra_env={"QUANTMESH_TOKENS": TOKEN_TABLE, "QUANTMESH_TOKEN": "strategy-token"},  # the workers'
+            plane_env={**{plane: {"QUANTMESH_METRICS_LISTEN": f"127.0.0.1:{port}", "QUANTMESH_TOKEN": "mesh-token"}
+                          for plane, port in self.metrics_ports.items()},
+                       "analysis": {"QUANTMESH_TOKEN": "mesh-token"}})
+        self.analysis_address = self.mesh.address("analysis")
         self.console_grpc = f"127.0.0.1:{free_port()}"
         self.console_http = f"127.0.0.1:{free_port()}"
         self.console_metrics = f"127.0.0.1:{free_port()}"
         users = operators()
         workers = ",".join(self.mesh.worker_address(STRATEGY.slug, role) for role in ("entry", "exit"))
-        self.console_env = console_env(addresses={**self.mesh.addresses, "analysis": self.analysis_address},
-                                       database_url=database_url, log_dir=log_dir,
+        self.console_env = console_env(addresses=self.mesh.addresses, database_url=database_url, log_dir=log_dir,
                                        grpc=self.console_grpc, http=self.console_http, metrics=self.console_metrics,
                                        users=users, workers=workers, webhook_url=webhook_url,
                                        QUANTMESH_TOKENS=TOKEN_TABLE, QUANTMESH_TOKEN="console-token")
@@ -186,10 +183,8 @@ class ConsoleMesh:
         return self.mesh.address(plane)
 
     def start(self) -> "ConsoleMesh":
-        self.analysis.start()
+        self.mesh.start()
         try:
-            self.mesh.start()
-            self.analysis.wait_healthy(self.analysis_address, timeout=60)
             self.console = PlaneProcess("services.console", self.console_env, self.log_dir / "console").start()
             self.console.wait_healthy(self.console_grpc, timeout=60)
         except BaseException:
@@ -201,9 +196,7 @@ class ConsoleMesh:
         if self.console is not None:
             self.console.terminate(timeout=15)
         self.mesh.stop()
-        self.analysis.terminate(timeout=15)
 
     def tails(self) -> str:
         console = f"----- console ({self.console.log_path})\n{self.console.tail(30)}" if self.console else ""
-        return (f"{self.mesh.tails(15)}\n{console}\n"
-                f"----- analysis ({self.analysis.log_path})\n{self.analysis.tail(15)}")
+        return f"{self.mesh.tails(15)}\n{console}"

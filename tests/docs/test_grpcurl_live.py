@@ -142,13 +142,10 @@ LINES = list(doc_grpcurl_lines())
 async def planes(postgres_admin_url, tmp_path_factory):
     """The mesh, a control plane with tokens and a market_data plane fed by push, with their addresses."""
     logs = tmp_path_factory.mktemp("docs-grpcurl")
-    analysis_address = f"127.0.0.1:{free_port()}"
     mesh = Mesh(database_url=await create_database(postgres_admin_url, prefix="qm_docs"), log_dir=logs / "mesh",
-                feed="synthetic", speed="60x", strategies=[StrategyPair(slug="ma_cross")],
-                extra_env={"QUANTMESH_ANALYSIS_ADDR": analysis_address},
+                feed="synthetic", speed="60x", strategies=[StrategyPair(slug="ma_cross")], analysis=True,
                 plane_env={"market_data": {"QUANTMESH_SKIP_CLOSURES": "true"}})
-    analysis = PlaneProcess("services.analysis", {**mesh._base_env, "QUANTMESH_LISTEN": analysis_address},
-                            logs / "analysis")
+    analysis_address = mesh.address("analysis")
     side = await create_database(postgres_admin_url, prefix="qm_docs_side")  # control and market_data schemas
     token_control, push = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     others = [
@@ -160,9 +157,7 @@ async def planes(postgres_admin_url, tmp_path_factory):
                       logs / "push"), push),
     ]
     try:
-        analysis.start()  # before the workers, which follow it
-        await asyncio.to_thread(mesh.start)
-        await asyncio.to_thread(analysis.wait_healthy, analysis_address)
+        await asyncio.to_thread(mesh.start)  # analysis before the workers, which follow it
         for process, address in others:
             process.start()
         for process, address in others:
@@ -176,7 +171,6 @@ async def planes(postgres_admin_url, tmp_path_factory):
         for process, _ in others:
             await asyncio.to_thread(process.terminate)
         await asyncio.to_thread(mesh.stop)
-        await asyncio.to_thread(analysis.terminate)
 
 
 async def _candles_closed(address: str, count: int = 3, timeout: float = 90) -> None:

@@ -45,9 +45,7 @@ from services.strategies.registry import load_strategy
 from services.strategies.sdk import Bar, MarketView, Ohlc
 from tests.support.data import bar_spec
 from tests.support.mesh import Mesh, StrategyPair, all_orders
-from tests.support.ports import free_port
 from tests.support.postgres import PROJECT_ROOT
-from tests.support.processes import PlaneProcess
 from tests.support.streams import until_quiet
 
 START_PARAMS = {"fast_period": "3", "slow_period": "8", "stop_loss_pips": "3", "take_profit_pips": "4",
@@ -84,7 +82,6 @@ def quote(minute: int, mid: Decimal, second: int = 30) -> market_data_pb2.Tick:
 @dataclass
 class Run:
     mesh: Mesh
-    analysis: PlaneProcess
     address: str
     database_url: str
     base: Decimal
@@ -276,26 +273,21 @@ async def drive(run: Run) -> None:
 async def run(postgres_admin_url, tmp_path_factory):
     database_url = await create_database(postgres_admin_url)
     log_dir = tmp_path_factory.mktemp("analysis-mesh")
-    address = f"127.0.0.1:{free_port()}"
     mesh = Mesh(database_url=database_url, log_dir=log_dir, feed="push", speed="max",
-                strategies=[StrategyPair(slug="ma_cross", params=START_PARAMS)],
-                extra_env={"QUANTMESH_ANALYSIS_ADDR": address, "QUANTMESH_ANALYSIS_WAIT_SECONDS": "20"},
+                strategies=[StrategyPair(slug="ma_cross", params=START_PARAMS)], analysis=True,
+                extra_env={"QUANTMESH_ANALYSIS_WAIT_SECONDS": "20"},
                 plane_env={"market_data": {"QUANTMESH_STREAM_QUEUE": "1000000"},
                            "order": {"QUANTMESH_RISK_MAX_ORDERS_PER_SECOND": "1000000",
-                                     "QUANTMESH_PAPER_COMMISSION_RATE": "0.00002"}})
-    analysis = PlaneProcess("services.analysis", {**mesh._base_env, **POLICY_ENV, "QUANTMESH_LISTEN": address},
-                            log_dir / "analysis")
-    analysis.start()
+                                     "QUANTMESH_PAPER_COMMISSION_RATE": "0.00002"},
+                           "analysis": POLICY_ENV})
     try:
         mesh.start()
-        analysis.wait_healthy(address)
         first = await anext(ticks_from(bar_spec(), "USD_JPY", start=REAL[0]))
-        result = Run(mesh=mesh, analysis=analysis, address=address, database_url=database_url,
+        result = Run(mesh=mesh, address=mesh.address("analysis"), database_url=database_url,
                      base=((first.bid + first.ask) / 2).quantize(Decimal("0.001")))
         await drive(result)
         yield result
     finally:
-        analysis.terminate()
         mesh.stop()
 
 

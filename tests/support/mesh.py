@@ -19,17 +19,20 @@ workers retry their warm-up).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.cli.planes import PLANES, mesh_env, plane_specs
+from services.cli.planes import PLANES, analysis_spec, mesh_env, plane_specs
 from tests.support.ports import free_port
 from tests.support.processes import PlaneProcess
 
 ROLES = ("entry", "exit")
-SOURCES = ("control", "market_data")
+#: Started first and waited for: what the others follow. Analysis goes with them so the workers
+#: find their settings at once (its own followers of fills and candles just retry until the planes are up).
+SOURCES = ("control", "market_data", "analysis")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,11 +57,13 @@ class Mesh:
     def __init__(self, *, database_url: str, log_dir: Path, feed: str, speed: str,
                  strategies: Sequence[StrategyPair], instrument: str = "USD_JPY",
                  otel_endpoint: str | None = None, extra_env: Mapping[str, str] | None = None,
-                 plane_env: Mapping[str, Mapping[str, str]] | None = None) -> None:
+                 plane_env: Mapping[str, Mapping[str, str]] | None = None, analysis: bool = False) -> None:
+        """`analysis`: run the analysis plane too (as `quantmesh up` does); the workers then follow it.
+        `plane_env` may name it ("analysis") like any plane."""
         self.log_dir = Path(log_dir)
         self.instrument = instrument
         self.strategies = tuple(strategies)
-        self.addresses = {plane: f"127.0.0.1:{free_port()}" for plane in PLANES}
+        self.addresses = {plane: f"127.0.0.1:{free_port()}" for plane in (*PLANES, *(("analysis",) if analysis else ()))}
         self.worker_addresses = {(s.slug, role): f"127.0.0.1:{free_port()}" for s in self.strategies for role in ROLES}
         self._base_env = {
             **mesh_env(self.addresses, database_url=database_url, data_dir=self.log_dir / "data"),
@@ -81,8 +86,11 @@ class Mesh:
         feed = {"QUANTMESH_FEED": self._feed, "QUANTMESH_REPLAY_SPEED": self._speed}
         env = {plane: {**(feed if plane == "market_data" else {}), **self._plane_env.get(plane, {})}
                for plane in PLANES}
-        out = [(spec.name, spec.module, dict(spec.env), spec.args, spec.address)
-               for spec in plane_specs(self.addresses, instrument=self.instrument, env=env)]
+        specs = plane_specs(self.addresses, instrument=self.instrument, env=env)
+        if "analysis" in self.addresses:
+            spec = analysis_spec(self.addresses["analysis"])
+            specs.append(dataclasses.replace(spec, env={**spec.env, **self._plane_env.get("analysis", {})}))
+        out = [(spec.name, spec.module, dict(spec.env), spec.args, spec.address) for spec in specs]
         for pair in self.strategies:
             params = {"instrument": self.instrument, **pair.params}
             for role in ROLES:
@@ -113,8 +121,9 @@ class Mesh:
     def stop(self) -> dict[str, int | None]:
         """As `quantmesh up` stops: the workers all at once, then the planes all at once."""
         codes = {}
-        workers = [name for name in self.processes if name not in PLANES]
-        for group in (workers, [name for name in self.processes if name in PLANES]):
+        planes = (*PLANES, "analysis")
+        workers = [name for name in self.processes if name not in planes]
+        for group in (workers, [name for name in self.processes if name in planes]):
             for name in group:
                 self.processes[name].ask_to_stop()
             for name in group:
