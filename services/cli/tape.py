@@ -33,7 +33,7 @@ _STATES = {control_pb2.TRADING_STATE_ACTIVE: "ACTIVE", control_pb2.TRADING_STATE
 _ROLES = {common_pb2.STRATEGY_ROLE_ENTRY: "entry", common_pb2.STRATEGY_ROLE_EXIT: "exit"}
 _SIDES = {common_pb2.SIDE_BUY: "BUY", common_pb2.SIDE_SELL: "SELL"}
 _KINDS = {order_pb2.ORDER_TYPE_MARKET: "market", order_pb2.ORDER_TYPE_LIMIT: "limit",
-          order_pb2.ORDER_TYPE_STOP: "stop"}
+          order_pb2.ORDER_TYPE_STOP: "stop", order_pb2.ORDER_TYPE_TRAILING_STOP: "trailing stop"}
 #: Orders already announced as placed, so a later state of the same order does not say it again.
 _REMEMBERED_ORDERS = 10_000
 

@@ -28,6 +28,7 @@ class OrderType(enum.StrEnum):
     MARKET = "market"
     LIMIT = "limit"
     STOP = "stop"
+    TRAILING_STOP = "trailing_stop"
 
 
 class TimeInForce(enum.StrEnum):

@@ -15,7 +15,8 @@ from services.common.vocabulary import OrderState, OrderType, Side, StrategyRole
 SIDE_TO_PROTO: dict[Side, int] = {Side.BUY: common_pb2.SIDE_BUY, Side.SELL: common_pb2.SIDE_SELL}
 ORDER_TYPE_TO_PROTO: dict[OrderType, int] = {OrderType.MARKET: order_pb2.ORDER_TYPE_MARKET,
                                              OrderType.LIMIT: order_pb2.ORDER_TYPE_LIMIT,
-                                             OrderType.STOP: order_pb2.ORDER_TYPE_STOP}
+                                             OrderType.STOP: order_pb2.ORDER_TYPE_STOP,
+                                             OrderType.TRAILING_STOP: order_pb2.ORDER_TYPE_TRAILING_STOP}
 TIME_IN_FORCE_TO_PROTO: dict[TimeInForce, int] = {TimeInForce.GTC: order_pb2.TIME_IN_FORCE_GTC,
                                                   TimeInForce.IOC: order_pb2.TIME_IN_FORCE_IOC,
                                                   TimeInForce.FOK: order_pb2.TIME_IN_FORCE_FOK}

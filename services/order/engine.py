@@ -45,7 +45,7 @@ from services.order.journal import Journal, JournalHalted, JournalSettings
 from services.order.locks import OrderLocks
 from services.order.positions import OwnBook
 from services.order.pretrade import PreTrade
-from services.order.protection import Protection
+from services.order.protection import Protection, asks_protection
 from services.order.records import FillRecord, OrderRecord, number_of
 from services.order.repository import OrderStore
 from services.order.risk import RiskLimits
@@ -364,8 +364,7 @@ async def _latest_protected_entry(store: OrderStore, key) -> OrderRecord | None:
     for order in await store.list_orders(strategy_slug=slug, instrument=instrument, states=(), limit=200,
                                          before_number=None):
         intent = order.intent
-        if intent.account == account and order.filled_quantity > 0 and (
-                intent.stop_loss_distance or intent.take_profit_distance):
+        if intent.account == account and order.filled_quantity > 0 and asks_protection(intent):
             return order
     return None
 

@@ -25,6 +25,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MAX_NOTE_CHARS = 1000
 #: W3C trace headers are short (traceparent is 55 characters); the room is for tracestate's vendor entries.
 MAX_TRACE_CHARS = 512
+#: What an entry may ask the venue to hold once it fills (services/order/protection.py).
+PROTECTION_FIELDS = ("stop_loss_distance", "take_profit_distance", "trailing_stop_distance")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -52,6 +54,9 @@ class Intent:
     # Protection placed at the venue once the entry has filled (price distances from the fill).
     stop_loss_distance: Decimal | None = None
     take_profit_distance: Decimal | None = None
+    trailing_stop_distance: Decimal | None = None
+    # A TRAILING_STOP's distance behind the market (its stop_price, when set, is the first trigger).
+    trail_distance: Decimal | None = None
     # Only opens or turns a position, never adds to one (risk.no_pyramiding).
     no_pyramiding: bool = False
 
@@ -88,8 +93,8 @@ def validate_intent(message: order_pb2.OrderIntent, *, instruments: Collection[s
         raise InvalidArgument(f"side {message.side} is not set; use SIDE_BUY or SIDE_SELL")
     order_type = ORDER_TYPE_FROM_PROTO.get(message.order_type)
     if order_type is None:
-        raise InvalidArgument(f"order_type {message.order_type} is not set; "
-                              "use ORDER_TYPE_MARKET, ORDER_TYPE_LIMIT or ORDER_TYPE_STOP")
+        raise InvalidArgument(f"order_type {message.order_type} is not set; use ORDER_TYPE_MARKET, "
+                              "ORDER_TYPE_LIMIT, ORDER_TYPE_STOP or ORDER_TYPE_TRAILING_STOP")
     quantity = validation.decimal("quantity", message.quantity)
     limit_price = validation.decimal("limit_price", message.limit_price, example="145.25") \
         if message.limit_price else None
@@ -106,6 +111,13 @@ def validate_intent(message: order_pb2.OrderIntent, *, instruments: Collection[s
         raise InvalidArgument("a stop order must not carry limit_price (stop-limit orders are not supported)")
     if order_type == "limit" and stop_price is not None:
         raise InvalidArgument("a limit order must not carry stop_price")
+    trail_distance = validation.decimal("trail_distance", message.trail_distance, example="0.20") \
+        if message.trail_distance else None
+    if order_type == OrderType.TRAILING_STOP and (trail_distance is None or limit_price is not None):
+        raise InvalidArgument("a trailing stop needs trail_distance (a positive price distance) and no limit_price; "
+                              "stop_price, when set, is its first trigger")
+    if order_type != OrderType.TRAILING_STOP and trail_distance is not None:
+        raise InvalidArgument("trail_distance belongs to ORDER_TYPE_TRAILING_STOP orders only; leave it empty")
     if message.time_in_force == order_pb2.TIME_IN_FORCE_UNSPECIFIED:
         # The contract's default: market orders do not rest, priced orders do.
         tif = TimeInForce.IOC if order_type == OrderType.MARKET else TimeInForce.GTC
@@ -121,10 +133,10 @@ def validate_intent(message: order_pb2.OrderIntent, *, instruments: Collection[s
         hint="send the closed_time of the candle the decision saw, or leave decision_time unset") \
         if message.HasField("decision_time") else None
     protection = {name: validation.decimal(name, getattr(message, name), example="0.05")
-                  for name in ("stop_loss_distance", "take_profit_distance") if getattr(message, name)}
+                  for name in PROTECTION_FIELDS if getattr(message, name)}
     if protection and (role != StrategyRole.ENTRY or message.reduce_only):
-        raise InvalidArgument("stop_loss_distance and take_profit_distance protect a new position: send them on an "
-                              "ENTRY that is not reduce_only")
+        raise InvalidArgument("stop_loss_distance, take_profit_distance and trailing_stop_distance protect a new "
+                              "position: send them on an ENTRY that is not reduce_only")
     if message.no_pyramiding and (role != StrategyRole.ENTRY or message.reduce_only):
         raise InvalidArgument("no_pyramiding keeps an entry from adding to a position: send it on an ENTRY that is "
                               "not reduce_only, or leave it false")
@@ -137,7 +149,8 @@ def validate_intent(message: order_pb2.OrderIntent, *, instruments: Collection[s
                                     max_chars=MAX_TRACE_CHARS),
         tracestate=validation.text("trace_context.tracestate", message.trace_context.tracestate,
                                    max_chars=MAX_TRACE_CHARS),
-        decision_time=decision_time, no_pyramiding=message.no_pyramiding, **protection,
+        decision_time=decision_time, no_pyramiding=message.no_pyramiding, trail_distance=trail_distance,
+        **protection,
     )
 
 
@@ -153,5 +166,7 @@ def intent_to_proto(intent: Intent) -> order_pb2.OrderIntent:
         decision_time=None if intent.decision_time is None else to_timestamp(intent.decision_time),
         stop_loss_distance=decimal_text(intent.stop_loss_distance),
         take_profit_distance=decimal_text(intent.take_profit_distance),
+        trailing_stop_distance=decimal_text(intent.trailing_stop_distance),
+        trail_distance=decimal_text(intent.trail_distance),
         no_pyramiding=intent.no_pyramiding,
     )

@@ -1,9 +1,11 @@
 """Protection held at the venue: a position's stop-loss and take-profit rest as orders there.
 
-An entry may ask for protection (OrderIntent.stop_loss_distance / take_profit_distance).
-Once it has filled, the order plane places, for the whole position of that strategy in that
-instrument, a reduce-only STOP (the stop-loss) and a reduce-only LIMIT (the take-profit)
-at those distances from the entry's average fill price. They rest at the venue, so the
+An entry may ask for protection (OrderIntent.stop_loss_distance / take_profit_distance /
+trailing_stop_distance). Once it has filled, the order plane places, for the whole position of
+that strategy in that instrument, a reduce-only STOP (the stop-loss), a reduce-only LIMIT (the
+take-profit) at those distances from the entry's average fill price, and a reduce-only
+TRAILING_STOP whose first trigger is that far from the fill price and which then follows the
+market. They rest at the venue, so the
 position is protected while a worker, or the whole mesh, is down; the venue's own rules
 fill them tick by tick (the paper venue in backtests too).
 
@@ -14,7 +16,7 @@ orders are canceled; still open but uncovered (a partial close), protection is p
 for what is left; grown (another entry), it is replaced to cover the whole position at the
 latest entry's price. Protective orders pass a global lock (they only reduce) and are
 recorded like any order: strategy the position's, role EXIT, client id
-"<order that caused it>.<time>.<n>:sl" and ":tp".
+"<order that caused it>.<time>.<n>:sl", ":tp" and ":ts".
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from services.order.records import OrderRecord
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str, str]  # (account, strategy, instrument)
-SUFFIXES = (":sl", ":tp")
+SUFFIXES = (":sl", ":tp", ":ts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,19 @@ class Spec:
     take_profit: Decimal | None
     reference_price: Decimal
     sign: int  # +1 long, -1 short: the position the spec was made for
+    trailing_stop: Decimal | None = None
+
+    @classmethod
+    def of(cls, entry: OrderRecord) -> "Spec":
+        """The protection a filled entry asked for, around its average fill price."""
+        i = entry.intent
+        return cls(stop_loss=i.stop_loss_distance, take_profit=i.take_profit_distance,
+                   trailing_stop=i.trailing_stop_distance, reference_price=entry.average_fill_price,
+                   sign=1 if i.side == Side.BUY else -1)
+
+
+def asks_protection(intent: Intent) -> bool:
+    return bool(intent.stop_loss_distance or intent.take_profit_distance or intent.trailing_stop_distance)
 
 
 def key_of(order: OrderRecord) -> Key:
@@ -87,11 +102,11 @@ class Protection:
         """After an order of a position moved (filled, canceled, ...): keep the position covered."""
         key = key_of(order)
         intent = order.intent
-        if (intent.stop_loss_distance or intent.take_profit_distance) and order.filled_quantity > 0:
-            self._specs[key] = Spec(stop_loss=intent.stop_loss_distance, take_profit=intent.take_profit_distance,
-                                    reference_price=order.average_fill_price,
-                                    sign=1 if intent.side == Side.BUY else -1)
-        if key not in self._specs and not self._children(key) and not await self._restore(key):
+        if asks_protection(intent) and order.filled_quantity > 0:
+            self._specs[key] = Spec.of(order)
+        # After a restart the spec is read back first, even when protective orders are working:
+        # without it they would look unwanted and be canceled, leaving the position bare.
+        if key not in self._specs and not await self._restore(key) and not self._children(key):
             return  # an unprotected position: nothing to keep
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
@@ -106,10 +121,7 @@ class Protection:
         entry = await self._history(key)
         if entry is None:
             return False
-        self._specs[key] = Spec(stop_loss=entry.intent.stop_loss_distance,
-                                take_profit=entry.intent.take_profit_distance,
-                                reference_price=entry.average_fill_price,
-                                sign=1 if entry.intent.side == Side.BUY else -1)
+        self._specs[key] = Spec.of(entry)
         return True
 
     async def _cover(self, key: Key, trigger: OrderRecord) -> None:
@@ -123,9 +135,8 @@ class Protection:
         # protection must never be answered with the canceled one as a duplicate).
         stamp = f"{trigger.order_id}.{int(trigger.updated_time.timestamp() * 1_000_000)}.{next(self._placements)}"
         wanted = self._intents(key, position, spec, stamp) if spec is not None else []
-        have = sorted((c.intent.order_type, c.intent.side, c.intent.quantity - c.filled_quantity,
-                       c.intent.stop_price, c.intent.limit_price) for c in children)
-        want = sorted((i.order_type, i.side, i.quantity, i.stop_price, i.limit_price) for i in wanted)
+        have = sorted(_terms(c.intent, c.intent.quantity - c.filled_quantity) for c in children)
+        want = sorted(_terms(i, i.quantity) for i in wanted)
         if have == want:
             return
         for child in children:  # first take the old protection away, so two sets never rest together
@@ -165,4 +176,18 @@ class Protection:
                                   order_type=OrderType.LIMIT, limit_price=limit, time_in_force=TimeInForce.GTC,
                                   reduce_only=True, account=account,
                                   note=f"take-profit {spec.take_profit} from {spec.reference_price}"))
+        if spec.trailing_stop is not None:
+            first = spec.reference_price - spec.trailing_stop if long else spec.reference_price + spec.trailing_stop
+            out.append(Intent(client_order_id=f"{stamp}:ts", strategy_slug=slug,
+                              role=StrategyRole.EXIT, instrument=instrument, side=side, quantity=quantity,
+                              order_type=OrderType.TRAILING_STOP, trail_distance=spec.trailing_stop,
+                              stop_price=first if first > 0 else None, time_in_force=TimeInForce.GTC,
+                              reduce_only=True, account=account,
+                              note=f"trailing stop {spec.trailing_stop} behind the market from {spec.reference_price}"))
         return out
+
+
+def _terms(intent: Intent, quantity: Decimal) -> tuple:
+    """What makes two protective orders the same: one need not replace the other."""
+    return (intent.order_type, intent.side, quantity, intent.stop_price or Decimal(0),
+            intent.limit_price or Decimal(0), intent.trail_distance or Decimal(0))

@@ -117,8 +117,9 @@ def _exact(value):
 def order_from_json(text: str) -> OrderRecord:
     body = json.loads(text)
     raw = body.pop("intent")
-    for name in ("quantity", "limit_price", "stop_price", "stop_loss_distance", "take_profit_distance"):
-        raw[name] = None if raw.get(name) is None else Decimal(raw[name])  # older snapshots lack the last two
+    for name in ("quantity", "limit_price", "stop_price", "stop_loss_distance", "take_profit_distance",
+                 "trailing_stop_distance", "trail_distance"):
+        raw[name] = None if raw.get(name) is None else Decimal(raw[name])  # older snapshots lack the last four
     # Snapshots written before decision_time existed have no key: such an order had none.
     decision_time = raw.get("decision_time")
     raw["decision_time"] = None if decision_time is None else datetime.fromisoformat(decision_time)

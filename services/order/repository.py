@@ -190,7 +190,8 @@ class MemoryOrderStore:
 _ORDER_FIELDS = ("client_order_id, strategy_slug, role, account, instrument, side, quantity, order_type, limit_price,"
                  " stop_price, time_in_force, reduce_only, note, traceparent, tracestate, state, filled_quantity,"
                  " average_fill_price, commission, reject_rule, reason, broker_order_id, broker, created_time,"
-                 " updated_time, decision_time, stop_loss_distance, take_profit_distance, no_pyramiding")
+                 " updated_time, decision_time, stop_loss_distance, take_profit_distance, no_pyramiding,"
+                 " trailing_stop_distance, trail_distance")
 
 # $1 is the number; the fields follow from $2.
 _ORDER_PLACEHOLDERS = ", ".join(f"${n}" for n in range(2, len(_ORDER_FIELDS.split(",")) + 2))
@@ -202,7 +203,7 @@ def _order_values(o: OrderRecord) -> tuple:
             i.limit_price, i.stop_price, i.time_in_force, i.reduce_only, i.note, i.traceparent, i.tracestate,
             o.state.value, o.filled_quantity, o.average_fill_price, o.commission, o.reject_rule, o.reason,
             o.broker_order_id, o.broker, o.created_time, o.updated_time, i.decision_time, i.stop_loss_distance,
-            i.take_profit_distance, i.no_pyramiding)
+            i.take_profit_distance, i.no_pyramiding, i.trailing_stop_distance, i.trail_distance)
 
 
 def _order_from_row(row) -> OrderRecord:
@@ -212,7 +213,8 @@ def _order_from_row(row) -> OrderRecord:
                     stop_price=row["stop_price"], time_in_force=TimeInForce(row["time_in_force"]), reduce_only=row["reduce_only"], account=row["account"],
                     note=row["note"], traceparent=row["traceparent"], tracestate=row["tracestate"],
                     decision_time=row["decision_time"], stop_loss_distance=row["stop_loss_distance"],
-                    take_profit_distance=row["take_profit_distance"], no_pyramiding=row["no_pyramiding"])
+                    take_profit_distance=row["take_profit_distance"], no_pyramiding=row["no_pyramiding"],
+                    trailing_stop_distance=row["trailing_stop_distance"], trail_distance=row["trail_distance"])
     return OrderRecord(number=row["number"], intent=intent, state=OrderState(row["state"]),
                        created_time=row["created_time"], updated_time=row["updated_time"],
                        filled_quantity=row["filled_quantity"], average_fill_price=row["average_fill_price"],
@@ -231,7 +233,9 @@ def _fill_from_row(row) -> FillRecord:
 _ORDER_TYPES = ("bigint", "text", "text", "text", "text", "text", "text", "numeric", "text", "numeric", "numeric",
                 "text", "boolean", "text", "text", "text", "text", "numeric", "numeric", "numeric", "text", "text",
                 "text", "text", "timestamptz", "timestamptz", "timestamptz", "numeric",
-                "numeric", "boolean")  # number, then _ORDER_FIELDS
+                "numeric", "boolean", "numeric", "numeric")  # number, then _ORDER_FIELDS
+# One type per column: a field added without its type would only fail at the first write.
+assert len(_ORDER_TYPES) == 1 + len(_ORDER_FIELDS.split(",")), "orders: a column lacks its type"
 _UPDATE_FIELDS = ("number", "state", "filled_quantity", "average_fill_price", "commission", "reject_rule", "reason",
                   "broker_order_id", "broker", "updated_time")
 _UPDATE_TYPES = ("bigint", "text", "numeric", "numeric", "numeric", "text", "text", "text", "text", "timestamptz")

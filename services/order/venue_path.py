@@ -104,7 +104,7 @@ class VenuePath:
                     client_order_id=intent.client_order_id, account=intent.account, instrument=intent.instrument,
                     side=intent.side, quantity=intent.quantity, order_type=intent.order_type,
                     limit_price=intent.limit_price, stop_price=intent.stop_price,
-                    time_in_force=intent.time_in_force, decision_time=intent.decision_time, role=intent.role,
+                    trail_distance=intent.trail_distance, time_in_force=intent.time_in_force, decision_time=intent.decision_time, role=intent.role,
                     reduce_only=intent.reduce_only, oco_group=self.group_for(order)))
             except BrokerRejected as exc:
                 return await self._move(order, S.REJECTED, reject_rule=exc.rule, reason=str(exc))

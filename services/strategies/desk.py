@@ -47,6 +47,7 @@ class IntentDraft:
     # Protection the venue holds once the entry fills (price distances), with protect_at_venue.
     stop_loss_distance: Decimal | None = None
     take_profit_distance: Decimal | None = None
+    trailing_stop_distance: Decimal | None = None
     # Opens or turns a position only: the order plane refuses it if it would add (its book never lags).
     no_pyramiding: bool = False
 
@@ -79,6 +80,7 @@ def intent_message(draft: IntentDraft, *, account: str, trace: common_pb2.TraceC
         intent.decision_time.FromDatetime(draft.decision_time)
     intent.stop_loss_distance = decimal_text(draft.stop_loss_distance)
     intent.take_profit_distance = decimal_text(draft.take_profit_distance)
+    intent.trailing_stop_distance = decimal_text(draft.trailing_stop_distance)
     intent.no_pyramiding = draft.no_pyramiding
     return intent
 
@@ -127,8 +129,9 @@ class EntryDesk:
         client_id = entry_client_id(slug, instrument, candle_start)
         params = self.harness.strategy.params
         protection = dict(stop_loss_distance=params.stop_loss_pips * params.pip_size,
-                          take_profit_distance=params.take_profit_pips * params.pip_size) \
-            if params.protect_at_venue else {}
+                          take_profit_distance=params.take_profit_pips * params.pip_size,
+                          trailing_stop_distance=params.trailing_stop_pips * params.pip_size
+                          if params.trailing_stop_pips else None) if params.protect_at_venue else {}
         draft = IntentDraft(client_order_id=client_id, slug=slug, role="entry", instrument=instrument,
                             side=signal.side, quantity=signal.quantity, limit_price=signal.limit_price,
                             reduce_only=False, note=signal.reason, decision_time=decision_time(self.harness, view),

@@ -80,6 +80,9 @@ class BaseParams:
     # leaves those two exits to the venue (docs/planes.md, "Protection at the venue"). False: the
     # EXIT worker checks them at each decision candle's close.
     protect_at_venue: bool = False
+    # Pips a trailing stop follows the best price since the entry filled, held at the venue with
+    # protect_at_venue (the paper venue and OANDA trail tick by tick). 0: no trailing stop.
+    trailing_stop_pips: Decimal = Decimal(0)
     #: The params the analysis plane may change while the worker runs (services/analysis), with
     #: their bounds; every other param is fixed at the worker's start. None by default: a
     #: strategy opts in param by param, and keeps a bound inside what its candle book holds.
@@ -99,6 +102,11 @@ class BaseParams:
             f"param 'max_hold_minutes' must be at least 1, got {self.max_hold_minutes}",
         )
         require(self.warmup_bars >= 1, f"param 'warmup_bars' must be at least 1, got {self.warmup_bars}")
+        require(self.trailing_stop_pips >= 0,
+                f"param 'trailing_stop_pips' must be 0 (none) or positive, got {self.trailing_stop_pips}")
+        require(self.trailing_stop_pips == 0 or self.protect_at_venue,
+                f"param 'trailing_stop_pips' ({self.trailing_stop_pips}) is a stop the venue holds and moves tick by "
+                "tick: set protect_at_venue=true too, or trailing_stop_pips=0")
         self.validate()
 
     def validate(self) -> None:

@@ -106,7 +106,8 @@ EXPECTED = [
     Expect(r'"client_order_id": "manual-1".*Order/Submit$',
            ('"clientOrderId": "manual-1"', '"quantity": "10000"', '"state": "ORDER_STATE_')),
     Expect(r'"client_order_id": "protected-1".*Order/Submit$',
-           ('"clientOrderId": "protected-1"', '"stopLossDistance": "0.30"', '"state": "ORDER_STATE_')),
+           ('"clientOrderId": "protected-1"', '"stopLossDistance": "0.30"', '"trailingStopDistance": "0.20"',
+            '"state": "ORDER_STATE_')),
     # Money as the contracts carry it: "10000", never "1E+4" (Submit's answer and GetOrder's agree).
     Expect(r"Order/GetOrder$", ('"clientOrderId": "manual-1"', '"quantity": "10000"', '"createdTime": "')),
     Expect(r"Order/ListOrders$", ('"orders": [', '"clientOrderId": "manual-1"')),

@@ -62,9 +62,10 @@ class BrokerOrder:
     instrument: str
     side: str  # "buy" | "sell"
     quantity: Decimal
-    order_type: str  # "market" | "limit" | "stop"
+    order_type: str  # "market" | "limit" | "stop" | "trailing_stop"
     limit_price: Decimal | None = None
-    stop_price: Decimal | None = None
+    stop_price: Decimal | None = None  # a trailing stop's first trigger, when set
+    trail_distance: Decimal | None = None  # a trailing stop's distance behind the market
     time_in_force: str = "GTC"
     # The intent's decision time: the paper venue fills only at quotes strictly later.
     # Real venues fill against their own market and ignore it.

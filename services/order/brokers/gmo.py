@@ -112,6 +112,9 @@ class GmoBroker:
 
     async def _plan(self, order: BrokerOrder) -> tuple[str, dict, int | None]:
         """Which endpoint, with which body: an exit on a margin symbol closes positions instead of opening one."""
+        if order.order_type not in _EXECUTION:
+            raise BrokerRejected(f"{VENUE} has no {order.order_type} orders (executionType is MARKET, LIMIT or STOP); "
+                                 "the order was not sent", rule="venue.order_type")
         rules = await self.rules(order.instrument)
         # GMO's STOP rests until the market trades through `price`, then executes at market: a
         # protective stop held at the venue (docs/planes.md, "Protection at the venue").

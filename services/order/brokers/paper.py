@@ -13,6 +13,10 @@ Rules (same fills every run on the same quotes):
   (a buy when ask <= limit, a sell when bid >= limit);
 - a stop order triggers when the market trades through its stop (a buy when
   ask >= stop, a sell when bid <= stop) and fills as a market order at that quote;
+- a trailing stop is a stop whose trigger follows the market: a sell's trigger is the highest
+  of (its stop price if set, bid - distance) over its active quotes, a buy's the lowest of
+  (its stop price if set, ask + distance). Each quote is first checked against the trigger as
+  it stood before that quote, then moves it; so it never triggers on the quote that set it;
 - at most `liquidity` units fill per quote (partial fills); IOC expires what does not
   fill at the first active quote, FOK fills whole at that quote or expires;
 - commission per fill = notional * commission_rate + quantity * commission_per_unit.
@@ -73,6 +77,7 @@ class VenueOrder:
     reference_time: datetime | None = None
     triggered: bool = False
     reason: str = ""
+    trail_stop: Decimal | None = None  # a trailing stop's trigger now (stored: it outlives a restart)
     fills: list[BrokerFill] = field(default_factory=list)
 
     @property
@@ -154,8 +159,10 @@ class PaperBroker:
     async def submit(self, order: BrokerOrder) -> BrokerAck:
         if order.quantity <= 0:
             raise BrokerRejected(f"quantity {order.quantity} must be positive")
-        if order.order_type not in ("market", "limit", "stop"):
+        if order.order_type not in ("market", "limit", "stop", "trailing_stop"):
             raise BrokerRejected(f"order type {order.order_type!r} is not supported by the paper venue")
+        if order.order_type == "trailing_stop" and not (order.trail_distance and order.trail_distance > 0):
+            raise BrokerRejected("a trailing stop needs a positive trail distance")
         cid = order.client_order_id
         async with self._lock:
             known = self._find_working(cid)
@@ -166,7 +173,8 @@ class PaperBroker:
             else:
                 self._last_number += 1
                 venue_order = VenueOrder(number=self._last_number, order=order, state="new",
-                                         reference_time=self._reference_time(order))
+                                         reference_time=self._reference_time(order),
+                                         trail_stop=order.stop_price if order.order_type == "trailing_stop" else None)
                 write = asyncio.ensure_future(self._store.accept(venue_order))
                 self._accepting[cid] = (venue_order, write)
         try:
@@ -304,6 +312,16 @@ class PaperBroker:
             if (buy and ask >= order.stop_price) or (not buy and bid <= order.stop_price):
                 venue_order.triggered = True
             else:
+                return
+        if order.order_type == "trailing_stop" and not venue_order.triggered:
+            trigger = venue_order.trail_stop
+            if trigger is not None and ((buy and ask >= trigger) or (not buy and bid <= trigger)):
+                venue_order.triggered = True
+            else:
+                follows = ask + order.trail_distance if buy else bid - order.trail_distance
+                if trigger is None or (follows < trigger if buy else follows > trigger):
+                    venue_order.trail_stop = follows
+                    changes.append((venue_order, None, None))  # stored, so a restart keeps the trail
                 return
         if order.order_type == "limit":
             crosses = ask <= order.limit_price if buy else bid >= order.limit_price

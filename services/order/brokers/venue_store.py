@@ -24,13 +24,14 @@ SCHEMA = "paper_venue"
 MIGRATIONS = Path(__file__).with_name("venue_migrations")
 
 _ORDER_COLUMNS = ("number, client_order_id, account, instrument, side, quantity, order_type, limit_price, "
-                  "stop_price, time_in_force, state, filled_quantity, reference_time, triggered, reason, oco_group")
+                  "stop_price, time_in_force, state, filled_quantity, reference_time, triggered, reason, oco_group, "
+                  "trail_distance, trail_stop")
 _ORDER_TYPES = ("bigint", "text", "text", "text", "text", "numeric", "text", "numeric", "numeric", "text", "text",
-                "numeric", "timestamptz", "boolean", "text", "text")
+                "numeric", "timestamptz", "boolean", "text", "text", "numeric", "numeric")
 _FILL_COLUMNS = "broker_fill_id, client_order_id, quantity, price, commission, time"
 _FILL_TYPES = ("text", "text", "numeric", "numeric", "numeric", "timestamptz")
-_SAVE_COLUMNS = ("client_order_id", "state", "filled_quantity", "reference_time", "triggered", "reason")
-_SAVE_TYPES = ("text", "text", "numeric", "timestamptz", "boolean", "text")
+_SAVE_COLUMNS = ("client_order_id", "state", "filled_quantity", "reference_time", "triggered", "reason", "trail_stop")
+_SAVE_TYPES = ("text", "text", "numeric", "timestamptz", "boolean", "text", "numeric")
 
 
 _WRITE = (
@@ -81,11 +82,12 @@ class PostgresVenueStore:
         accepts = [(order.number, order.order.client_order_id, order.order.account, order.order.instrument,
                     order.order.side, order.order.quantity, order.order.order_type, order.order.limit_price,
                     order.order.stop_price, order.order.time_in_force, order.state, order.filled,
-                    order.reference_time, order.triggered, order.reason, order.order.oco_group)
+                    order.reference_time, order.triggered, order.reason, order.order.oco_group,
+                    order.order.trail_distance, order.trail_stop)
                    for kind, order, _ in entries if kind == "accept"]
         fills = [(f.broker_fill_id, f.client_order_id, f.quantity, f.price, f.commission, f.time)
                  for kind, _, f in entries if kind == "save" and f is not None]
-        saves = [(o.order.client_order_id, o.state, o.filled, o.reference_time, o.triggered, o.reason)
+        saves = [(o.order.client_order_id, o.state, o.filled, o.reference_time, o.triggered, o.reason, o.trail_stop)
                  for kind, o, _ in entries if kind == "save"]
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(_WRITE, *as_columns(accepts, len(_ORDER_TYPES)), *as_columns(fills, len(_FILL_TYPES)),
@@ -137,9 +139,11 @@ def _venue_order(row, fills) -> VenueOrder:
     order = BrokerOrder(client_order_id=row["client_order_id"], account=row["account"], instrument=row["instrument"],
                         side=row["side"], quantity=row["quantity"], order_type=row["order_type"],
                         limit_price=row["limit_price"], stop_price=row["stop_price"],
-                        time_in_force=row["time_in_force"], oco_group=row["oco_group"])
+                        time_in_force=row["time_in_force"], oco_group=row["oco_group"],
+                        trail_distance=row["trail_distance"])
     return VenueOrder(number=row["number"], order=order, state=row["state"], filled=row["filled_quantity"],
                       reference_time=row["reference_time"], triggered=row["triggered"], reason=row["reason"],
+                      trail_stop=row["trail_stop"],
                       fills=[BrokerFill(broker_fill_id=f["broker_fill_id"], client_order_id=f["client_order_id"],
                                         quantity=f["quantity"], price=f["price"], commission=f["commission"],
                                         time=f["time"]) for f in fills])

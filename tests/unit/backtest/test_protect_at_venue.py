@@ -91,3 +91,29 @@ def test_the_fast_path_sends_it_to_the_event_path():
     with pytest.raises(NotVectorizable, match="protect_at_venue"):
         FastBacktest(load_strategy("ma_cross", {"protect_at_venue": "true"}))
     assert FastBacktest(load_strategy("ma_cross", {})).strategy.slug == "ma_cross"  # it has a vector rule
+
+
+async def test_a_trailing_stop_follows_the_bid_up_and_closes_when_it_falls_back_by_the_distance():
+    # Stop-loss 10 pips below the fill (1.0842), take-profit 20 above (1.0872), trailing 5 pips:
+    # its first trigger is 1.0852 - 0.0005 = 1.0847; the bid climbs to 1.0866 (trigger 1.0861),
+    # then falls to 1.0860: the trailing stop sells there, well above the fixed stop-loss.
+    params = _Params(protect_at_venue=True, trailing_stop_pips=D(5))
+    quotes = [*BASE, tick(80, "1.0858", "1.0860"), tick(90, "1.0866", "1.0868"), tick(100, "1.0862", "1.0864"),
+              tick(110, "1.0860", "1.0862"), tick(115, "1.0830", "1.0832"), tick(180, "1.0830", "1.0832")]
+    result = await InProcessBacktest(BuyOnce(params), BacktestSettings()).run(ticks(quotes))
+    assert [(f.side, f.price, f.time) for f in result.fills] == [
+        ("buy", D("1.0852"), T0 + timedelta(seconds=70)), ("sell", D("1.0860"), T0 + timedelta(seconds=110))]
+    assert result.account.realized_pnl == D("8.0000")  # (1.0860 - 1.0852) x 10,000; one close, never two
+
+
+async def test_a_trailing_stop_that_never_moves_fires_at_its_first_trigger():
+    params = _Params(protect_at_venue=True, trailing_stop_pips=D(5))
+    quotes = [*BASE, tick(80, "1.0849", "1.0851"), tick(90, "1.0847", "1.0849"), tick(180, "1.0830", "1.0832")]
+    result = await InProcessBacktest(BuyOnce(params), BacktestSettings()).run(ticks(quotes))
+    assert [(f.side, f.price) for f in result.fills] == [("buy", D("1.0852")), ("sell", D("1.0847"))]
+
+
+def test_a_trailing_stop_needs_the_venue_to_hold_it():
+    from services.strategies.params import StrategyConfigError
+    with pytest.raises(StrategyConfigError, match="protect_at_venue=true"):
+        _Params(trailing_stop_pips=D(5))

@@ -263,7 +263,7 @@ async def test_order_reconciliation_books_a_fill_whose_execution_never_arrived(m
 
 
 async def working_protection(rig, cid_prefix: str = ""):
-    orders = [o for o in rig.engine.journal.working_orders() if o.intent.client_order_id.endswith((":sl", ":tp"))]
+    orders = [o for o in rig.engine.journal.working_orders() if o.intent.client_order_id.endswith((":sl", ":tp", ":ts"))]
     return sorted(orders, key=lambda o: o.intent.order_type)
 
 
@@ -319,6 +319,48 @@ async def test_a_partial_exit_leaves_the_rest_protected(make_rig):
     (stop,) = await working_protection(rig)
     assert (stop.intent.quantity, stop.intent.stop_price, stop.state) == (600, Decimal("85.80"), S.NEW)
     assert rig.engine.book.strategy("paper", "ma_cross", "USD_JPY") == 600
+
+
+async def test_a_trailing_stop_rests_beside_the_stop_and_the_first_to_fill_cancels_the_other(make_rig):
+    rig = await make_rig()
+    await rig.quote("86.00", "86.10")
+    await rig.engine.submit(intent("trail-1", stop_loss_distance=Decimal("0.30"),
+                                   trailing_stop_distance=Decimal("0.20")))
+    await rig.quote("86.00", "86.10")  # the entry fills at 86.10: stop 85.80, trailing first trigger 85.90
+    stop, trailing = await working_protection(rig)
+    assert (trailing.intent.order_type, trailing.intent.side, trailing.intent.stop_price,
+            trailing.intent.trail_distance, trailing.intent.quantity, trailing.intent.reduce_only) == (
+        "trailing_stop", "sell", Decimal("85.90"), Decimal("0.20"), 1000, True)
+    assert trailing.intent.client_order_id.endswith(":ts") and stop.intent.stop_price == Decimal("85.80")
+    await rig.quote("86.50", "86.55")  # the bid rises: the trigger follows to 86.30
+    await rig.quote("86.31", "86.36")  # above it: nothing
+    assert rig.engine.book.strategy("paper", "ma_cross", "USD_JPY") == 1000
+    await rig.quote("86.29", "86.34")  # at or below 86.30: the trailing stop sells at the bid
+    assert (await rig.engine.get(client_order_id=trailing.intent.client_order_id)).state == S.FILLED
+    assert (await rig.engine.get(client_order_id=stop.intent.client_order_id)).state == S.CANCELED
+    fills = [f for f in rig.store._fills if f.strategy_slug == "ma_cross"]
+    assert [(f.side, f.price) for f in fills] == [("buy", Decimal("86.10")), ("sell", Decimal("86.29"))]
+    assert rig.engine.book.strategy("paper", "ma_cross", "USD_JPY") == 0 and await working_protection(rig) == []
+
+
+async def test_after_a_restart_the_trailing_stop_keeps_its_trigger_and_is_not_placed_twice(make_rig):
+    rig = await make_rig()
+    await rig.quote("86.00", "86.10")
+    await rig.engine.submit(intent("trail-2", trailing_stop_distance=Decimal("0.20")))
+    await rig.quote("86.00", "86.10")
+    await rig.quote("86.60", "86.65")  # trigger 86.40
+    (before,) = await working_protection(rig)
+    await rig.engine.stop()
+    restarted = await make_rig(store=rig.store, venue=rig.venue)
+    await restarted.paper.load()  # as the order plane's start does: the venue's working orders
+    restarted.clock.advance(10)
+    (after,) = await working_protection(restarted)
+    assert after.intent.client_order_id == before.intent.client_order_id
+    await restarted.quote("86.45", "86.50")  # above 86.40: still resting (a trigger from 85.90 would not move)
+    assert restarted.engine.book.strategy("paper", "ma_cross", "USD_JPY") == 1000
+    await restarted.quote("86.40", "86.45")
+    assert restarted.engine.book.strategy("paper", "ma_cross", "USD_JPY") == 0
+    assert len([o for o in await restarted.venue.all_orders() if o.order.order_type == "trailing_stop"]) == 1
 
 
 async def test_protection_is_refused_on_an_exit(make_rig):

@@ -64,6 +64,14 @@ def test_a_limit_intent_defaults_to_gtc_and_round_trips_to_the_wire():
     (dict(stop_price="86.5"), "a market order must not carry"),
     (dict(order_type=order_pb2.ORDER_TYPE_STOP), "a stop order needs stop_price"),
     (dict(order_type=order_pb2.ORDER_TYPE_STOP, stop_price="0"), "stop_price '0' must be greater than zero"),
+    (dict(order_type=order_pb2.ORDER_TYPE_TRAILING_STOP), "a trailing stop needs trail_distance"),
+    (dict(order_type=order_pb2.ORDER_TYPE_TRAILING_STOP, trail_distance="0.2", limit_price="86.5"),
+     "a trailing stop needs trail_distance (a positive price distance) and no limit_price"),
+    (dict(order_type=order_pb2.ORDER_TYPE_TRAILING_STOP, trail_distance="-0.2"),
+     "trail_distance '-0.2' must be greater than zero"),
+    (dict(trail_distance="0.2"), "trail_distance belongs to ORDER_TYPE_TRAILING_STOP orders only"),
+    (dict(trailing_stop_distance="0.2", role=common_pb2.STRATEGY_ROLE_EXIT), "protect a new position"),
+    (dict(trailing_stop_distance="nan"), "trailing_stop_distance 'nan'"),
     (dict(decision_time=Timestamp()), "decision_time 1970-01-01T00:00:00+00:00 is not after 1970-01-01"),
     (dict(decision_time=Timestamp(seconds=-86400)), "is not after 1970-01-01"),
     (dict(decision_time=Timestamp(seconds=1357077600, nanos=-1)), "decision_time is not a valid timestamp"),
@@ -89,3 +97,16 @@ def test_without_decision_time_the_intent_has_none_and_the_wire_leaves_it_unset(
     intent = validate(wire())
     assert intent.decision_time is None
     assert not intent_to_proto(intent).HasField("decision_time")
+
+
+def test_a_trailing_stop_and_an_entrys_trailing_protection_round_trip_exactly():
+    stop = validate(wire(order_type=order_pb2.ORDER_TYPE_TRAILING_STOP, trail_distance="0.20", stop_price="86.10",
+                         side=common_pb2.SIDE_SELL, role=common_pb2.STRATEGY_ROLE_EXIT, reduce_only=True))
+    assert (stop.order_type, stop.trail_distance, stop.stop_price, stop.time_in_force) == (
+        "trailing_stop", Decimal("0.20"), Decimal("86.10"), "GTC")
+    back = intent_to_proto(stop)
+    assert (back.order_type, back.trail_distance, back.stop_price) == (
+        order_pb2.ORDER_TYPE_TRAILING_STOP, "0.20", "86.10")
+    entry = validate(wire(trailing_stop_distance="0.05"))
+    assert entry.trailing_stop_distance == Decimal("0.05")
+    assert intent_to_proto(entry).trailing_stop_distance == "0.05"

@@ -236,3 +236,36 @@ async def test_a_decision_time_limit_ioc_is_not_expired_by_the_decisions_own_quo
     assert await drain(paper) == [] and (await paper.lookup("ioc")).state == "new"
     await quote(paper, DECIDED + SECOND, "86.60", "86.69")
     assert [(e.state, e.fill.price) for e in await drain(paper)] == [("filled", Decimal("86.70"))]
+
+
+async def test_a_sell_trailing_stop_follows_the_highest_bid_and_fires_when_the_bid_falls_back_to_it():
+    paper = PaperBroker(MemoryVenueStore())
+    await paper.submit(order("trail", side="sell", order_type="trailing_stop", trail_distance=Decimal("0.10"),
+                             time_in_force="GTC"))
+    # First active quote sets the trigger at 86.60 - 0.10; the bid rises to 86.80 (trigger 86.70),
+    # then falls: 86.75 and 86.71 keep it (the trigger never falls), 86.70 touches it.
+    await feed(paper, [(0, "86.60", "86.62"), (1, "86.65", "86.67"), (2, "86.80", "86.82"), (3, "86.75", "86.77"),
+                       (4, "86.71", "86.73")])
+    assert await drain(paper) == []
+    assert paper._working_by_cid["trail"].trail_stop == Decimal("86.70")
+    await feed(paper, [(5, "86.70", "86.72")])
+    assert [(e.client_order_id, e.fill.price) for e in await drain(paper)] == [("trail", Decimal("86.70"))]
+
+
+async def test_a_buy_trailing_stop_starts_at_its_stop_price_and_follows_the_lowest_ask():
+    paper = PaperBroker(MemoryVenueStore(), PaperSettings(slippage=Decimal("0.01")))
+    await paper.submit(order("trail", order_type="trailing_stop", trail_distance=Decimal("0.20"),
+                             stop_price=Decimal("86.90"), time_in_force="GTC"))
+    # The first trigger is the stop price (86.90), not ask + 0.20 = 86.92; the ask falls to 86.50
+    # (trigger 86.70); 86.69 stays below it; 86.70 reaches it: a market buy at ask + slippage.
+    await feed(paper, [(0, "86.70", "86.72"), (1, "86.48", "86.50"), (2, "86.67", "86.69")])
+    assert await drain(paper) == []
+    assert paper._working_by_cid["trail"].trail_stop == Decimal("86.70")
+    await feed(paper, [(3, "86.68", "86.70")])
+    assert [(e.client_order_id, e.fill.price) for e in await drain(paper)] == [("trail", Decimal("86.71"))]
+
+
+async def test_a_trailing_stop_without_a_distance_is_refused():
+    paper = PaperBroker(MemoryVenueStore())
+    with pytest.raises(BrokerRejected, match="trail distance"):
+        await paper.submit(order("trail", side="sell", order_type="trailing_stop", time_in_force="GTC"))

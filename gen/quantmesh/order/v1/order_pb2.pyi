@@ -17,6 +17,7 @@ class OrderType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ORDER_TYPE_MARKET: _ClassVar[OrderType]
     ORDER_TYPE_LIMIT: _ClassVar[OrderType]
     ORDER_TYPE_STOP: _ClassVar[OrderType]
+    ORDER_TYPE_TRAILING_STOP: _ClassVar[OrderType]
 
 class TimeInForce(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -40,6 +41,7 @@ ORDER_TYPE_UNSPECIFIED: OrderType
 ORDER_TYPE_MARKET: OrderType
 ORDER_TYPE_LIMIT: OrderType
 ORDER_TYPE_STOP: OrderType
+ORDER_TYPE_TRAILING_STOP: OrderType
 TIME_IN_FORCE_UNSPECIFIED: TimeInForce
 TIME_IN_FORCE_GTC: TimeInForce
 TIME_IN_FORCE_IOC: TimeInForce
@@ -55,7 +57,7 @@ ORDER_STATE_REJECTED: OrderState
 ORDER_STATE_EXPIRED: OrderState
 
 class OrderIntent(_message.Message):
-    __slots__ = ("client_order_id", "strategy_slug", "role", "instrument", "side", "quantity", "order_type", "limit_price", "stop_price", "time_in_force", "reduce_only", "account", "note", "trace_context", "decision_time", "stop_loss_distance", "take_profit_distance", "no_pyramiding")
+    __slots__ = ("client_order_id", "strategy_slug", "role", "instrument", "side", "quantity", "order_type", "limit_price", "stop_price", "time_in_force", "reduce_only", "account", "note", "trace_context", "decision_time", "stop_loss_distance", "take_profit_distance", "no_pyramiding", "trailing_stop_distance", "trail_distance")
     CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_SLUG_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +76,8 @@ class OrderIntent(_message.Message):
     STOP_LOSS_DISTANCE_FIELD_NUMBER: _ClassVar[int]
     TAKE_PROFIT_DISTANCE_FIELD_NUMBER: _ClassVar[int]
     NO_PYRAMIDING_FIELD_NUMBER: _ClassVar[int]
+    TRAILING_STOP_DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    TRAIL_DISTANCE_FIELD_NUMBER: _ClassVar[int]
     client_order_id: str
     strategy_slug: str
     role: _common_pb2.StrategyRole
@@ -92,7 +96,9 @@ class OrderIntent(_message.Message):
     stop_loss_distance: str
     take_profit_distance: str
     no_pyramiding: bool
-    def __init__(self, client_order_id: _Optional[str] = ..., strategy_slug: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.StrategyRole, str]] = ..., instrument: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., quantity: _Optional[str] = ..., order_type: _Optional[_Union[OrderType, str]] = ..., limit_price: _Optional[str] = ..., stop_price: _Optional[str] = ..., time_in_force: _Optional[_Union[TimeInForce, str]] = ..., reduce_only: _Optional[bool] = ..., account: _Optional[str] = ..., note: _Optional[str] = ..., trace_context: _Optional[_Union[_common_pb2.TraceContext, _Mapping]] = ..., decision_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stop_loss_distance: _Optional[str] = ..., take_profit_distance: _Optional[str] = ..., no_pyramiding: _Optional[bool] = ...) -> None: ...
+    trailing_stop_distance: str
+    trail_distance: str
+    def __init__(self, client_order_id: _Optional[str] = ..., strategy_slug: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.StrategyRole, str]] = ..., instrument: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., quantity: _Optional[str] = ..., order_type: _Optional[_Union[OrderType, str]] = ..., limit_price: _Optional[str] = ..., stop_price: _Optional[str] = ..., time_in_force: _Optional[_Union[TimeInForce, str]] = ..., reduce_only: _Optional[bool] = ..., account: _Optional[str] = ..., note: _Optional[str] = ..., trace_context: _Optional[_Union[_common_pb2.TraceContext, _Mapping]] = ..., decision_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stop_loss_distance: _Optional[str] = ..., take_profit_distance: _Optional[str] = ..., no_pyramiding: _Optional[bool] = ..., trailing_stop_distance: _Optional[str] = ..., trail_distance: _Optional[str] = ...) -> None: ...
 
 class OrderRecord(_message.Message):
     __slots__ = ("order_id", "intent", "state", "filled_quantity", "average_fill_price", "commission", "reject_rule", "reason", "broker_order_id", "broker", "created_time", "updated_time")
