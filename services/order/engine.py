@@ -38,7 +38,7 @@ from services.common.clock import Clock
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.telemetry import context_from, span_if_recorded
 from services.common.vocabulary import IN_FLIGHT, OPEN, TERMINAL, OrderState, OrderType, Side, StrategyRole, TimeInForce
-from services.order.brokers.base import Broker
+from services.order.brokers.base import Broker, one_resting_close, protects_on_fill
 from services.order.exposure import ExposureSource
 from services.order.intents import Intent
 from services.order.journal import Journal, JournalHalted, JournalSettings
@@ -184,6 +184,26 @@ class OrderEngine:
                                              f"{self._max_submit_delay.total_seconds():g} s: not sent")
             return await self.journal.move(late, trace_ref()), False
         return await self.venue.send(order), False
+
+    async def record_placed_by_venue(self, intent: Intent) -> OrderRecord:
+        """Records an order the venue created itself (an entry's stop-loss on fill, under the client
+        id the entry gave it) and looks it up. No pre-trade verdict: the venue holds it already."""
+        cid = intent.client_order_id
+        async with self._locks(cid):
+            known = self.journal.known(cid) or await self.venue.current(cid)
+            if known is not None:
+                return known
+            now = self._clock.now()
+            draft = OrderRecord(number=0, intent=intent, state=S.PENDING_SUBMIT, created_time=now, updated_time=now)
+            try:
+                order = await self.journal.new_order(
+                    [draft, draft.with_changes(state=S.SUBMITTED, broker=self.venue.name)], trace_ref())
+            except JournalHalted as exc:
+                raise FailedPrecondition(f"the order plane is not recording orders: {exc}") from None
+            if order is None:
+                return await self.venue.current(cid)
+            log.info("order placed by the venue recorded", extra={"order_id": order.order_id, "client_order_id": cid})
+            return await self.venue.placed_by_venue(order)
 
     async def _detached(self, cid: str, work: Awaitable[T]) -> T:
         """Runs `work` as its own task; the caller's cancellation stops the waiting, not the work."""
@@ -353,8 +373,11 @@ def build_engine(*, store: OrderStore, broker: Broker, flags: FlagsPort, exposur
     protection = Protection(book=book, working=the_journal.working_orders, submit=engine.submit,
                             cancel=lambda cid, reason: engine._cancel(cid, reason, Actor("protection", "service"),
                                                                       notify=False),
-                            history=lambda key: _latest_protected_entry(store, key))
+                            history=lambda key: _latest_protected_entry(store, key),
+                            on_fill_venue=protects_on_fill(broker), record=engine.record_placed_by_venue,
+                            one_close=one_resting_close(broker))
     path.group_for = protection.group_for
+    path.on_fill_for = protection.on_fill_for
     path.after_change = protection.on_change
     return engine
 

@@ -12,7 +12,8 @@ import os
 import signal
 from collections.abc import AsyncIterator, Callable
 
-from services.order.brokers.base import Broker, BrokerAck, BrokerExecution, BrokerOrder, BrokerPositionView
+from services.order.brokers.base import (Broker, BrokerAck, BrokerExecution, BrokerOrder, BrokerPositionView,
+                                         one_resting_close, protects_on_fill)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ class CrashAfterSubmit:
     def __init__(self, inner: Broker, crash: Callable[[], None] = kill_this_process) -> None:
         self.inner = inner
         self.name = inner.name
+        self.protects_on_fill = protects_on_fill(inner)
+        self.one_resting_close = one_resting_close(inner)
         self._crash = crash
 
     async def submit(self, order: BrokerOrder) -> BrokerAck:

@@ -17,6 +17,19 @@ for what is left; grown (another entry), it is replaced to cover the whole posit
 latest entry's price. Protective orders pass a global lock (they only reduce) and are
 recorded like any order: strategy the position's, role EXIT, client id
 "<order that caused it>.<time>.<n>:sl", ":tp" and ":ts".
+
+A venue that protects on fill (OANDA: stopLossOnFill / trailingStopLossOnFill) is sent the
+entry's stop-loss and trailing stop with the entry itself, under client ids
+"<entry order id>.f:sl" / ".f:ts", so there is no moment between the fill and the stop. Once the
+entry has filled they are recorded and looked up, not sent; they belong to the trade the entry
+opened (the venue closes what is left of it with them, and cancels them when it closes), so
+they are not replaced when the position changes, only canceled when it is flat. The
+take-profit (OANDA's takeProfitOnFill takes a price, and a market entry's fill price is not
+known when it is sent) is placed after the fill as above.
+
+A venue that holds one resting closing order per position (a spot exchange: nothing is
+reduce-only, an open sell holds its coins, and no OCO list is sent) gets the stop-loss alone:
+the take-profit and a trailing stop beside it would be refused there (ccxt_groups).
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from services.common.vocabulary import IN_FLIGHT, OPEN, OrderType, Side, StrategyRole, TimeInForce
+from services.order.brokers.base import ProtectionOnFill
 from services.order.intents import Intent
 from services.order.positions import OwnBook
 from services.order.records import OrderRecord
@@ -47,6 +61,8 @@ class Spec:
     reference_price: Decimal
     sign: int  # +1 long, -1 short: the position the spec was made for
     trailing_stop: Decimal | None = None
+    entry_id: str = ""  # the entry's order id: names what a venue created on its fill
+    entry_quantity: Decimal = Decimal(0)
 
     @classmethod
     def of(cls, entry: OrderRecord) -> "Spec":
@@ -54,7 +70,17 @@ class Spec:
         i = entry.intent
         return cls(stop_loss=i.stop_loss_distance, take_profit=i.take_profit_distance,
                    trailing_stop=i.trailing_stop_distance, reference_price=entry.average_fill_price,
-                   sign=1 if i.side == Side.BUY else -1)
+                   sign=1 if i.side == Side.BUY else -1, entry_id=entry.order_id,
+                   entry_quantity=entry.filled_quantity)
+
+
+def bound_id(entry_order_id: str, suffix: str) -> str:
+    """The client id an entry gives a protective order the venue creates on its fill."""
+    return f"{entry_order_id}.f{suffix}"
+
+
+def is_bound(order: OrderRecord) -> bool:
+    return order.intent.client_order_id.endswith((".f:sl", ".f:ts"))
 
 
 def asks_protection(intent: Intent) -> bool:
@@ -77,7 +103,8 @@ def is_protective(order: OrderRecord) -> bool:
 class Protection:
     def __init__(self, *, book: OwnBook, working: Callable[[], list[OrderRecord]],
                  submit: Callable[..., Awaitable], cancel: Callable[[str, str], Awaitable],
-                 history: Callable[[Key], Awaitable[OrderRecord | None]]) -> None:
+                 history: Callable[[Key], Awaitable[OrderRecord | None]], on_fill_venue: bool = False,
+                 record: Callable[[Intent], Awaitable[OrderRecord]] | None = None, one_close: bool = False) -> None:
         self._book = book
         self._working = working  # the journal's working orders
         self._submit = submit  # engine.submit(intent, actor, role=..., operator_exit=True)
@@ -87,6 +114,10 @@ class Protection:
         self._locks: dict[Key, asyncio.Lock] = {}
         self._placements = itertools.count(1)
         self._looked_up: set[Key] = set()  # keys whose store history was read once since the start
+        self._on_fill_venue = on_fill_venue  # the venue creates the stop-loss and trailing stop on fill
+        self._record = record  # engine.record_placed_by_venue
+        self._recorded: set[str] = set()  # bound client ids recorded since the start
+        self._one_close = one_close  # the venue holds one resting close per position: the stop-loss alone
 
     def group_for(self, order: OrderRecord) -> str:
         """The venue group of an order about to be sent: protective orders, and exits of a protected position."""
@@ -97,6 +128,17 @@ class Protection:
         if (intent.role == StrategyRole.EXIT or intent.reduce_only) and self._children(key):
             return group_of(key)
         return ""
+
+    def on_fill_for(self, order: OrderRecord) -> ProtectionOnFill | None:
+        """What the venue is to create when this entry fills: only for a venue that protects on fill."""
+        i = order.intent
+        if not self._on_fill_venue or i.role != StrategyRole.ENTRY or i.reduce_only or not (
+                i.stop_loss_distance or i.trailing_stop_distance):
+            return None
+        return ProtectionOnFill(
+            stop_loss=i.stop_loss_distance, stop_loss_id=bound_id(order.order_id, ":sl") if i.stop_loss_distance else "",
+            trailing_stop=i.trailing_stop_distance,
+            trailing_stop_id=bound_id(order.order_id, ":ts") if i.trailing_stop_distance else "")
 
     async def on_change(self, order: OrderRecord) -> None:
         """After an order of a position moved (filled, canceled, ...): keep the position covered."""
@@ -135,6 +177,14 @@ class Protection:
         # protection must never be answered with the canceled one as a duplicate).
         stamp = f"{trigger.order_id}.{int(trigger.updated_time.timestamp() * 1_000_000)}.{next(self._placements)}"
         wanted = self._intents(key, position, spec, stamp) if spec is not None else []
+        if spec is not None and self._on_fill_venue:
+            # The venue holds the stop-loss and trailing stop on the entry's trade: record them; only
+            # the take-profit is ours to place, and the bound orders stay with their trade.
+            held = await self._record_bound(key, spec)
+            wanted = [w for w in wanted if w.order_type not in held]
+            children = [c for c in children if not is_bound(c)]
+        if self._one_close and any(w.order_type == OrderType.STOP for w in wanted):
+            wanted = [w for w in wanted if w.order_type == OrderType.STOP]
         have = sorted(_terms(c.intent, c.intent.quantity - c.filled_quantity) for c in children)
         want = sorted(_terms(i, i.quantity) for i in wanted)
         if have == want:
@@ -148,6 +198,32 @@ class Protection:
             order, _ = await self._submit(intent, "protection", role="service", operator_exit=True)
             log.info("protection placed", extra={"order_id": order.order_id, "state": order.state.value,
                                                  "position": str(position), "key": list(key)})
+
+    async def _record_bound(self, key: Key, spec: Spec) -> set[OrderType]:
+        """Records the orders the venue created on the spec's entry fill; returns their types."""
+        account, slug, instrument = key
+        long = spec.sign > 0
+        held: set[OrderType] = set()
+        for distance, suffix, kind in ((spec.stop_loss, ":sl", OrderType.STOP),
+                                       (spec.trailing_stop, ":ts", OrderType.TRAILING_STOP)):
+            if distance is None:
+                continue
+            held.add(kind)
+            cid = bound_id(spec.entry_id, suffix)
+            if cid in self._recorded or self._record is None:
+                continue
+            stop = spec.reference_price - distance if long else spec.reference_price + distance
+            intent = Intent(client_order_id=cid, strategy_slug=slug, role=StrategyRole.EXIT, instrument=instrument,
+                            side=Side.SELL if long else Side.BUY, quantity=spec.entry_quantity, order_type=kind,
+                            stop_price=stop, trail_distance=distance if kind == OrderType.TRAILING_STOP else None,
+                            time_in_force=TimeInForce.GTC, reduce_only=True, account=account,
+                            note=f"{'trailing stop' if kind == OrderType.TRAILING_STOP else 'stop-loss'} {distance} "
+                                 f"created by the venue on the fill of {spec.entry_id} at {spec.reference_price}")
+            order = await self._record(intent)
+            self._recorded.add(cid)
+            log.info("protection held by the venue recorded", extra={"order_id": order.order_id,
+                                                                     "state": order.state.value, "key": list(key)})
+        return held
 
     def _children(self, key: Key) -> list[OrderRecord]:
         return [o for o in self._working() if is_protective(o) and key_of(o) == key

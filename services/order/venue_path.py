@@ -30,7 +30,8 @@ from services.common.clock import Clock
 from services.common.telemetry import context_from, current_trace_context, span_if_recorded
 from services.common.vocabulary import IN_FLIGHT, OPEN, OrderState
 from services.order.brokers.base import (Broker, BrokerAck, BrokerExecution, BrokerFill, BrokerOrder,
-                                         BrokerOverloaded, BrokerRejected, OutcomeUnknown, RetryableBrokerError)
+                                         BrokerOverloaded, BrokerRejected, OutcomeUnknown, ProtectionOnFill,
+                                         RetryableBrokerError)
 from services.order.journal import Journal
 from services.order.locks import OrderLocks
 from services.order.records import FillRecord, OrderRecord, TraceRef
@@ -62,6 +63,7 @@ class VenuePath:
         self._executions_task: asyncio.Task | None = None
         # Set by the engine: the venue group of an order (protection), and what runs after an order changed.
         self.group_for: Callable[[OrderRecord], str] = lambda order: ""
+        self.on_fill_for: Callable[[OrderRecord], ProtectionOnFill | None] = lambda order: None
         self.after_change: Callable[[OrderRecord], Awaitable[None]] | None = None
         self._reconcile_task: asyncio.Task | None = None
         self.reconciled: list[tuple[str, str, str]] = []  # (order id, our state before, the venue's after)
@@ -105,7 +107,7 @@ class VenuePath:
                     side=intent.side, quantity=intent.quantity, order_type=intent.order_type,
                     limit_price=intent.limit_price, stop_price=intent.stop_price,
                     trail_distance=intent.trail_distance, time_in_force=intent.time_in_force, decision_time=intent.decision_time, role=intent.role,
-                    reduce_only=intent.reduce_only, oco_group=self.group_for(order)))
+                    reduce_only=intent.reduce_only, oco_group=self.group_for(order), on_fill=self.on_fill_for(order)))
             except BrokerRejected as exc:
                 return await self._move(order, S.REJECTED, reject_rule=exc.rule, reason=str(exc))
             except (OutcomeUnknown, RetryableBrokerError, BrokerOverloaded) as exc:
@@ -124,6 +126,14 @@ class VenuePath:
             ack = None
         if ack is not None:
             return await self.adopt(order, ack)
+        self._follow_up(order.intent.client_order_id)
+        return order
+
+    async def placed_by_venue(self, order: OrderRecord) -> OrderRecord:
+        """An order the venue created itself (an entry's stop-loss on fill), stored SUBMITTED: it is
+        looked up by its client id, and followed up until the venue lists it; never sent."""
+        if await self._resolve_once(order):
+            return await self.current(order.intent.client_order_id)
         self._follow_up(order.intent.client_order_id)
         return order
 

@@ -34,6 +34,14 @@ OutcomeUnknown/RetryableBrokerError by the gateway (canceling twice is harmless)
     (a partial fill of a canceled or expired order arrives as a fill, then the state).
     Fill ids are stable, so the engine may see one fill twice and books it once.
 
+`protects_on_fill` (optional, False when absent): the venue creates an entry's stop-loss and
+trailing stop itself when the entry fills, tied to the trade it opens (OANDA's stopLossOnFill /
+trailingStopLossOnFill), from `BrokerOrder.on_fill`; the order plane then records those orders
+by the client ids it gave them and looks them up, instead of sending its own.
+`one_resting_close` (optional, False when absent): the venue holds one resting closing order per
+position (a spot exchange without reduce-only orders or OCO lists): protection places the
+stop-loss alone, not a take-profit beside it.
+
 `BrokerOrder.role` ("entry" | "exit") and `reduce_only` come from the intent: exits and
 cancels get their own lane in the venues' rate budgets, and on GMO margin symbols an
 exit closes positions (/v1/closeOrder) instead of opening the opposite side.
@@ -56,6 +64,27 @@ FINISHED_STATES = ("filled", "canceled", "expired", "rejected")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ProtectionOnFill:
+    """Protection the venue creates when the entry fills, on the trade it opens: no moment between
+    the fill and the stop. Distances are from the trade's price; the ids are ours for those orders."""
+
+    stop_loss: Decimal | None = None
+    stop_loss_id: str = ""
+    trailing_stop: Decimal | None = None
+    trailing_stop_id: str = ""
+
+
+def protects_on_fill(broker: object) -> bool:
+    """Whether the venue behind `broker` (through any wrapper) creates protection on fill."""
+    return bool(getattr(broker, "protects_on_fill", False))
+
+
+def one_resting_close(broker: object) -> bool:
+    """Whether the venue behind `broker` (through any wrapper) holds one resting close per position."""
+    return bool(getattr(broker, "one_resting_close", False))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class BrokerOrder:
     client_order_id: str
     account: str
@@ -75,6 +104,8 @@ class BrokerOrder:
     oco_group: str = ""
     role: str = StrategyRole.ENTRY
     reduce_only: bool = False
+    # Set only for a venue that protects on fill, on an entry that asked for protection.
+    on_fill: ProtectionOnFill | None = None
 
     @property
     def is_exit(self) -> bool:

@@ -22,9 +22,15 @@ services.common.venues.CCXT_CLIENT_ID_EXCHANGES, e.g. bitflyer) run only with
 `client_ids=False` (QUANTMESH_CCXT_NO_RESEND=1): lookups go by the exchange's own id learnt
 from replies, and whatever cannot be looked up is OutcomeUnknown, never None.
 
-Amounts and prices must be exact at the market's precision (ccxt markets): ccxt would
-truncate 0.012345 to 0.01234 and the order would never complete, so such an order is refused
-before sending. Resting orders are followed by polling fetch_order inside the order budget.
+Amounts and prices (stop prices too) must be exact at the market's precision (ccxt markets):
+ccxt would truncate 0.012345 to 0.01234 and the order would never complete, so such an order is
+refused before sending. Resting orders are followed by polling fetch_order inside the order budget.
+
+Stop orders are stop-markets held by the exchange, sent as ccxt's unified trigger order
+(`ccxt_orders.stop_param`; Binance spot: STOP_LOSS, resting as NEW until the last trade reaches
+its stopPrice, then executed as a market order). An exchange for which ccxt declares no stop
+orders, or a Binance symbol that does not list STOP_LOSS, is refused before sending
+(venue.order_type). On spot, one closing order per position rests at a time (`ccxt_groups`).
 """
 
 from __future__ import annotations
@@ -37,10 +43,11 @@ import ccxt
 
 from services.common.clock import Clock, WallClock
 from services.common.vocabulary import OrderType
-from services.order.brokers.base import (BrokerAck, BrokerExecution, BrokerOrder, BrokerOverloaded,
+from services.order.brokers.base import (FINISHED_STATES, BrokerAck, BrokerExecution, BrokerOrder, BrokerOverloaded,
                                          BrokerPositionView, BrokerRejected, OutcomeUnknown, RetryableBrokerError)
 from services.order.brokers.budget import VenueBudget
-from services.order.brokers.ccxt_orders import ack_of, symbol_of
+from services.order.brokers.ccxt_groups import OCO_RULE, ClosingGroups, rests
+from services.order.brokers.ccxt_orders import ack_of, stop_listed, stop_param, symbol_of
 from services.order.brokers.precision import PRECISION_RULE, plain
 from services.order.brokers.resting import FillTracker
 
@@ -61,6 +68,17 @@ class CcxtBroker:
         self._order_id_of: dict[str, str] = {}    # client id -> the exchange's order id, from its replies
         self._open: set[str] = set()              # client ids of orders still working at the exchange
         self._tracker = FillTracker()
+        self._groups = ClosingGroups()            # spot: the resting closing order of each position
+
+    @property
+    def spot(self) -> bool:
+        """Spot endpoints: nothing is reduce-only, and an open sell holds its coins."""
+        return self.exchange.options.get("defaultType") in (None, "spot")
+
+    @property
+    def one_resting_close(self) -> bool:
+        """On spot one closing order rests per position (ccxt_groups): protection sends the stop-loss alone."""
+        return self.spot
 
     async def close(self) -> None:
         await self.exchange.close()
@@ -86,7 +104,7 @@ class CcxtBroker:
     # ---- submit -------------------------------------------------------------------------
 
     async def _exact(self, order: BrokerOrder) -> tuple[float, float | None]:
-        """The amount and price, refused unless the market takes them exactly as asked."""
+        """The amount and price, refused unless the market takes them (and a stop price) exactly as asked."""
         symbol = symbol_of(order.instrument)
         try:
             await self.exchange.load_markets()
@@ -95,17 +113,22 @@ class CcxtBroker:
             raise BrokerRejected(f"{self._venue()} does not trade {symbol}: {exc}", rule="venue.instrument") from None
         except ccxt.BaseError as exc:
             raise RetryableBrokerError(f"{self._venue()}: markets unavailable ({exc}); the order was not sent") from None
-        checks = [("quantity", order.quantity, self.exchange.amount_to_precision)]
+        checks = [("quantity", order.quantity, "quantity", self.exchange.amount_to_precision)]
         if order.limit_price is not None:
-            checks.append(("price", order.limit_price, self.exchange.price_to_precision))
-        for what, value, fit in checks:
+            checks.append(("price", order.limit_price, "price", self.exchange.price_to_precision))
+        if order.order_type == OrderType.STOP:
+            if order.stop_price is None:
+                raise BrokerRejected(f"{self._venue()}: a stop order needs a stop price; the order was not sent",
+                                     rule="venue.order_type")
+            checks.append(("stop price", order.stop_price, "price", self.exchange.price_to_precision))
+        for what, value, step, fit in checks:
             try:
                 exact = Decimal(fit(symbol, plain(value))) == value
             except ccxt.BaseError:
                 exact = False
             if not exact:
                 raise BrokerRejected(f"{what} {plain(value)} is not a multiple of {self._venue()}'s {symbol} "
-                                     f"{what} precision; the order was not sent", rule=PRECISION_RULE)
+                                     f"{step} precision; the order was not sent", rule=PRECISION_RULE)
         minimum = ((self.exchange.market(symbol).get("limits") or {}).get("amount") or {}).get("min")
         if minimum is not None and order.quantity < Decimal(str(minimum)):
             raise BrokerRejected(f"quantity {plain(order.quantity)} is below {self._venue()}'s {symbol} minimum "
@@ -113,31 +136,96 @@ class CcxtBroker:
         return float(order.quantity), float(order.limit_price) if order.limit_price is not None else None
 
     async def submit(self, order: BrokerOrder) -> BrokerAck:
-        if order.order_type not in (OrderType.MARKET, OrderType.LIMIT):
-            raise BrokerRejected(f"{self._venue()}: this adapter sends market and limit orders only",
-                                 rule="venue.order_type")
+        if order.order_type not in (OrderType.MARKET, OrderType.LIMIT, OrderType.STOP):
+            raise BrokerRejected(f"{self._venue()}: this adapter sends market, limit and stop orders only; "
+                                 f"the {order.order_type} order was not sent", rule="venue.order_type")
+        trigger = self._stop_param() if order.order_type == OrderType.STOP else None
         amount, price = await self._exact(order)
+        symbol = symbol_of(order.instrument)
+        if trigger is not None and not stop_listed(self.exchange, self.exchange.market(symbol)):
+            raise BrokerRejected(f"{self._venue()} lists no stop-market order (STOP_LOSS) for {symbol}; the stop "
+                                 "was not sent", rule="venue.order_type")
         cid = order.client_order_id
+        grouped = bool(order.oco_group) and order.is_exit and self.spot
+        if grouped:
+            await self._make_room(order)
         self._instrument_of[cid] = order.instrument
         params = {"clientOrderId": cid} if self.client_ids else {}
         if order.order_type == OrderType.LIMIT:
             params["timeInForce"] = str(order.time_in_force).upper()
-        if order.reduce_only and self.exchange.options.get("defaultType") not in (None, "spot"):
+        if trigger is not None:
+            params[trigger] = plain(order.stop_price)  # a market order held until the trigger
+        if order.reduce_only and not self.spot:
             params["reduceOnly"] = True  # derivatives only: spot endpoints refuse the parameter
+        kind = OrderType.MARKET if trigger is not None else order.order_type
+        if grouped and rests(order):  # from now on: an order in doubt holds its place in the group too
+            self._groups.rest(order.oco_group, cid)
         await self.budget.write(priority=order.is_exit)
         try:
-            created = await self.exchange.create_order(symbol_of(order.instrument), str(order.order_type),
-                                                       str(order.side), amount, price, params)
+            created = await self.exchange.create_order(symbol, str(kind), str(order.side), amount, price, params)
         except ccxt.BaseError as exc:
             error = self._translate(exc, "create_order")
             duplicate = isinstance(exc, ccxt.DuplicateOrderId) or "duplicate" in str(exc).lower()
             if isinstance(error, OutcomeUnknown) or (duplicate and self.client_ids):
                 return await self._resolve(cid, error)
+            self._groups.ended(cid)
             raise error from None
         try:
             return await self._reported(cid, created)
         except OutcomeUnknown as exc:  # an unreadable success reply: the exchange has the order
             return await self._resolve(cid, exc)
+
+    def _stop_param(self) -> str:
+        param = stop_param(self.exchange)
+        if param is None:
+            raise BrokerRejected(f"{self._venue()}: ccxt declares no stop orders for {self.exchange.id} "
+                                 "(createTriggerOrder, createStopMarketOrder, createStopOrder); the stop was not sent",
+                                 rule="venue.order_type")
+        return param
+
+    async def _make_room(self, order: BrokerOrder) -> None:
+        """Spot: refuses a second resting closing order of a position; takes the resting one away before
+        a closing order that does not rest (ccxt_groups)."""
+        resting = self._groups.resting(order.oco_group)
+        if not resting:
+            return
+        if rests(order):
+            raise BrokerRejected(
+                f"{self._venue()} spot: {resting[0]!r} already rests to close this position and holds its coins; "
+                f"this adapter sends no one-cancels-other order lists, so this second resting closing order "
+                f"({order.order_type}) was not sent: both could fill and close the position twice", rule=OCO_RULE)
+        for cid in resting:
+            await self._withdraw(cid)
+
+    async def _withdraw(self, cid: str) -> None:
+        """Cancels a resting closing order before an exit; the exit is not sent unless it ended unfilled
+        (or the exchange proves it never had it)."""
+        instrument = self._instrument_of.get(cid, self.instruments[0])
+        ack = await self._state_of(cid, instrument)
+        if ack is not None and ack.state not in FINISHED_STATES:
+            await self.budget.write(priority=True)
+            try:
+                await self.exchange.cancel_order(ack.broker_order_id, symbol_of(instrument))
+            except ccxt.BaseError as exc:  # it may have filled or ended meanwhile: its state decides
+                log.info("resting closing order not canceled", extra={"client_order_id": cid, "error": str(exc)})
+            ack = await self._state_of(cid, instrument)
+        if ack is not None and ack.filled_quantity > 0:
+            raise BrokerRejected(f"{self._venue()}: {cid!r} traded {plain(ack.filled_quantity)} before it could be "
+                                 "canceled; the exit was not sent, so the position is not closed twice",
+                                 rule=OCO_RULE)
+        if ack is not None and ack.state not in FINISHED_STATES:
+            raise BrokerRejected(f"{self._venue()}: {cid!r} could not be canceled and still rests with the coins "
+                                 "of this position; the exit was not sent", rule=OCO_RULE)
+        self._groups.ended(cid)  # still followed: the next poll reports its cancel to the engine
+
+    async def _state_of(self, cid: str, instrument: str) -> BrokerAck | None:
+        """The exchange's view of an order, without reporting it (its news stay for the poll)."""
+        try:
+            found = await self._fetch(cid)
+            return None if found is None else await ack_of(self.exchange, self.name, cid, found, instrument)
+        except (OutcomeUnknown, RetryableBrokerError, BrokerOverloaded) as exc:
+            raise RetryableBrokerError(f"{self._venue()}: cannot tell what {cid!r} did ({exc}); "
+                                       "the exit was not sent") from None
 
     async def _resolve(self, cid: str, cause: Exception) -> BrokerAck:
         log.warning("order outcome in doubt; looking it up", extra={"venue": self._venue(), "client_order_id": cid,
@@ -153,9 +241,16 @@ class CcxtBroker:
     async def _reported(self, cid: str, found: dict) -> BrokerAck:
         ack = await ack_of(self.exchange, self.name, cid, found, self._instrument_of.get(cid, self.instruments[0]))
         self._order_id_of[cid] = ack.broker_order_id
-        (self._open.add if ack.state in ("new", "partially_filled") else self._open.discard)(cid)
+        if ack.state in ("new", "partially_filled"):
+            self._open.add(cid)
+        else:
+            self._finished(cid)
         self._tracker.saw(ack)
         return ack
+
+    def _finished(self, cid: str) -> None:
+        self._open.discard(cid)
+        self._groups.ended(cid)
 
     # ---- lookup, cancel -----------------------------------------------------------------
 
@@ -188,6 +283,8 @@ class CcxtBroker:
         ack = await self.lookup(client_order_id)
         if ack is None:
             raise BrokerRejected(f"{self._venue()}: no order with client id {client_order_id!r} to cancel")
+        if ack.state in FINISHED_STATES:  # filled, or taken away before an exit: nothing left to cancel
+            return ack
         await self.budget.write(priority=True)
         try:
             await self.exchange.cancel_order(ack.broker_order_id,
@@ -199,8 +296,7 @@ class CcxtBroker:
     async def positions(self, account: str) -> list[BrokerPositionView]:
         await self.budget.read()
         try:
-            if self.exchange.has.get("fetchPositions") and self.exchange.options.get("defaultType") not in (
-                    None, "spot"):
+            if self.exchange.has.get("fetchPositions") and not self.spot:
                 rows = await self.exchange.fetch_positions([symbol_of(i) for i in self.instruments])
                 return [BrokerPositionView(account=account, instrument=r["symbol"].replace("/", "_").split(":")[0],
                                            quantity=Decimal(str(r["contracts"] or 0)) * (
@@ -244,5 +340,5 @@ class CcxtBroker:
     async def _reported_quietly(self, cid: str, found: dict) -> BrokerAck:
         ack = await ack_of(self.exchange, self.name, cid, found, self._instrument_of.get(cid, self.instruments[0]))
         if ack.state not in ("new", "partially_filled"):
-            self._open.discard(cid)
+            self._finished(cid)
         return ack

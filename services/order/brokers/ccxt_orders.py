@@ -6,6 +6,10 @@ asked for (`fetch_order_trades`, Binance: GET /api/v3/myTrades?orderId=), so the
 fill of an order that was then canceled or expired is booked too. Only an exchange that
 cannot list an order's trades gets one fill for the whole filled amount, once the order is
 finished (a running cumulative amount would be counted twice).
+
+How a stop-market is spelt: ccxt's unified trigger order, `create_order(symbol, 'market', side,
+amount, None, {'triggerPrice': p})` (Binance spot: type STOP_LOSS with stopPrice, "This will
+execute a MARKET order when the conditions are met").
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 
 import ccxt
 
+from services.common.venues import CCXT_CLIENT_ID_EXCHANGES
 from services.order.brokers.base import FINISHED_STATES, BrokerAck, BrokerFill, OutcomeUnknown
 
 STATES = {"open": "new", "closed": "filled", "canceled": "canceled", "cancelled": "canceled",
@@ -23,6 +28,29 @@ STATES = {"open": "new", "closed": "filled", "canceled": "canceled", "cancelled"
 
 def symbol_of(instrument: str) -> str:
     return instrument.replace("_", "/")
+
+
+def stop_param(exchange) -> str | None:
+    """The create_order param that makes a market order a stop-market held by the exchange; None without one.
+
+    `triggerPrice` where ccxt declares createTriggerOrder (Binance); `stopPrice`, what ccxt's own
+    create_stop_market_order / create_stop_order send, where it declares only those (Kraken). An
+    'emulated' capability does not count: a stop that ccxt would watch for us is not held at the venue.
+    """
+    if exchange.has.get("createTriggerOrder") is True:
+        return "triggerPrice"
+    if exchange.has.get("createStopMarketOrder") is True or exchange.has.get("createStopOrder") is True:
+        return "stopPrice"
+    return None
+
+
+def stop_listed(exchange, market: dict) -> bool:
+    """False when the exchange's own market data leaves the stop-market out (Binance spot: the
+    symbol's exchangeInfo orderTypes without STOP_LOSS: "Stop loss orders are not supported for this symbol")."""
+    listed = (market.get("info") or {}).get("orderTypes")
+    if exchange.id in CCXT_CLIENT_ID_EXCHANGES and market.get("spot") and isinstance(listed, list):
+        return "STOP_LOSS" in listed
+    return True
 
 
 def _time(stamp) -> datetime:

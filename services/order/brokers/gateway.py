@@ -21,7 +21,8 @@ from typing import TypeVar
 
 from services.common.clock import Clock
 from services.order.brokers.base import (Broker, BrokerAck, BrokerExecution, BrokerOrder, BrokerOverloaded,
-                                         BrokerPositionView, OutcomeUnknown, RetryableBrokerError)
+                                         BrokerPositionView, OutcomeUnknown, RetryableBrokerError,
+                                         one_resting_close, protects_on_fill)
 from services.order.brokers.budget import AdaptiveRateLimiter
 
 T = TypeVar("T")
@@ -40,6 +41,8 @@ class BrokerGateway:
                  initial_backoff: float = 0.1, max_backoff: float = 5.0) -> None:
         self.inner = broker
         self.name = broker.name
+        self.protects_on_fill = protects_on_fill(broker)
+        self.one_resting_close = one_resting_close(broker)
         self.limiter = AdaptiveRateLimiter(rate_per_second, clock)
         self._clock = clock
         self._attempts = attempts

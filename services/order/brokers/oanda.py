@@ -12,6 +12,10 @@ filled market order is not pending, so a resend after a timeout fills again. Hen
   has it; otherwise it raises OutcomeUnknown, which nothing retries;
 - only a connection that was never made (`VenueNotSent`) is RetryableBrokerError;
 - fills come from tradeOpened / tradesClosed / tradeReduced (see oanda_wire);
+- an entry's stop-loss and trailing stop go with it as stopLossOnFill / trailingStopLossOnFill
+  (client ids "<entry order id>.f:sl" / ".f:ts"): OANDA creates them on the trade the fill
+  opens, fills them (ORDER_FILL with their clientOrderID) and cancels them when the trade closes
+  (ORDER_CANCEL, LINKED_TRADE_CLOSED), all read like any order's; a trailing stop alone is refused;
 - prices and units are checked against the instrument's displayPrecision and
   tradeUnitsPrecision (GET /v3/accounts/{id}/instruments) before sending;
 - every request spends the account's request budget (exits and cancels first).
@@ -40,6 +44,8 @@ _order_body = order_body  # the name older tests import
 
 class OandaBroker:
     name = "oanda"
+    # An entry's stop-loss and trailing stop are created by OANDA on the trade its fill opens.
+    protects_on_fill = True
 
     def __init__(self, settings: OandaSettings, *, http: VenueHttp | None = None, clock: Clock | None = None,
                  budget: VenueBudget | None = None) -> None:

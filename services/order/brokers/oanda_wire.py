@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from services.common.venues import MalformedVenueReply, decimal_field, field, rfc3339_time
 from services.common.vocabulary import OrderType, TimeInForce
-from services.order.brokers.base import BrokerAck, BrokerFill, BrokerOrder, BrokerRejected
+from services.order.brokers.base import BrokerAck, BrokerFill, BrokerOrder, BrokerRejected, ProtectionOnFill
 from services.order.brokers.precision import InstrumentRules, plain, step_of_places
 
 VENUE = "OANDA"
@@ -37,6 +37,9 @@ def rules_of(instrument: dict) -> InstrumentRules:
 
 def order_body(order: BrokerOrder, rules: InstrumentRules | None = None) -> dict:
     """The v20 order request. With `rules`, numbers are checked against the instrument's precision."""
+    if order.order_type == OrderType.TRAILING_STOP:
+        raise BrokerRejected(f"{VENUE} holds a trailing stop only on a trade: send trailing_stop_distance on the "
+                             "entry (trailingStopLossOnFill); the order was not sent", rule="venue.order_type")
     if order.order_type not in _ORDER_TYPES:
         raise BrokerRejected(f"{VENUE}: order type {order.order_type!r} is not mapped", rule="venue.order_type")
     size = rules.size(order.quantity) if rules else plain(order.quantity)
@@ -54,7 +57,25 @@ def order_body(order: BrokerOrder, rules: InstrumentRules | None = None) -> dict
             raise BrokerRejected(f"{VENUE}: a {order.order_type} order needs a price", rule="venue.order_type")
         body["price"] = rules.price(price) if rules else plain(price)
         body["timeInForce"] = tif if tif in ("GTC", "GFD", "FOK", "IOC") else "GTC"
+    if order.on_fill is not None:
+        body.update(on_fill_details(order.on_fill, rules))
     return body
+
+
+def on_fill_details(on_fill: ProtectionOnFill, rules: InstrumentRules | None) -> dict:
+    """stopLossOnFill / trailingStopLossOnFill: OANDA creates them on the trade the fill opens, at
+    these distances from the trade's price, with our client ids (StopLossDetails,
+    TrailingStopLossDetails: https://developer.oanda.com/rest-live-v20/transaction-df/)."""
+    def details(distance: Decimal, client_id: str) -> dict:
+        return {"distance": rules.price(distance) if rules else plain(distance), "timeInForce": "GTC",
+                "clientExtensions": {"id": client_id}}
+
+    out = {}
+    if on_fill.stop_loss is not None:
+        out["stopLossOnFill"] = details(on_fill.stop_loss, on_fill.stop_loss_id)
+    if on_fill.trailing_stop is not None:
+        out["trailingStopLossOnFill"] = details(on_fill.trailing_stop, on_fill.trailing_stop_id)
+    return out
 
 
 def reject_reason(data: dict) -> str:

@@ -3,7 +3,8 @@
 Each ccxt bug of issue 17 has a test here that fails on the old adapter: -1006 retried into a
 second fill, a resend after a timeout and a failed lookup, silent truncation of the amount,
 the partial fill of an expired order dropped, capabilities assumed (bitflyer live, NotSupported
-retried).
+retried). Issue 16's stop orders: a Binance spot STOP_LOSS rests, triggers on the last trade,
+fills as a market order; one closing order per position rests on spot.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import ccxt.async_support as ccxt_async
 import pytest
 
 from services.common.config import ConfigError, Env
-from services.common.venues import CcxtSettings
+from services.common.venues import CcxtSettings, point_at
 from services.market_data.feeds.ccxt_feed import CcxtFeed, make_exchange
 from services.market_data.feeds.oanda import Backoff
 from services.order.brokers.base import BrokerOrder, BrokerOverloaded, BrokerRejected, OutcomeUnknown
@@ -62,6 +63,18 @@ def posts(fake: FakeBinance) -> int:
     return fake.requests.count("POST /api/v3/order")
 
 
+GROUP = "protect:acct:trend:BTC_USDT"
+
+
+def closing(cid: str, kind: str = "stop", price: str = "64000.00", *, side: str = "sell", qty: str = "0.01",
+            group: str = GROUP, tif: str = "GTC") -> BrokerOrder:
+    """A reduce-only exit of a protected position, as the order plane sends protection and exits."""
+    return BrokerOrder(client_order_id=cid, account="acct", instrument="BTC_USDT", side=side, quantity=Decimal(qty),
+                       order_type=kind, stop_price=Decimal(price) if kind == "stop" else None,
+                       limit_price=Decimal(price) if kind == "limit" else None, time_in_force=tif,
+                       oco_group=group, role="exit", reduce_only=True)
+
+
 async def test_market_order_through_real_ccxt_binance_fills_and_is_found_by_client_id():
     fake = FakeBinance(KEY, SECRET)
     async with running(fake) as broker:
@@ -74,8 +87,8 @@ async def test_market_order_through_real_ccxt_binance_fills_and_is_found_by_clie
         assert found is not None and found.broker_order_id == ack.broker_order_id
         assert [f.broker_fill_id for f in found.fills] == [f.broker_fill_id for f in ack.fills]
         assert await broker.lookup("nope") is None
-        [position] = await broker.positions("acct")
-        assert position.instrument == "BTC_USDT" and position.quantity == Decimal("0.5")
+        [position] = await broker.positions("acct")  # 0.5 held, 0.01 bought, 0.1% commission in BTC
+        assert position.instrument == "BTC_USDT" and position.quantity == Decimal("0.50999")
 
 
 async def test_execution_status_unknown_is_looked_up_never_resent():
@@ -186,6 +199,141 @@ def test_an_exchange_without_client_id_dedupe_is_refused_live_unless_declared_no
     assert declared.no_resend and not declared.has_client_ids
     assert CcxtSettings.from_env(Env(live), "binance", trading=True).has_client_ids
     assert CcxtSettings.from_env(Env({}), "bitflyer", trading=False).exchange_id == "bitflyer"  # feeds only
+
+
+async def test_a_stop_rests_until_the_last_trade_reaches_it_then_fills_once_as_a_market_order():
+    fake = FakeBinance(KEY, SECRET)
+    async with running(fake) as broker:
+        ack = await broker.submit(closing("x-sl", price="64000.00"))
+        [sent] = fake.orders
+        assert (sent["type"], sent["side"], Decimal(sent["stopPrice"])) == ("STOP_LOSS", "SELL", Decimal("64000"))
+        assert ack.state == "new" and not ack.fills and ack.broker_order_id == str(sent["orderId"])
+        fake.trade_at("64000.01")  # above the stop: nothing happens
+        assert await broker.poll() == [] and sent["status"] == "NEW" and fake.trades == []
+        fake.trade_at("63990.00")  # through it: executed as a market order
+        news = await broker.poll()
+        [trade] = fake.trades
+        assert [(n.state, n.fill.quantity, n.fill.price, n.fill.broker_fill_id) for n in news] == [
+            ("filled", Decimal("0.01"), Decimal("63990.00"), f"ccxt:binance-{trade['id']}")]
+        assert await broker.poll() == []  # booked once
+        found = await broker.lookup("x-sl")
+        assert found.state == "filled" and [f.broker_fill_id for f in found.fills] == [news[0].fill.broker_fill_id]
+        assert posts(fake) == 1
+
+
+async def test_a_buy_stop_triggers_when_the_last_trade_reaches_it_from_below():
+    fake = FakeBinance(KEY, SECRET)
+    async with running(fake) as broker:
+        ack = await broker.submit(closing("x-bsl", price="66000.00", side="buy", group=""))
+        assert ack.state == "new"
+        fake.trade_at("65999.99")
+        assert await broker.poll() == []
+        fake.trade_at("66000.00")
+        [news] = await broker.poll()
+        assert news.state == "filled" and news.fill.price == Decimal("66000.00")
+
+
+async def test_stops_off_the_tick_or_where_the_venue_has_none_are_refused_before_sending():
+    fake = FakeBinance(KEY, SECRET, order_types=("LIMIT", "MARKET"))
+    async with running(fake) as broker:
+        with pytest.raises(BrokerRejected, match="stop price 64000.005") as caught:
+            await broker.submit(closing("x-tick", price="64000.005"))
+        assert caught.value.rule == "venue.precision"
+        with pytest.raises(BrokerRejected, match="lists no stop-market order .STOP_LOSS. for BTC/USDT") as caught:
+            await broker.submit(closing("x-unlisted"))  # this symbol's exchangeInfo has no STOP_LOSS
+        assert caught.value.rule == "venue.order_type"
+        with pytest.raises(BrokerRejected, match="market, limit and stop orders only") as caught:
+            await broker.submit(order("x-trail", kind="trailing_stop"))
+        assert caught.value.rule == "venue.order_type"
+        assert posts(fake) == 0
+    async with serving(fake.app()) as url:  # ccxt declares no stop orders for bitflyer
+        flyer = ccxt_async.bitflyer({"apiKey": KEY, "secret": SECRET})
+        point_at(flyer, url)
+        try:
+            with pytest.raises(BrokerRejected, match="no stop orders for bitflyer") as caught:
+                await CcxtBroker(flyer, ("BTC_JPY",), client_ids=False).submit(closing("x-flyer"))
+        finally:
+            await flyer.close()
+    assert caught.value.rule == "venue.order_type" and fake.requests == []
+
+
+async def test_binance_refuses_stops_as_documented():
+    fake = FakeBinance(KEY, SECRET)
+    async with running(fake) as broker:
+        with pytest.raises(BrokerRejected, match="Order would trigger immediately"):
+            await broker.submit(closing("x-above", price="65000.05"))  # a sell stop at the last price
+        raw = broker.exchange
+        await raw.load_markets()
+        base = {"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_LOSS", "quantity": "0.01"}
+        with pytest.raises(ccxt.BadRequest, match="-1102"):
+            await raw.private_post_order(base)  # no stopPrice
+        with pytest.raises(ccxt.BaseError, match="PRICE_FILTER"):
+            await raw.private_post_order({**base, "stopPrice": "64000.001"})
+        with pytest.raises(ccxt.BadRequest, match="-1106"):
+            await raw.private_post_order({**base, "stopPrice": "64000", "price": "63900"})
+        assert fake.orders == []
+
+
+async def test_a_resting_stop_cancels_and_no_longer_triggers():
+    fake = FakeBinance(KEY, SECRET)
+    async with running(fake) as broker:
+        await broker.submit(closing("x-sl-cancel"))
+        canceled = await broker.cancel("x-sl-cancel")
+        assert canceled.state == "canceled" and fake.orders[0]["status"] == "CANCELED"
+        assert fake.trade_at("63000.00") == [] and await broker.poll() == []
+
+
+async def test_a_stop_in_doubt_after_acceptance_is_adopted_never_sent_twice():
+    fake = FakeBinance(KEY, SECRET, fail_after_accept=[-1006])
+    async with running(fake) as broker:
+        ack = await gateway(broker).submit(closing("x-sl-1006"))
+        assert ack.state == "new" and ack.broker_order_id == str(fake.orders[0]["orderId"]) and posts(fake) == 1
+        fake.trade_at("63000.00")
+        [news] = await broker.poll()
+        assert news.state == "filled" and len(fake.trades) == 1 and posts(fake) == 1
+
+
+async def test_on_spot_one_closing_order_rests_and_an_exit_takes_it_away_first():
+    # Binance spot locks the coins of an open sell: the position's stop-loss and take-profit cannot
+    # both rest (and with more coins held, both could fill). The take-profit is refused before
+    # sending; a market exit cancels the stop first, then closes the position once.
+    fake = FakeBinance(KEY, SECRET, balances={"BTC": Decimal("0.01"), "USDT": Decimal("100000")})
+    async with running(fake) as broker:
+        assert (await broker.submit(closing("x-sl"))).state == "new"
+        with pytest.raises(ccxt.InsufficientFunds):  # what Binance itself would answer
+            await broker.exchange.create_order("BTC/USDT", "limit", "sell", 0.01, 66000)
+        with pytest.raises(BrokerRejected, match="'x-sl' already rests") as caught:
+            await broker.submit(closing("x-tp", kind="limit", price="66000.00"))
+        assert caught.value.rule == "venue.oco" and posts(fake) == 2
+        exit_ack = await broker.submit(closing("x-exit", kind="market", tif="IOC"))
+        assert exit_ack.state == "filled" and [o["status"] for o in fake.orders] == ["CANCELED", "FILLED"]
+        assert fake.requests.index("DELETE /api/v3/order") < len(fake.requests) - 1
+        news = await broker.poll()  # the engine hears of the stop it did not cancel itself
+        assert [(n.client_order_id, n.state, n.fill) for n in news] == [("x-sl", "canceled", None)]
+        assert fake.trade_at("63000.00") == [] and len(fake.trades) == 1
+        fake.balances["BTC"] += Decimal("0.01")  # a new position: its stop rests again
+        assert (await broker.submit(closing("x-sl-2", price="62000.00"))).state == "new"
+
+
+async def test_a_stop_in_doubt_still_holds_its_place_and_the_exit_finds_it_to_cancel():
+    fake = FakeBinance(KEY, SECRET, fail_after_accept=[-1006], lookup_failures=1)
+    async with running(fake) as broker:
+        with pytest.raises(OutcomeUnknown):
+            await broker.submit(closing("x-sl"))
+        with pytest.raises(BrokerRejected, match="'x-sl' already rests"):
+            await broker.submit(closing("x-tp", kind="limit", price="66000.00"))
+        assert (await broker.submit(closing("x-exit", kind="market", tif="IOC"))).state == "filled"
+        assert [o["status"] for o in fake.orders] == ["CANCELED", "FILLED"] and posts(fake) == 2
+
+
+async def test_an_exit_is_not_sent_when_the_stop_closed_the_position_first():
+    fake = FakeBinance(KEY, SECRET)
+    async with running(fake) as broker:
+        await broker.submit(closing("x-sl"))
+        fake.trade_at("63000.00")  # the stop fills before we have polled it
+        with pytest.raises(BrokerRejected, match="traded 0.01 before it could be canceled") as caught:
+            await broker.submit(closing("x-late-exit", kind="market", tif="IOC"))
+        assert caught.value.rule == "venue.oco" and posts(fake) == 1 and len(fake.trades) == 1
 
 
 class Refusing:

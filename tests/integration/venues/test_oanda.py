@@ -232,3 +232,89 @@ async def test_pricing_stream_reconnects_after_a_disconnect_and_after_silence():
     assert feed.stats.malformed == 1
     assert all(t.instrument == "USD_JPY" and t.ask > t.bid for t in ticks)
     assert ticks[0].bid == Decimal("150.001") and ticks[0].time.tzinfo is not None
+
+
+async def _until(check, timeout: float = 10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (result := await check()):
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+    return result
+
+
+async def test_an_entry_carries_its_stop_loss_and_trailing_stop_on_fill_and_one_close_ends_them_all():
+    """stopLossOnFill / trailingStopLossOnFill: OANDA creates them on the entry's trade; the order plane
+    records them by the client ids it gave, places only the take-profit, and when the stop-loss
+    closes the trade, OANDA cancels the trailing stop and the plane the take-profit: one close."""
+    from services.common.clock import WallClock
+    from services.order.engine import build_engine
+    from services.order.intents import Intent
+    from services.order.repository import MemoryOrderStore
+    from services.order.risk import RiskLimits
+    from services.order.states import OrderState as S
+    from tests.unit.order.conftest import FlagsStub
+
+    fake = FakeOanda(TOKEN, ACCOUNT)
+    async with running(fake) as broker:
+        store = MemoryOrderStore()
+        engine = build_engine(store=store, broker=broker, flags=FlagsStub(), exposure=None, limits=RiskLimits(),
+                              clock=WallClock())
+        await engine.start()
+        try:
+            entry, _ = await engine.submit(Intent(
+                client_order_id="oanda-protected", strategy_slug="ma_cross", role="entry", instrument="USD_JPY",
+                side="buy", quantity=Decimal(10000), order_type="market", time_in_force="IOC", account="acct",
+                stop_loss_distance=Decimal("0.300"), take_profit_distance=Decimal("0.500"),
+                trailing_stop_distance=Decimal("0.200")))
+            assert entry.state == S.FILLED and entry.average_fill_price == Decimal(FILL_PRICE)
+            sl_id, ts_id = f"{entry.order_id}.f:sl", f"{entry.order_id}.f:ts"
+            sent = fake.orders[0]
+            assert sent["stopLossOnFill"] == {"distance": "0.3", "timeInForce": "GTC", "clientExtensions": {"id": sl_id}}
+            assert sent["trailingStopLossOnFill"] == {"distance": "0.2", "timeInForce": "GTC",
+                                                      "clientExtensions": {"id": ts_id}}
+            sl = await engine.get(client_order_id=sl_id)
+            ts = await engine.get(client_order_id=ts_id)
+            at_oanda = {o["clientExtensions"]["id"]: o for o in fake.orders}
+            assert (sl.state, sl.intent.order_type, sl.intent.stop_price, sl.broker_order_id) == (
+                S.NEW, "stop", Decimal("149.823"), at_oanda[sl_id]["id"])
+            assert at_oanda[sl_id]["price"] == "149.823"  # OANDA's own price from the distance: the same
+            assert (ts.state, ts.intent.order_type, ts.intent.trail_distance, ts.intent.stop_price) == (
+                S.NEW, "trailing_stop", Decimal("0.200"), Decimal("149.923"))
+            (tp,) = [o for o in engine.journal.working_orders() if o.intent.client_order_id.endswith(":tp")]
+            assert (tp.intent.order_type, tp.intent.limit_price, tp.state) == ("limit", Decimal("150.623"), S.NEW)
+            assert at_oanda[tp.intent.client_order_id]["positionFill"] == "REDUCE_ONLY"
+            assert posts(fake) == 2  # the entry and the take-profit: the stops were never sent on their own
+
+            fake.fill_pending(sl_id, "149.820")  # the market falls through the stop-loss
+            states = {sl_id: S.FILLED, ts_id: S.CANCELED, tp.intent.client_order_id: S.CANCELED}
+
+            async def settled():
+                return all([(await engine.get(client_order_id=c)).state == s for c, s in states.items()])
+
+            await _until(settled)
+            assert engine.book.strategy("acct", "ma_cross", "USD_JPY") == 0
+            assert [(f.side, f.price, f.quantity) for f in store._fills] == [
+                ("buy", Decimal(FILL_PRICE), 10000), ("sell", Decimal("149.820"), 10000)]
+            assert "LINKED_TRADE_CLOSED" in (await engine.get(client_order_id=ts_id)).reason
+        finally:
+            await engine.stop()
+
+
+def test_a_trailing_stop_order_alone_is_refused_before_sending():
+    from services.order.brokers.oanda_wire import order_body
+    with pytest.raises(BrokerRejected, match="trailingStopLossOnFill") as refused:
+        order_body(BrokerOrder(client_order_id="t", account="acct", instrument="USD_JPY", side="sell",
+                               quantity=Decimal(1000), order_type="trailing_stop", trail_distance=Decimal("0.2")))
+    assert refused.value.rule == "venue.order_type"
+
+
+async def test_an_on_fill_distance_finer_than_the_instrument_is_refused_before_sending():
+    from services.order.brokers.base import ProtectionOnFill
+    fake = FakeOanda(TOKEN, ACCOUNT)
+    async with running(fake) as broker:
+        order = BrokerOrder(client_order_id="fine", account="acct", instrument="USD_JPY", side="buy",
+                            quantity=Decimal(1000), order_type="market",
+                            on_fill=ProtectionOnFill(stop_loss=Decimal("0.3001"), stop_loss_id="x.f:sl"))
+        with pytest.raises(BrokerRejected, match="0.3001") as refused:
+            await broker.submit(order)
+        assert refused.value.rule == "venue.precision" and posts(fake) == 0

@@ -363,6 +363,21 @@ async def test_after_a_restart_the_trailing_stop_keeps_its_trigger_and_is_not_pl
     assert len([o for o in await restarted.venue.all_orders() if o.order.order_type == "trailing_stop"]) == 1
 
 
+async def test_a_venue_holding_one_resting_close_per_position_gets_the_stop_loss_alone(make_rig):
+    def one_close(broker):
+        broker.one_resting_close = True  # as a ccxt spot exchange declares
+        return broker
+
+    rig = await make_rig(wrap_broker=one_close)
+    await rig.quote("86.00", "86.10")
+    await rig.engine.submit(intent("spot-1", stop_loss_distance=Decimal("0.30"), take_profit_distance=Decimal("0.50"),
+                                   trailing_stop_distance=Decimal("0.20")))
+    await rig.quote("86.00", "86.10")
+    (stop,) = await working_protection(rig)
+    assert (stop.intent.order_type, stop.intent.stop_price) == ("stop", Decimal("85.80"))
+    assert not [o for o in await rig.venue.all_orders() if o.order.order_type in ("limit", "trailing_stop")]
+
+
 async def test_protection_is_refused_on_an_exit(make_rig):
     from quantmesh.common.v1 import common_pb2
     from quantmesh.order.v1 import order_pb2

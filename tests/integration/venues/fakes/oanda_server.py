@@ -7,7 +7,15 @@ Rules it keeps (https://developer.oanda.com/rest-live-v20/):
   (FIFO), then tradeOpened for the rest, each with its official price; the top-level
   orderFillTransaction.price is deprecated and is left out when `deprecated_price` is False;
 - units and prices beyond the instrument's tradeUnitsPrecision / displayPrecision are refused
-  (UNITS_PRECISION_EXCEEDED, PRICE_PRECISION_EXCEEDED); an exponent ("1E+4") is not a number.
+  (UNITS_PRECISION_EXCEEDED, PRICE_PRECISION_EXCEEDED); an exponent ("1E+4") is not a number;
+- stopLossOnFill / trailingStopLossOnFill (StopLossDetails, TrailingStopLossDetails): when the
+  order's fill opens a trade, OANDA creates a STOP_LOSS (price = the trade's price -/+ distance)
+  and a TRAILING_STOP_LOSS (trailingStopValue likewise at creation) on that trade, with the
+  clientExtensions given (transactions STOP_LOSS_ORDER / TRAILING_STOP_LOSS_ORDER, reason
+  ON_FILL); a distance beyond displayPrecision is refused (PRICE_DISTANCE_PRECISION_EXCEEDED),
+  two on-fill orders with one client id too (ORDERS_ON_FILL_DUPLICATE_CLIENT_ORDER_IDS);
+- such an order closes its whole trade when it fills; when a trade closes, every order still
+  pending on it is canceled (ORDER_CANCEL, reason LINKED_TRADE_CLOSED).
 Replies are built from fixtures/oanda_market_fill.json.
 
 Faults: `throttle` (429s), `reply_delay` (accept, then answer late), `drop_replies` (accept,
@@ -37,6 +45,7 @@ INSTRUMENTS = {"USD_JPY": {"name": "USD_JPY", "type": "CURRENCY", "displayName":
                            "displayPrecision": 5, "tradeUnitsPrecision": 0, "minimumTradeSize": "1",
                            "maximumOrderUnits": "100000000"}}
 _PLAIN = re.compile(r"^-?\d+(\.\d+)?$")
+ON_FILL = {"stopLossOnFill": "STOP_LOSS", "trailingStopLossOnFill": "TRAILING_STOP_LOSS"}
 
 
 def _places(text: str) -> int:
@@ -118,12 +127,20 @@ class FakeOanda:
         cid = spec["clientExtensions"]["id"]
         if any(o["clientExtensions"]["id"] == cid and o["state"] == "PENDING" for o in self.orders):
             return self._reject(spec, "CLIENT_ORDER_ID_ALREADY_EXISTS")
+        on_fill = {k: spec[k] for k in ON_FILL if k in spec}
+        for details in on_fill.values():
+            if not _PLAIN.match(details["distance"]) or _places(details["distance"]) > meta["displayPrecision"]:
+                return self._reject(spec, "PRICE_DISTANCE_PRECISION_EXCEEDED")
+        ids = [d["clientExtensions"]["id"] for d in on_fill.values() if d.get("clientExtensions")]
+        if len(ids) != len(set(ids)):
+            return self._reject(spec, "ORDERS_ON_FILL_DUPLICATE_CLIENT_ORDER_IDS")
         order_id = self._next_id()
         order = {"id": order_id, "createTime": TIME, "type": spec["type"], "instrument": spec["instrument"],
                  "units": spec["units"], "timeInForce": spec["timeInForce"], "clientExtensions": {"id": cid},
                  "positionFill": spec["positionFill"], "state": "PENDING"}
         if "price" in spec:
             order["price"] = spec["price"]
+        order.update(on_fill)  # an OANDA order shows the on-fill details it carries
         reply = copy.deepcopy(TEMPLATE)
         del reply["_source"], reply["orderFillTransaction"]
         reply["orderCreateTransaction"].update(id=order_id, batchID=order_id, instrument=spec["instrument"],
@@ -176,11 +193,45 @@ class FakeOanda:
             del tx["price"]
         self.transactions[tx["id"]] = tx
         order.update(state="FILLED", fillingTransactionID=tx["id"], filledTime=TIME)
+        for part in closed:
+            self._cancel_linked(part["tradeID"])
+        if "tradeOpened" in tx:
+            self._create_on_fill(order, tx["tradeOpened"])
         return dict(tx)
+
+    def _create_on_fill(self, order: dict, trade: dict) -> None:
+        long = Decimal(trade["units"]) > 0
+        for key, kind in ON_FILL.items():
+            details = order.get(key)
+            if details is None:
+                continue
+            level = Decimal(trade["price"]) + (-1 if long else 1) * Decimal(details["distance"])
+            dependent = {"id": self._next_id(), "createTime": TIME, "type": kind, "tradeID": trade["tradeID"],
+                         "distance": details["distance"], "timeInForce": details.get("timeInForce", "GTC"),
+                         "clientExtensions": details.get("clientExtensions", {"id": ""}), "state": "PENDING",
+                         "triggerCondition": "DEFAULT",
+                         ("price" if kind == "STOP_LOSS" else "trailingStopValue"): str(level)}
+            self.orders.append(dependent)
+            self.transactions[dependent["id"]] = {
+                "id": dependent["id"], "type": f"{kind}_ORDER", "reason": "ON_FILL", "time": TIME,
+                "tradeID": trade["tradeID"], "distance": details["distance"],
+                "clientExtensions": dependent["clientExtensions"]}
+
+    def _cancel_linked(self, trade_id: str) -> None:
+        for order in self.orders:
+            if order.get("tradeID") == trade_id and order["state"] == "PENDING":
+                order["state"] = "CANCELLED"
+                tx = {"id": self._next_id(), "type": "ORDER_CANCEL", "orderID": order["id"],
+                      "clientOrderID": order["clientExtensions"]["id"], "reason": "LINKED_TRADE_CLOSED", "time": TIME}
+                self.transactions[tx["id"]] = tx
 
     def fill_pending(self, client_id: str, price: str) -> dict:
         """The market reaches a resting order: OANDA fills it (tests call this)."""
         order = next(o for o in self.orders if o["clientExtensions"]["id"] == client_id and o["state"] == "PENDING")
+        if "tradeID" in order:  # an order on a trade closes all of what is left of it
+            trade = next(t for t in self.trades if t["id"] == order["tradeID"])
+            order["units"] = str(-trade["units"])
+            order["instrument"] = trade["instrument"]
         return self._fill(order, price)
 
     def _find(self, spec: str) -> dict | None:
