@@ -51,10 +51,11 @@ class OrderConfig:
             raise ConfigError(f"QUANTMESH_FAULT={fault!r} is not one of {', '.join(FAULTS)} "
                               "(a test-only switch; leave it unset)")
         broker, exchange = _broker(env)
+        account = env.str("QUANTMESH_ACCOUNT", "paper")
         return cls(
             server=ServerConfig.from_env(env, service_name="order", default_port=DEFAULT_PORTS["order"]),
             peers=PeerConfig.from_env(env),
-            account=env.str("QUANTMESH_ACCOUNT", "paper"),
+            account=account,
             instruments=instruments,
             broker=broker,
             broker_exchange=exchange,
@@ -75,6 +76,7 @@ class OrderConfig:
                 max_batch=env.int("QUANTMESH_JOURNAL_MAX_BATCH", 256, minimum=1, maximum=10_000),
                 max_wait_seconds=env.float("QUANTMESH_JOURNAL_MAX_WAIT_MS", 0.0, minimum=0.0) / 1000),
             venue_path=VenuePathSettings(
+                account=account,
                 lost_in_transit_seconds=env.float("QUANTMESH_LOST_IN_TRANSIT_SECONDS", 120.0, minimum=1.0),
                 reconcile_seconds=env.float("QUANTMESH_RECONCILE_SECONDS", 300.0, minimum=0.0)),
             fault=fault,

@@ -46,7 +46,7 @@ from services.order.locks import OrderLocks
 from services.order.positions import OwnBook
 from services.order.pretrade import PreTrade
 from services.order.protection import Protection, asks_protection
-from services.order.records import FillRecord, OrderRecord, number_of
+from services.order.records import FillRecord, FinancingRecord, OrderRecord, number_of
 from services.order.repository import OrderStore
 from services.order.risk import RiskLimits
 from services.order.venue_path import VenuePath, VenuePathSettings, trace_ref
@@ -342,6 +342,10 @@ class OrderEngine:
 
     async def list_orders(self, **filters) -> list[OrderRecord]:
         return await self._store.list_orders(**filters)
+
+    async def financing_after(self, after_seq: int, limit: int) -> tuple[list[FinancingRecord], int]:
+        """Venue-reported financing after a seq, oldest first, and the highest seq stored."""
+        return await self._store.financing_after(after_seq, limit)
 
 
 def build_engine(*, store: OrderStore, broker: Broker, flags: FlagsPort, exposure: ExposureSource | None,

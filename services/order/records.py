@@ -39,6 +39,21 @@ class OrderRecord:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class FinancingRecord:
+    """Financing a venue reported on one trade, booked to the strategy whose entry opened it."""
+
+    seq: int  # 0 until stored
+    financing_id: str
+    account: str
+    instrument: str
+    strategy_slug: str
+    amount: Decimal
+    currency: str
+    time: datetime
+    broker_fill_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class FillRecord:
     seq: int
     order_id: str

@@ -9,6 +9,7 @@ order id, broker fill id) are the idempotency checks: there is no SELECT before 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,8 +21,8 @@ import asyncpg
 from services.common.db import as_columns, unnest_sql
 from services.common.vocabulary import OrderType, Side, StrategyRole, TimeInForce
 from services.order.intents import Intent
-from services.order.records import (FillEvent, FillRecord, OrderEvent, OrderRecord, TraceRef, order_from_json,
-                                    order_id_of, order_to_json)
+from services.order.records import (FillEvent, FillRecord, FinancingRecord, OrderEvent, OrderRecord, TraceRef,
+                                    order_from_json, order_id_of, order_to_json)
 from services.order.states import OPEN, IN_FLIGHT, OrderState
 
 SCHEMA = "orders"
@@ -89,6 +90,14 @@ class OrderStore(Protocol):
 
     def fill_events(self, after_seq: int, up_to_seq: int) -> AsyncIterator[tuple[int, FillEvent]]: ...
 
+    async def fill_by_broker_id(self, broker_fill_id: str) -> FillRecord | None: ...
+
+    async def record_financing(self, record: FinancingRecord) -> bool:
+        """Stores it once per financing id; False when it was stored before."""
+
+    async def financing_after(self, after_seq: int, limit: int) -> tuple[list[FinancingRecord], int]:
+        """Up to `limit` records after `after_seq`, oldest first, and the highest seq stored."""
+
 
 class EventBackfill:
     """Adapts a store to services.common.streams.Backfill for one stream."""
@@ -110,6 +119,7 @@ class MemoryOrderStore:
         self._broker_fill_ids: set[str] = set()
         self._fills_by_order: dict[str, list[FillRecord]] = {}  # fills_of without a scan (backtests call it often)
         self.audit_rows: list[tuple[str, str]] = []
+        self._financing: list[FinancingRecord] = []
 
     async def write(self, batch):
         cids = [o.intent.client_order_id for o in batch.new_orders]
@@ -158,6 +168,18 @@ class MemoryOrderStore:
 
     async def unfinished(self):
         return [o for _, o in sorted(self._orders.items()) if o.state.value in UNFINISHED]
+
+    async def fill_by_broker_id(self, broker_fill_id):
+        return next((f for f in self._fills if f.broker_fill_id == broker_fill_id), None)
+
+    async def record_financing(self, record):
+        if any(f.financing_id == record.financing_id for f in self._financing):
+            return False
+        self._financing.append(dataclasses.replace(record, seq=len(self._financing) + 1))
+        return True
+
+    async def financing_after(self, after_seq, limit):
+        return [f for f in self._financing if f.seq > after_seq][:limit], len(self._financing)
 
     async def net_positions(self):
         book: dict[tuple[str, str, str], Decimal] = {}
@@ -349,6 +371,31 @@ class PostgresOrderStore:
             rows = await conn.fetch(f"SELECT number, {_ORDER_FIELDS} FROM orders.orders"
                                     " WHERE state = ANY($1::text[]) ORDER BY number", list(UNFINISHED))
         return [_order_from_row(r) for r in rows]
+
+    async def fill_by_broker_id(self, broker_fill_id):
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT * FROM orders.fills WHERE broker_fill_id = $1", broker_fill_id)
+        return None if row is None else _fill_from_row(row)
+
+    async def record_financing(self, record):
+        async with self._pool.acquire() as conn:
+            stored = await conn.fetchval(
+                "INSERT INTO orders.financing (financing_id, account, instrument, strategy_slug, amount, currency,"
+                " time, broker_fill_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                " ON CONFLICT (financing_id) DO NOTHING RETURNING seq",
+                record.financing_id, record.account, record.instrument, record.strategy_slug, record.amount,
+                record.currency, record.time, record.broker_fill_id)
+        return stored is not None
+
+    async def financing_after(self, after_seq, limit):
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch("SELECT * FROM orders.financing WHERE seq > $1 ORDER BY seq LIMIT $2",
+                                    after_seq, limit)
+            last = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM orders.financing")
+        return [FinancingRecord(seq=r["seq"], financing_id=r["financing_id"], account=r["account"],
+                                instrument=r["instrument"], strategy_slug=r["strategy_slug"], amount=r["amount"],
+                                currency=r["currency"], time=r["time"], broker_fill_id=r["broker_fill_id"])
+                for r in rows], last
 
     async def net_positions(self):
         async with self._pool.acquire() as conn:

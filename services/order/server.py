@@ -13,7 +13,7 @@ from services.common.wire import ORDER_STATE_TO_PROTO, SIDE_TO_PROTO, decimal_te
 from services.common.timeutil import to_timestamp
 from services.order.engine import OrderEngine, refusal_sentence
 from services.order.intents import intent_to_proto, validate_intent
-from services.order.records import FillRecord, OrderRecord, TraceRef
+from services.order.records import FillRecord, FinancingRecord, OrderRecord, TraceRef
 from services.order.requests import account_of, cancel_order, order_query, order_ref, stream_request
 from services.order.states import OrderState
 
@@ -41,6 +41,13 @@ def fill_to_proto(fill: FillRecord) -> order_pb2.Fill:
         strategy_slug=fill.strategy_slug, account=fill.account, instrument=fill.instrument, side=SIDE_TO_PROTO[fill.side],
         quantity=decimal_text(fill.quantity), price=decimal_text(fill.price), commission=decimal_text(fill.commission),
         time=to_timestamp(fill.time), broker_fill_id=fill.broker_fill_id)
+
+
+def financing_to_proto(record: FinancingRecord) -> order_pb2.FinancingCharge:
+    return order_pb2.FinancingCharge(
+        seq=record.seq, financing_id=record.financing_id, account=record.account, instrument=record.instrument,
+        strategy_slug=record.strategy_slug, amount=decimal_text(record.amount), currency=record.currency,
+        time=to_timestamp(record.time), broker_fill_id=record.broker_fill_id)
 
 
 MAX_BATCH = 1_000
@@ -169,6 +176,12 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
                 after_seq=after, matches=lambda e: not slugs or e.fill.strategy_slug in slugs):
             yield order_pb2.WatchFillsResponse(seq=seq, fill=fill_to_proto(event.fill),
                                                trace_context=_trace(event.trace))
+
+    async def ListFinancing(self, request, context):
+        after = validation.sequence("after_seq", request.after_seq)
+        limit = validation.limit("limit", request.limit, default=100, maximum=1000)
+        records, last = await self._engine.financing_after(after, limit)
+        return order_pb2.ListFinancingResponse(charges=[financing_to_proto(r) for r in records], last_seq=last)
 
     async def GetBrokerPositions(self, request, context):
         from datetime import datetime, timezone

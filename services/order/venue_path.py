@@ -30,11 +30,12 @@ from services.common.clock import Clock
 from services.common.telemetry import context_from, current_trace_context, span_if_recorded
 from services.common.vocabulary import IN_FLIGHT, OPEN, OrderState
 from services.order.brokers.base import (Broker, BrokerAck, BrokerExecution, BrokerFill, BrokerOrder,
-                                         BrokerOverloaded, BrokerRejected, OutcomeUnknown, ProtectionOnFill,
+                                         BrokerFinancing, BrokerOverloaded, BrokerRejected, OutcomeUnknown,
+                                         ProtectionOnFill,
                                          RetryableBrokerError)
 from services.order.journal import Journal
 from services.order.locks import OrderLocks
-from services.order.records import FillRecord, OrderRecord, TraceRef
+from services.order.records import FillRecord, FinancingRecord, OrderRecord, TraceRef
 from services.order.states import require_move
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ S = OrderState
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class VenuePathSettings:
+    account: str = "paper"  # the plane's account: venue financing on a trade no order of ours opened
     first_lookup_seconds: float = 1.0  # the first look-up after an unknown outcome
     max_lookup_seconds: float = 30.0  # look-ups back off up to this
     lost_in_transit_seconds: float = 120.0  # "no such order" for this long since it was sent: REJECTED
@@ -234,6 +236,26 @@ class VenuePath:
             log.exception("after-change work failed; the next change of the position looks again",
                           extra={"order_id": order.order_id})
 
+    async def record_financing(self, charge: BrokerFinancing) -> FinancingRecord:
+        """Stores what the venue charged on a trade (once per its id), booked to the strategy whose
+        entry opened the trade; a trade no order of ours opened is booked to "manual"."""
+        if not charge.amount.is_finite():
+            raise ValueError(f"venue financing {charge.financing_id}: amount {charge.amount} is not a number")
+        opening = await self._store.fill_by_broker_id(charge.broker_fill_id) if charge.broker_fill_id else None
+        if opening is None:
+            log.warning("venue financing on a trade no order of this plane opened; booked to 'manual'",
+                        extra={"financing_id": charge.financing_id, "broker_fill_id": charge.broker_fill_id})
+        record = FinancingRecord(
+            seq=0, financing_id=charge.financing_id, instrument=charge.instrument, amount=charge.amount,
+            currency=charge.currency, time=charge.time, broker_fill_id=charge.broker_fill_id,
+            account=opening.account if opening else self._settings.account,
+            strategy_slug=opening.strategy_slug if opening else "manual")
+        if await self._store.record_financing(record):
+            log.info("venue financing recorded", extra={
+                "financing_id": record.financing_id, "strategy": record.strategy_slug, "instrument": record.instrument,
+                "amount": str(record.amount), "currency": record.currency})
+        return record
+
     async def current(self, client_order_id: str) -> OrderRecord | None:
         """The newest stored state (call with the order's lock held)."""
         return self._journal.known(client_order_id) or await self._store.by_client_id(client_order_id)
@@ -241,6 +263,9 @@ class VenuePath:
     async def _follow_executions(self) -> None:
         async for execution in self._broker.executions():
             try:
+                if isinstance(execution, BrokerFinancing):
+                    await self.record_financing(execution)
+                    continue
                 await self.apply_execution(execution)
             except Exception:  # one bad execution must not stop the others from being recorded
                 log.exception("could not apply an execution", extra={"client_order_id": execution.client_order_id})

@@ -19,7 +19,7 @@ from services.position.config import PositionConfig
 from services.common.audit import AuditOutbox
 from services.position.engine import PositionEngine
 from services.position.reconciler import Reconciler
-from services.position.feeds import BrokerPositionsClient, FillFollower, MarkFollower, cancel_all
+from services.position.feeds import BrokerPositionsClient, FillFollower, FinancingFollower, MarkFollower, cancel_all
 from services.position.repository import PostgresLedgerStore
 from services.position.server import AUTH_POLICY, PositionServicer
 
@@ -46,6 +46,10 @@ async def main(config: PositionConfig) -> None:
     tasks = [asyncio.create_task(FillFollower(engine, peers.order, token=peers.token).run(), name="fills"),
              asyncio.create_task(MarkFollower(engine, peers.market_data, token=peers.token).run(), name="marks"),
              asyncio.create_task(reconciler.run(), name="reconciliation")]
+    if config.financing_source == "venue":
+        tasks.append(asyncio.create_task(FinancingFollower(engine, peers.order, token=peers.token,
+                                                           poll_seconds=config.financing_poll_seconds).run(),
+                                         name="venue financing"))
     servicer = PositionServicer(engine, broker, heartbeat_seconds=config.exposure_heartbeat_seconds, audit=audit)
     host = host_for(server, [binding(position_pb2, "Position", position_pb2_grpc.add_PositionServicer_to_server,
                                      servicer)], AUTH_POLICY)

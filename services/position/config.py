@@ -35,6 +35,8 @@ class PositionConfig:
     #: "rates": the ledger charges `financing_rates` at each rollover; "venue": the venue reports it.
     financing_source: str = "rates"
     financing_rates: FinancingRates = NO_RATES
+    #: With financing_source "venue": how often the order plane is asked for new venue financing.
+    financing_poll_seconds: float = 60.0
     reconcile: ReconcileSettings = ReconcileSettings()
     audit: AuditIdentity | None = None
 
@@ -69,6 +71,7 @@ class PositionConfig:
             trading_day=trading_day,
             financing_source=source,
             financing_rates=rates,
+            financing_poll_seconds=env.float("QUANTMESH_FINANCING_POLL_SECONDS", 60.0, minimum=0.05),
             reconcile=ReconcileSettings(
                 interval_seconds=env.float("QUANTMESH_RECONCILE_SECONDS", 300.0, minimum=0.0),
                 policy=env.choice("QUANTMESH_RECONCILE_POLICY", "block", POLICIES),

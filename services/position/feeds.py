@@ -26,6 +26,7 @@ from services.common.wire import SIDE_FROM_PROTO
 from services.common.telemetry import context_from
 from services.common.timeutil import from_timestamp
 from services.position.engine import BrokerPosition, PositionEngine
+from services.position.financing import FinancingCharge
 from services.position.ledger import LedgerFill, Mark
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,58 @@ class MarkFollower:
                 if mark is not None:
                     await self._engine.apply_mark(mark)
         raise _StreamEnded("market data ended the tick stream")
+
+
+def financing_from_proto(charge: order_pb2.FinancingCharge) -> FinancingCharge:
+    """A charge the venue reported, as the ledger books it (once per the venue's id)."""
+    try:
+        return FinancingCharge(
+            charge_id=f"venue:{charge.financing_id}", account=charge.account, instrument=charge.instrument,
+            strategy=charge.strategy_slug, time=from_timestamp(charge.time), amount=Decimal(charge.amount),
+            currency=charge.currency, quantity=Decimal(0), source="venue")
+    except (InvalidOperation, ValueError) as exc:
+        raise MalformedFill(f"venue financing {charge.financing_id!r} cannot be booked: {exc}") from None
+
+
+class FinancingFollower:
+    """QUANTMESH_FINANCING_SOURCE=venue: asks the order plane for the financing the venue reported
+    (Order.ListFinancing) every `poll_seconds` and books each charge once. It starts from the first
+    charge at every start: the ledger knows which it booked (by the venue's id), and charges are
+    few (one per trade per day)."""
+
+    def __init__(self, engine: PositionEngine, address: str, *, poll_seconds: float, token: str | None = None,
+                 channel_factory: Callable[[str], grpc.aio.Channel] | None = None) -> None:
+        self._engine = engine
+        self._address = address
+        self._poll_seconds = poll_seconds
+        self._channel_factory = channel_factory or (lambda a: open_channel(a, token=token))
+        self.after_seq = 0
+        self.booked = 0
+
+    async def run(self) -> None:
+        async with self._channel_factory(self._address) as channel:
+            stub = order_pb2_grpc.OrderStub(channel)
+            while True:
+                try:
+                    await self.poll(stub)
+                except (grpc.aio.AioRpcError, MalformedFill) as exc:  # the next round asks again
+                    log.warning("could not read venue financing from the order plane; asking again",
+                                extra={"address": self._address, "error": str(exc)})
+                await asyncio.sleep(self._poll_seconds)
+
+    async def poll(self, stub: order_pb2_grpc.OrderStub) -> None:
+        while True:
+            reply = await stub.ListFinancing(order_pb2.ListFinancingRequest(after_seq=self.after_seq, limit=1000),
+                                             timeout=10.0, wait_for_ready=True)
+            for charge in reply.charges:
+                if await self._engine.apply_financing(financing_from_proto(charge)):
+                    self.booked += 1
+                    log.info("venue financing booked", extra={
+                        "financing_id": charge.financing_id, "strategy": charge.strategy_slug,
+                        "amount": charge.amount, "currency": charge.currency})
+                self.after_seq = charge.seq
+            if not reply.charges or self.after_seq >= reply.last_seq:
+                return
 
 
 @dataclass(frozen=True, slots=True)

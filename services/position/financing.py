@@ -15,9 +15,11 @@ Two sources, never both (QUANTMESH_FINANCING_SOURCE):
   charge a triple day on Wednesday, on other days. An instrument without a rate is charged
   nothing.
 - `venue` (OANDA reports financing in its DAILY_FINANCING transactions): the ledger
-  computes nothing; the venue's charges come in through `PositionEngine.apply_financing`
-  as `FinancingCharge`s with the venue's own id, in the currency the venue states (OANDA:
-  the account's home currency). See that method for the port.
+  computes nothing; the order plane records the venue's charges per trade, booked to the
+  strategy whose entry opened it, and lists them (Order.ListFinancing); `feeds.FinancingFollower`
+  asks for new ones and hands each to `PositionEngine.apply_financing` as a `FinancingCharge`
+  with the venue's own id ("venue:<id>", booked once), in the currency the venue states (OANDA:
+  the account's home currency).
 
 Either way a charge is booked to the position's strategy, in the account's currency by
 the rules of services/position/currency.py, and counts in the trading day it is booked in.

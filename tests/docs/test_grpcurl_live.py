@@ -111,6 +111,8 @@ EXPECTED = [
     # Money as the contracts carry it: "10000", never "1E+4" (Submit's answer and GetOrder's agree).
     Expect(r"Order/GetOrder$", ('"clientOrderId": "manual-1"', '"quantity": "10000"', '"createdTime": "')),
     Expect(r"Order/ListOrders$", ('"orders": [', '"clientOrderId": "manual-1"')),
+    # The paper venue reports no financing: an empty list, answered (not refused).
+    Expect(r'"after_seq": 0.*Order/ListFinancing$', ("{",)),
     Expect(r"Order/CancelOpen$", ()),
     Expect(r"Order/Flatten$", ()),
     Expect(r'"apply_adjustments": true.*Position/Reconcile$', ()),

@@ -32,7 +32,9 @@ OutcomeUnknown/RetryableBrokerError by the gateway (canceling twice is harmless)
 `executions()`
     Everything the venue does on its own: fills of resting orders, cancels, expiries
     (a partial fill of a canceled or expired order arrives as a fill, then the state).
-    Fill ids are stable, so the engine may see one fill twice and books it once.
+    Fill ids are stable, so the engine may see one fill twice and books it once. A venue
+    that reports financing at its rollover (OANDA's DAILY_FINANCING) yields it here too, as
+    `BrokerFinancing` with stable ids, per trade.
 
 `protects_on_fill` (optional, False when absent): the venue creates an entry's stop-loss and
 trailing stop itself when the entry fills, tied to the trade it opens (OANDA's stopLossOnFill /
@@ -147,6 +149,18 @@ class BrokerExecution:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class BrokerFinancing:
+    """Financing the venue charged (negative) or paid (positive) on one trade at its rollover."""
+
+    financing_id: str    # stable: the venue's transaction and trade
+    instrument: str
+    amount: Decimal
+    currency: str        # as the venue states it (OANDA: the account's home currency)
+    time: datetime
+    broker_fill_id: str  # the fill that opened the trade ("" when the venue does not say)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class BrokerPositionView:
     """The venue's position. `quantity` is signed (+ long, - short) so consumers that sum keep working.
 
@@ -204,4 +218,4 @@ class Broker(Protocol):
 
     async def positions(self, account: str) -> list[BrokerPositionView]: ...
 
-    def executions(self) -> AsyncIterator[BrokerExecution]: ...
+    def executions(self) -> AsyncIterator[BrokerExecution | BrokerFinancing]: ...

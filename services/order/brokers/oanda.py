@@ -16,6 +16,8 @@ filled market order is not pending, so a resend after a timeout fills again. Hen
   (client ids "<entry order id>.f:sl" / ".f:ts"): OANDA creates them on the trade the fill
   opens, fills them (ORDER_FILL with their clientOrderID) and cancels them when the trade closes
   (ORDER_CANCEL, LINKED_TRADE_CLOSED), all read like any order's; a trailing stop alone is refused;
+- DAILY_FINANCING transactions become one BrokerFinancing per open trade (openTradeFinancings),
+  in the account's currency (GET /summary), tied to the fill that opened the trade;
 - prices and units are checked against the instrument's displayPrecision and
   tradeUnitsPrecision (GET /v3/accounts/{id}/instruments) before sending;
 - every request spends the account's request budget (exits and cancels first).
@@ -31,11 +33,12 @@ from decimal import Decimal
 from services.common.clock import Clock, WallClock
 from services.common.venues import (OandaSettings, VenueError, VenueHttp, VenueNotSent, VenueReply, decimal_field,
                                     field, json_of)
-from services.order.brokers.base import (BrokerAck, BrokerExecution, BrokerFill, BrokerOrder, BrokerOverloaded,
+from services.order.brokers.base import (BrokerAck, BrokerExecution, BrokerFill, BrokerFinancing, BrokerOrder,
+                                         BrokerOverloaded,
                                          BrokerPositionView, BrokerRejected, OutcomeUnknown, RetryableBrokerError)
 from services.order.brokers.budget import VenueBudget
-from services.order.brokers.oanda_wire import (STATES, VENUE, ack_from_create, fills_of, order_body, reject_reason,
-                                               rules_of)
+from services.order.brokers.oanda_wire import (STATES, VENUE, ack_from_create, fills_of, financing_of, order_body,
+                                               reject_reason, rules_of)
 from services.order.brokers.precision import InstrumentRules
 
 log = logging.getLogger(__name__)
@@ -197,18 +200,21 @@ class OandaBroker:
         except VenueError as exc:
             raise OutcomeUnknown(str(exc)) from None
 
-    async def executions(self) -> AsyncIterator[BrokerExecution]:
-        """Fills and cancels of resting orders, polled from the transaction log inside the request budget."""
+    async def executions(self) -> AsyncIterator[BrokerExecution | BrokerFinancing]:
+        """Fills and cancels of resting orders, and the daily financing, polled from the transaction
+        log inside the request budget."""
         last_id: str | None = None
+        currency = ""
         while True:
             try:
                 if last_id is None:
-                    reply = await self._send("GET", "/summary")
-                    last_id = str(field(VENUE, json_of(VENUE, reply, "GET /summary"), "lastTransactionID"))
+                    summary = json_of(VENUE, await self._send("GET", "/summary"), "GET /summary")
+                    currency = str(field(VENUE, summary, "account.currency"))  # financing comes in it
+                    last_id = str(field(VENUE, summary, "lastTransactionID"))
                 reply = await self._send("GET", "/transactions/sinceid", params={"id": last_id})
                 data = json_of(VENUE, reply, "GET /transactions/sinceid")
                 for tx in field(VENUE, data, "transactions"):
-                    for execution in _executions(tx):
+                    for execution in _executions(tx, currency):
                         yield execution
                 last_id = str(field(VENUE, data, "lastTransactionID"))
             except (VenueError, BrokerOverloaded, BrokerRejected) as exc:
@@ -216,8 +222,10 @@ class OandaBroker:
             await self._clock.sleep(self._settings.poll_seconds)
 
 
-def _executions(tx: dict) -> list[BrokerExecution]:
+def _executions(tx: dict, currency: str) -> list[BrokerExecution | BrokerFinancing]:
     kind, client_id = tx.get("type"), tx.get("clientOrderID")
+    if kind == "DAILY_FINANCING":
+        return financing_of(tx, currency)
     if not client_id:
         return []  # not one of ours (an order placed by hand, a financing entry, ...)
     order_id = str(tx.get("orderID", ""))

@@ -14,7 +14,8 @@ from decimal import Decimal
 
 from services.common.venues import MalformedVenueReply, decimal_field, field, rfc3339_time
 from services.common.vocabulary import OrderType, TimeInForce
-from services.order.brokers.base import BrokerAck, BrokerFill, BrokerOrder, BrokerRejected, ProtectionOnFill
+from services.order.brokers.base import (BrokerAck, BrokerFill, BrokerFinancing, BrokerOrder, BrokerRejected,
+                                         ProtectionOnFill)
 from services.order.brokers.precision import InstrumentRules, plain, step_of_places
 
 VENUE = "OANDA"
@@ -121,3 +122,24 @@ def ack_from_create(order: BrokerOrder, data: dict) -> BrokerAck:
         state = "rejected" if not fills and order.order_type == OrderType.MARKET else "canceled"
     return BrokerAck(client_order_id=order.client_order_id, broker_order_id=order_id, state=state,
                      filled_quantity=sum((f.quantity for f in fills), Decimal(0)), reason=reason, fills=fills)
+
+
+def financing_of(tx: dict, currency: str) -> list[BrokerFinancing]:
+    """One DAILY_FINANCING transaction -> one charge per open trade, in the account's currency.
+
+    positionFinancings[].openTradeFinancings[].financing is "the amount of financing paid/collected
+    for the Trade" in the account's units (DailyFinancingTransaction, PositionFinancing,
+    OpenTradeFinancing: https://developer.oanda.com/rest-live-v20/transaction-df/). A trade's id is
+    the id of the ORDER_FILL that opened it, so the opening fill is "oanda-<id>-open-<id>" (fills_of).
+    """
+    tx_id, time = field(VENUE, tx, "id"), rfc3339_time(str(field(VENUE, tx, "time")))
+    charges = []
+    for position in tx.get("positionFinancings") or []:
+        instrument = str(field(VENUE, position, "instrument"))
+        for trade in position.get("openTradeFinancings") or []:
+            trade_id = str(field(VENUE, trade, "tradeID"))
+            charges.append(BrokerFinancing(
+                financing_id=f"oanda-{tx_id}-trade-{trade_id}", instrument=instrument,
+                amount=decimal_field(VENUE, trade, "financing"), currency=currency, time=time,
+                broker_fill_id=f"oanda-{trade_id}-open-{trade_id}"))
+    return charges

@@ -351,3 +351,41 @@ class GetBrokerPositionsResponse(_message.Message):
     as_of: _timestamp_pb2.Timestamp
     last_fill_seq: int
     def __init__(self, broker: _Optional[str] = ..., positions: _Optional[_Iterable[_Union[BrokerPosition, _Mapping]]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_fill_seq: _Optional[int] = ...) -> None: ...
+
+class ListFinancingRequest(_message.Message):
+    __slots__ = ("after_seq", "limit")
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    after_seq: int
+    limit: int
+    def __init__(self, after_seq: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListFinancingResponse(_message.Message):
+    __slots__ = ("charges", "last_seq")
+    CHARGES_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    charges: _containers.RepeatedCompositeFieldContainer[FinancingCharge]
+    last_seq: int
+    def __init__(self, charges: _Optional[_Iterable[_Union[FinancingCharge, _Mapping]]] = ..., last_seq: _Optional[int] = ...) -> None: ...
+
+class FinancingCharge(_message.Message):
+    __slots__ = ("seq", "financing_id", "account", "instrument", "strategy_slug", "amount", "currency", "time", "broker_fill_id")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    FINANCING_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    INSTRUMENT_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_SLUG_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    BROKER_FILL_ID_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    financing_id: str
+    account: str
+    instrument: str
+    strategy_slug: str
+    amount: str
+    currency: str
+    time: _timestamp_pb2.Timestamp
+    broker_fill_id: str
+    def __init__(self, seq: _Optional[int] = ..., financing_id: _Optional[str] = ..., account: _Optional[str] = ..., instrument: _Optional[str] = ..., strategy_slug: _Optional[str] = ..., amount: _Optional[str] = ..., currency: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., broker_fill_id: _Optional[str] = ...) -> None: ...

@@ -87,6 +87,11 @@ class OrderStub:
                 request_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.GetBrokerPositionsRequest.SerializeToString,
                 response_deserializer=quantmesh_dot_order_dot_v1_dot_order__pb2.GetBrokerPositionsResponse.FromString,
                 _registered_method=True)
+        self.ListFinancing = channel.unary_unary(
+                '/quantmesh.order.v1.Order/ListFinancing',
+                request_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.ListFinancingRequest.SerializeToString,
+                response_deserializer=quantmesh_dot_order_dot_v1_dot_order__pb2.ListFinancingResponse.FromString,
+                _registered_method=True)
 
 
 class OrderServicer:
@@ -179,6 +184,15 @@ class OrderServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListFinancing(self, request, context):
+        """Lists the financing (swap) the venue reported on positions held across its rollover
+        (OANDA's DAILY_FINANCING), oldest first, after a seq. The position plane books it with
+        QUANTMESH_FINANCING_SOURCE=venue. Empty for a venue that reports none (the paper venue).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -231,6 +245,11 @@ def add_OrderServicer_to_server(servicer, server):
                     servicer.GetBrokerPositions,
                     request_deserializer=quantmesh_dot_order_dot_v1_dot_order__pb2.GetBrokerPositionsRequest.FromString,
                     response_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.GetBrokerPositionsResponse.SerializeToString,
+            ),
+            'ListFinancing': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFinancing,
+                    request_deserializer=quantmesh_dot_order_dot_v1_dot_order__pb2.ListFinancingRequest.FromString,
+                    response_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.ListFinancingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -506,6 +525,33 @@ class Order:
             '/quantmesh.order.v1.Order/GetBrokerPositions',
             quantmesh_dot_order_dot_v1_dot_order__pb2.GetBrokerPositionsRequest.SerializeToString,
             quantmesh_dot_order_dot_v1_dot_order__pb2.GetBrokerPositionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFinancing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quantmesh.order.v1.Order/ListFinancing',
+            quantmesh_dot_order_dot_v1_dot_order__pb2.ListFinancingRequest.SerializeToString,
+            quantmesh_dot_order_dot_v1_dot_order__pb2.ListFinancingResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -69,6 +69,7 @@ class FakeOanda:
     stream_script: list[list] = field(default_factory=list)
     stream_connections: int = 0
     summary_served: asyncio.Event = field(default_factory=asyncio.Event)
+    currency: str = "JPY"  # the account's home currency: financing is booked in it
     _tx: int = 100
 
     def app(self) -> web.Application:
@@ -234,6 +235,21 @@ class FakeOanda:
             order["instrument"] = trade["instrument"]
         return self._fill(order, price)
 
+    def daily_financing(self, per_trade: dict[str, str]) -> dict:
+        """The rollover: OANDA books financing on every open trade in one DAILY_FINANCING transaction
+        (per position, per trade, in the account's home currency; tests say how much per trade id)."""
+        positions: dict[str, list[dict]] = {}
+        for trade in self.trades:
+            amount = per_trade.get(trade["id"], "0.0000")
+            positions.setdefault(trade["instrument"], []).append(
+                {"tradeID": trade["id"], "financing": amount, "baseFinancing": amount, "financingRate": "-0.0125"})
+        tx = {"id": self._next_id(), "type": "DAILY_FINANCING", "time": TIME, "accountID": self.account_id,
+              "financing": str(sum(Decimal(t["financing"]) for ts in positions.values() for t in ts)),
+              "positionFinancings": [{"instrument": i, "financing": str(sum(Decimal(t["financing"]) for t in ts)),
+                                      "openTradeFinancings": ts} for i, ts in positions.items()]}
+        self.transactions[tx["id"]] = tx
+        return tx
+
     def _find(self, spec: str) -> dict | None:
         if spec.startswith("@"):
             found = [o for o in self.orders if o["clientExtensions"]["id"] == spec[1:]]
@@ -285,7 +301,8 @@ class FakeOanda:
     async def summary(self, request: web.Request) -> web.Response:
         if (refused := self._refuse(request)) is not None:
             return refused
-        reply = web.json_response({"account": {"id": self.account_id, "lastTransactionID": str(self._tx)},
+        reply = web.json_response({"account": {"id": self.account_id, "currency": self.currency,
+                                               "lastTransactionID": str(self._tx)},
                                    "lastTransactionID": str(self._tx)})
         self.summary_served.set()
         return reply
