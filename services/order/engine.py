@@ -382,6 +382,7 @@ def build_engine(*, store: OrderStore, broker: Broker, flags: FlagsPort, exposur
                             one_close=one_resting_close(broker))
     path.group_for = protection.group_for
     path.on_fill_for = protection.on_fill_for
+    path.on_trade_for = protection.on_trade_for
     path.after_change = protection.on_change
     return engine
 

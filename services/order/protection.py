@@ -20,12 +20,13 @@ recorded like any order: strategy the position's, role EXIT, client id
 
 A venue that protects on fill (OANDA: stopLossOnFill / trailingStopLossOnFill) is sent the
 entry's stop-loss and trailing stop with the entry itself, under client ids
-"<entry order id>.f:sl" / ".f:ts", so there is no moment between the fill and the stop. Once the
-entry has filled they are recorded and looked up, not sent; they belong to the trade the entry
-opened (the venue closes what is left of it with them, and cancels them when it closes), so
-they are not replaced when the position changes, only canceled when it is flat. The
-take-profit (OANDA's takeProfitOnFill takes a price, and a market entry's fill price is not
-known when it is sent) is placed after the fill as above.
+"<entry order id>.f:sl" / ".f:ts", so there is no moment between the fill and the stop, and the
+trade the entry opens gets our id "<entry order id>". Once the entry has filled they are
+recorded and looked up, not sent, and the take-profit ("<entry order id>.f:tp") is sent on that
+trade at the fill price plus its distance (OANDA's takeProfitOnFill takes only a price, and a
+market entry's fill price is not known when it is sent). All three belong to the trade (the
+venue closes what is left of it with them, and cancels them when it closes), so they are not
+replaced when the position changes, only canceled when it is flat.
 
 A venue that holds one resting closing order per position (a spot exchange: nothing is
 reduce-only, an open sell holds its coins, and no OCO list is sent) gets the stop-loss alone:
@@ -38,7 +39,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from services.common.vocabulary import IN_FLIGHT, OPEN, OrderType, Side, StrategyRole, TimeInForce
@@ -79,8 +80,12 @@ def bound_id(entry_order_id: str, suffix: str) -> str:
     return f"{entry_order_id}.f{suffix}"
 
 
+BOUND = (".f:sl", ".f:ts", ".f:tp")
+
+
 def is_bound(order: OrderRecord) -> bool:
-    return order.intent.client_order_id.endswith((".f:sl", ".f:ts"))
+    """A protective order the venue holds on the trade an entry opened (a venue that protects on fill)."""
+    return order.intent.client_order_id.endswith(BOUND)
 
 
 def asks_protection(intent: Intent) -> bool:
@@ -132,13 +137,18 @@ class Protection:
     def on_fill_for(self, order: OrderRecord) -> ProtectionOnFill | None:
         """What the venue is to create when this entry fills: only for a venue that protects on fill."""
         i = order.intent
-        if not self._on_fill_venue or i.role != StrategyRole.ENTRY or i.reduce_only or not (
-                i.stop_loss_distance or i.trailing_stop_distance):
+        if not self._on_fill_venue or i.role != StrategyRole.ENTRY or i.reduce_only or not asks_protection(i):
             return None
         return ProtectionOnFill(
             stop_loss=i.stop_loss_distance, stop_loss_id=bound_id(order.order_id, ":sl") if i.stop_loss_distance else "",
             trailing_stop=i.trailing_stop_distance,
-            trailing_stop_id=bound_id(order.order_id, ":ts") if i.trailing_stop_distance else "")
+            trailing_stop_id=bound_id(order.order_id, ":ts") if i.trailing_stop_distance else "",
+            trade_client_id=order.order_id)
+
+    def on_trade_for(self, order: OrderRecord) -> str:
+        """The trade (our id for it) a take-profit is placed on, at a venue that protects on fill."""
+        cid = order.intent.client_order_id
+        return cid.removesuffix(".f:tp") if self._on_fill_venue and cid.endswith(".f:tp") else ""
 
     async def on_change(self, order: OrderRecord) -> None:
         """After an order of a position moved (filled, canceled, ...): keep the position covered."""
@@ -178,10 +188,13 @@ class Protection:
         stamp = f"{trigger.order_id}.{int(trigger.updated_time.timestamp() * 1_000_000)}.{next(self._placements)}"
         wanted = self._intents(key, position, spec, stamp) if spec is not None else []
         if spec is not None and self._on_fill_venue:
-            # The venue holds the stop-loss and trailing stop on the entry's trade: record them; only
-            # the take-profit is ours to place, and the bound orders stay with their trade.
-            held = await self._record_bound(key, spec)
-            wanted = [w for w in wanted if w.order_type not in held]
+            # The venue holds the stop-loss and trailing stop on the entry's trade: record them, and
+            # place the take-profit on that trade; all of them stay with their trade.
+            await self._record_bound(key, spec)
+            for take_profit in (w for w in wanted if w.order_type == OrderType.LIMIT):
+                await self._place_bound(replace(take_profit, client_order_id=bound_id(spec.entry_id, ":tp"),
+                                                quantity=spec.entry_quantity), key)
+            wanted = []
             children = [c for c in children if not is_bound(c)]
         if self._one_close and any(w.order_type == OrderType.STOP for w in wanted):
             wanted = [w for w in wanted if w.order_type == OrderType.STOP]
@@ -199,16 +212,23 @@ class Protection:
             log.info("protection placed", extra={"order_id": order.order_id, "state": order.state.value,
                                                  "position": str(position), "key": list(key)})
 
-    async def _record_bound(self, key: Key, spec: Spec) -> set[OrderType]:
-        """Records the orders the venue created on the spec's entry fill; returns their types."""
+    async def _place_bound(self, intent: Intent, key: Key) -> None:
+        """Sends a take-profit on the entry's trade, once (its id is the entry's: a retry is the same order)."""
+        if intent.client_order_id in self._recorded:
+            return
+        order, _ = await self._submit(intent, "protection", role="service", operator_exit=True)
+        self._recorded.add(intent.client_order_id)
+        log.info("take-profit placed on the trade", extra={"order_id": order.order_id, "state": order.state.value,
+                                                           "key": list(key)})
+
+    async def _record_bound(self, key: Key, spec: Spec) -> None:
+        """Records the orders the venue created on the spec's entry fill."""
         account, slug, instrument = key
         long = spec.sign > 0
-        held: set[OrderType] = set()
         for distance, suffix, kind in ((spec.stop_loss, ":sl", OrderType.STOP),
                                        (spec.trailing_stop, ":ts", OrderType.TRAILING_STOP)):
             if distance is None:
                 continue
-            held.add(kind)
             cid = bound_id(spec.entry_id, suffix)
             if cid in self._recorded or self._record is None:
                 continue
@@ -223,7 +243,6 @@ class Protection:
             self._recorded.add(cid)
             log.info("protection held by the venue recorded", extra={"order_id": order.order_id,
                                                                      "state": order.state.value, "key": list(key)})
-        return held
 
     def _children(self, key: Key) -> list[OrderRecord]:
         return [o for o in self._working() if is_protective(o) and key_of(o) == key

@@ -66,6 +66,7 @@ class VenuePath:
         # Set by the engine: the venue group of an order (protection), and what runs after an order changed.
         self.group_for: Callable[[OrderRecord], str] = lambda order: ""
         self.on_fill_for: Callable[[OrderRecord], ProtectionOnFill | None] = lambda order: None
+        self.on_trade_for: Callable[[OrderRecord], str] = lambda order: ""
         self.after_change: Callable[[OrderRecord], Awaitable[None]] | None = None
         self._reconcile_task: asyncio.Task | None = None
         self.reconciled: list[tuple[str, str, str]] = []  # (order id, our state before, the venue's after)
@@ -109,7 +110,8 @@ class VenuePath:
                     side=intent.side, quantity=intent.quantity, order_type=intent.order_type,
                     limit_price=intent.limit_price, stop_price=intent.stop_price,
                     trail_distance=intent.trail_distance, time_in_force=intent.time_in_force, decision_time=intent.decision_time, role=intent.role,
-                    reduce_only=intent.reduce_only, oco_group=self.group_for(order), on_fill=self.on_fill_for(order)))
+                    reduce_only=intent.reduce_only, oco_group=self.group_for(order), on_fill=self.on_fill_for(order),
+                    on_trade=self.on_trade_for(order)))
             except BrokerRejected as exc:
                 return await self._move(order, S.REJECTED, reject_rule=exc.rule, reason=str(exc))
             except (OutcomeUnknown, RetryableBrokerError, BrokerOverloaded) as exc:

@@ -39,7 +39,8 @@ OutcomeUnknown/RetryableBrokerError by the gateway (canceling twice is harmless)
 `protects_on_fill` (optional, False when absent): the venue creates an entry's stop-loss and
 trailing stop itself when the entry fills, tied to the trade it opens (OANDA's stopLossOnFill /
 trailingStopLossOnFill), from `BrokerOrder.on_fill`; the order plane then records those orders
-by the client ids it gave them and looks them up, instead of sending its own.
+by the client ids it gave them and looks them up, instead of sending its own, and sends the
+take-profit on that trade (`BrokerOrder.on_trade`) once the fill price is known.
 `one_resting_close` (optional, False when absent): the venue holds one resting closing order per
 position (a spot exchange without reduce-only orders or OCO lists): protection places the
 stop-loss alone, not a take-profit beside it.
@@ -74,6 +75,8 @@ class ProtectionOnFill:
     stop_loss_id: str = ""
     trailing_stop: Decimal | None = None
     trailing_stop_id: str = ""
+    # Our id for the trade the fill opens: the take-profit is placed on it once the price is known.
+    trade_client_id: str = ""
 
 
 def protects_on_fill(broker: object) -> bool:
@@ -108,6 +111,9 @@ class BrokerOrder:
     reduce_only: bool = False
     # Set only for a venue that protects on fill, on an entry that asked for protection.
     on_fill: ProtectionOnFill | None = None
+    # A take-profit the venue holds on the trade an entry opened (its trade_client_id), not on the
+    # position: it closes that trade, and the venue cancels it when the trade closes.
+    on_trade: str = ""
 
     @property
     def is_exit(self) -> bool:

@@ -43,6 +43,8 @@ def order_body(order: BrokerOrder, rules: InstrumentRules | None = None) -> dict
                              "entry (trailingStopLossOnFill); the order was not sent", rule="venue.order_type")
     if order.order_type not in _ORDER_TYPES:
         raise BrokerRejected(f"{VENUE}: order type {order.order_type!r} is not mapped", rule="venue.order_type")
+    if order.on_trade:
+        return _take_profit_on_trade(order, rules)
     size = rules.size(order.quantity) if rules else plain(order.quantity)
     body = {"type": _ORDER_TYPES[order.order_type], "instrument": order.instrument,
             "units": size if order.side == "buy" else f"-{size}",
@@ -63,6 +65,16 @@ def order_body(order: BrokerOrder, rules: InstrumentRules | None = None) -> dict
     return body
 
 
+def _take_profit_on_trade(order: BrokerOrder, rules: InstrumentRules | None) -> dict:
+    """A TAKE_PROFIT on the trade an entry opened (TakeProfitOrderRequest, by clientTradeID): it closes
+    that trade at the price or better, and OANDA cancels it when the trade closes."""
+    if order.order_type != OrderType.LIMIT or order.limit_price is None:
+        raise BrokerRejected(f"{VENUE}: only a take-profit (a limit) is placed on a trade", rule="venue.order_type")
+    return {"type": "TAKE_PROFIT", "clientTradeID": order.on_trade,
+            "price": rules.price(order.limit_price) if rules else plain(order.limit_price), "timeInForce": "GTC",
+            "clientExtensions": {"id": order.client_order_id}}
+
+
 def on_fill_details(on_fill: ProtectionOnFill, rules: InstrumentRules | None) -> dict:
     """stopLossOnFill / trailingStopLossOnFill: OANDA creates them on the trade the fill opens, at
     these distances from the trade's price, with our client ids (StopLossDetails,
@@ -71,7 +83,9 @@ def on_fill_details(on_fill: ProtectionOnFill, rules: InstrumentRules | None) ->
         return {"distance": rules.price(distance) if rules else plain(distance), "timeInForce": "GTC",
                 "clientExtensions": {"id": client_id}}
 
-    out = {}
+    out: dict = {}
+    if on_fill.trade_client_id:
+        out["tradeClientExtensions"] = {"id": on_fill.trade_client_id}
     if on_fill.stop_loss is not None:
         out["stopLossOnFill"] = details(on_fill.stop_loss, on_fill.stop_loss_id)
     if on_fill.trailing_stop is not None:

@@ -242,16 +242,15 @@ async def _until(check, timeout: float = 10.0):
     return result
 
 
-async def test_an_entry_carries_its_stop_loss_and_trailing_stop_on_fill_and_one_close_ends_them_all():
-    """stopLossOnFill / trailingStopLossOnFill: OANDA creates them on the entry's trade; the order plane
-    records them by the client ids it gave, places only the take-profit, and when the stop-loss
-    closes the trade, OANDA cancels the trailing stop and the plane the take-profit: one close."""
+@asynccontextmanager
+async def protected_entry():
+    """An order engine over OANDA (the fake), with a filled 10,000 USD_JPY entry that asked for a
+    stop-loss 0.300, a take-profit 0.500 and a trailing stop 0.200."""
     from services.common.clock import WallClock
     from services.order.engine import build_engine
     from services.order.intents import Intent
     from services.order.repository import MemoryOrderStore
     from services.order.risk import RiskLimits
-    from services.order.states import OrderState as S
     from tests.unit.order.conftest import FlagsStub
 
     fake = FakeOanda(TOKEN, ACCOUNT)
@@ -266,38 +265,71 @@ async def test_an_entry_carries_its_stop_loss_and_trailing_stop_on_fill_and_one_
                 side="buy", quantity=Decimal(10000), order_type="market", time_in_force="IOC", account="acct",
                 stop_loss_distance=Decimal("0.300"), take_profit_distance=Decimal("0.500"),
                 trailing_stop_distance=Decimal("0.200")))
-            assert entry.state == S.FILLED and entry.average_fill_price == Decimal(FILL_PRICE)
-            sl_id, ts_id = f"{entry.order_id}.f:sl", f"{entry.order_id}.f:ts"
-            sent = fake.orders[0]
-            assert sent["stopLossOnFill"] == {"distance": "0.3", "timeInForce": "GTC", "clientExtensions": {"id": sl_id}}
-            assert sent["trailingStopLossOnFill"] == {"distance": "0.2", "timeInForce": "GTC",
-                                                      "clientExtensions": {"id": ts_id}}
-            sl = await engine.get(client_order_id=sl_id)
-            ts = await engine.get(client_order_id=ts_id)
-            at_oanda = {o["clientExtensions"]["id"]: o for o in fake.orders}
-            assert (sl.state, sl.intent.order_type, sl.intent.stop_price, sl.broker_order_id) == (
-                S.NEW, "stop", Decimal("149.823"), at_oanda[sl_id]["id"])
-            assert at_oanda[sl_id]["price"] == "149.823"  # OANDA's own price from the distance: the same
-            assert (ts.state, ts.intent.order_type, ts.intent.trail_distance, ts.intent.stop_price) == (
-                S.NEW, "trailing_stop", Decimal("0.200"), Decimal("149.923"))
-            (tp,) = [o for o in engine.journal.working_orders() if o.intent.client_order_id.endswith(":tp")]
-            assert (tp.intent.order_type, tp.intent.limit_price, tp.state) == ("limit", Decimal("150.623"), S.NEW)
-            assert at_oanda[tp.intent.client_order_id]["positionFill"] == "REDUCE_ONLY"
-            assert posts(fake) == 2  # the entry and the take-profit: the stops were never sent on their own
-
-            fake.fill_pending(sl_id, "149.820")  # the market falls through the stop-loss
-            states = {sl_id: S.FILLED, ts_id: S.CANCELED, tp.intent.client_order_id: S.CANCELED}
-
-            async def settled():
-                return all([(await engine.get(client_order_id=c)).state == s for c, s in states.items()])
-
-            await _until(settled)
-            assert engine.book.strategy("acct", "ma_cross", "USD_JPY") == 0
-            assert [(f.side, f.price, f.quantity) for f in store._fills] == [
-                ("buy", Decimal(FILL_PRICE), 10000), ("sell", Decimal("149.820"), 10000)]
-            assert "LINKED_TRADE_CLOSED" in (await engine.get(client_order_id=ts_id)).reason
+            yield fake, engine, store, entry
         finally:
             await engine.stop()
+
+
+async def test_an_entry_carries_its_stop_loss_and_trailing_stop_on_fill_and_one_close_ends_them_all():
+    """stopLossOnFill / trailingStopLossOnFill: OANDA creates them on the entry's trade; the order plane
+    records them by the client ids it gave and places the take-profit on that trade (TAKE_PROFIT by
+    clientTradeID) at the fill price plus its distance; when the stop-loss closes the trade, OANDA
+    cancels the other two (LINKED_TRADE_CLOSED): one close."""
+    from services.order.states import OrderState as S
+
+    async with protected_entry() as (fake, engine, store, entry):
+        assert entry.state == S.FILLED and entry.average_fill_price == Decimal(FILL_PRICE)
+        sl_id, ts_id = f"{entry.order_id}.f:sl", f"{entry.order_id}.f:ts"
+        sent = fake.orders[0]
+        assert sent["stopLossOnFill"] == {"distance": "0.3", "timeInForce": "GTC", "clientExtensions": {"id": sl_id}}
+        assert sent["trailingStopLossOnFill"] == {"distance": "0.2", "timeInForce": "GTC",
+                                                  "clientExtensions": {"id": ts_id}}
+        assert sent["tradeClientExtensions"] == {"id": entry.order_id}
+        sl = await engine.get(client_order_id=sl_id)
+        ts = await engine.get(client_order_id=ts_id)
+        at_oanda = {o["clientExtensions"]["id"]: o for o in fake.orders}
+        assert (sl.state, sl.intent.order_type, sl.intent.stop_price, sl.broker_order_id) == (
+            S.NEW, "stop", Decimal("149.823"), at_oanda[sl_id]["id"])
+        assert at_oanda[sl_id]["price"] == "149.823"  # OANDA's own price from the distance: the same
+        assert (ts.state, ts.intent.order_type, ts.intent.trail_distance, ts.intent.stop_price) == (
+            S.NEW, "trailing_stop", Decimal("0.200"), Decimal("149.923"))
+        tp = await engine.get(client_order_id=f"{entry.order_id}.f:tp")
+        assert (tp.intent.order_type, tp.intent.limit_price, tp.state) == ("limit", Decimal("150.623"), S.NEW)
+        on_trade = at_oanda[tp.intent.client_order_id]
+        assert (on_trade["type"], on_trade["tradeID"], on_trade["price"]) == (
+            "TAKE_PROFIT", fake.trades[0]["id"], "150.623")
+        assert posts(fake) == 2  # the entry and the take-profit: the stops were never sent on their own
+        assert len(engine.journal.working_orders()) == 3  # nothing placed twice
+
+        fake.fill_pending(sl_id, "149.820")  # the market falls through the stop-loss
+        states = {sl_id: S.FILLED, ts_id: S.CANCELED, tp.intent.client_order_id: S.CANCELED}
+
+        async def settled():
+            return all([(await engine.get(client_order_id=c)).state == s for c, s in states.items()])
+
+        await _until(settled)
+        assert engine.book.strategy("acct", "ma_cross", "USD_JPY") == 0
+        assert [(f.side, f.price, f.quantity) for f in store._fills] == [
+            ("buy", Decimal(FILL_PRICE), 10000), ("sell", Decimal("149.820"), 10000)]
+        for cid in (ts_id, tp.intent.client_order_id):  # OANDA's own cancel, read from its log
+            assert "LINKED_TRADE_CLOSED" in (await engine.get(client_order_id=cid)).reason
+
+
+async def test_a_partial_exit_leaves_the_trades_protection_where_it_is():
+    """They belong to the trade: OANDA closes what is left of it with them, so a partial close
+    neither cancels nor re-places anything (no moment without a stop)."""
+    from services.order.intents import Intent
+    from services.order.states import OrderState as S
+
+    async with protected_entry() as (fake, engine, store, entry):
+        before = {o.intent.client_order_id for o in engine.journal.working_orders()}
+        exit_, _ = await engine.submit(Intent(
+            client_order_id="oanda-part", strategy_slug="ma_cross", role="exit", instrument="USD_JPY", side="sell",
+            quantity=Decimal(4000), order_type="market", time_in_force="IOC", account="acct", reduce_only=True))
+        assert exit_.state == S.FILLED and engine.book.strategy("acct", "ma_cross", "USD_JPY") == 6000
+        assert {o.intent.client_order_id for o in engine.journal.working_orders()} == before
+        assert posts(fake) == 3  # entry, take-profit, the exit: nothing canceled or sent again
+        assert not [r for r in fake.requests if r.endswith("/cancel")]
 
 
 def test_a_trailing_stop_order_alone_is_refused_before_sending():

@@ -14,6 +14,8 @@ Rules it keeps (https://developer.oanda.com/rest-live-v20/):
   clientExtensions given (transactions STOP_LOSS_ORDER / TRAILING_STOP_LOSS_ORDER, reason
   ON_FILL); a distance beyond displayPrecision is refused (PRICE_DISTANCE_PRECISION_EXCEEDED),
   two on-fill orders with one client id too (ORDERS_ON_FILL_DUPLICATE_CLIENT_ORDER_IDS);
+- tradeClientExtensions names the trade an order opens; a TAKE_PROFIT order names an open trade
+  by tradeID or clientTradeID (TRADE_DOESNT_EXIST otherwise);
 - such an order closes its whole trade when it fills; when a trade closes, every order still
   pending on it is canceled (ORDER_CANCEL, reason LINKED_TRADE_CLOSED).
 Replies are built from fixtures/oanda_market_fill.json.
@@ -117,6 +119,8 @@ class FakeOanda:
         if (refused := self._refuse(request)) is not None:
             return refused
         spec = (await request.json())["order"]
+        if spec["type"] == "TAKE_PROFIT":
+            return self._on_trade(spec)
         meta = INSTRUMENTS[spec["instrument"]]
         for name in ("units", "price"):
             if name in spec and not _PLAIN.match(spec[name]):
@@ -142,6 +146,8 @@ class FakeOanda:
         if "price" in spec:
             order["price"] = spec["price"]
         order.update(on_fill)  # an OANDA order shows the on-fill details it carries
+        if "tradeClientExtensions" in spec:
+            order["tradeClientExtensions"] = spec["tradeClientExtensions"]
         reply = copy.deepcopy(TEMPLATE)
         del reply["_source"], reply["orderFillTransaction"]
         reply["orderCreateTransaction"].update(id=order_id, batchID=order_id, instrument=spec["instrument"],
@@ -186,7 +192,8 @@ class FakeOanda:
         if closed:
             tx["tradesClosed"] = closed
         if left != 0:
-            self.trades.append({"id": tx["id"], "instrument": order["instrument"], "units": left, "price": price})
+            self.trades.append({"id": tx["id"], "instrument": order["instrument"], "units": left, "price": price,
+                                "clientExtensions": order.get("tradeClientExtensions", {})})
             tx["tradeOpened"] = {"tradeID": tx["id"], "units": str(left), "price": price,
                                  "guaranteedExecutionFee": "0.0000", "halfSpreadCost": "0.5000",
                                  "initialMarginRequired": "4000.0000"}
@@ -199,6 +206,29 @@ class FakeOanda:
         if "tradeOpened" in tx:
             self._create_on_fill(order, tx["tradeOpened"])
         return dict(tx)
+
+    def _on_trade(self, spec: dict) -> web.Response:
+        """A TAKE_PROFIT on an open trade, named by tradeID or clientTradeID (TakeProfitOrderRequest)."""
+        trade = next((t for t in self.trades if t["id"] == spec.get("tradeID")
+                      or (spec.get("clientTradeID") and t["clientExtensions"].get("id") == spec["clientTradeID"])), None)
+        if trade is None:
+            return self._reject(spec, "TRADE_DOESNT_EXIST")
+        if not _PLAIN.match(spec["price"]) or _places(spec["price"]) > INSTRUMENTS[trade["instrument"]]["displayPrecision"]:
+            return self._reject(spec, "PRICE_PRECISION_EXCEEDED")
+        cid = spec["clientExtensions"]["id"]
+        if any(o["clientExtensions"]["id"] == cid and o["state"] == "PENDING" for o in self.orders):
+            return self._reject(spec, "CLIENT_ORDER_ID_ALREADY_EXISTS")
+        order = {"id": self._next_id(), "createTime": TIME, "type": "TAKE_PROFIT", "tradeID": trade["id"],
+                 "clientTradeID": trade["clientExtensions"].get("id", ""), "price": spec["price"],
+                 "timeInForce": spec.get("timeInForce", "GTC"), "clientExtensions": {"id": cid}, "state": "PENDING",
+                 "triggerCondition": "DEFAULT"}
+        self.orders.append(order)
+        tx = {"id": order["id"], "type": "TAKE_PROFIT_ORDER", "reason": "CLIENT_ORDER", "tradeID": trade["id"],
+              "price": spec["price"], "timeInForce": order["timeInForce"], "clientExtensions": {"id": cid},
+              "time": TIME}
+        self.transactions[tx["id"]] = tx
+        return web.json_response({"orderCreateTransaction": tx, "relatedTransactionIDs": [tx["id"]],
+                                  "lastTransactionID": tx["id"]}, status=201)
 
     def _create_on_fill(self, order: dict, trade: dict) -> None:
         long = Decimal(trade["units"]) > 0
