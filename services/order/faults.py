@@ -13,7 +13,7 @@ import signal
 from collections.abc import AsyncIterator, Callable
 
 from services.order.brokers.base import (Broker, BrokerAck, BrokerExecution, BrokerOrder, BrokerPositionView,
-                                         one_resting_close, protects_on_fill)
+                                         holds_trailing_stops, one_resting_close, protects_on_fill)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ class CrashAfterSubmit:
         self.name = inner.name
         self.protects_on_fill = protects_on_fill(inner)
         self.one_resting_close = one_resting_close(inner)
+        self.trailing_stops = holds_trailing_stops(inner)
         self._crash = crash
 
     async def submit(self, order: BrokerOrder) -> BrokerAck:

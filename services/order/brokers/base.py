@@ -41,6 +41,9 @@ trailing stop itself when the entry fills, tied to the trade it opens (OANDA's s
 trailingStopLossOnFill), from `BrokerOrder.on_fill`; the order plane then records those orders
 by the client ids it gave them and looks them up, instead of sending its own, and sends the
 take-profit on that trade (`BrokerOrder.on_trade`) once the fill price is known.
+`trailing_stops` (optional, False when absent): the venue holds trailing stops (the paper venue
+tick by tick, OANDA on a trade); an entry asking for one anywhere else is refused before it is
+sent (rule `venue.trailing_stop`), so no position is opened that its trailing stop cannot follow.
 `one_resting_close` (optional, False when absent): the venue holds one resting closing order per
 position (a spot exchange without reduce-only orders or OCO lists): protection places the
 stop-loss alone, not a take-profit beside it.
@@ -82,6 +85,11 @@ class ProtectionOnFill:
 def protects_on_fill(broker: object) -> bool:
     """Whether the venue behind `broker` (through any wrapper) creates protection on fill."""
     return bool(getattr(broker, "protects_on_fill", False))
+
+
+def holds_trailing_stops(broker: object) -> bool:
+    """Whether the venue behind `broker` (through any wrapper) holds trailing stops."""
+    return bool(getattr(broker, "trailing_stops", False))
 
 
 def one_resting_close(broker: object) -> bool:

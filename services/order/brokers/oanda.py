@@ -49,6 +49,7 @@ class OandaBroker:
     name = "oanda"
     # An entry's stop-loss and trailing stop are created by OANDA on the trade its fill opens.
     protects_on_fill = True
+    trailing_stops = True  # on a trade only (trailingStopLossOnFill)
 
     def __init__(self, settings: OandaSettings, *, http: VenueHttp | None = None, clock: Clock | None = None,
                  budget: VenueBudget | None = None) -> None:

@@ -137,6 +137,7 @@ class PaperBroker:
     """
 
     name = "paper"
+    trailing_stops = True  # simulated tick by tick
 
     def __init__(self, store: VenueStore, settings: PaperSettings = PaperSettings()) -> None:
         self._store = store

@@ -378,6 +378,21 @@ async def test_a_venue_holding_one_resting_close_per_position_gets_the_stop_loss
     assert not [o for o in await rig.venue.all_orders() if o.order.order_type in ("limit", "trailing_stop")]
 
 
+async def test_an_entry_asking_for_a_trailing_stop_is_not_sent_to_a_venue_that_holds_none(make_rig):
+    def without_trailing_stops(broker):
+        broker.trailing_stops = False  # as GMO Coin and ccxt declare
+        return broker
+
+    rig = await make_rig(wrap_broker=without_trailing_stops)
+    await rig.quote("86.00", "86.10")
+    order, _ = await rig.engine.submit(intent("trail-gmo", stop_loss_distance=Decimal("0.30"),
+                                              trailing_stop_distance=Decimal("0.20")))
+    assert (order.state, order.reject_rule) == (S.REJECTED, "venue.trailing_stop")
+    assert "holds no trailing stops" in order.reason and await rig.venue.all_orders() == []
+    plain, _ = await rig.engine.submit(intent("plain-gmo", stop_loss_distance=Decimal("0.30")))
+    assert plain.state in (S.NEW, S.FILLED)  # without the trailing stop it goes
+
+
 async def test_protection_is_refused_on_an_exit(make_rig):
     from quantmesh.common.v1 import common_pb2
     from quantmesh.order.v1 import order_pb2
