@@ -2,9 +2,10 @@
 
 Parsing CSV rows into Decimal ticks was a tenth of a backtest's time, and a sweep reads the
 same file hundreds of times. The first run of a `--data` spec reads it with the exact feed
-code (services/backtest/data.py) and stores the ticks it produced as integer columns in an
-Arrow IPC file under the cache folder (`.quantmesh/cache` by default); every later run maps
-that file instead (uncompressed Arrow is read in about a millisecond, Parquet took ten).
+code (services/backtest/data.py) and stores the ticks it produced as integer columns under the
+cache folder (`.quantmesh/cache` by default); every later run maps that file instead of reading
+it (a memory map costs tens of microseconds; reading Arrow IPC with polars took a millisecond,
+Parquet ten, and a fast run of a month takes a few).
 
 - Key: the SHA-256 of the files' bytes, with the instrument, spread, timezone and the layout
   version. A small index maps (path, size, modification time) to the hash, so a run hashes
@@ -13,14 +14,18 @@ that file instead (uncompressed Arrow is read in about a millisecond, Parquet to
   10**-price_scale, volume as units of 10**-volume_scale, the aggressor (0 none, 1 buy,
   2 sell). Prices come back as exact Decimals with `price_scale` decimals: a file that writes
   every price with three decimals gives back the same Decimals it did.
-- A sidecar JSON holds the scales and what reading the file said (description, timezone
-  note, rows skipped); it is written last, so a cache without it is never used.
+- The column file (`<key>.ticks`) holds each column's little-endian values one after the
+  other, each starting at a multiple of 64 bytes. A sidecar JSON (`<key>.json`) says where each
+  column lies (dtype, offset, length) and holds the scales and what reading the file said
+  (description, timezone note, rows skipped); it is written last, so a cache without it is
+  never used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -29,16 +34,16 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from services.market_data.feeds.base import FeedTick
 
 #: Bump when the columns or their meaning change: old caches are then simply not found.
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 DEFAULT_CACHE_DIR = Path(".quantmesh") / "cache"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _AGGRESSORS = {None: 0, "buy": 1, "sell": 2}
 _AGGRESSOR_NAMES = (None, "buy", "sell")
+_COLUMNS = ("time_us", "bid", "ask", "volume", "aggressor")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +65,10 @@ class CachedTicks:
 
     def __len__(self) -> int:
         return len(self.time_us)
+
+    def __repr__(self) -> str:
+        # Not the arrays: asyncio.run formats the finished task's result (Python 3.11 restoring SIGINT).
+        return f"CachedTicks({self.instrument}, {len(self):,} ticks, price_scale={self.price_scale})"
 
     def price(self, units: int) -> Decimal:
         """The exact price of `units`; a price seen before is not built twice (a month repeats a few thousand)."""
@@ -119,45 +128,57 @@ class TickCache:
 
     def key(self, paths: Iterable[Path], *, instrument: str, spread: Decimal, timezone_name: str) -> str:
         digest = hashlib.sha256(f"v{LAYOUT_VERSION}|{instrument}|{spread}|{timezone_name}".encode())
+        index = self._hash_index()
         for path in paths:
-            digest.update(self._file_hash(Path(path)).encode())
+            digest.update(self._file_hash(Path(path), index).encode())
         return digest.hexdigest()[:32]
 
     def load(self, key: str) -> CachedTicks | None:
-        meta_path, data_path = self.folder / f"{key}.json", self.folder / f"{key}.arrow"
+        meta_path, data_path = self.folder / f"{key}.json", self.folder / f"{key}.ticks"
         if not meta_path.exists() or not data_path.exists():
             return None
         meta = json.loads(meta_path.read_text())
-        frame = pl.read_ipc(data_path)
-        return CachedTicks(instrument=meta["instrument"], time_us=frame["time_us"].to_numpy(),
-                           bid=frame["bid"].to_numpy(), ask=frame["ask"].to_numpy(),
-                           volume=frame["volume"].to_numpy(), aggressor=frame["aggressor"].to_numpy(),
+        try:
+            columns = _mapped(data_path, meta["columns"])
+        except (OSError, ValueError, KeyError):  # a column file shorter than its layout says: not a cache
+            return None
+        return CachedTicks(instrument=meta["instrument"], **columns,
                            price_scale=meta["price_scale"], volume_scale=meta["volume_scale"],
                            description=meta["description"], timezone_note=meta["timezone_note"],
                            skipped_summary=meta["skipped_summary"])
 
     def store(self, key: str, ticks: CachedTicks) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        frame = pl.DataFrame({"time_us": ticks.time_us, "bid": ticks.bid, "ask": ticks.ask, "volume": ticks.volume,
-                              "aggressor": ticks.aggressor})
-        data_tmp = self.folder / f"{key}.arrow.{os.getpid()}.tmp"
-        frame.write_ipc(data_tmp, compression="uncompressed")
-        os.replace(data_tmp, self.folder / f"{key}.arrow")
+        layout, offset = {}, 0
+        data_tmp = self.folder / f"{key}.ticks.{os.getpid()}.tmp"
+        with data_tmp.open("wb") as handle:
+            for name in _COLUMNS:
+                values = getattr(ticks, name)
+                values = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<"))
+                padding = -offset % 64
+                handle.write(bytes(padding))
+                offset += padding
+                layout[name] = [values.dtype.str, offset, len(values)]
+                handle.write(values.tobytes())
+                offset += values.nbytes
+        os.replace(data_tmp, self.folder / f"{key}.ticks")
         meta = {"instrument": ticks.instrument, "price_scale": ticks.price_scale, "volume_scale": ticks.volume_scale,
                 "description": ticks.description, "timezone_note": ticks.timezone_note,
-                "skipped_summary": ticks.skipped_summary, "layout_version": LAYOUT_VERSION}
+                "skipped_summary": ticks.skipped_summary, "layout_version": LAYOUT_VERSION, "columns": layout}
         meta_tmp = self.folder / f"{key}.json.{os.getpid()}.tmp"
         meta_tmp.write_text(json.dumps(meta, indent=1))
         os.replace(meta_tmp, self.folder / f"{key}.json")  # last: the cache is complete from here on
 
-    def _file_hash(self, path: Path) -> str:
-        """The file's SHA-256, remembered per (path, size, mtime) so an unchanged file is not read again."""
+    def _hash_index(self) -> dict[str, str]:
+        try:
+            return json.loads((self.folder / "hashes.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _file_hash(self, path: Path, index: dict[str, str]) -> str:
+        """The file's SHA-256, remembered in `index` per (path, size, mtime) so an unchanged file is not read again."""
         stat = path.stat()
         index_path = self.folder / "hashes.json"
-        try:
-            index = json.loads(index_path.read_text())
-        except (OSError, ValueError):
-            index = {}
         stamp = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
         known = index.get(stamp)
         if known is not None:
@@ -172,3 +193,13 @@ class TickCache:
         tmp.write_text(json.dumps(index))
         os.replace(tmp, index_path)
         return index[stamp]
+
+
+def _mapped(path: Path, layout: dict) -> dict[str, np.ndarray]:
+    """The columns of a column file, read-only views of its memory map (pages are read when touched)."""
+    with path.open("rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return {name: np.zeros(0, dtype=layout[name][0]) for name in _COLUMNS}
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    return {name: np.frombuffer(mapped, dtype=layout[name][0], count=layout[name][2], offset=layout[name][1])
+            for name in _COLUMNS}

@@ -107,6 +107,11 @@ class BacktestResult:
     currency: str = ""
     account: AccountFigures | None = None  # the ledger's figures at the end, in `currency`
 
+    def __repr__(self) -> str:
+        # Not every fill and sample: asyncio.run formats the finished task's result (Python 3.11 restoring SIGINT).
+        return (f"BacktestResult({len(self.fills)} fills, {len(self.curve)} samples, {self.ticks} ticks, "
+                f"{self.decision_bars} decision bars)")
+
 
 class _AllowAll:
     """The control plane's answer in a backtest: every flag on (the guard itself is unchanged)."""

@@ -23,7 +23,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from services.strategies.catalogue._indicators import price_units, rolling_sums
+from services.strategies.catalogue._indicators import price_units
 from services.strategies.params import BaseParams, bounds, require
 from services.strategies.sdk import EntrySignal, ExitSignal, MarketView, OpenPosition, Strategy
 from services.strategies.vector import CandleColumns, Signals
@@ -113,10 +113,18 @@ class MaCrossVector:
 
     def signals(self, candles: CandleColumns) -> Signals:
         p = self.params
-        units = price_units(candles.prices("close"), p.pip)
-        difference = rolling_sums(units, p.fast_period) * p.slow_period - rolling_sums(units, p.slow_period) * p.fast_period
-        side = np.sign(difference)
-        ready = np.arange(len(units)) >= p.slow_period  # slow_period + 1 candles held
-        before = np.concatenate(([0], side[:-1]))
-        enter = np.where(ready & (before <= 0) & (side > 0), 1, np.where(ready & (before >= 0) & (side < 0), -1, 0))
-        return Signals(enter=enter.astype(np.int8), exit_long=ready & (side < 0), exit_short=ready & (side > 0))
+        n, fast, slow = len(candles), p.fast_period, p.slow_period
+        side = np.zeros(n, dtype=np.int64)  # sign(fast - slow), from candle slow_period - 1 on (both windows full)
+        if n >= slow:
+            total = np.concatenate(([0], np.cumsum(price_units(candles.prices("close"), p.pip))))  # exact sums
+            ends = total[slow:]
+            fast_sums, slow_sums = ends - total[slow - fast:n + 1 - fast], ends - total[:n + 1 - slow]
+            side[slow - 1:] = np.sign(fast_sums * slow - slow_sums * fast)
+        # A decision needs slow_period + 1 candles: the sides of the last two.
+        now, before = side[slow:], side[slow - 1:-1]
+        enter, exit_long, exit_short = np.zeros(n, dtype=np.int8), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        np.less(now, 0, out=exit_long[slow:])
+        np.greater(now, 0, out=exit_short[slow:])
+        enter[slow:] = exit_short[slow:] & (before <= 0)
+        enter[slow:] -= exit_long[slow:] & (before >= 0)
+        return Signals(enter=enter, exit_long=exit_long, exit_short=exit_short)

@@ -25,7 +25,7 @@ def test_fast_and_in_process_write_the_same_trades(tmp_path):
               "slow_period=20", *DAY, "--no-progress", "--cache-dir", str(tmp_path / "cache"))
     slow = quantmesh(*common, "--out", str(tmp_path / "event"))
     assert slow.returncode == 0, slow.stderr
-    assert list((tmp_path / "cache").glob("*.arrow")), "the first run parses the data into the cache"
+    assert list((tmp_path / "cache").glob("*.ticks")), "the first run parses the data into the cache"
     fast = quantmesh(*common, "--fast", "--out", str(tmp_path / "fast"))
     assert fast.returncode == 0, fast.stderr
     assert "fast path" in fast.stdout and "pre-trade risk limits are not applied" in fast.stderr

@@ -3,8 +3,10 @@
 The event path is the live worker over the order engine, paper venue and ledger; the fast
 path is whole arrays and a loop at the candles where the position can change. Both runs use
 the same strategy object, costs that make every price differ from the quote (commission,
-slippage), tight protective exits so stop-loss, take-profit and time-stop all fire, and risk
-limits out of reach (the fast path does not run the order plane's pre-trade rules).
+slippage), tight protective exits so stop-loss, take-profit and time-stop all fire (the fast
+path's loop), and again with them out of reach (only the signals decide: the fast path walks the
+chain of positions over arrays), and risk limits out of reach (the fast path does not run the
+order plane's pre-trade rules).
 Every catalogue strategy either has a vector rule and is checked here, or says it has none.
 """
 
@@ -60,10 +62,17 @@ def _fills(fills):
     return [(f.time, f.side, f.quantity, f.price, f.commission) for f in fills]
 
 
+#: Protective exits and the time-stop out of reach: only the signals decide, and the fast path
+#: follows the chain of positions over arrays instead of its loop (the bench's case).
+EXITS_OUT_OF_REACH = {"stop_loss_pips": "100000", "take_profit_pips": "100000", "max_hold_minutes": "1000000000"}
+
+
+@pytest.mark.parametrize("exits", ["tight", "out of reach"])
 @pytest.mark.parametrize("fill_at", ["next", "current"])
 @pytest.mark.parametrize("slug", sorted(CASES))
-async def test_fast_path_makes_the_event_paths_trades(month, truefx, slug, fill_at):
-    strategy = load_strategy(slug, CASES[slug])
+async def test_fast_path_makes_the_event_paths_trades(month, truefx, slug, fill_at, exits, monkeypatch):
+    signals_only = exits == "out of reach"
+    strategy = load_strategy(slug, {**CASES[slug], **(EXITS_OUT_OF_REACH if signals_only else {})})
     if slug == "tick_imbalance":
         month = truefx
     columns = await month.columns()
@@ -71,15 +80,39 @@ async def test_fast_path_makes_the_event_paths_trades(month, truefx, slug, fill_
     event = await InProcessBacktest(strategy, BacktestSettings(limits=LIMITS_OFF, paper=PAPER, fill_at=fill_at)).run(
         month.ticks(start, end))
     assert event.rejected == []
+    if signals_only:
+        monkeypatch.setattr(FastBacktest, "_loop", None)  # the chain over arrays, not the loop, must make them
     fast = FastBacktest(strategy, FastSettings(paper=PAPER, fill_at=fill_at)).run(columns, start, end)
     trades, _ = round_trips(event.fills)
-    assert len(trades) >= MIN_TRADES.get(slug, 30), "a real comparison: many trades"
+    assert len(trades) >= MIN_TRADES.get(slug, 30) // (2 if signals_only else 1), "a real comparison: many trades"
     assert _fills(fast.fills) == _fills(event.fills)
     assert fast.closed_trades() == (len(trades), sum((t.net_pnl for t in trades), Decimal(0)))
     assert fast.decision_bars == event.decision_bars
     # The equity curve is analytics in floats on the fast path; it follows the ledger's to the cent.
     assert [float(p.equity) for p in event.curve] == pytest.approx(list(fast.curve_equity), abs=0.01)
     assert [p.exposed for p in event.curve] == list(fast.curve_exposed)
+
+
+@pytest.mark.parametrize("paper", [
+    PaperSettings(), PAPER, PaperSettings(slippage=Decimal("0.0005"), commission_per_unit=Decimal("0.00001")),
+    PaperSettings(commission_rate=Decimal("0.000035"), commission_per_unit=Decimal("0.01"),
+                  slippage=Decimal("0.00100"))])
+@pytest.mark.parametrize("units", ["10000", "1234.5", "0.001", "1E+4"])
+async def test_the_closed_trades_integer_sums_give_the_decimal_ledgers_figure_and_exponent(month, paper, units):
+    """closed_trades() sums prices as integers; the per-fill Decimal loop is the rule, and a sweep's CSV
+    writes the Decimal as it is, so the exponent must be the loop's too."""
+    from services.backtest.fast import _decimal_closed_trades
+
+    strategy = load_strategy("ma_cross", {**CASES["ma_cross"], "units": units})
+    fast = FastBacktest(strategy, FastSettings(paper=paper)).run(await month.columns(), START, END)
+    count, net = fast.closed_trades()
+    assert count > 30
+    # The integer sums answer unless an exit order's size is written with another exponent than the units.
+    assert (fast._fills_at.closed_trades() is None) == (units == "1E+4")
+    loop_count, loop_net = _decimal_closed_trades(fast.raw_fills)
+    assert (count, str(net)) == (loop_count, str(loop_net))
+    trades, _ = round_trips(fast.fills)
+    assert net == sum((t.net_pnl for t in trades), Decimal(0))
 
 
 async def test_the_comparison_covers_every_exit_and_both_directions(month):
