@@ -88,7 +88,7 @@ async def run(config: OrderConfig) -> None:
     await engine.start()
     if quotes is not None:
         await quotes.start()
-    await asyncio.gather(_flags_ready(flags, config), _quotes_open(quotes, config))
+    await asyncio.gather(_flags_ready(flags, config), _quotes_open(quotes, config), _exposure_ready(follower, config))
     servicer = OrderServicer(engine, instruments=config.instruments, default_account=config.account,
                              broker_positions=broker.positions)
     host = host_for(config.server, [binding(order_pb2, "Order", order_pb2_grpc.add_OrderServicer_to_server,
@@ -132,6 +132,14 @@ async def _quotes_open(quotes: MarketDataQuotes | None, config: OrderConfig) -> 
     if quotes is not None and not await quotes.wait_open(STARTUP_WAIT_SECONDS):
         log.warning("no tick stream from market_data yet; paper orders fill at quotes after it opens",
                     extra={"market_data": config.peers.market_data})
+
+
+async def _exposure_ready(follower: ExposureFollower | None, config: OrderConfig) -> None:
+    """Entries are judged on the position plane's view: serving before its first view would refuse
+    the first entries of a fresh mesh (risk.exposure_stale) while both planes start together."""
+    if follower is not None and not await follower.wait_for_fill_seq(0, STARTUP_WAIT_SECONDS):
+        log.warning("no exposure view from the position plane yet; entries are refused until it arrives",
+                    extra={"position": config.peers.position})
 
 
 def main() -> None:

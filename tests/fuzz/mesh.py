@@ -50,8 +50,12 @@ class FuzzMesh:
 
 
 def start_fuzz_mesh(database_url: str, log_dir: Path) -> FuzzMesh:
+    # The seed must be order 1 of the fresh database: sizes from the order plane's own book, so the
+    # seed never races the position plane's first exposure view (risk.exposure_stale would record
+    # a refused order 1; that wait is the order plane's own start-up, tested in tests/integration/order).
     mesh = Mesh(database_url=database_url, log_dir=log_dir, feed="push", speed="max", strategies=[WORKER],
-                plane_env={"order": {"QUANTMESH_RISK_MAX_ORDERS_PER_SECOND": "100000"}}).start()
+                plane_env={"order": {"QUANTMESH_RISK_MAX_ORDERS_PER_SECOND": "100000",
+                                     "QUANTMESH_POSITIONS_SOURCE": "own_book"}}).start()
     addresses = {plane: mesh.address(plane) for plane, _, _ in SERVICES if plane != "strategy"}
     addresses["strategy"] = mesh.worker_address(WORKER.slug, "entry")
     channels = {plane: grpc.insecure_channel(address) for plane, address in addresses.items()}
