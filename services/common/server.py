@@ -47,6 +47,10 @@ SERVER_KEEPALIVE = (
 
 #: How long a stopping server lets health Watch streams deliver NOT_SERVING before it ends streams.
 _WATCHERS_TOLD_SECONDS = 0.05
+#: A plane's own clean-up after its server stopped (followers, writers, pools) must finish in this
+#: long: `quantmesh up` and kind kill a plane that takes 15 s. Past it the plane says which of its
+#: tasks were still waiting, and where, and exits without them (its data is committed already).
+STOP_WORK_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +309,28 @@ async def serve(host: GrpcHost, *, on_stop: Callable[[], Awaitable[None]] | None
     finally:
         await host.stop()
         if on_stop is not None:
-            await on_stop()
+            await stop_within(on_stop, STOP_WORK_SECONDS)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+
+
+async def stop_within(on_stop: Callable[[], Awaitable[None]], seconds: float) -> bool:
+    """Runs a plane's stop work; False, with an error naming every task still waiting (and the line
+    it waits on), when it has not finished in `seconds`: a stop that hangs says where."""
+    work = asyncio.ensure_future(on_stop())
+    done, _ = await asyncio.wait({work}, timeout=seconds)
+    if work in done:
+        work.result()  # its own failure is the caller's, as before
+        return True
+    me = asyncio.current_task()
+    waiting = []
+    for task in asyncio.all_tasks():
+        if task is me or task.done():
+            continue
+        frames = task.get_stack(limit=3)  # the newest: where it waits, and what called that
+        where = " < ".join(f"{Path(f.f_code.co_filename).name}:{f.f_lineno} {f.f_code.co_name}" for f in reversed(frames))
+        waiting.append(f"{task.get_name()} at {where or '?'}")
+    log.error("the stop work did not finish; exiting without it", extra={
+        "seconds": seconds, "waiting": sorted(waiting)})
+    work.cancel()
+    return False
