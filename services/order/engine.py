@@ -38,7 +38,7 @@ from services.common.clock import Clock
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.telemetry import context_from, span_if_recorded
 from services.common.vocabulary import IN_FLIGHT, OPEN, TERMINAL, OrderState, OrderType, Side, StrategyRole, TimeInForce
-from services.order.brokers.base import Broker, one_resting_close, protects_on_fill
+from services.order.brokers.base import Broker, trait
 from services.order.exposure import ExposureSource
 from services.order.intents import Intent
 from services.order.journal import Journal, JournalHalted, JournalSettings
@@ -378,8 +378,8 @@ def build_engine(*, store: OrderStore, broker: Broker, flags: FlagsPort, exposur
                             cancel=lambda cid, reason: engine._cancel(cid, reason, Actor("protection", "service"),
                                                                       notify=False),
                             history=lambda key: _latest_protected_entry(store, key),
-                            on_fill_venue=protects_on_fill(broker), record=engine.record_placed_by_venue,
-                            one_close=one_resting_close(broker))
+                            on_fill_venue=trait(broker, "protects_on_fill"), record=engine.record_placed_by_venue,
+                            one_close=trait(broker, "one_resting_close"))
     path.group_for = protection.group_for
     path.on_fill_for = protection.on_fill_for
     path.on_trade_for = protection.on_trade_for

@@ -13,7 +13,7 @@ import signal
 from collections.abc import AsyncIterator, Callable
 
 from services.order.brokers.base import (Broker, BrokerAck, BrokerExecution, BrokerOrder, BrokerPositionView,
-                                         holds_trailing_stops, one_resting_close, protects_on_fill)
+                                         copy_traits)
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,7 @@ class CrashAfterSubmit:
     def __init__(self, inner: Broker, crash: Callable[[], None] = kill_this_process) -> None:
         self.inner = inner
         self.name = inner.name
-        self.protects_on_fill = protects_on_fill(inner)
-        self.one_resting_close = one_resting_close(inner)
-        self.trailing_stops = holds_trailing_stops(inner)
+        copy_traits(self, inner)
         self._crash = crash
 
     async def submit(self, order: BrokerOrder) -> BrokerAck:

@@ -31,7 +31,7 @@ from services.common.telemetry import context_from, current_trace_context, span_
 from services.common.vocabulary import IN_FLIGHT, OPEN, OrderState
 from services.order.brokers.base import (Broker, BrokerAck, BrokerExecution, BrokerFill, BrokerOrder,
                                          BrokerFinancing, BrokerOverloaded, BrokerRejected, OutcomeUnknown,
-                                         ProtectionOnFill, holds_trailing_stops,
+                                         ProtectionOnFill, trait,
                                          RetryableBrokerError)
 from services.order.journal import Journal
 from services.order.locks import OrderLocks
@@ -102,7 +102,7 @@ class VenuePath:
     async def send(self, order: OrderRecord) -> OrderRecord:
         """Sends a SUBMITTED order (stored before this call: write-ahead)."""
         intent = order.intent
-        if intent.trailing_stop_distance and not holds_trailing_stops(self._broker):
+        if intent.trailing_stop_distance and not trait(self._broker, "trailing_stops"):
             return await self._move(order, S.REJECTED, reject_rule="venue.trailing_stop", reason=(
                 f"{self._broker.name} holds no trailing stops, so the entry was not sent: drop trailing_stop_distance "
                 "(trailing_stop_pips) or trade it where the venue holds them (paper, OANDA)"))

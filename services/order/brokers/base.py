@@ -82,19 +82,21 @@ class ProtectionOnFill:
     trade_client_id: str = ""
 
 
-def protects_on_fill(broker: object) -> bool:
-    """Whether the venue behind `broker` (through any wrapper) creates protection on fill."""
-    return bool(getattr(broker, "protects_on_fill", False))
+#: What a venue may declare about itself (see the module docstring); False when it does not say.
+TRAITS = ("protects_on_fill", "trailing_stops", "one_resting_close")
 
 
-def holds_trailing_stops(broker: object) -> bool:
-    """Whether the venue behind `broker` (through any wrapper) holds trailing stops."""
-    return bool(getattr(broker, "trailing_stops", False))
+def trait(broker: object, name: str) -> bool:
+    """Whether the venue behind `broker` (through any wrapper that copies its traits) declares `name`."""
+    if name not in TRAITS:
+        raise ValueError(f"{name!r} is not a venue trait; known: {', '.join(TRAITS)}")
+    return bool(getattr(broker, name, False))
 
 
-def one_resting_close(broker: object) -> bool:
-    """Whether the venue behind `broker` (through any wrapper) holds one resting close per position."""
-    return bool(getattr(broker, "one_resting_close", False))
+def copy_traits(wrapper: object, inner: object) -> None:
+    """A wrapper (the gateway, a fault switch) declares what the venue it wraps declares."""
+    for name in TRAITS:
+        setattr(wrapper, name, trait(inner, name))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -22,7 +22,7 @@ from typing import TypeVar
 from services.common.clock import Clock
 from services.order.brokers.base import (Broker, BrokerAck, BrokerExecution, BrokerOrder, BrokerOverloaded,
                                          BrokerPositionView, OutcomeUnknown, RetryableBrokerError,
-                                         holds_trailing_stops, one_resting_close, protects_on_fill)
+                                         copy_traits)
 from services.order.brokers.budget import AdaptiveRateLimiter
 
 T = TypeVar("T")
@@ -41,9 +41,7 @@ class BrokerGateway:
                  initial_backoff: float = 0.1, max_backoff: float = 5.0) -> None:
         self.inner = broker
         self.name = broker.name
-        self.protects_on_fill = protects_on_fill(broker)
-        self.one_resting_close = one_resting_close(broker)
-        self.trailing_stops = holds_trailing_stops(broker)
+        copy_traits(self, broker)
         self.limiter = AdaptiveRateLimiter(rate_per_second, clock)
         self._clock = clock
         self._attempts = attempts

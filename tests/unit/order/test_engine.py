@@ -262,6 +262,15 @@ async def test_order_reconciliation_books_a_fill_whose_execution_never_arrived(m
     assert await rig.engine.venue.reconcile_orders() == []  # nothing more to learn
 
 
+def declaring(**traits):
+    """A broker wrapper for make_rig: the paper venue declaring other venue traits."""
+    def wrap(broker):
+        for name, value in traits.items():
+            setattr(broker, name, value)
+        return broker
+    return wrap
+
+
 async def working_protection(rig, cid_prefix: str = ""):
     orders = [o for o in rig.engine.journal.working_orders() if o.intent.client_order_id.endswith((":sl", ":tp", ":ts"))]
     return sorted(orders, key=lambda o: o.intent.order_type)
@@ -364,11 +373,7 @@ async def test_after_a_restart_the_trailing_stop_keeps_its_trigger_and_is_not_pl
 
 
 async def test_a_venue_holding_one_resting_close_per_position_gets_the_stop_loss_alone(make_rig):
-    def one_close(broker):
-        broker.one_resting_close = True  # as a ccxt spot exchange declares
-        return broker
-
-    rig = await make_rig(wrap_broker=one_close)
+    rig = await make_rig(wrap_broker=declaring(one_resting_close=True))  # as a ccxt spot exchange declares
     await rig.quote("86.00", "86.10")
     await rig.engine.submit(intent("spot-1", stop_loss_distance=Decimal("0.30"), take_profit_distance=Decimal("0.50"),
                                    trailing_stop_distance=Decimal("0.20")))
@@ -379,11 +384,7 @@ async def test_a_venue_holding_one_resting_close_per_position_gets_the_stop_loss
 
 
 async def test_an_entry_asking_for_a_trailing_stop_is_not_sent_to_a_venue_that_holds_none(make_rig):
-    def without_trailing_stops(broker):
-        broker.trailing_stops = False  # as GMO Coin and ccxt declare
-        return broker
-
-    rig = await make_rig(wrap_broker=without_trailing_stops)
+    rig = await make_rig(wrap_broker=declaring(trailing_stops=False))  # as GMO Coin and ccxt declare
     await rig.quote("86.00", "86.10")
     order, _ = await rig.engine.submit(intent("trail-gmo", stop_loss_distance=Decimal("0.30"),
                                               trailing_stop_distance=Decimal("0.20")))
