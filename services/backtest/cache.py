@@ -88,13 +88,13 @@ class CachedTicks:
         volumes, sides = self.volume[first:last].tolist(), self.aggressor[first:last].tolist()
         zero = Decimal(0)
         volume_of = {0: zero}
-        instrument, price = self.instrument, self.price
+        instrument, price, known = self.instrument, self.price, self._decimals
         for t, b, a, v, s in zip(times, bids, asks, volumes, sides):
             volume = volume_of.get(v)
             if volume is None:
                 volume = volume_of[v] = Decimal(v).scaleb(-self.volume_scale)
-            yield FeedTick(instrument, _EPOCH + timedelta(microseconds=t), price(b), price(a), volume,
-                           _AGGRESSOR_NAMES[s])
+            yield FeedTick(instrument, _EPOCH + timedelta(microseconds=t), known.get(b) or price(b),
+                           known.get(a) or price(a), volume, _AGGRESSOR_NAMES[s])
 
 
 def micros(moment: datetime) -> int:

@@ -144,7 +144,8 @@ class MarketData:
     async def ticks(self, start: datetime | None = None, end: datetime | None = None) -> AsyncIterator[FeedTick]:
         """Ticks within [start, end), oldest first."""
         if self._cache is not None:
-            async for tick in self._cached_ticks(start, end):
+            # Straight from the columns: one async generator per tick, not two (a backtest reads 100k+).
+            for tick in (await self.window(end)).ticks(start, end):
                 yield tick
             return
         try:
@@ -160,11 +161,6 @@ class MarketData:
         except UnusableFile as exc:
             raise DataError(str(exc)) from None
         self.read_to_the_end = True
-
-    async def _cached_ticks(self, start: datetime | None, end: datetime | None) -> AsyncIterator[FeedTick]:
-        columns = await self.window(end)
-        for tick in columns.ticks(start, end):
-            yield tick
 
     async def window(self, end: datetime | None) -> CachedTicks:
         """The columns, noting the span `span()` reports for a window ending at `end`."""

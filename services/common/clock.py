@@ -49,6 +49,8 @@ class SimulatedClock:
         if moment < self._now:
             return  # time never goes backwards; a late event keeps the current time
         self._now = moment
+        if not self._sleepers:
+            return  # the usual case in a backtest: every tick moves the clock, few ever sleep on it
         due = [s for s in self._sleepers if s[0] <= moment]
         self._sleepers = [s for s in self._sleepers if s[0] > moment]
         for _, future in sorted(due, key=lambda s: s[0]):

@@ -114,6 +114,13 @@ def context_from(trace_context: common_pb2.TraceContext | None) -> otel_context.
     return _PROPAGATOR.extract(carrier)
 
 
+def _records_roots() -> bool:
+    """Whether a span starting a new trace may be recorded: as setup_tracing says, and never while no
+    provider is installed at all (the API's proxy makes non-recording spans, e.g. in a backtest)."""
+    provider = trace.get_tracer_provider()
+    return getattr(provider, "quantmesh_records_roots", not isinstance(provider, trace.ProxyTracerProvider))
+
+
 @contextlib.contextmanager
 def span_if_recorded(tracer: trace.Tracer, name: str, *, context: otel_context.Context | None = None):
     """A span when its trace is being recorded; otherwise just the parent's context.
@@ -122,8 +129,7 @@ def span_if_recorded(tracer: trace.Tracer, name: str, *, context: otel_context.C
     switch) costs every order: events still carry the parent's trace id either way. Without a
     collector (nothing recorded at all) a span that would start a new trace is not made either."""
     parent = trace.get_current_span(context).get_span_context()
-    unrecorded = (not parent.trace_flags.sampled) if parent.is_valid else \
-        not getattr(trace.get_tracer_provider(), "quantmesh_records_roots", True)
+    unrecorded = (not parent.trace_flags.sampled) if parent.is_valid else not _records_roots()
     if unrecorded:
         token = otel_context.attach(context) if context is not None else None
         try:

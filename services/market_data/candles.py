@@ -138,15 +138,16 @@ class CandleAggregator:
         return last is not None and tick.time < last
 
     def on_tick(self, tick: FeedTick) -> list[Candle]:
-        instrument = tick.instrument
-        if self.is_late(tick):
+        instrument, time = tick.instrument, tick.time
+        last = self._last_time.get(instrument)
+        if last is not None and time < last:  # is_late, inline: this runs on every tick
             self.late_ticks[instrument] = self.late_ticks.get(instrument, 0) + 1
             return []
-        self._last_time[instrument] = tick.time
+        self._last_time[instrument] = time
         buckets = self._open.get(instrument)
         if buckets is None:
             buckets = self._open[instrument] = [None] * len(self.timeframes)
-        ts = tick.time.timestamp()
+        ts = time.timestamp()
         bid, ask = float(tick.bid), float(tick.ask)
         mid = (bid + ask) / 2
         volume = tick.volume
@@ -157,7 +158,7 @@ class CandleAggregator:
                 bucket.add(bid, ask, mid, volume)
                 continue
             if bucket is not None:
-                closed.append(bucket.candle(instrument, self.timeframes[i], tick.time))
+                closed.append(bucket.candle(instrument, self.timeframes[i], time))
             buckets[i] = _Bucket(int(ts // width) * width, width, bid, ask, mid, volume, 1)
         return closed
 

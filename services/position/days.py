@@ -27,10 +27,15 @@ class _Day:
     opening_equity: Decimal
     peak_equity: Decimal
     realized_pnl: Decimal
+    # The figures as last built (immutable, so shared): the order plane reads every kept day at
+    # each intent, and only the newest day ever changes. DayBook drops them on each change.
+    built: DayFigures | None = None
 
     def figures(self) -> DayFigures:
-        return DayFigures(day=self.day, opening_equity=self.opening_equity, peak_equity=self.peak_equity,
-                          realized_pnl=self.realized_pnl)
+        if self.built is None:
+            self.built = DayFigures(day=self.day, opening_equity=self.opening_equity, peak_equity=self.peak_equity,
+                                    realized_pnl=self.realized_pnl)
+        return self.built
 
 
 class DayBook:
@@ -50,14 +55,16 @@ class DayBook:
 
     def book(self, day: TradingDay, amount: Decimal, equity_before: Decimal) -> None:
         """Realized PnL net of commission, or financing, booked during `day`."""
-        self._today(day, equity_before).realized_pnl += amount
+        entry = self._today(day, equity_before)
+        entry.realized_pnl += amount
+        entry.built = None
 
-    def equity(self, day: TradingDay, equity: Decimal, equity_before: Decimal) -> DayFigures:
-        """A new equity of the account; returns the day it counts in."""
+    def equity(self, day: TradingDay, equity: Decimal, equity_before: Decimal) -> None:
+        """A new equity of the account (every fill and mark: no figures are built here, `figures` reads them)."""
         entry = self._today(day, equity_before)
         if equity > entry.peak_equity:
             entry.peak_equity = equity
-        return entry.figures()
+            entry.built = None
 
     def figures(self, today: TradingDay | None, equity: Decimal) -> tuple[DayFigures, ...]:
         """The kept days, oldest first, ending with `today` (a quiet today stands at `equity`)."""

@@ -315,8 +315,12 @@ class Ledger:
 
     def unconverted(self, account: str) -> tuple[tuple[str, Decimal, str], ...]:
         """(currency, amount, the instrument whose quote would convert it) the account's figures leave out."""
-        return tuple((currency, amount, self._converter.missing_pair(currency))
-                     for currency, amount in self.account_figures(account).unconverted)
+        book = self._accounts.get(account)
+        if book is None:
+            return ()
+        with localcontext(_LEDGER_CONTEXT):  # as in the figures, without building them all (asked at each intent)
+            missing = self._unconverted(book)
+        return tuple((currency, amount, self._converter.missing_pair(currency)) for currency, amount in missing)
 
     def pending(self) -> list[Booking]:
         return [b for bookings in self._pending.values() for b in bookings]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from services.strategies import sdk
@@ -38,6 +39,12 @@ def _quote_timeframe(view: MarketView, timeframe: str | None) -> str | None:
     if timeframe is not None:
         return timeframe
     return next((tf for tf in sdk.TIMEFRAMES if view.bars.get(tf)), None)
+
+
+@lru_cache(maxsize=64)
+def _max_hold(minutes: int) -> timedelta:
+    """Asked at every exit decision, with the same few arguments."""
+    return timedelta(minutes=minutes)
 
 
 def open_profit_pips(params: BaseParams, position: OpenPosition, bid_close: float, ask_close: float) -> Decimal:
@@ -81,7 +88,7 @@ def protective_exit(
                 f"take-profit is {params.take_profit_pips} pips",
             )
     held = view.now - position.opened_time
-    if held >= timedelta(minutes=params.max_hold_minutes):
+    if held >= _max_hold(params.max_hold_minutes):
         return sdk.ExitSignal(
             rule="time_stop",
             reason=f"held {held.total_seconds() / 60:.0f} minutes; time-stop is {params.max_hold_minutes} minutes",

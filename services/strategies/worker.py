@@ -62,6 +62,7 @@ class StrategyWorker:
         self._reconnect = reconnect_seconds
         self._on_decision = on_decision
         self._tracer = tracer
+        self._span_name = f"strategy.decide {harness.slug}.{role}"  # the slug is the strategy class's
         self._pending: tuple[Bar, common_pb2.TraceContext | None] | None = None
         self.signals = signals if signals is not None else NoSignals()
         self.tuning = tuning if tuning is not None else Tuning(self.strategy)
@@ -185,8 +186,7 @@ class StrategyWorker:
     async def _decide_pending(self) -> None:
         bar, trace_context = self._pending
         self._pending = None
-        with self._tracer.start_as_current_span(f"strategy.decide {self.harness.slug}.{self.role}",
-                                          context=context_from(trace_context)) as span:
+        with self._tracer.start_as_current_span(self._span_name, context=context_from(trace_context)) as span:
             span.set_attribute("strategy.slug", self.harness.slug)
             span.set_attribute("strategy.role", self.role)
             await self.decide(bar)

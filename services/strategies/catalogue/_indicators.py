@@ -27,6 +27,11 @@ def price_units(prices: np.ndarray, pip: float) -> np.ndarray:
     return np.rint(prices * (200.0 / pip)).astype(np.int64)
 
 
+def price_unit(price: float, pip: float) -> int:
+    """`price_units` of one price: the same product, and round() rounds half to even as np.rint does."""
+    return round(price * (200.0 / pip))
+
+
 def rolling_sums(units: np.ndarray, period: int) -> np.ndarray:
     """sums[i] = the exact sum of units[i - period + 1 .. i]; 0 where the window is short."""
     total = np.concatenate(([0], np.cumsum(units, dtype=np.int64)))

@@ -23,7 +23,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from services.strategies.catalogue._indicators import price_units
+from services.strategies.catalogue._indicators import price_unit, price_units
 from services.strategies.params import BaseParams, bounds, require
 from services.strategies.sdk import EntrySignal, ExitSignal, MarketView, OpenPosition, Strategy
 from services.strategies.vector import CandleColumns, Signals
@@ -53,15 +53,32 @@ class MaCross(Strategy):
     Params = MaCrossParams
     timeframes = ("M1",)
 
+    _memo: _Window | None = None
+
     def _sides(self, view: MarketView) -> tuple[int, int] | None:
         """sign(fast - slow) on the candle before the last and on the last, exactly; None while warming up."""
         p = self.params
         closes = view.closes(self.decision_timeframe)[-(p.slow_period + 1):]
         if len(closes) < p.slow_period + 1:
             return None
-        units = price_units(closes, p.pip).tolist()  # Python ints: exact, and quick to sum a few
-        return tuple(_side(sum(units[end - p.fast_period:end]), sum(units[end - p.slow_period:end]), p)
-                     for end in (len(units) - 1, len(units)))
+        # Kept for the exact closes it was computed from, so an answer never depends on what was
+        # asked before: the EXIT and the ENTRY worker of a backtest share this instance and ask
+        # about the same candle, and the next candle's window is this one moved on by one.
+        key, memo = closes.tobytes(), self._memo
+        if memo is not None and memo.params is p and memo.key == key:
+            return memo.sides
+        if memo is not None and memo.params is p and memo.key[_F64:] == key[:-_F64]:
+            units = memo.units[1:]
+            units.append(price_unit(float(closes[-1]), p.pip))
+            fast_before, slow_before = memo.fast, memo.slow  # its sums ending at what is now the candle before
+        else:
+            units = price_units(closes, p.pip).tolist()  # Python ints: exact, and quick to sum a few
+            fast_before, slow_before = sum(units[-p.fast_period - 1:-1]), sum(units[:-1])
+        # The windows ending at the candle before the last, then moved on by one candle.
+        fast, slow = fast_before + units[-1] - units[-p.fast_period - 1], slow_before + units[-1] - units[0]
+        sides = (_side(fast_before, slow_before, p), _side(fast, slow, p))
+        self._memo = _Window(p, key, units, fast, slow, sides)
+        return sides
 
     def decide_entry(self, view: MarketView) -> EntrySignal | None:
         sides = self._sides(view)
@@ -97,6 +114,22 @@ class MaCross(Strategy):
 
     def vector_rule(self) -> "MaCrossVector":
         return MaCrossVector(self.params)
+
+
+_F64 = 8  # bytes of one close in a window's key
+
+
+@dataclass(slots=True)
+class _Window:
+    """The last window `_sides` answered: its closes as bytes, their units, the exact sums of the
+    fast and slow windows ending at its last candle, and the answer."""
+
+    params: MaCrossParams
+    key: bytes
+    units: list[int]
+    fast: int
+    slow: int
+    sides: tuple[int, int]
 
 
 def _side(fast_sum: int, slow_sum: int, p: MaCrossParams) -> int:

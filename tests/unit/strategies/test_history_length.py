@@ -73,3 +73,20 @@ def test_more_history_never_changes_a_decision(candles, slug):
         answers = [(strategy.decide_entry(v), [strategy.decide_exit(v, p) for p in positions]) for v in views]
         assert answers[0] == answers[1] == answers[2], f"{slug} at {bar.end}"
     assert seen >= 10
+
+
+def test_ma_cross_answers_as_a_fresh_instance_whatever_it_was_asked_before(candles):
+    """ma_cross keeps the last window it answered (a candle's EXIT and ENTRY workers ask about the
+    same one, and the next candle's window is it moved on by one): candle after candle, again,
+    skipping and going back, every answer is the one a new instance gives."""
+    kept = load_strategy("ma_cross", {})
+    series = candles["M1"]
+    opened = series[0].end
+    positions = [OpenPosition(instrument="USD_JPY", quantity=Decimal(q), average_price=Decimal("93.500"),
+                              opened_time=opened) for q in ("10000", "-10000")]
+    asked = [*range(100, 400), 399, 399, *range(700, 400, -7), 1000, 1001, 1001, 999, 1000]
+    for i in asked:
+        view = MarketView(instrument="USD_JPY", now=series[i].end, bars={"M1": series[:i + 1]})
+        fresh = load_strategy("ma_cross", {})
+        assert kept.decide_entry(view) == fresh.decide_entry(view), f"candle {i}"
+        assert [kept.exit_signal(view, p) for p in positions] == [fresh.exit_signal(view, p) for p in positions]
