@@ -10,7 +10,8 @@ the candle-closed span of its trace and prints, over every submitted intent:
                                (the candle closes inside the span of the tick or of the feed
                                clock's step that ended it, so this is the full path from the
                                quote entering market_data to the intent's acknowledgement)
-  and its parts: candle -> decision start, decision -> submit acknowledged, the broker call,
+  and its parts: candle -> decision start, decision -> submit acknowledged (split where the Submit
+  reaches the order plane), the broker call,
   decision -> fill recorded, fill -> position applied.
 
 All spans come from processes on this machine, so their clocks agree. PostgreSQL is
@@ -66,7 +67,7 @@ def measure(receiver: OtlpReceiver) -> dict[str, list[float]]:
     spans = receiver.spans()
     figures: dict[str, list[float]] = {k: [] for k in (
         "tick -> order acknowledged", "candle closed -> decision start", "decision -> submit acknowledged",
-        "broker call (paper venue)", "decision -> fill recorded", "fill -> position applied")}
+        "  decision -> Submit arrives", "  Submit in the order plane", "broker call (paper venue)", "decision -> fill recorded", "fill -> position applied")}
     for submit in (s for s in spans if s.name == "/quantmesh.order.v1.Order/Submit" and s.kind == SERVER
                    and s.service == "order"):
         chain = receiver.ancestors(submit)
@@ -77,6 +78,8 @@ def measure(receiver: OtlpReceiver) -> dict[str, list[float]]:
         figures["tick -> order acknowledged"].append((submit.end_ns - candle.start_ns) / 1e6)
         figures["candle closed -> decision start"].append((decide.start_ns - candle.start_ns) / 1e6)
         figures["decision -> submit acknowledged"].append((submit.end_ns - decide.start_ns) / 1e6)
+        figures["  decision -> Submit arrives"].append((submit.start_ns - decide.start_ns) / 1e6)
+        figures["  Submit in the order plane"].append((submit.end_ns - submit.start_ns) / 1e6)
     by_parent: dict[str, list] = {}
     for span in spans:
         by_parent.setdefault(span.parent_id, []).append(span)

@@ -15,7 +15,8 @@ every span to an in-process OTLP receiver, so the cost of tracing per order is a
 difference measured in one run. PostgreSQL commits per Submit come from
 pg_stat_database (xact_commit) around each round.
 
-SubmitBatch (100 intents per call) runs on the default variant too: the same orders
+SubmitStream (one call per client; 1 intent in flight per client, as with Submit, then 16)
+and SubmitBatch (100 intents per call) run on the default variant too: the same orders
 without a gRPC call each.
 
     ./qm python bench/order_submit.py [--orders 4000] [--clients 1 8 32]
@@ -88,6 +89,35 @@ async def run_batches(address: str, clients: int, orders: int, tag: str, size: i
             reply = await stub.SubmitBatch(request)
             latencies.append(time.perf_counter() - started)
             assert all(r.status == "OK" for r in reply.results), reply.results[0]
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = order_pb2_grpc.OrderStub(channel)
+        started = time.perf_counter()
+        await asyncio.gather(*(client(stub) for _ in range(clients)))
+        return time.perf_counter() - started, latencies
+
+
+async def run_stream(address: str, clients: int, orders: int, tag: str, depth: int) -> tuple[float, list[float]]:
+    """The same orders through SubmitStream: one call per client, `depth` intents in flight on each
+    (1: each waits for the answer before the next, as a client of Submit would); latency per intent."""
+    latencies: list[float] = []
+    counter = iter(range(orders))
+
+    async def client(stub) -> None:
+        room = asyncio.Semaphore(depth)
+        sent: dict[str, float] = {}
+
+        async def intents():
+            for n in counter:
+                await room.acquire()
+                cid = f"{tag}-{n}"
+                sent[cid] = time.perf_counter()
+                yield order_pb2.SubmitStreamRequest(intent=limit_intent(cid))
+
+        async for reply in stub.SubmitStream(intents()):
+            latencies.append(time.perf_counter() - sent.pop(reply.client_order_id))
+            assert reply.result.status == "OK", reply.result
+            room.release()
 
     async with grpc.aio.insecure_channel(address) as channel:
         stub = order_pb2_grpc.OrderStub(channel)
@@ -169,7 +199,13 @@ def main() -> None:
                     per_order = (asyncio.run(commits(database_url)) - before) / len(latencies)
                     print(report(label, clients, elapsed, latencies,
                                  f"   {cpu_per:6.0f} us CPU/order   {per_order:4.2f} commits/order"))
-                if not extra_env:  # the batch call once, on the default variant
+                if not extra_env:  # the stream and the batch call once, on the default variant
+                    for depth in (1, 4, 16):
+                        cpu = cpu_seconds(order.proc.pid)
+                        elapsed, latencies = asyncio.run(run_stream(order_addr, 8, args.orders, f"s{depth}", depth))
+                        cpu_per = (cpu_seconds(order.proc.pid) - cpu) / len(latencies) * 1e6
+                        print(report(f"SubmitStream, {depth} in flight each", 8, elapsed, latencies,
+                                     f"   {cpu_per:6.0f} us CPU/order"))
                     for clients, size in ((1, 100), (8, 100)):
                         elapsed, latencies = asyncio.run(run_batches(order_addr, clients, args.orders * 2,
                                                                      f"b{clients}", size))

@@ -213,8 +213,10 @@ class RpcTimer(grpc.aio.ServerInterceptor):
 
             return grpc.unary_unary_rpc_method_handler(unary, request_deserializer=handler.request_deserializer,
                                                        response_serializer=handler.response_serializer)
-        if handler.unary_stream:
-            inner_stream = handler.unary_stream
+        if handler.unary_stream or handler.stream_stream:
+            inner_stream = handler.unary_stream or handler.stream_stream
+            factory = grpc.stream_stream_rpc_method_handler if handler.stream_stream else \
+                grpc.unary_stream_rpc_method_handler
 
             async def stream(request, context):
                 started, error = time.perf_counter(), None
@@ -232,8 +234,8 @@ class RpcTimer(grpc.aio.ServerInterceptor):
                         await responses.aclose()
                     observe(started, context, error)
 
-            return grpc.unary_stream_rpc_method_handler(stream, request_deserializer=handler.request_deserializer,
-                                                        response_serializer=handler.response_serializer)
+            return factory(stream, request_deserializer=handler.request_deserializer,
+                           response_serializer=handler.response_serializer)
         return handler
 
 

@@ -29,7 +29,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from services.common.auth import AuthInterceptor, AuthPolicy, TokenTable, stream_items
 from services.common.channels import KEEPALIVE_TIME_MS
-from services.common.errors import PlaneError
+from services.common.errors import InvalidArgument, PlaneError
 from services.common.reflection_pool import DocumentedReflection
 from services.common.tls import ServingTls
 
@@ -152,12 +152,14 @@ class _PlaneErrors(grpc.aio.ServerInterceptor):
             return grpc.unary_unary_rpc_method_handler(
                 unary, request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer)
-        if handler.unary_stream:
-            inner_stream = handler.unary_stream
-
+        if handler.unary_stream or handler.stream_stream:
+            inner_stream = handler.unary_stream or handler.stream_stream
+            bidi = handler.stream_stream is not None
             streams = self._streams
 
             async def stream(request, context):
+                if bidi:  # each message is checked as it is read (the servicer passes the refusal on)
+                    request = _checked_messages(request, method)
                 await _refuse_undecodable(request, context, method)
                 task = asyncio.current_task()
                 streams.tasks.add(task)
@@ -180,10 +182,19 @@ class _PlaneErrors(grpc.aio.ServerInterceptor):
                 finally:
                     streams.tasks.discard(task)
 
-            return grpc.unary_stream_rpc_method_handler(
-                stream, request_deserializer=_tolerant(handler.request_deserializer),
-                response_serializer=handler.response_serializer)
+            factory = grpc.stream_stream_rpc_method_handler if bidi else grpc.unary_stream_rpc_method_handler
+            return factory(stream, request_deserializer=_tolerant(handler.request_deserializer),
+                           response_serializer=handler.response_serializer)
         return handler
+
+
+async def _checked_messages(requests, method: str):
+    """A client stream's messages; one that did not decode ends it with INVALID_ARGUMENT."""
+    async for message in requests:
+        if isinstance(message, _Undecodable):
+            raise InvalidArgument(f"a message of the stream to {method} is not a valid protobuf message of its type "
+                                  f"({message.reason}); send the message the contract names")
+        yield message
 
 
 class GrpcHost:

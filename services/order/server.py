@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
 
 from quantmesh.common.v1 import common_pb2
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
@@ -20,6 +22,7 @@ from services.order.states import OrderState
 POLICY = {
     "/quantmesh.order.v1.Order/Submit": frozenset({Role.STRATEGY, Role.OPERATOR}),
     "/quantmesh.order.v1.Order/SubmitBatch": frozenset({Role.STRATEGY, Role.OPERATOR}),
+    "/quantmesh.order.v1.Order/SubmitStream": frozenset({Role.STRATEGY, Role.OPERATOR}),
     "/quantmesh.order.v1.Order/Cancel": frozenset({Role.STRATEGY, Role.OPERATOR}),
     "/quantmesh.order.v1.Order/CancelOpen": frozenset({Role.OPERATOR}),
     "/quantmesh.order.v1.Order/Flatten": frozenset({Role.OPERATOR}),
@@ -51,6 +54,12 @@ def financing_to_proto(record: FinancingRecord) -> order_pb2.FinancingCharge:
 
 
 MAX_BATCH = 1_000
+#: SubmitStream: intents of one call worked on at a time (reading waits beyond it), and how much
+#: of an overlong client id an answer echoes.
+MAX_STREAM_IN_FLIGHT = 256
+MAX_ECHOED_ID = 128
+_END = object()
+log = logging.getLogger(__name__)
 
 
 def _who() -> dict[str, str]:
@@ -113,6 +122,70 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
         # Every valid intent runs as its own flow; the journal stores them in one group commit.
         answers = iter(await asyncio.gather(*work, return_exceptions=True))
         return order_pb2.SubmitBatchResponse(results=[slot or _result(next(answers)) for slot in slots])
+
+    async def SubmitStream(self, request_iterator, context):
+        """Reads intents while earlier ones are worked on; answers each as it is decided.
+
+        The reader stops reading while MAX_STREAM_IN_FLIGHT intents wait for answers. Each
+        intent runs as the engine's own detached flow, so a caller that goes away stops
+        the answers, not the work."""
+        who = current_identity()
+        answers: asyncio.Queue = asyncio.Queue()
+        window = asyncio.Semaphore(MAX_STREAM_IN_FLIGHT)
+
+        async def answer(cid: str, intent) -> None:
+            try:
+                result = _result(await self._engine.submit(intent, who.actor, role=who.role.value))
+            except PlaneError as exc:
+                result = order_pb2.SubmitResult(status=exc.code.name, message=exc.message)
+            except Exception:  # one intent's unexpected failure: its answer says so, the stream goes on
+                error_id = secrets.token_hex(6)
+                log.exception("internal error %s in SubmitStream", error_id,
+                              extra={"error_id": error_id, "client_order_id": cid})
+                result = order_pb2.SubmitResult(status="INTERNAL",
+                                                message=f"internal error {error_id}; the plane's log has the details")
+            finally:
+                window.release()
+            answers.put_nowait(order_pb2.SubmitStreamResponse(client_order_id=cid, result=result))
+
+        async def read() -> None:
+            working: set[asyncio.Task] = set()
+            try:
+                async for request in request_iterator:
+                    await window.acquire()
+                    cid = request.intent.client_order_id[:MAX_ECHOED_ID]
+                    try:
+                        if not request.HasField("intent"):
+                            raise InvalidArgument("intent is missing; send SubmitStreamRequest{intent: {...}}")
+                        intent = validate_intent(request.intent, instruments=self._instruments,
+                                                 default_account=self._account)
+                    except InvalidArgument as exc:
+                        window.release()
+                        answers.put_nowait(order_pb2.SubmitStreamResponse(client_order_id=cid, result=(
+                            order_pb2.SubmitResult(status="INVALID_ARGUMENT", message=exc.message))))
+                        continue
+                    task = asyncio.ensure_future(answer(cid, intent))
+                    working.add(task)
+                    task.add_done_callback(working.discard)
+                if working:
+                    await asyncio.gather(*working)
+                answers.put_nowait(_END)
+            except Exception as exc:  # a message that did not decode, or the call broke: the stream ends
+                answers.put_nowait(exc)
+
+        reader = asyncio.ensure_future(read())
+        try:
+            while True:
+                item = await answers.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            # The caller went away or the stream failed: stop reading. Intents already read keep
+            # running (their answers go nowhere); their orders are stored all the same.
+            reader.cancel()
 
     async def CancelOpen(self, request, context):
         strategy, instrument, reason = self._operator_filters(request)

@@ -108,6 +108,8 @@ EXPECTED = [
     Expect(r'"client_order_id": "protected-1".*Order/Submit$',
            ('"clientOrderId": "protected-1"', '"stopLossDistance": "0.30"', '"trailingStopDistance": "0.20"',
             '"state": "ORDER_STATE_')),
+    Expect(r"Order/SubmitStream$", ('"clientOrderId": "stream-1"', '"status": "OK"', '"clientOrderId": "stream-2"',
+                                     '"status": "INVALID_ARGUMENT"', "quantity")),
     # Money as the contracts carry it: "10000", never "1E+4" (Submit's answer and GetOrder's agree).
     Expect(r"Order/GetOrder$", ('"clientOrderId": "manual-1"', '"quantity": "10000"', '"createdTime": "')),
     Expect(r"Order/ListOrders$", ('"orders": [', '"clientOrderId": "manual-1"')),

@@ -68,6 +68,9 @@ PLAUSIBLE: dict[str, list[Message]] = {ms[0].DESCRIPTOR.full_name: ms for ms in 
     [order_pb2.SubmitRequest(intent=_intent()),
      order_pb2.SubmitRequest(intent=_intent(order_type=order_pb2.ORDER_TYPE_LIMIT, limit_price="1.000",
                                             time_in_force=order_pb2.TIME_IN_FORCE_GTC, decision_time=MONDAY))],
+    [order_pb2.SubmitStreamRequest(intent=_intent()),
+     order_pb2.SubmitStreamRequest(intent=_intent(order_type=order_pb2.ORDER_TYPE_LIMIT, limit_price="1.000",
+                                                  time_in_force=order_pb2.TIME_IN_FORCE_GTC))],
     [order_pb2.CancelRequest(order_id=KNOWN_ORDER, reason="fuzz")],
     [order_pb2.GetOrderRequest(order_id=KNOWN_ORDER)],
     [order_pb2.ListOrdersRequest(limit=10, strategy_slug="fuzz_probe", states=[order_pb2.ORDER_STATE_NEW])],
@@ -79,7 +82,8 @@ PLAUSIBLE: dict[str, list[Message]] = {ms[0].DESCRIPTOR.full_name: ms for ms in 
     [position_pb2.ReconcileRequest(account="paper")],
     [position_pb2.GetEquityCurveRequest(limit=10, since=MONDAY)],
 ]}
-NESTED = {"quantmesh.order.v1.SubmitRequest": "intent", "quantmesh.market_data.v1.PublishTicksRequest": "ticks"}
+NESTED = {"quantmesh.order.v1.SubmitRequest": "intent", "quantmesh.order.v1.SubmitStreamRequest": "intent",
+          "quantmesh.market_data.v1.PublishTicksRequest": "ticks"}
 
 
 @dataclass(frozen=True, slots=True)

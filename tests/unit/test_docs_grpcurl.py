@@ -5,6 +5,7 @@ real grpcurl runs every line against a live mesh in tests/docs/test_grpcurl_live
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 
@@ -41,8 +42,23 @@ def test_grpcurl_line_parses_as_its_request(line):
     pool = symbol_database.Default().pool
     descriptor = pool.FindServiceByName(service).FindMethodByName(method)
     assert descriptor is not None, f"{target} is not a method"
-    request = GetMessageClass(descriptor.input_type)()
-    json_format.Parse(payload or "{}", request)  # raises on unknown fields or bad enum names
+    messages = _stream_of_json(payload or "{}") if descriptor.client_streaming else [payload or "{}"]
+    assert messages, "a streaming call with no message"
+    for text in messages:  # grpcurl sends each JSON object of -d as one message of a client stream
+        json_format.Parse(text, GetMessageClass(descriptor.input_type)())  # raises on unknown fields or enum names
     plane = PLANE_OF_SERVICE.get(service)
     if plane is not None and address.startswith("127.0.0.1"):
         assert address.endswith(f":{DEFAULT_PORTS[plane]}"), f"{service} listens on :{DEFAULT_PORTS[plane]}"
+
+
+def _stream_of_json(text: str) -> list[str]:
+    """The JSON objects of a -d payload, one after another as grpcurl reads them."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    while at < len(text):
+        if text[at].isspace():
+            at += 1
+            continue
+        _, end = decoder.raw_decode(text, at)
+        found.append(text[at:end])
+        at = end
+    return found

@@ -112,4 +112,11 @@ def order_stub(channel) -> order_pb2_grpc.OrderStub:
     return order_pb2_grpc.OrderStub(channel)
 
 
+@pytest.fixture
+async def stub(order_plane):
+    """An Order stub on the module's `order_plane` (each module starts its plane with its own settings)."""
+    async with grpc.aio.insecure_channel(order_plane.address) as channel:
+        yield order_stub(channel)
+
+
 __all__ = ["OrderPlane", "intent", "far_limit", "wait_for_state", "venue_orders", "set_global", "order_stub"]

@@ -27,12 +27,6 @@ def order_plane(order_env):
     plane.stop()
 
 
-@pytest.fixture
-async def stub(order_plane):
-    async with grpc.aio.insecure_channel(order_plane.address) as channel:
-        yield order_stub(channel)
-
-
 async def test_a_market_order_fills_from_the_live_quote_stream_and_the_fill_is_streamed(stub):
     reply = await stub.Submit(S.SubmitRequest(intent=intent("live-1")))
     assert reply.order.order_id.startswith("ord-") and not reply.duplicate

@@ -224,6 +224,20 @@ class SubmitBatchResponse(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[SubmitResult]
     def __init__(self, results: _Optional[_Iterable[_Union[SubmitResult, _Mapping]]] = ...) -> None: ...
 
+class SubmitStreamRequest(_message.Message):
+    __slots__ = ("intent",)
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    intent: OrderIntent
+    def __init__(self, intent: _Optional[_Union[OrderIntent, _Mapping]] = ...) -> None: ...
+
+class SubmitStreamResponse(_message.Message):
+    __slots__ = ("client_order_id", "result")
+    CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    client_order_id: str
+    result: SubmitResult
+    def __init__(self, client_order_id: _Optional[str] = ..., result: _Optional[_Union[SubmitResult, _Mapping]] = ...) -> None: ...
+
 class SubmitResponse(_message.Message):
     __slots__ = ("order", "duplicate")
     ORDER_FIELD_NUMBER: _ClassVar[int]

@@ -47,6 +47,11 @@ class OrderStub:
                 request_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitBatchRequest.SerializeToString,
                 response_deserializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitBatchResponse.FromString,
                 _registered_method=True)
+        self.SubmitStream = channel.stream_stream(
+                '/quantmesh.order.v1.Order/SubmitStream',
+                request_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitStreamRequest.SerializeToString,
+                response_deserializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitStreamResponse.FromString,
+                _registered_method=True)
         self.CancelOpen = channel.unary_unary(
                 '/quantmesh.order.v1.Order/CancelOpen',
                 request_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.CancelOpenRequest.SerializeToString,
@@ -117,6 +122,23 @@ class OrderServicer:
         in its own slot, in request order; one bad intent does not refuse the others.
         For a client with many orders at once, it saves the per-call cost of gRPC, and
         the journal stores the batch in a group commit. Needs the strategy or operator role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitStream(self, request_iterator, context):
+        """Submits intents over one long-lived call: each is validated, judged, stored and
+        sent exactly as by Submit (idempotent on its own client_order_id) and answered as
+        soon as it is decided, in the order answers are ready, not the order sent: match
+        them by client_order_id. An invalid or refused intent gets its answer and the
+        stream goes on. Up to 256 intents of one call are worked on at a time; reading
+        the next waits for an answer. Closing or cancelling the call stops the answers,
+        never the work: an intent the plane has read is decided and stored, and a Submit
+        of its client_order_id returns that order. A message that is not a SubmitStreamRequest
+        ends the call with INVALID_ARGUMENT. For a strategy or gateway sending many
+        orders, it saves the per-call cost of gRPC without waiting for a whole batch.
+        Needs the strategy or operator role.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -205,6 +227,11 @@ def add_OrderServicer_to_server(servicer, server):
                     servicer.SubmitBatch,
                     request_deserializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitBatchRequest.FromString,
                     response_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitBatchResponse.SerializeToString,
+            ),
+            'SubmitStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.SubmitStream,
+                    request_deserializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitStreamRequest.FromString,
+                    response_serializer=quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitStreamResponse.SerializeToString,
             ),
             'CancelOpen': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelOpen,
@@ -309,6 +336,33 @@ class Order:
             '/quantmesh.order.v1.Order/SubmitBatch',
             quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitBatchRequest.SerializeToString,
             quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/quantmesh.order.v1.Order/SubmitStream',
+            quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitStreamRequest.SerializeToString,
+            quantmesh_dot_order_dot_v1_dot_order__pb2.SubmitStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
