@@ -44,9 +44,10 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+from services.backtest.data import CachedWindow
 from services.backtest.report import EquityPoint
 from services.backtest.trades import FillRecord
 from services.common.clock import SimulatedClock
@@ -76,6 +77,7 @@ from services.strategies.tuning import Tuning
 from services.strategies.worker import StrategyWorker
 
 log = logging.getLogger(__name__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: An intent the order plane refused or that ended without working (the desk may try again).
 NOT_WORKING = frozenset({OrderState.REJECTED, OrderState.CANCELED, OrderState.EXPIRED})
 _WORKING = frozenset(OPEN) | frozenset(IN_FLIGHT)
@@ -141,13 +143,12 @@ class _AllowAll:
         return self._ALLOWED
 
 
-def _ohlc(o) -> Ohlc:
-    return Ohlc(open=o.open, high=o.high, low=o.low, close=o.close)
-
-
 def to_bar(candle) -> Bar:
+    bid, ask, mid = candle.bid, candle.ask, candle.mid  # the three sides written out: one call per candle, not four
     return Bar(instrument=candle.instrument, timeframe=candle.timeframe.name, start=candle.start, end=candle.end,
-               bid=_ohlc(candle.bid), ask=_ohlc(candle.ask), mid=_ohlc(candle.mid), tick_count=candle.tick_count,
+               bid=Ohlc(open=bid.open, high=bid.high, low=bid.low, close=bid.close),
+               ask=Ohlc(open=ask.open, high=ask.high, low=ask.low, close=ask.close),
+               mid=Ohlc(open=mid.open, high=mid.high, low=mid.low, close=mid.close), tick_count=candle.tick_count,
                volume=candle.volume, closed_time=candle.closed_time)
 
 
@@ -260,16 +261,58 @@ class InProcessBacktest:
 
     async def run(self, ticks: AsyncIterator[FeedTick], *, on_tick: Callable[[FeedTick], None] | None = None) -> BacktestResult:
         with _fewer_collections():
-            async for tick in ticks:
-                if self.clock is None:
-                    await self._open(tick)
-                await self.step(tick)
-                if on_tick is not None:
-                    on_tick(tick)
+            if isinstance(ticks, CachedWindow):
+                await self._run_rows(ticks, on_tick)
+            else:
+                await self._run_ticks(ticks, on_tick)
         if self.orders is not None:
             await self.orders.stop()
         self.result.account = self.ledger.account_figures(self.settings.account)
         return self.result
+
+    async def _run_ticks(self, ticks: AsyncIterator[FeedTick], on_tick: Callable[[FeedTick], None] | None) -> None:
+        async for tick in ticks:
+            if self.clock is None:
+                await self._open(tick)
+            # One tick, inline (no coroutine per tick: three in four close no candle and meet
+            # no working order, and a coroutine each was a few percent of a run).
+            self.result.ticks += 1
+            self.clock.advance_to(tick.time)
+            self._tick = tick
+            if self.working:
+                await self.quote_to_venue()
+            closed = self.aggregator.on_tick(tick)
+            if closed:
+                await self._on_candles(closed, tick)
+            if on_tick is not None:
+                on_tick(tick)
+
+    async def _run_rows(self, window: CachedWindow, on_tick: Callable[[FeedTick], None] | None) -> None:
+        """`_run_ticks` over cached columns: the same steps in the same order, with the FeedTick of a
+        tick built only when something reads it (the venue while an order works, a closed candle's
+        sample and decisions, `on_tick`); a tick that only extends a candle goes to the aggregator
+        as its parts, the floats it would have taken of the FeedTick's Decimals."""
+        columns = await window.columns()
+        instrument, aggregator, price_float, volume_of = (columns.instrument, self.aggregator, columns.price_float,
+                                                          columns.volume_of)
+        epoch, span = _EPOCH, timedelta  # timedelta(0, 0, t): positional microseconds build faster than by keyword
+        for t, b, a, v, s in columns.rows(window.start, window.end):
+            time = epoch + span(0, 0, t)
+            tick = None
+            if self.clock is None:
+                tick = columns.tick(time, b, a, v, s)
+                await self._open(tick)
+            self.result.ticks += 1
+            self.clock.advance_to(time)
+            if self.working:
+                self._tick = tick = tick or columns.tick(time, b, a, v, s)
+                await self.quote_to_venue()
+            closed = aggregator.on_quote(instrument, time, price_float(b), price_float(a), volume_of(v))
+            if closed:
+                self._tick = tick = tick or columns.tick(time, b, a, v, s)
+                await self._on_candles(closed, tick)
+            if on_tick is not None:
+                on_tick(tick or columns.tick(time, b, a, v, s))
 
     async def _open(self, first: FeedTick) -> None:
         self.clock = SimulatedClock(first.time)
@@ -282,13 +325,9 @@ class InProcessBacktest:
         # events is fixed by the data, never by the event loop's scheduling.
         await self.orders.start(recover=False, follow_executions=False)
 
-    async def step(self, tick: FeedTick) -> None:
-        self.result.ticks += 1
-        self.clock.advance_to(tick.time)
-        self._tick = tick
-        if self.working:
-            await self.quote_to_venue()
-        for candle in self.aggregator.on_tick(tick):
+    async def _on_candles(self, closed: list, tick: FeedTick) -> None:
+        """The candles this tick closed, in order: factors, the equity sample, both workers' decisions."""
+        for candle in closed:
             bar = to_bar(candle)
             if self.policy is not None:
                 self.policy.on_candle(bar)
@@ -348,5 +387,9 @@ class InProcessBacktest:
         position = self.ledger.position(account, self.instrument, self.strategy.slug)
         exposed = position is not None and position.quantity != 0
         # The mark already computed the figures of an account whose money it moved; not twice.
-        figures = next((f for f in moved if f.account == account), None) or self.ledger.account_figures(account)
+        for figures in moved:
+            if figures.account == account:
+                break
+        else:
+            figures = self.ledger.account_figures(account)
         self.result.curve.append(EquityPoint(time=bar.end, equity=figures.equity, exposed=exposed))

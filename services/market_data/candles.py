@@ -138,7 +138,11 @@ class CandleAggregator:
         return last is not None and tick.time < last
 
     def on_tick(self, tick: FeedTick) -> list[Candle]:
-        instrument, time = tick.instrument, tick.time
+        return self.on_quote(tick.instrument, tick.time, float(tick.bid), float(tick.ask), tick.volume)
+
+    def on_quote(self, instrument: str, time: datetime, bid: float, ask: float, volume: Decimal) -> list[Candle]:
+        """`on_tick` of a tick given by its parts, prices as the floats candles take (a backtest
+        reading cached columns builds no FeedTick for a tick that only extends a candle)."""
         last = self._last_time.get(instrument)
         if last is not None and time < last:  # is_late, inline: this runs on every tick
             self.late_ticks[instrument] = self.late_ticks.get(instrument, 0) + 1
@@ -148,9 +152,7 @@ class CandleAggregator:
         if buckets is None:
             buckets = self._open[instrument] = [None] * len(self.timeframes)
         ts = time.timestamp()
-        bid, ask = float(tick.bid), float(tick.ask)
         mid = (bid + ask) / 2
-        volume = tick.volume
         closed: list[Candle] = []
         for i, width in enumerate(self._widths):
             bucket = buckets[i]
