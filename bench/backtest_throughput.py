@@ -23,6 +23,7 @@ the same grid. Trade counts are printed: the engines read the same rule, so they
 to within a few trades (fills on bid/ask against mid, float ties).
 
     ./qm python bench/backtest_throughput.py [--bars N] [--mesh-bars N | --no-mesh] [--no-sweep]
+    ./qm python bench/backtest_throughput.py --mesh-only [--mesh-bars N]   # --mesh and its twin alone
 """
 
 from __future__ import annotations
@@ -179,8 +180,17 @@ def main() -> None:
                         help="bars for the --mesh transport and its in-process twin (default 2,000; 0 = all)")
     parser.add_argument("--no-mesh", action="store_true", help="skip the --mesh measurement")
     parser.add_argument("--no-sweep", action="store_true", help="skip the 100-set sweep")
+    parser.add_argument("--mesh-only", action="store_true",
+                        help="only the --mesh measurement and its in-process twin (no other engine, no sweep)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes for the sweep")
     args = parser.parse_args()
+    if args.mesh_only:
+        if args.no_mesh:
+            parser.error("--mesh-only and --no-mesh leave nothing to run; choose one")
+        with tempfile.TemporaryDirectory(prefix="qm-bench-cache-") as folder:
+            asyncio.run(_fill_cache(Path(folder)))
+            compare_mesh(Path(folder), args.mesh_bars, None)
+        return
     frame = mid_frame(args.bars)
     end = _end_of(args.bars)
     with tempfile.TemporaryDirectory(prefix="qm-bench-cache-") as folder:
@@ -235,15 +245,20 @@ def main() -> None:
             print(f"  quantmesh / backtesting.py: {o_time / s_time:.1f}x faster")
         if args.no_mesh:
             return
-        mesh_end = _end_of(args.mesh_bars or None)
-        n_time, n_bars, n_trades = run_quantmesh(cache_dir, mesh_end, fill_at="next")
-        startup, m_time, m_bars, m_trades = run_quantmesh_mesh(cache_dir, mesh_end)
+        compare_mesh(cache_dir, args.mesh_bars, len(frame) / b_time)
+
+
+def compare_mesh(cache_dir: Path, mesh_bars: int, backtesting_py_rate: float | None) -> None:
+    """--mesh on the first `mesh_bars` bars next to its in-process twin; exits 1 if their trades differ."""
+    mesh_end = _end_of(mesh_bars or None)
+    n_time, n_bars, n_trades = run_quantmesh(cache_dir, mesh_end, fill_at="next")
+    startup, m_time, m_bars, m_trades = run_quantmesh_mesh(cache_dir, mesh_end)
     print(f"\n--mesh against in-process, live-like fills (next quote), first {m_bars:,} bars:\n")
     print(f"  {'transport':<22} {'bars':>8} {'seconds':>9} {'bars/s':>10} {'trades':>7}")
     print(f"  {'in-process':<22} {n_bars:>8,} {n_time:>9.2f} {n_bars / n_time:>10,.0f} {len(n_trades):>7}")
     print(f"  {'mesh (gRPC, 4 procs)':<22} {m_bars:>8,} {m_time:>9.2f} {m_bars / m_time:>10,.1f} {len(m_trades):>7}")
-    print(f"\n  mesh / in-process: {(m_bars / m_time) / (n_bars / n_time):.4f}x   "
-          f"mesh / backtesting.py: {(m_bars / m_time) / (len(frame) / b_time):.4f}x")
+    print(f"\n  mesh / in-process: {(m_bars / m_time) / (n_bars / n_time):.4f}x" +
+          (f"   mesh / backtesting.py: {(m_bars / m_time) / backtesting_py_rate:.4f}x" if backtesting_py_rate else ""))
     print(f"  mesh start-up (PostgreSQL + 4 planes healthy): {startup:.1f} s, not in the figures above")
     same = n_trades == m_trades
     print(f"  trades identical to in-process: {'yes' if same else 'NO'} ({len(m_trades)} trades)")

@@ -7,8 +7,15 @@ can hold the data still while they decide. One step:
 
 1. publish the ticks up to and including the one that closes a decision-timeframe candle
    (MarketData.PublishTicks answers once they are aggregated and published);
-2. read the candle and factor events those ticks produced (StreamCandles, StreamFactors,
-   up to the seqs PublishTicks reported);
+2. read the candle and factor events those ticks produced: StreamCandles of only the
+   timeframes the workers' books hold, as a live worker subscribes (on M1 data the plane's
+   S5 candles, which no M1 decision reads, were four of every five messages), and
+   StreamFactors up to the seq PublishTicks reported. A filtered stream cannot say when a
+   step's last candle has come, so the driver counts the candles the ticks close, per
+   timeframe, by the aggregator's rule (`CandleCloses`); its count over every timeframe must
+   equal the candles_closed PublishTicks reports, and each candle read must lie after the
+   previous step's last_candle_seq and at or before this one's, so a miscount stops the run
+   rather than shift a candle into the next step;
 3. wait until every order those quotes must have settled is settled (WatchOrders), its
    fills are known (WatchFills) and the position plane has applied them
    (each worker's streamed positions, Position.WatchExposure, include them);
@@ -49,13 +56,13 @@ from services.common.flags import FlagsFollower
 from services.common.vocabulary import TERMINAL
 from services.common.wire import SIDE_FROM_PROTO, order_state_name
 from services.market_data.feeds.base import FeedTick
-from services.market_data.instruments import Timeframe
+from services.market_data.instruments import TIMEFRAMES, Timeframe
 from services.market_data.server import tick_to_proto
 from services.position.currency import quote_currency
 from services.position.ledger import Ledger, LedgerFill, Mark
 from services.common.exposure import ExposureFollower
 from services.strategies.adapters import GrpcMarket, GrpcOrders, StreamedPositions, SubmitOutcome
-from services.strategies.book import TIMEFRAME_NAMES
+from services.strategies.book import TIMEFRAME_NAMES, TIMEFRAME_VALUES
 from services.strategies.desk import IntentDraft
 from services.strategies.params import params_as_text
 from services.strategies.sdk import Strategy, StrategyHarness
@@ -181,18 +188,35 @@ class _Stream:
         except grpc.aio.AioRpcError as exc:
             self._queue.put_nowait(exc)
 
+    async def _next(self, timeout: float, waiting_for: str):
+        try:
+            event = await asyncio.wait_for(self._queue.get(), timeout)
+        except asyncio.TimeoutError:
+            raise MeshBacktestError(f"the {self.kind} stream stopped before {waiting_for}") from None
+        if isinstance(event, grpc.aio.AioRpcError):
+            raise MeshBacktestError(f"the {self.kind} stream broke: {event.code().name} {event.details()}")
+        return event
+
     async def read_until(self, target: int, timeout: float) -> list:
         """The events after the last one read, up to and including seq `target`."""
         events = []
         while self.seq < target:
-            try:
-                event = await asyncio.wait_for(self._queue.get(), timeout)
-            except asyncio.TimeoutError:
-                raise MeshBacktestError(f"the {self.kind} stream stopped before seq {target}") from None
-            if isinstance(event, grpc.aio.AioRpcError):
-                raise MeshBacktestError(f"the {self.kind} stream broke: {event.code().name} {event.details()}")
+            event = await self._next(timeout, f"seq {target}")
             events.append(event)
             self.seq = event.seq
+        return events
+
+    async def read_count(self, count: int, target: int, timeout: float) -> list:
+        """The next `count` events of a filtered stream, all after the seq read up to so far and
+        at or before `target`, which becomes the seq read up to."""
+        events = [await self._next(timeout, f"the {count} events the step's ticks closed (up to seq {target})")
+                  for _ in range(count)]
+        for event in events:
+            if not self.seq < event.seq <= target:
+                raise MeshBacktestError(
+                    f"the {self.kind} stream sent seq {event.seq} in the step of seqs {self.seq + 1}..{target}: the "
+                    "driver's count of the candles the ticks closed disagrees with the market-data plane's")
+        self.seq = target
         return events
 
     async def close(self) -> None:
@@ -216,6 +240,32 @@ def in_published_order(candles: list, factors: list) -> list[tuple[object, objec
         raise MeshBacktestError(f"{len(pending)} factor events match no candle of their step; "
                                 "the market-data plane published out of order")
     return out
+
+
+class CandleCloses:
+    """Which candles each tick closes, by the market-data aggregator's rule, without building them.
+
+    A tick older than the newest one is late: the plane drops it and it closes nothing. Any
+    other tick closes, in every timeframe, the open candle whose bucket it has left (one per
+    timeframe however long the gap; an empty bucket makes no candle).
+    """
+
+    def __init__(self, timeframes=TIMEFRAMES) -> None:
+        self.widths = tuple(tf.seconds for tf in timeframes)
+        self._newest: datetime | None = None
+        self._buckets: tuple[int, ...] | None = None
+
+    def on_tick(self, time: datetime) -> list[int] | None:
+        """None for a late tick; else the widths (seconds) of the candles this tick closes."""
+        if self._newest is not None and time < self._newest:
+            return None
+        self._newest = time
+        second = int(time.timestamp())
+        buckets = tuple(second // width for width in self.widths)
+        previous, self._buckets = self._buckets, buckets
+        if previous is None:
+            return []
+        return [width for width, now, before in zip(self.widths, buckets, previous) if now != before]
 
 
 class MeshBacktest:
@@ -244,6 +294,9 @@ class MeshBacktest:
         self._mirrored = 0
         self._working: dict[str, datetime] = {}
         self._newest: FeedTick | None = None  # the newest quote published (late ticks never are)
+        # The timeframes the driver streams (set in run): the workers' books, as a live worker
+        # subscribes, and the decision timeframe for the equity curve.
+        self.timeframes: tuple[str, ...] = (self.decision_timeframe,)
 
     async def run(self, ticks: AsyncIterator[FeedTick], *,
                   on_tick: Callable[[FeedTick], None] | None = None) -> MeshResult:
@@ -260,31 +313,39 @@ class MeshBacktest:
             await flags.start()
             await flags.wait_ready(timeout=30)
             tracker.start()
+            workers = {role: self._worker(role, channels, flags) for role in ("exit", "entry")}
+            self.timeframes = tuple(sorted({self.decision_timeframe, *(tf for w in workers.values()
+                                                                        for tf in w.book.timeframes)},
+                                           key=lambda tf: Timeframe[tf].seconds))
             streams = [_Stream("candle", market.StreamCandles(market_data_pb2.StreamCandlesRequest(
-                           instruments=[self.instrument], resume_after_seq=0))),
+                           instruments=[self.instrument], timeframes=[TIMEFRAME_VALUES[tf] for tf in self.timeframes],
+                           resume_after_seq=0))),
                        _Stream("factor", market.StreamFactors(market_data_pb2.StreamFactorsRequest(
                            instruments=[self.instrument], resume_after_seq=0)))]
-            workers = {role: self._worker(role, channels, flags) for role in ("exit", "entry")}
             for worker in workers.values():
                 await worker.positions.follower.start()
                 await worker.warm_up()  # a fresh mesh has no history; the live start-up path all the same
             batch: list[FeedTick] = []
-            bucket = None
+            streamed = {Timeframe[tf].seconds for tf in self.timeframes}
+            closes_of = CandleCloses()
+            closed = {"all": 0, "streamed": 0, "late": 0}
             async for tick in ticks:
-                closes = False
-                if self._newest is None or tick.time >= self._newest.time:  # a late tick closes nothing
-                    current = int(tick.time.timestamp()) // self.width
-                    closes = bucket is not None and current != bucket
-                    bucket = current
+                shut = closes_of.on_tick(tick.time)
+                if shut is None:  # late: the plane drops it, so it is never the newest quote
+                    closed["late"] += 1
+                else:
+                    closed["all"] += len(shut)
+                    closed["streamed"] += len(streamed.intersection(shut))
                     self._newest = tick
+                closes = bool(shut) and self.width in shut
                 batch.append(tick)
                 if closes or len(batch) >= MAX_BATCH:
-                    await self._step(batch, market, streams, tracker, workers)
-                    batch = []
+                    await self._step(batch, closed, market, streams, tracker, workers)
+                    batch, closed = [], {"all": 0, "streamed": 0, "late": 0}
                 if on_tick is not None:
                     on_tick(tick)
             if batch:
-                await self._step(batch, market, streams, tracker, workers)
+                await self._step(batch, closed, market, streams, tracker, workers)
             await self._check_positions()
             # The report's money is the ledger's, as in-process: the mirror holds what the position plane holds.
             self.result.account = self.mirror.account_figures(self.settings.account)
@@ -315,14 +376,23 @@ class MeshBacktest:
         return StrategyWorker(harness=harness, role=role, market=GrpcMarket(channels["market_data"]),
                               positions=positions, orders=orders, flags=flags, status=status)
 
-    async def _step(self, batch: list[FeedTick], market, streams: list[_Stream], tracker: OrderTracker,
-                    workers: dict[str, StrategyWorker]) -> None:
+    async def _step(self, batch: list[FeedTick], closed: dict[str, int], market, streams: list[_Stream],
+                    tracker: OrderTracker, workers: dict[str, StrategyWorker]) -> None:
         reply = await market.PublishTicks(market_data_pb2.PublishTicksRequest(ticks=[tick_to_proto(t) for t in batch]),
                                           timeout=self.step_timeout)
+        if reply.candles_closed != closed["all"] or reply.late != closed["late"]:
+            raise MeshBacktestError(
+                f"the market-data plane closed {reply.candles_closed} candles and dropped {reply.late} late ticks of "
+                f"the {len(batch)} ending at {batch[-1].time.isoformat()}; the driver counted {closed['all']} and "
+                f"{closed['late']}, so it cannot tell which candles to wait for")
         self.result.ticks += len(batch)
         candle_stream, factor_stream = streams
-        candles = await candle_stream.read_until(reply.last_candle_seq, self.step_timeout)
-        factors = await factor_stream.read_until(reply.last_factor_seq, self.step_timeout)
+        candles = await candle_stream.read_count(closed["streamed"], reply.last_candle_seq, self.step_timeout)
+        streamed = {TIMEFRAME_VALUES[tf] for tf in self.timeframes}
+        # Factor sets are few (only the timeframes the strategy reads factors of), so that stream is
+        # read whole by seq; those of a timeframe no book holds go where the live worker's filter sends them.
+        factors = [f for f in await factor_stream.read_until(reply.last_factor_seq, self.step_timeout)
+                   if f.factors.timeframe in streamed]
         await self._settle_orders(tracker, workers)
         for candle, factors_of_candle in in_published_order(candles, factors):
             if TIMEFRAME_NAMES[candle.candle.timeframe] == self.decision_timeframe:
