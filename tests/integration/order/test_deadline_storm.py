@@ -5,7 +5,8 @@ in-memory seq's advance left the next write colliding on `order_events_pkey`, an
 then on every Submit and every fill failed while health said SERVING. Here 5,250
 Submits (250 rounds of 20 with random 1-20 ms deadlines and one with a normal deadline),
 market and resting limit orders mixed, run while other tasks open and cancel WatchOrders
-and WatchFills streams at random. Then, once the plane is quiet, the books must agree:
+and WatchFills streams at random, and open SubmitStream calls, write a few intents into each
+and cancel the call 1-20 ms later. Then, once the plane is quiet, the books must agree:
 - every normal Submit succeeded, and the plane still says SERVING;
 - a client id has at most one order and at most one venue order;
 - no order is left PENDING_SUBMIT or SUBMITTED (the paper venue always answers);
@@ -69,6 +70,23 @@ async def stream_churn(stub, rng: random.Random, stop: asyncio.Event) -> int:
     return opened
 
 
+async def submit_stream_churn(stub, rng: random.Random, stop: asyncio.Event, tag: str) -> tuple[int, set[str]]:
+    """Opens SubmitStream calls, writes 1-5 storm intents into each, and cancels the call after 1-20 ms
+    whatever it has answered: the intents the plane read must still go all the way, once."""
+    opened, sent = 0, set()
+    while not stop.is_set():
+        cids = [f"storm-{tag}-{opened}-{n}" for n in range(rng.randint(1, 5))]
+        sent.update(cids)
+        call = stub.SubmitStream(S.SubmitStreamRequest(intent=storm_intent(rng, cid)) for cid in cids)
+        opened += 1
+        try:
+            await asyncio.wait_for(call.read(), rng.uniform(0.001, 0.020))
+        except (asyncio.TimeoutError, grpc.aio.AioRpcError):
+            pass
+        call.cancel()
+    return opened, sent
+
+
 async def test_a_storm_of_client_deadlines_leaves_memory_database_and_venue_in_agreement(plane, database_url):
     rng = random.Random(20261130)
     normal: list[S.SubmitResponse] = []
@@ -77,6 +95,8 @@ async def test_a_storm_of_client_deadlines_leaves_memory_database_and_venue_in_a
         stub = order_stub(channel)
         stop = asyncio.Event()
         churners = [asyncio.create_task(stream_churn(stub, random.Random(n), stop)) for n in range(3)]
+        submitters = [asyncio.create_task(submit_stream_churn(stub, random.Random(10 + n), stop, f"s{n}"))
+                      for n in range(2)]
         for round_ in range(ROUNDS):
             await asyncio.gather(*(hasty(stub, rng, f"storm-{round_}-{n}", gave_up) for n in range(BURST)))
             reply = await stub.Submit(S.SubmitRequest(intent=far_limit(f"calm-{round_}", strategy_slug="calm")),
@@ -85,6 +105,9 @@ async def test_a_storm_of_client_deadlines_leaves_memory_database_and_venue_in_a
         stop.set()
         opened = await asyncio.gather(*churners)
         assert sum(opened) > 50  # the streams really were opened and cut while the storm ran
+        streamed = await asyncio.gather(*submitters)
+        assert sum(n for n, _ in streamed) > 20
+        stream_sent = set().union(*(cids for _, cids in streamed))
 
         assert [r.order.state for r in normal] == [S.ORDER_STATE_NEW] * ROUNDS
         health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
@@ -118,6 +141,10 @@ async def test_a_storm_of_client_deadlines_leaves_memory_database_and_venue_in_a
         stored_after_giving_up = await conn.fetchval(
             "SELECT count(*) FROM orders.orders WHERE client_order_id = ANY($1::text[])", sorted(gave_up))
         assert len(gave_up) > ROUNDS * BURST / 2 and stored_after_giving_up > 20
+        # Intents written into SubmitStream calls cancelled mid-flight: the ones read are stored (and
+        # above, each accepted one is at the venue once, nothing in flight).
+        assert await conn.fetchval("SELECT count(*) FROM orders.orders WHERE client_order_id = ANY($1::text[])",
+                                   sorted(stream_sent)) > 20
     finally:
         await conn.close()
 
