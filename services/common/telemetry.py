@@ -8,7 +8,6 @@ nothing is exported.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
 import threading
@@ -121,22 +120,39 @@ def _records_roots() -> bool:
     return getattr(provider, "quantmesh_records_roots", not isinstance(provider, trace.ProxyTracerProvider))
 
 
-@contextlib.contextmanager
 def span_if_recorded(tracer: trace.Tracer, name: str, *, context: otel_context.Context | None = None):
     """A span when its trace is being recorded; otherwise just the parent's context.
 
     A child of an unsampled trace records nothing, yet creating it (sampler, ids, context
     switch) costs every order: events still carry the parent's trace id either way. Without a
-    collector (nothing recorded at all) a span that would start a new trace is not made either."""
+    collector (nothing recorded at all) a span that would start a new trace is not made either.
+    Use it at once in a `with` (whether to record is decided here, from the current context)."""
     parent = trace.get_current_span(context).get_span_context()
     unrecorded = (not parent.trace_flags.sampled) if parent.is_valid else not _records_roots()
     if unrecorded:
-        token = otel_context.attach(context) if context is not None else None
-        try:
-            yield trace.get_current_span()
-        finally:
-            if token is not None:
-                otel_context.detach(token)
-        return
-    with tracer.start_as_current_span(name, context=context) as span:
-        yield span
+        return _UNRECORDED if context is None else _Unrecorded(context)
+    return tracer.start_as_current_span(name, context=context)
+
+
+class _Unrecorded:
+    """span_if_recorded's "no span": the parent's context for the block (a class, not a generator: it
+    is entered a few times per order)."""
+
+    __slots__ = ("_context", "_token")
+
+    def __init__(self, context: otel_context.Context | None) -> None:
+        self._context = context
+        self._token = None
+
+    def __enter__(self) -> trace.Span:
+        if self._context is not None:
+            self._token = otel_context.attach(self._context)
+        return trace.get_current_span()
+
+    def __exit__(self, *exc) -> None:
+        if self._token is not None:
+            otel_context.detach(self._token)
+            self._token = None
+
+
+_UNRECORDED = _Unrecorded(None)  # no context to enter: holds no state, so one serves every block

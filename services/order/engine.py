@@ -18,14 +18,16 @@ answered with the stored order.
 
 Every submit and cancel runs as its own task that the caller only waits for, so a caller
 that goes away (deadline, cancel, disconnect) never interrupts it half-way: an order that
-reached the store finishes its steps, and a retry of the same id gets the result.
+reached the store finishes its steps, and a retry of the same id gets the result. A submit
+starts at once (services/common/eager.py): one that never waits (an in-memory store, the
+in-process backtest) is done before a task would have been made.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
@@ -35,6 +37,7 @@ from opentelemetry import trace
 from quantmesh.common.v1 import common_pb2
 from services.common.audit import AuditRecord, MemoryAudit
 from services.common.clock import Clock
+from services.common.eager import start_eagerly
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.telemetry import context_from, span_if_recorded
 from services.common.vocabulary import IN_FLIGHT, OPEN, TERMINAL, OrderState, OrderType, Side, StrategyRole, TimeInForce
@@ -205,9 +208,15 @@ class OrderEngine:
             log.info("order placed by the venue recorded", extra={"order_id": order.order_id, "client_order_id": cid})
             return await self.venue.placed_by_venue(order)
 
-    async def _detached(self, cid: str, work: Awaitable[T]) -> T:
-        """Runs `work` as its own task; the caller's cancellation stops the waiting, not the work."""
-        flow = asyncio.ensure_future(work)
+    async def _detached(self, cid: str, work: Coroutine[Any, Any, T]) -> T:
+        """Runs `work` as its own task; the caller's cancellation stops the waiting, not the work.
+
+        Started at once (services/common/eager.py): work that never waits (an in-memory store
+        written at once, the in-process backtest) finishes without a task or a turn of the loop."""
+        flow = start_eagerly(work)
+        if flow.done():
+            self._forget_flow(cid, flow)  # what the done callback would do, with no one else in between
+            return flow.result()
         self._flows[cid] = flow
         flow.add_done_callback(lambda done: self._forget_flow(cid, done))
         return await asyncio.shield(flow)
@@ -418,6 +427,8 @@ def _submit_parent(intent: Intent):
     A caller that sent no trace metadata (grpcurl, a backtest) still joins the decision
     through the trace context carried in the intent.
     """
+    if not intent.traceparent:
+        return None  # context_from would give the current context: the same parent
     parent = context_from(common_pb2.TraceContext(traceparent=intent.traceparent, tracestate=intent.tracestate))
     current = trace.get_current_span().get_span_context()
     wanted = trace.get_current_span(parent).get_span_context()

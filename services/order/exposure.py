@@ -96,12 +96,13 @@ class LedgerExposure:
         ledger = self._ledger
         position = ledger.position(account, instrument, slug)
         figures = ledger.account_figures(account)
-        money = AccountRisk(currency=ledger.currency, equity=figures.equity, days=ledger.trading_days(account),
+        money = AccountRisk(currency=ledger.currency, equity=figures.equity,
+                            days=ledger.trading_days(account, equity=figures.equity),
                             unconverted=tuple(str(Unconverted(*u)) for u in ledger.unconverted(account)))
         return Exposure(strategy_position=position.quantity if position else ZERO,
                         instrument_position=ledger.net_quantities(account).get(instrument, ZERO),
                         drawdown_fraction=figures.drawdown_fraction,
-                        consecutive_losses=ledger.strategy_figures(account, slug).consecutive_losses,
+                        consecutive_losses=ledger.consecutive_losses(account, slug),
                         open_positions=ledger.open_position_count(account), account=money)
 
 

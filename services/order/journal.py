@@ -177,6 +177,8 @@ class Journal:
     # ---- the writer (one task; nothing here is interrupted by a caller) ----------------------
 
     async def _write(self, entries: Sequence[Entry]) -> list[object]:
+        if len(entries) == 1:  # one round (ImmediateCommit: always)
+            return await self._write_round(list(entries))
         results: list[object] = [None] * len(entries)
         for start, stop in _rounds(entries):
             round_results = await self._write_round(list(entries[start:stop]))
@@ -314,13 +316,14 @@ class Journal:
 class _Plan:
     """One batch with numbers and seqs assigned, and what to publish once it is stored."""
 
+    batch: JournalBatch  # set by build
+    marks_after: JournalMarks  # set by build
+
     def __init__(self) -> None:
-        self.batch = JournalBatch()
         self.results: list[object] = []
         self.stored_orders: list[OrderRecord] = []
         self.stored_fills: list[FillRecord] = []
         self.publications: list[tuple[str, int, object]] = []
-        self.marks_after = JournalMarks(0, 0, 0)
 
     @classmethod
     def build(cls, entries: Sequence[Entry], marks: JournalMarks) -> "_Plan":

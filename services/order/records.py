@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 
 import orjson
 from dataclasses import dataclass
@@ -35,7 +36,16 @@ class OrderRecord:
         return order_id_of(self.number)
 
     def with_changes(self, **changes) -> "OrderRecord":
-        return dataclasses.replace(self, **changes)
+        # dataclasses.replace, without its per-call look at the fields (an order changes a few times
+        # per fill): every field is an init field, so the copy is the same; an unknown name still
+        # fails in __init__.
+        values = dict(zip(_ORDER_FIELDS, _order_values(self)))
+        values.update(changes)
+        return OrderRecord(**values)
+
+
+_ORDER_FIELDS = tuple(f.name for f in dataclasses.fields(OrderRecord))  # all init fields, as replace copies
+_order_values = operator.attrgetter(*_ORDER_FIELDS)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -69,7 +79,9 @@ class FillRecord:
     broker_fill_id: str
 
     def with_seq(self, seq: int) -> "FillRecord":
-        return dataclasses.replace(self, seq=seq)
+        values = dict(zip(_FILL_FIELDS, _fill_values(self)))  # dataclasses.replace, as in with_changes
+        values["seq"] = seq
+        return FillRecord(**values)
 
     @property
     def fill_id(self) -> str:
@@ -78,6 +90,10 @@ class FillRecord:
     @property
     def signed_quantity(self) -> Decimal:
         return Side(self.side).signed(self.quantity)
+
+
+_FILL_FIELDS = tuple(f.name for f in dataclasses.fields(FillRecord))
+_fill_values = operator.attrgetter(*_FILL_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)

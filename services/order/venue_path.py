@@ -350,8 +350,10 @@ class VenuePath:
         return await self._journal.move(updated, trace_ref())
 
     async def _record_fill(self, order: OrderRecord, fill: BrokerFill) -> OrderRecord:
+        # No traceparent: context_from would give the current context, which None means as well.
         parent = context_from(common_pb2.TraceContext(traceparent=order.intent.traceparent,
-                                                      tracestate=order.intent.tracestate))
+                                                      tracestate=order.intent.tracestate)) \
+            if order.intent.traceparent else None
         with span_if_recorded(tracer, "order.fill", context=parent):
             filled = order.filled_quantity + fill.quantity
             previous = order.average_fill_price or Decimal(0)
@@ -376,8 +378,13 @@ class VenuePath:
 
 
 def trace_ref() -> TraceRef:
+    if trace.get_current_span().get_span_context() == trace.INVALID_SPAN_CONTEXT:
+        return NO_TRACE  # what the propagator would write: nothing (every entry of a backtest)
     tc = current_trace_context()
     return TraceRef(tc.traceparent, tc.tracestate)
+
+
+NO_TRACE = TraceRef()
 
 
 __all__ = ["VenuePath", "VenuePathSettings", "trace_ref"]

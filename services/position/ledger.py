@@ -285,6 +285,11 @@ class Ledger:
                                consecutive_losses=record.consecutive_losses, wins=record.wins,
                                losses=record.losses)
 
+    def consecutive_losses(self, account: str, slug: str) -> int:
+        """The strategy's losing round trips in a row: its figures' count, without their PnL sums."""
+        record = self._strategies.get((account, slug))
+        return record.consecutive_losses if record is not None else 0
+
     def strategy_records(self) -> list[StrategyRecord]:
         return list(self._strategies.values())
 
@@ -302,9 +307,12 @@ class Ledger:
         with localcontext(_LEDGER_CONTEXT):
             return self._figures(book)
 
-    def trading_days(self, account: str) -> tuple[DayFigures, ...]:
-        """The account's last days, oldest first, ending with the current one (empty before any event)."""
-        equity = self.account_figures(account).equity
+    def trading_days(self, account: str, *, equity: Decimal | None = None) -> tuple[DayFigures, ...]:
+        """The account's last days, oldest first, ending with the current one (empty before any event).
+
+        `equity`: the account's equity now, when the caller holds its figures already (not built twice)."""
+        if equity is None:
+            equity = self.account_figures(account).equity
         book = self._accounts.get(account)
         return (book.days if book else DayBook()).figures(self._trading_day, equity)
 

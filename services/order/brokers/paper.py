@@ -38,6 +38,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
+from services.common.eager import start_eagerly
 from services.common.vocabulary import Side
 from services.order.brokers.base import (BrokerAck, BrokerExecution, BrokerFill, BrokerOrder, BrokerPositionView,
                                          BrokerRejected, OutcomeUnknown)
@@ -176,7 +177,7 @@ class PaperBroker:
                 venue_order = VenueOrder(number=self._last_number, order=order, state="new",
                                          reference_time=self._reference_time(order),
                                          trail_stop=order.stop_price if order.order_type == "trailing_stop" else None)
-                write = asyncio.ensure_future(self._store.accept(venue_order))
+                write = start_eagerly(self._store.accept(venue_order))  # a memory book: done at once, no task
                 self._accepting[cid] = (venue_order, write)
         try:
             created = await asyncio.shield(write)
@@ -219,7 +220,7 @@ class PaperBroker:
             if self._working_by_cid.pop(client_order_id, None) is not None:
                 self._working = [o for o in self._working if o.order.client_order_id != client_order_id]
             # Out of matching under the lock; stored outside it, so many cancels share a commit.
-            write = asyncio.ensure_future(self._store.save(venue_order))
+            write = start_eagerly(self._store.save(venue_order))
         await asyncio.shield(write)
         return venue_order.ack()
 
@@ -279,7 +280,12 @@ class PaperBroker:
             self._working = still_working
             # Durable before announced: the book is stored (one group commit for the whole quote),
             # then the executions go out in the order they happened.
-            await asyncio.gather(*(self._store.save(vo, fill) for vo, fill, _ in changes))
+            writes = [start_eagerly(self._store.save(vo, fill)) for vo, fill, _ in changes]
+            if all(write.done() for write in writes):  # a memory book: stored already, no turn of the loop
+                for write in writes:
+                    write.result()  # the first failure, as gather would raise it
+            else:
+                await asyncio.gather(*writes)
             for _, _, execution in changes:
                 if execution is not None:
                     self._executions.put_nowait(execution)
