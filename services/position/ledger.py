@@ -51,9 +51,9 @@ never quantized here, only for display.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+import operator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from decimal import Decimal, localcontext
 
@@ -80,6 +80,12 @@ class _AccountBook:
     pending: dict[str, Decimal] = field(default_factory=dict)  # pending booked money per currency
     by_instrument: dict[str, list[Position]] = field(default_factory=dict)
     last_equity: Decimal | None = None
+    # The figures as last built, while nothing they are made of has changed (None: build them
+    # again). Each input (the record's money, unrealized, unconverted, pending) drops them when
+    # it changes, so a read between changes (an intent's exposure, the engine's sample after a
+    # mark) returns them instead of building the same figures twice.
+    figures: AccountFigures | None = None
+    balance: Decimal | None = None  # likewise: the balance while the record's money has not changed
 
     def add(self, position: Position) -> None:
         self.positions[(position.instrument, position.strategy)] = position
@@ -105,6 +111,7 @@ class Ledger:
         self._pending: dict[str, list[Booking]] = {}  # by currency, oldest first
         self._bookkeeping = Bookkeeping()
         self._touched: set[str] = set()  # accounts whose money a rollover or a conversion moved
+        self._converts: dict[str, str | None] = {}  # Converter.converts by instrument (a pure function of it)
 
     # ----------------------------------------------------------------- fills
 
@@ -131,8 +138,8 @@ class Ledger:
                     strategy.consecutive_losses += 1
             self._refresh_unrealized(book, fill.instrument)
             figures = self._update_figures(book)
-        return FillOutcome(position=copy.copy(position), strategy=copy.copy(strategy),
-                           account=copy.copy(book.record), realized_pnl=realized, round_trip=trip,
+        return FillOutcome(position=_copy_position(position), strategy=_copy_strategy(strategy),
+                           account=_copy_account(book.record), realized_pnl=realized, round_trip=trip,
                            figures=figures, booking=booking)
 
     # ----------------------------------------------------------------- financing
@@ -184,7 +191,9 @@ class Ledger:
         self._touched.clear()
         self._advance(mark.time)  # before the quote is taken: a rollover is charged at the quotes before it
         self._marks[mark.instrument] = mark
-        converts = self._converter.converts(mark.instrument)
+        converts = self._converts.get(mark.instrument, _UNKNOWN)
+        if converts is _UNKNOWN:
+            converts = self._converts[mark.instrument] = self._converter.converts(mark.instrument)
         changed: list[AccountFigures] = []
         with localcontext(_LEDGER_CONTEXT):
             if converts is not None and converts in self._pending:
@@ -295,7 +304,7 @@ class Ledger:
 
     def account_record(self, account: str) -> AccountRecord:
         book = self._accounts.get(account)
-        return copy.copy(book.record) if book else AccountRecord(account)
+        return _copy_account(book.record) if book else AccountRecord(account)
 
     def account_figures(self, account: str) -> AccountFigures:
         """Current figures; an account with no fills yet stands at the starting cash."""
@@ -304,8 +313,11 @@ class Ledger:
             cash = self.starting_cash
             return AccountFigures(account=account, balance=cash, unrealized_pnl=ZERO, equity=cash,
                                   peak_equity=cash, drawdown=ZERO, drawdown_fraction=ZERO, max_drawdown=ZERO)
-        with localcontext(_LEDGER_CONTEXT):
-            return self._figures(book)
+        figures = book.figures
+        if figures is None:
+            with localcontext(_LEDGER_CONTEXT):
+                figures = book.figures = self._figures(book)
+        return figures
 
     def trading_days(self, account: str, *, equity: Decimal | None = None) -> tuple[DayFigures, ...]:
         """The account's last days, oldest first, ending with the current one (empty before any event).
@@ -350,11 +362,11 @@ class Ledger:
         if self._accounts or self._strategies:
             raise RuntimeError("restore needs an empty ledger")
         for record in accounts:
-            self._accounts[record.account] = _AccountBook(record=copy.copy(record))
+            self._accounts[record.account] = _AccountBook(record=_copy_account(record))
         for position in positions:
-            self._book(position.account).add(copy.copy(position))
+            self._book(position.account).add(_copy_position(position))
         for record in strategies:
-            self._strategies[(record.account, record.slug)] = copy.copy(record)
+            self._strategies[(record.account, record.slug)] = _copy_strategy(record)
         for mark in marks:
             self._marks[mark.instrument] = mark
         by_account: dict[str, list[DayFigures]] = {}
@@ -370,6 +382,7 @@ class Ledger:
             for book in self._accounts.values():
                 for instrument in book.by_instrument:
                     self._refresh_unrealized(book, instrument)
+                book.figures = None
                 book.last_equity = self._figures(book).equity
 
     # ----------------------------------------------------------------- internals
@@ -417,6 +430,7 @@ class Ledger:
     def _hold(self, book: _AccountBook, booking: Booking) -> None:
         self._pending.setdefault(booking.currency, []).append(replace(booking, pending=True))
         book.pending[booking.currency] = book.pending.get(booking.currency, ZERO) + booking.net
+        book.figures = None
 
     def _convert_pending(self, currency: str) -> None:
         """The first quote for `currency`: every held booking converts at it, oldest first."""
@@ -424,6 +438,7 @@ class Ledger:
         for held in self._pending.pop(currency, ()):
             book = self._book(held.account)
             book.pending[currency] -= held.net
+            book.figures = None
             if book.pending[currency] == 0:
                 del book.pending[currency]
             booking = replace(held, pending=False, rate=rate, pnl_account=rate.convert(held.pnl),
@@ -441,6 +456,7 @@ class Ledger:
 
     def _credit(self, book: _AccountBook, booking: Booking) -> None:
         position = book.positions[(booking.instrument, booking.strategy)]
+        book.figures = book.balance = None
         if booking.kind == "financing":
             position.financing += booking.pnl_account
             book.record.financing += booking.pnl_account
@@ -459,9 +475,14 @@ class Ledger:
         return any(p.quantity != 0 for p in book.by_instrument.get(instrument, ()))
 
     def _figures(self, book: _AccountBook) -> AccountFigures:
+        """Caller holds the ledger context."""
         record = book.record
-        balance = self.starting_cash + record.realized_pnl - record.commission + record.financing
-        unrealized = sum(book.unrealized.values(), ZERO)
+        balance = book.balance
+        if balance is None:
+            balance = book.balance = self.starting_cash + record.realized_pnl - record.commission + record.financing
+        unrealized = ZERO
+        for amount in book.unrealized.values():  # as sum(values, ZERO) adds, without its generator
+            unrealized = unrealized + amount
         equity = balance + unrealized
         peak = max(record.peak_equity if record.peak_equity is not None else self.starting_cash, equity)
         drawdown = peak - equity
@@ -470,7 +491,8 @@ class Ledger:
                               peak_equity=peak, drawdown=drawdown, drawdown_fraction=fraction,
                               max_drawdown=max(record.max_drawdown, drawdown), realized_pnl=record.realized_pnl,
                               commission=record.commission, financing=record.financing,
-                              unconverted=self._unconverted(book))
+                              unconverted=self._unconverted(book) if book.pending or book.unconverted_unrealized
+                              else ())
 
     @staticmethod
     def _unconverted(book: _AccountBook) -> tuple[tuple[str, Decimal], ...]:
@@ -483,8 +505,17 @@ class Ledger:
         return tuple(sorted((c, a) for c, a in totals.items() if a != 0))
 
     def _refresh_unrealized(self, book: _AccountBook, instrument: str) -> None:
+        """Caller holds the ledger context."""
+        book.figures = None
         mark = self._marks.get(instrument)
         positions = book.by_instrument.get(instrument, ())
+        if quote_currency(instrument) == self.currency:  # SAME_CURRENCY: its convert is the amount itself
+            book.unconverted_unrealized.pop(instrument, None)
+            unrealized = ZERO
+            for position in positions:  # as sum(..., ZERO) adds, without its generator
+                unrealized = unrealized + position._unrealized(mark)
+            book.unrealized[instrument] = unrealized
+            return
         rate = self._rate(instrument)
         if rate is None:
             book.unrealized[instrument] = ZERO
@@ -496,14 +527,31 @@ class Ledger:
         book.unrealized[instrument] = sum((rate.convert(p._unrealized(mark)) for p in positions), ZERO)
 
     def _update_figures(self, book: _AccountBook) -> AccountFigures:
-        with localcontext(_LEDGER_CONTEXT):
-            figures = self._figures(book)
+        """Caller holds the ledger context (every caller is inside it: not entered twice)."""
+        figures = book.figures = self._figures(book)
         book.record.peak_equity = figures.peak_equity
         book.record.max_drawdown = figures.max_drawdown
         if self._trading_day is not None:
             book.days.equity(self._trading_day, figures.equity, self._equity_before(book))
         book.last_equity = figures.equity
         return figures
+
+
+def _copier(cls: type) -> Callable:
+    """A shallow copy of a record, as copy.copy makes it, without copy's reduce protocol: the class
+    built again from every field's value (exact: each field is an __init__ argument, none is
+    derived in __post_init__)."""
+    names = [f.name for f in fields(cls)]
+    if not all(f.init for f in fields(cls)) or hasattr(cls, "__post_init__") or set(names) != set(cls.__slots__):
+        raise TypeError(f"{cls.__name__} cannot be copied field by field")
+    values = operator.attrgetter(*names)
+    return lambda record: cls(*values(record))
+
+
+_copy_position = _copier(Position)
+_copy_strategy = _copier(StrategyRecord)
+_copy_account = _copier(AccountRecord)
+_UNKNOWN = object()
 
 
 def _apply_to_position(position: Position, fill: LedgerFill) -> tuple[Decimal, RoundTrip | None]:
