@@ -9,8 +9,10 @@ import asyncpg
 import grpc
 import pytest
 
+from quantmesh.common.v1 import common_pb2
 from quantmesh.order.v1 import order_pb2
 from tests.integration.order.conftest import OrderPlane, far_limit, intent, order_stub, venue_orders
+from tests.support.otlp import OtlpReceiver
 
 S = order_pb2
 
@@ -99,13 +101,12 @@ async def test_a_message_that_does_not_decode_ends_the_stream_with_invalid_argum
     async with grpc.aio.insecure_channel(order_plane.address) as channel:
         raw = channel.stream_stream("/quantmesh.order.v1.Order/SubmitStream",
                                     request_serializer=lambda b: b, response_deserializer=S.SubmitStreamResponse.FromString)
-        call = raw(iter([good, b"\x0a\xff\xff\xff"]))
-        with pytest.raises(grpc.aio.AioRpcError) as refused:
-            async for _ in call:
-                pass
-    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "not a valid protobuf message" in refused.value.details()
-    assert "SubmitStream" in refused.value.details()
+        call = raw()
+        await call.write(good)
+        await call.write(b"\x0a\xff\xff\xff")  # the last write: the plane ends the call once it reads it
+        code, details = await call.code(), await call.details()
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a valid protobuf message" in details and "SubmitStream" in details
 
 
 async def test_the_stream_needs_the_strategy_or_operator_role(order_plane):
@@ -116,19 +117,47 @@ async def test_the_stream_needs_the_strategy_or_operator_role(order_plane):
         async with grpc.aio.insecure_channel(order_plane.address) as channel:
             stub = order_stub(channel)
 
-            async def answers(metadata=None):
-                call = stub.SubmitStream(iter([S.SubmitStreamRequest(intent=far_limit("sa-1"))]), metadata=metadata)
-                return [reply async for reply in call]
+            async def refused(metadata=None) -> tuple[grpc.StatusCode, str]:
+                # Nothing written: the refusal comes as the call starts (a write racing it would fail
+                # on the client's side, before the server's status is read).
+                call = stub.SubmitStream(metadata=metadata)
+                return await call.code(), await call.details()
 
-            with pytest.raises(grpc.aio.AioRpcError) as anonymous:
-                await answers()
-            assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
-            with pytest.raises(grpc.aio.AioRpcError) as service:
-                await answers((("authorization", "Bearer sv-token"),))
-            assert service.value.code() == grpc.StatusCode.PERMISSION_DENIED
-            assert "needs the operator or strategy role; feeder has the service role" in service.value.details()
-            (ok,) = await answers((("authorization", "Bearer st-token"),))
+            anonymous = await refused()
+            assert anonymous[0] == grpc.StatusCode.UNAUTHENTICATED
+            service = await refused((("authorization", "Bearer sv-token"),))
+            assert service[0] == grpc.StatusCode.PERMISSION_DENIED
+            assert "needs the operator or strategy role; feeder has the service role" in service[1]
+            call = stub.SubmitStream(metadata=(("authorization", "Bearer st-token"),))
+            await call.write(S.SubmitStreamRequest(intent=far_limit("sa-1")))
+            await call.done_writing()
+            (ok,) = [reply async for reply in call]
             assert (ok.client_order_id, ok.result.status) == ("sa-1", "OK")
     finally:
         await asyncio.to_thread(order_plane.stop)
         await asyncio.to_thread(order_plane.start)
+
+
+async def test_with_tracing_each_intent_joins_the_trace_it_carries(order_plane):
+    """The OpenTelemetry server interceptor wraps the bidi call too; each intent's order.submit span
+    continues the decision named by the intent's traceparent, not the stream's own span."""
+    decisions = [f"{n:032x}" for n in (0xA1, 0xB2)]
+    with OtlpReceiver() as receiver:
+        await asyncio.to_thread(order_plane.stop)
+        await asyncio.to_thread(order_plane.start, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+                                OTEL_BSP_SCHEDULE_DELAY="100")
+        try:
+            async with grpc.aio.insecure_channel(order_plane.address) as channel:
+                requests = [S.SubmitStreamRequest(intent=far_limit(f"sx-{n}", trace_context=common_pb2.TraceContext(
+                    traceparent=f"00-{trace}-{n + 1:016x}-01"))) for n, trace in enumerate(decisions)]
+                answers = [reply async for reply in order_stub(channel).SubmitStream(iter(requests))]
+        finally:
+            await asyncio.to_thread(order_plane.stop)  # SIGTERM flushes the plane's last spans
+            await asyncio.to_thread(order_plane.start)
+        spans = receiver.spans()
+    assert sorted(a.client_order_id for a in answers) == ["sx-0", "sx-1"]
+    assert all(a.result.status == "OK" for a in answers)
+    submits = {s.trace_id: s for s in spans if s.name == "order.submit"}
+    assert set(decisions) <= set(submits)
+    assert [submits[t].parent_id for t in decisions] == [f"{n + 1:016x}" for n in range(2)]
+    assert any(s.name == "/quantmesh.order.v1.Order/SubmitStream" for s in spans)
