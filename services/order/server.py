@@ -126,9 +126,10 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
     async def SubmitStream(self, request_iterator, context):
         """Reads intents while earlier ones are worked on; answers each as it is decided.
 
-        The reader stops reading while MAX_STREAM_IN_FLIGHT intents wait for answers. Each
-        intent runs as the engine's own detached flow, so a caller that goes away stops
-        the answers, not the work."""
+        The reader stops reading while MAX_STREAM_IN_FLIGHT intents are read and not yet
+        answered on the wire, so a caller that stops reading its answers stops being read (the
+        plane's memory stays bounded). Each intent runs as the engine's own detached flow, so a
+        caller that goes away stops the answers, not the work."""
         who = current_identity()
         answers: asyncio.Queue = asyncio.Queue()
         window = asyncio.Semaphore(MAX_STREAM_IN_FLIGHT)
@@ -144,8 +145,6 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
                               extra={"error_id": error_id, "client_order_id": cid})
                 result = order_pb2.SubmitResult(status="INTERNAL",
                                                 message=f"internal error {error_id}; the plane's log has the details")
-            finally:
-                window.release()
             answers.put_nowait(order_pb2.SubmitStreamResponse(client_order_id=cid, result=result))
 
         async def read() -> None:
@@ -160,7 +159,6 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
                         intent = validate_intent(request.intent, instruments=self._instruments,
                                                  default_account=self._account)
                     except InvalidArgument as exc:
-                        window.release()
                         answers.put_nowait(order_pb2.SubmitStreamResponse(client_order_id=cid, result=(
                             order_pb2.SubmitResult(status="INVALID_ARGUMENT", message=exc.message))))
                         continue
@@ -182,6 +180,7 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
                 if isinstance(item, BaseException):
                     raise item
                 yield item
+                window.release()  # answered on the wire: room for one more intent
         finally:
             # The caller went away or the stream failed: stop reading. Intents already read keep
             # running (their answers go nowhere); their orders are stored all the same.

@@ -132,8 +132,9 @@ class OrderServicer:
         sent exactly as by Submit (idempotent on its own client_order_id) and answered as
         soon as it is decided, in the order answers are ready, not the order sent: match
         them by client_order_id. An invalid or refused intent gets its answer and the
-        stream goes on. Up to 256 intents of one call are worked on at a time; reading
-        the next waits for an answer. Closing or cancelling the call stops the answers,
+        stream goes on. Up to 256 intents of one call are read and not yet answered at a
+        time: a caller that stops reading its answers stops being read. Closing or
+        cancelling the call stops the answers,
         never the work: an intent the plane has read is decided and stored, and a Submit
         of its client_order_id returns that order. A message that is not a SubmitStreamRequest
         ends the call with INVALID_ARGUMENT. For a strategy or gateway sending many
