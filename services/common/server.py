@@ -97,13 +97,18 @@ async def _refuse_undecodable(request, context, method: str) -> None:
                             f"({request.reason}); send the message the contract names")
 
 
-async def _abort_internal(context, method: str) -> None:
-    """An unexpected exception: the caller gets an id to quote, the plane's log gets the traceback.
+def internal_error(method: str, **extra) -> str:
+    """Logs the exception being handled under a new error id; the sentence a caller gets instead.
 
     Never the exception's text: it can carry SQL, paths or another caller's values."""
     error_id = secrets.token_hex(6)
-    log.exception("internal error %s in %s", error_id, method, extra={"error_id": error_id, "method": method})
-    await context.abort(grpc.StatusCode.INTERNAL, f"internal error {error_id}; the plane's log has the details")
+    log.exception("internal error %s in %s", error_id, method, extra={"error_id": error_id, "method": method, **extra})
+    return f"internal error {error_id}; the plane's log has the details"
+
+
+async def _abort_internal(context, method: str) -> None:
+    """An unexpected exception: the caller gets an id to quote, the plane's log gets the traceback."""
+    await context.abort(grpc.StatusCode.INTERNAL, internal_error(method))
 
 
 class _OpenStreams:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import secrets
 
 from quantmesh.common.v1 import common_pb2
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
 from services.common import validation
 from services.common.auth import Role, current_identity
+from services.common.eager import start_eagerly
 from services.common.errors import FailedPrecondition, InvalidArgument, PlaneError
+from services.common.server import internal_error
 from services.common.wire import ORDER_STATE_TO_PROTO, SIDE_TO_PROTO, decimal_text
 from services.common.timeutil import to_timestamp
 from services.order.engine import OrderEngine, refusal_sentence
@@ -59,7 +59,6 @@ MAX_BATCH = 1_000
 MAX_STREAM_IN_FLIGHT = 256
 MAX_ECHOED_ID = 128
 _END = object()
-log = logging.getLogger(__name__)
 
 
 def _who() -> dict[str, str]:
@@ -94,9 +93,7 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
         self._broker_positions = broker_positions  # async (account) -> list[BrokerPositionView]
 
     async def Submit(self, request, context):
-        if not request.HasField("intent"):
-            raise InvalidArgument("intent is missing; send SubmitRequest{intent: {...}}")
-        intent = validate_intent(request.intent, instruments=self._instruments, default_account=self._account)
+        intent = self._intent_of(request, "SubmitRequest")
         who = current_identity()
         order, duplicate = await self._engine.submit(intent, who.actor, role=who.role.value)
         if order.state == OrderState.REJECTED and order.reject_rule:
@@ -126,10 +123,11 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
     async def SubmitStream(self, request_iterator, context):
         """Reads intents while earlier ones are worked on; answers each as it is decided.
 
-        The reader stops reading while MAX_STREAM_IN_FLIGHT intents are read and not yet
-        answered on the wire, so a caller that stops reading its answers stops being read (the
-        plane's memory stays bounded). Each intent runs as the engine's own detached flow, so a
-        caller that goes away stops the answers, not the work."""
+        The reader reads the next intent only while fewer than MAX_STREAM_IN_FLIGHT are read and
+        not yet answered on the wire, so a caller that stops reading its answers stops being read
+        (the plane's memory stays bounded). Each intent it reads is handed to the engine at once,
+        as the engine's own detached flow, so a caller that goes away stops the answers, never
+        the work on an intent already read."""
         who = current_identity()
         answers: asyncio.Queue = asyncio.Queue()
         window = asyncio.Semaphore(MAX_STREAM_IN_FLIGHT)
@@ -140,33 +138,33 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
             except PlaneError as exc:
                 result = order_pb2.SubmitResult(status=exc.code.name, message=exc.message)
             except Exception:  # one intent's unexpected failure: its answer says so, the stream goes on
-                error_id = secrets.token_hex(6)
-                log.exception("internal error %s in SubmitStream", error_id,
-                              extra={"error_id": error_id, "client_order_id": cid})
-                result = order_pb2.SubmitResult(status="INTERNAL",
-                                                message=f"internal error {error_id}; the plane's log has the details")
+                result = order_pb2.SubmitResult(status="INTERNAL", message=internal_error(
+                    "/quantmesh.order.v1.Order/SubmitStream", client_order_id=cid))
             answers.put_nowait(order_pb2.SubmitStreamResponse(client_order_id=cid, result=result))
 
         async def read() -> None:
-            working: set[asyncio.Task] = set()
+            working: set[asyncio.Future] = set()
+            requests = request_iterator.__aiter__()
             try:
-                async for request in request_iterator:
-                    await window.acquire()
+                while True:
+                    await window.acquire()  # before reading: a message read is never left unsubmitted
+                    try:
+                        request = await anext(requests)
+                    except StopAsyncIteration:
+                        break
                     cid = request.intent.client_order_id[:MAX_ECHOED_ID]
                     try:
-                        if not request.HasField("intent"):
-                            raise InvalidArgument("intent is missing; send SubmitStreamRequest{intent: {...}}")
-                        intent = validate_intent(request.intent, instruments=self._instruments,
-                                                 default_account=self._account)
+                        intent = self._intent_of(request, "SubmitStreamRequest")
                     except InvalidArgument as exc:
                         answers.put_nowait(order_pb2.SubmitStreamResponse(client_order_id=cid, result=(
                             order_pb2.SubmitResult(status="INVALID_ARGUMENT", message=exc.message))))
                         continue
-                    task = asyncio.ensure_future(answer(cid, intent))
+                    # Started at once: the engine's flow exists before this reader can be cancelled.
+                    task = start_eagerly(answer(cid, intent))
                     working.add(task)
                     task.add_done_callback(working.discard)
                 if working:
-                    await asyncio.gather(*working)
+                    await asyncio.wait(working)  # a wait, not a gather: cancelling it leaves them running
                 answers.put_nowait(_END)
             except Exception as exc:  # a message that did not decode, or the call broke: the stream ends
                 answers.put_nowait(exc)
@@ -185,6 +183,12 @@ class OrderServicer(order_pb2_grpc.OrderServicer):
             # The caller went away or the stream failed: stop reading. Intents already read keep
             # running (their answers go nowhere); their orders are stored all the same.
             reader.cancel()
+
+    def _intent_of(self, request, message: str):
+        """The request's intent, validated (Submit and SubmitStream carry it the same way)."""
+        if not request.HasField("intent"):
+            raise InvalidArgument(f"intent is missing; send {message}{{intent: {{...}}}}")
+        return validate_intent(request.intent, instruments=self._instruments, default_account=self._account)
 
     async def CancelOpen(self, request, context):
         strategy, instrument, reason = self._operator_filters(request)
