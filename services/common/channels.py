@@ -20,11 +20,22 @@ from services.common.config import is_loopback
 #: GOAWAY "too_many_pings" and drop every stream on the connection.
 KEEPALIVE_TIME_MS = 10_000
 
-_KEEPALIVE = (
+#: How soon a channel dials a peer again after a failed connect, in milliseconds. gRPC's own
+#: defaults (1 s, growing 1.6x to 120 s) are for peers across the internet; a plane's peers are
+#: on the same network and a restarted one is back within a second or two. With the defaults,
+#: the order plane's exposure follower still got "connection refused" 1.7 s after the position
+#: plane was listening (the failed subchannel and its backoff outlive the closed channel), and
+#: every entry waited for that. A refused connect costs the peer nothing.
+RECONNECT_BACKOFF_MS = (100, 500)
+
+_OPTIONS = (
     ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[0]),
+    ("grpc.min_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[0]),
+    ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[1]),
 )
 
 
@@ -67,10 +78,10 @@ def open_channel(address: str, *, token: str | None = None, traced: bool = True)
         interceptors += [_BearerUnary(token), _BearerStream(token)]
     if tls is not None:
         server_name = getattr(address, "server_name", None)
-        options = _KEEPALIVE + ((("grpc.ssl_target_name_override", server_name),) if server_name else ())
+        options = _OPTIONS + ((("grpc.ssl_target_name_override", server_name),) if server_name else ())
         return grpc.aio.secure_channel(str(address), tls.channel_credentials(), interceptors=interceptors or None,
                                        options=options)
-    return grpc.aio.insecure_channel(str(address), interceptors=interceptors or None, options=_KEEPALIVE)
+    return grpc.aio.insecure_channel(str(address), interceptors=interceptors or None, options=_OPTIONS)
 
 
 def _no_lookup(host: str) -> list[str]:

@@ -30,7 +30,7 @@ from typing import Mapping
 import grpc
 from quantmesh.position.v1 import position_pb2, position_pb2_grpc
 from services.common.channels import open_channel
-from services.common.reconnect import follow_forever
+from services.common.reconnect import PEER_BACKOFF, follow_forever
 from services.common.tradingday import DayFigures, TradingDay
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class ExposureFollower:
 
     def __init__(self, address: str, *, token: str | None = None, account: str = "",
                  strategies: Iterable[str] = (), instruments: Iterable[str] = (), staleness_seconds: float = 3.0,
-                 monotonic: Callable[[], float] = time.monotonic, max_backoff: float = 2.0) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, max_backoff: float = PEER_BACKOFF) -> None:
         self.address = address
         self._token = token
         self._request = position_pb2.WatchExposureRequest(account=account, strategy_slugs=list(strategies),

@@ -37,7 +37,7 @@ import grpc
 from quantmesh.control.v1 import control_pb2, control_pb2_grpc
 from services.common.channels import open_channel
 from services.common.clock import Clock
-from services.common.reconnect import follow_forever
+from services.common.reconnect import PEER_BACKOFF, follow_forever
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ class FlagsFollower:
     """Follows Control.WatchFlags and answers guard questions from the latest snapshot."""
 
     def __init__(self, address: str, *, token: str | None = None, staleness_seconds: float = 5.0,
-                 clock: Clock | None = None, max_backoff_seconds: float = 2.0, guard: str = "") -> None:
+                 clock: Clock | None = None, max_backoff_seconds: float = PEER_BACKOFF, guard: str = "") -> None:
         if not staleness_seconds > 0:
             raise ValueError(f"staleness_seconds must be positive, not {staleness_seconds}")
         self._address = address

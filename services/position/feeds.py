@@ -1,10 +1,11 @@
 """The position plane's clients of its neighbours: fills from order, marks from market data,
 and the broker's positions (through order) for reconciliation.
 
-Both followers reconnect forever with tenacity's exponential backoff. The fill
-follower always resumes after the last seq the engine applied (0 on a fresh
-database: from the first fill), so a reconnect or a restart neither skips nor
-double-counts a fill.
+Both followers reconnect forever through services/common/reconnect.py, as every follower
+of the mesh does: a stream that delivered and then broke is asked again at once, a peer
+that stays down at most every half second. The fill follower always resumes after the
+last seq the engine applied (0 on a fresh database: from the first fill), so a reconnect
+or a restart neither skips nor double-counts a fill.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from decimal import Decimal, InvalidOperation
 
 import grpc
 from opentelemetry import trace
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from quantmesh.market_data.v1 import market_data_pb2, market_data_pb2_grpc
 from quantmesh.order.v1 import order_pb2, order_pb2_grpc
 from services.common.channels import open_channel
+from services.common.reconnect import follow_forever
 from services.common.wire import SIDE_FROM_PROTO
 from services.common.telemetry import context_from
 from services.common.timeutil import from_timestamp
@@ -58,20 +59,6 @@ def mark_from_proto(tick: market_data_pb2.Tick) -> Mark | None:
     return Mark(instrument=tick.instrument, bid=bid, ask=ask, time=from_timestamp(tick.time))
 
 
-def _backoff(name: str) -> AsyncRetrying:
-    def before_sleep(state) -> None:
-        log.warning(f"{name} lost; reconnecting", extra={
-            "attempt": state.attempt_number, "error": repr(state.outcome.exception()),
-            "wait_seconds": round(state.next_action.sleep, 2)})
-
-    return AsyncRetrying(wait=wait_exponential(multiplier=0.1, max=5.0), before_sleep=before_sleep,
-                         retry=retry_if_exception_type(Exception), reraise=True)
-
-
-class _StreamEnded(Exception):
-    pass
-
-
 class FillFollower:
     """Follows Order.WatchFills and applies every fill to the engine, exactly once."""
 
@@ -83,22 +70,28 @@ class FillFollower:
         self.subscriptions = 0
 
     async def run(self) -> None:
-        async for attempt in _backoff("fill stream from the order plane"):
-            with attempt:
-                await self._follow_once()
+        await follow_forever(self._follow_once, what="fill stream from the order plane", address=self._address,
+                             log=log)
 
-    async def _follow_once(self) -> None:
+    async def _follow_once(self) -> bool:
+        """One WatchFills call; True when it applied at least one fill before it ended."""
+        delivered = False
         async with self._channel_factory(self._address) as channel:
             stub = order_pb2_grpc.OrderStub(channel)
             after = self._engine.last_fill_seq
             self.subscriptions += 1
             log.info("following fills", extra={"address": self._address, "resume_after_seq": after})
-            async for event in stub.WatchFills(order_pb2.WatchFillsRequest(resume_after_seq=after)):
-                with tracer.start_as_current_span("position.apply_fill", context=context_from(event.trace_context),
-                                                  attributes={"fill.seq": event.seq, "fill.id": event.fill.fill_id}):
-                    fill = fill_from_proto(event.fill)
-                    await self._engine.apply_fill(event.seq, fill)
-        raise _StreamEnded("the order plane ended the fill stream")
+            try:
+                async for event in stub.WatchFills(order_pb2.WatchFillsRequest(resume_after_seq=after)):
+                    with tracer.start_as_current_span("position.apply_fill", context=context_from(event.trace_context),
+                                                      attributes={"fill.seq": event.seq, "fill.id": event.fill.fill_id}):
+                        fill = fill_from_proto(event.fill)
+                        await self._engine.apply_fill(event.seq, fill)
+                    delivered = True
+            except grpc.RpcError:
+                if not delivered:
+                    raise
+        return delivered
 
 
 class MarkFollower:
@@ -110,18 +103,23 @@ class MarkFollower:
         self._token = token
 
     async def run(self) -> None:
-        async for attempt in _backoff("tick stream from market data"):
-            with attempt:
-                await self._follow_once()
+        await follow_forever(self._follow_once, what="tick stream from market data", address=self._address, log=log)
 
-    async def _follow_once(self) -> None:
+    async def _follow_once(self) -> bool:
+        """One StreamTicks call; True when it delivered at least one tick before it ended."""
+        delivered = False
         async with open_channel(self._address, token=self._token, traced=False) as channel:
             stub = market_data_pb2_grpc.MarketDataStub(channel)
-            async for event in stub.StreamTicks(market_data_pb2.StreamTicksRequest()):
-                mark = mark_from_proto(event.tick)
-                if mark is not None:
-                    await self._engine.apply_mark(mark)
-        raise _StreamEnded("market data ended the tick stream")
+            try:
+                async for event in stub.StreamTicks(market_data_pb2.StreamTicksRequest()):
+                    delivered = True
+                    mark = mark_from_proto(event.tick)
+                    if mark is not None:
+                        await self._engine.apply_mark(mark)
+            except grpc.RpcError:
+                if not delivered:
+                    raise
+        return delivered
 
 
 def financing_from_proto(charge: order_pb2.FinancingCharge) -> FinancingCharge:
