@@ -43,8 +43,8 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from services.backtest.data import CachedWindow
@@ -69,6 +69,7 @@ from services.position.currency import quote_currency
 from services.position.financing import NO_RATES, FinancingRates
 from services.position.ledger import AccountFigures, Ledger, LedgerFill, Mark
 from services.strategies.adapters import SubmitOutcome
+from services.strategies.book import CandleBook
 from services.strategies.desk import Decision, IntentDraft, intent_message
 from services.strategies.params import params_as_text
 from services.strategies.sdk import Bar, Ohlc, OpenPosition, Strategy, StrategyHarness
@@ -77,7 +78,6 @@ from services.strategies.tuning import Tuning
 from services.strategies.worker import StrategyWorker
 
 log = logging.getLogger(__name__)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: An intent the order plane refused or that ended without working (the desk may try again).
 NOT_WORKING = frozenset({OrderState.REJECTED, OrderState.CANCELED, OrderState.EXPIRED})
 _WORKING = frozenset(OPEN) | frozenset(IN_FLIGHT)
@@ -152,39 +152,27 @@ def to_bar(candle) -> Bar:
                volume=candle.volume, closed_time=candle.closed_time)
 
 
-class _Span:
-    def set_attribute(self, key, value) -> None:
-        pass
-
-    def __enter__(self) -> "_Span":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-
-class Untraced:
-    """A tracer that records nothing: a backtest has no collector, and OpenTelemetry's no-op
-    spans still cost a tenth of a decision."""
-
-    def start_as_current_span(self, name, context=None) -> _Span:
-        return _Span()
-
-
 class LedgerPositions:
     """The worker's positions port over the position ledger (live: the WatchExposure stream)."""
 
     def __init__(self, ledger: Ledger, account: str) -> None:
         self._ledger = ledger
         self._account = account
+        self._last: OpenPosition | None = None
 
     async def open_positions(self, slug: str, instrument: str) -> list[OpenPosition]:
         # One (instrument, strategy) position at most: read by its key, not by filtering them all.
         p = self._ledger.position(self._account, instrument, slug)
         if p is None or p.quantity == 0:
             return []
-        return [OpenPosition(instrument=p.instrument, quantity=p.quantity, average_price=p.average_price,
-                             opened_time=p.opened_time)]
+        # A fill gives the position new values and a mark none: while the very same ones stand, the
+        # last record (immutable) is the answer again, not a new one per decision.
+        last = self._last
+        if last is None or last.quantity is not p.quantity or last.average_price is not p.average_price \
+                or last.opened_time is not p.opened_time or last.instrument != p.instrument:
+            last = self._last = OpenPosition(instrument=p.instrument, quantity=p.quantity,
+                                             average_price=p.average_price, opened_time=p.opened_time)
+        return [last]
 
     async def net_position(self, slug: str, instrument: str) -> Decimal:
         p = self._ledger.position(self._account, instrument, slug)
@@ -199,13 +187,13 @@ class EngineOrders:
 
     async def submit(self, draft: IntentDraft, trace) -> SubmitOutcome:
         bt = self._backtest
+        await bt.quote_to_venue()
+        message = intent_message(draft, account=bt.settings.account, trace=trace)
         if bt.settings.fill_at == "current":
             # Fill at the quote the decision saw (backtesting.py's next-bar open), so the
             # live rule "only at a later quote" is lifted for this comparison setting.
-            draft = replace(draft, decision_time=None)
-        await bt.quote_to_venue()
-        intent = validate_intent(intent_message(draft, account=bt.settings.account, trace=trace),
-                                 instruments=(bt.instrument,), default_account=bt.settings.account)
+            message.ClearField("decision_time")
+        intent = validate_intent(message, instruments=(bt.instrument,), default_account=bt.settings.account)
         order, duplicate = await bt.orders.submit(intent, actor="backtest")
         if order.state in NOT_WORKING:
             bt.result.rejected.append((draft.client_order_id, f"{order.reject_rule}: {order.reason}"))
@@ -243,17 +231,22 @@ class InProcessBacktest:
         specs = strategy.factor_specs()
         self.factors = FactorEngine(parse_factors(specs)) if specs else None
         instances = {"exit": strategy, "entry": make_strategy() if make_strategy else strategy}
-        self.workers = [self._worker(role, instances[role]) for role in ("exit", "entry")]
+        # One candle book for both workers when they hold the same history: fed the same candles, two
+        # books would hold the same, and each candle is added and each decision's view built once.
+        entry = instances["entry"]
+        shared = entry.params.instrument == self.instrument and entry.history_bars() == strategy.history_bars()
+        book = CandleBook(self.instrument, strategy.history_bars()) if shared else None
+        self.workers = [self._worker(role, instances[role], book) for role in ("exit", "entry")]
         self.aggregator = CandleAggregator([Timeframe[tf] for tf in self.workers[0].book.timeframes])
 
-    def _worker(self, role: str, strategy: Strategy) -> StrategyWorker:
+    def _worker(self, role: str, strategy: Strategy, book: CandleBook | None) -> StrategyWorker:
         harness = StrategyHarness(strategy, logging.getLogger(f"strategy.{strategy.slug}.{role}"))
         status = WorkerStatus(slug=strategy.slug, role=role, started=datetime.now(timezone.utc),
                               params=params_as_text(strategy.params), state="RUNNING")
         return StrategyWorker(harness=harness, role=role, market=None,
                               positions=LedgerPositions(self.ledger, self.settings.account), orders=EngineOrders(self),
-                              flags=_AllowAll(), status=status, on_decision=self._note, tracer=Untraced(),
-                              tuning=Tuning(strategy, self.policy) if self.policy is not None else None)
+                              flags=_AllowAll(), status=status, on_decision=self._note, tracer=None,
+                              tuning=Tuning(strategy, self.policy) if self.policy is not None else None, book=book)
 
     def _note(self, decision: Decision) -> None:
         if decision.action != "hold":
@@ -293,11 +286,8 @@ class InProcessBacktest:
         sample and decisions, `on_tick`); a tick that only extends a candle goes to the aggregator
         as its parts, the floats it would have taken of the FeedTick's Decimals."""
         columns = await window.columns()
-        instrument, aggregator, price_float, volume_of = (columns.instrument, self.aggregator, columns.price_float,
-                                                          columns.volume_of)
-        epoch, span = _EPOCH, timedelta  # timedelta(0, 0, t): positional microseconds build faster than by keyword
-        for t, b, a, v, s in columns.rows(window.start, window.end):
-            time = epoch + span(0, 0, t)
+        instrument, aggregator = columns.instrument, self.aggregator
+        for time, seconds, bid, ask, volume, b, a, v, s in columns.quotes(window.start, window.end):
             tick = None
             if self.clock is None:
                 tick = columns.tick(time, b, a, v, s)
@@ -307,7 +297,7 @@ class InProcessBacktest:
             if self.working:
                 self._tick = tick = tick or columns.tick(time, b, a, v, s)
                 await self.quote_to_venue()
-            closed = aggregator.on_quote(instrument, time, price_float(b), price_float(a), volume_of(v))
+            closed = aggregator.on_quote(instrument, time, bid, ask, volume, seconds)
             if closed:
                 self._tick = tick = tick or columns.tick(time, b, a, v, s)
                 await self._on_candles(closed, tick)
@@ -339,7 +329,8 @@ class InProcessBacktest:
                 await worker.on_candle(bar)
                 if values is not None:
                     await worker.on_factors(bar.timeframe, bar.start, values)
-                await worker.settle()  # every event of this candle is in: no factors still to come
+                if worker.waiting:  # every event of this candle is in: no factors still to come
+                    await worker.settle()
             if decides and self.settings.fill_at == "current" and self.working:
                 self._quoted = None
                 await self.quote_to_venue()

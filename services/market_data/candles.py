@@ -140,9 +140,11 @@ class CandleAggregator:
     def on_tick(self, tick: FeedTick) -> list[Candle]:
         return self.on_quote(tick.instrument, tick.time, float(tick.bid), float(tick.ask), tick.volume)
 
-    def on_quote(self, instrument: str, time: datetime, bid: float, ask: float, volume: Decimal) -> list[Candle]:
+    def on_quote(self, instrument: str, time: datetime, bid: float, ask: float, volume: Decimal,
+                 seconds: float | None = None) -> list[Candle]:
         """`on_tick` of a tick given by its parts, prices as the floats candles take (a backtest
-        reading cached columns builds no FeedTick for a tick that only extends a candle)."""
+        reading cached columns builds no FeedTick for a tick that only extends a candle); `seconds`
+        is `time.timestamp()` when the caller has it already."""
         last = self._last_time.get(instrument)
         if last is not None and time < last:  # is_late, inline: this runs on every tick
             self.late_ticks[instrument] = self.late_ticks.get(instrument, 0) + 1
@@ -151,7 +153,7 @@ class CandleAggregator:
         buckets = self._open.get(instrument)
         if buckets is None:
             buckets = self._open[instrument] = [None] * len(self.timeframes)
-        ts = time.timestamp()
+        ts = time.timestamp() if seconds is None else seconds
         mid = (bid + ask) / 2
         closed: list[Candle] = []
         for i, width in enumerate(self._widths):

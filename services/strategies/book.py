@@ -87,6 +87,10 @@ class CandleBook:
 
     A candle whose start is not after the last one kept is ignored: a resumed stream
     may repeat the tail of the warm-up history, and a decision must never see a candle twice.
+
+    Two workers fed the same candles may share one book (the in-process backtest's EXIT and
+    ENTRY): the second one's `add_bar` of the very candle the book holds last is taken without
+    adding it again, and both decisions on it get the same view.
     """
 
     def __init__(self, instrument: str, depth: Mapping[str, int]) -> None:
@@ -95,6 +99,7 @@ class CandleBook:
         self._columns = {tf: _Columns(max(1, n) + 1) for tf, n in depth.items()}
         self._factors: dict[str, dict[str, float]] = {tf: {} for tf in depth}
         self._factor_start: dict[str, datetime] = {}
+        self._view: MarketView | None = None  # the last view, while no candle or factor has come since
 
     @property
     def timeframes(self) -> tuple[str, ...]:
@@ -105,15 +110,18 @@ class CandleBook:
         if candles is None or bar.instrument != self.instrument:
             return False
         if candles and bar.start <= candles[-1].start:
-            return False
+            # The same object, not an equal candle: a repeat from a stream is always a new one.
+            return bar is candles[-1]
         candles.append(bar)
         self._columns[bar.timeframe].append(bar)
+        self._view = None
         return True
 
     def set_factors(self, timeframe: str, candle_start: datetime, values: Mapping[str, float]) -> None:
         if timeframe in self._factors:
             self._factors[timeframe] = dict(values)
             self._factor_start[timeframe] = candle_start
+            self._view = None
 
     def factors_start(self, timeframe: str) -> datetime | None:
         return self._factor_start.get(timeframe)
@@ -126,10 +134,15 @@ class CandleBook:
         return candles[-1] if candles else None
 
     def view(self, now: datetime) -> MarketView:
-        return MarketView(
-            instrument=self.instrument,
-            now=now,
-            bars={tf: tuple(candles) for tf, candles in self._bars.items()},
-            factors={tf: dict(values) for tf, values in self._factors.items()},
-            columns=self._columns,
-        )
+        """What a decision at `now` sees; asked again at the same `now` with nothing new in the
+        book (a shared book's second decision), the same view, with the price series it built."""
+        view = self._view
+        if view is None or view.now != now:
+            view = self._view = MarketView(
+                instrument=self.instrument,
+                now=now,
+                bars={tf: tuple(candles) for tf, candles in self._bars.items()},
+                factors={tf: dict(values) for tf, values in self._factors.items()},
+                columns=self._columns,
+            )
+        return view

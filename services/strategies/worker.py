@@ -40,11 +40,14 @@ class StrategyWorker:
     def __init__(self, *, harness: StrategyHarness, role: str, market, positions, orders, flags,
                  status: WorkerStatus, reconnect_seconds: float = 1.0,
                  on_decision: Callable[[Decision], None] | None = None, tracer=tracer,
-                 signals: SignalSink | None = None, tuning: Tuning | None = None) -> None:
+                 signals: SignalSink | None = None, tuning: Tuning | None = None,
+                 book: CandleBook | None = None) -> None:
         """`on_decision` also gets every decision (a backtest keeps them for its report); `tracer`
-        opens the span of each decision (a backtest without tracing passes one that records nothing).
+        opens the span of each decision (None: no span at all, for a backtest without a collector,
+        where even OpenTelemetry's no-op spans cost a tenth of a decision).
         `signals` records every decision in the analysis plane; `tuning` applies the settings it
-        publishes at each decision (services/strategies/tuning.py). Neither by default."""
+        publishes at each decision (services/strategies/tuning.py). Neither by default. `book`: a
+        candle book shared with the other role's worker fed the same candles (by default its own)."""
         if role not in ("entry", "exit"):
             raise ValueError(f"role must be entry or exit, got {role!r}")
         self.harness = harness
@@ -56,13 +59,14 @@ class StrategyWorker:
         self.flags = flags
         self.status = status
         self.instrument = self.strategy.params.instrument
-        self.book = CandleBook(self.instrument, self.strategy.history_bars())
+        self.book = book if book is not None else CandleBook(self.instrument, self.strategy.history_bars())
         self._entry = EntryDesk(harness)
         self._exit = ExitDesk(harness)
         self._reconnect = reconnect_seconds
         self._on_decision = on_decision
         self._tracer = tracer
-        self._span_name = f"strategy.decide {harness.slug}.{role}"  # the slug is the strategy class's
+        self.slug = harness.slug  # the strategy class's: a strategy rebuilt with tuned params keeps it
+        self._span_name = f"strategy.decide {self.slug}.{role}"
         self._pending: tuple[Bar, common_pb2.TraceContext | None] | None = None
         self.signals = signals if signals is not None else NoSignals()
         self.tuning = tuning if tuning is not None else Tuning(self.strategy)
@@ -83,7 +87,7 @@ class StrategyWorker:
         # The smallest of the per-timeframe tails, so a candle that closed between two
         # history calls is replayed; the book drops the ones it already holds.
         resume = min(last_seqs) if last_seqs else 0
-        log.info("warmed up", extra={"strategy": self.harness.slug, "role": self.role, "resume_after_seq": resume,
+        log.info("warmed up", extra={"strategy": self.slug, "role": self.role, "resume_after_seq": resume,
                                       "bars": {tf: self.book.count(tf) for tf in self.book.timeframes}})
         return resume
 
@@ -177,6 +181,11 @@ class StrategyWorker:
         if self._pending is not None and timeframe == self.decision_timeframe and self._pending[0].start == start:
             await self._decide_pending()
 
+    @property
+    def waiting(self) -> bool:
+        """Whether a decision candle waits for its factors (what `settle` would decide now)."""
+        return self._pending is not None
+
     async def settle(self) -> None:
         """Decides a candle still waiting for factors that will not come (a lock-stepped
         driver knows when every event of a tick has arrived; the live loop waits instead)."""
@@ -186,8 +195,11 @@ class StrategyWorker:
     async def _decide_pending(self) -> None:
         bar, trace_context = self._pending
         self._pending = None
+        if self._tracer is None:
+            await self.decide(bar)
+            return
         with self._tracer.start_as_current_span(self._span_name, context=context_from(trace_context)) as span:
-            span.set_attribute("strategy.slug", self.harness.slug)
+            span.set_attribute("strategy.slug", self.slug)
             span.set_attribute("strategy.role", self.role)
             await self.decide(bar)
 
@@ -195,7 +207,7 @@ class StrategyWorker:
         applied = self._apply_settings()
         view = self.book.view(now=bar.end)
         self.signals.begin(view, applied)
-        verdict = self.flags.verdict(self.harness.slug, self.role, reduces_position=self.role == "exit")
+        verdict = self.flags.verdict(self.slug, self.role, reduces_position=self.role == "exit")
         if not verdict.allowed:
             self.status.skipped_by_flags += 1
             self.status.state = "PAUSED"
@@ -205,10 +217,10 @@ class StrategyWorker:
         self.status.state = "RUNNING"
         try:
             if self.role == "entry":
-                position = await self.positions.net_position(self.harness.slug, self.instrument)
+                position = await self.positions.net_position(self.slug, self.instrument)
                 results = [(*sized_entry(*self._entry.decide(view, bar.start, position), applied), None)]
             else:
-                open_positions = await self.positions.open_positions(self.harness.slug, self.instrument)
+                open_positions = await self.positions.open_positions(self.slug, self.instrument)
                 results = self._exit.decide(view, open_positions)
         except PositionsUnavailable as exc:
             self._record(Decision(time=view.now, action="skip", instrument=self.instrument,
@@ -252,7 +264,7 @@ class StrategyWorker:
             self._on_decision(decision)
         self.status.decisions += 1
         self.status.last_decision = decision
-        if decision.action in ("enter", "exit", "skip"):
-            log.info("decision", extra={"strategy": self.harness.slug, "role": self.role, "action": decision.action,
+        if decision.action in ("enter", "exit", "skip") and log.isEnabledFor(logging.INFO):  # no record to build
+            log.info("decision", extra={"strategy": self.slug, "role": self.role, "action": decision.action,
                                         "reason": decision.reason, "client_order_id": decision.client_order_id,
                                         "data_time": decision.time.isoformat()})

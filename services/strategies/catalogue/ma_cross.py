@@ -57,14 +57,16 @@ class MaCross(Strategy):
 
     def _sides(self, view: MarketView) -> tuple[int, int] | None:
         """sign(fast - slow) on the candle before the last and on the last, exactly; None while warming up."""
-        p = self.params
+        p, memo = self.params, self._memo
+        if memo is not None and memo.view is view and memo.params is p:
+            return memo.sides  # the same view (both workers of a backtest decide on one): the same closes
         closes = view.closes(self.decision_timeframe)[-(p.slow_period + 1):]
         if len(closes) < p.slow_period + 1:
             return None
         # Kept for the exact closes it was computed from, so an answer never depends on what was
         # asked before: the EXIT and the ENTRY worker of a backtest share this instance and ask
         # about the same candle, and the next candle's window is this one moved on by one.
-        key, memo = closes.tobytes(), self._memo
+        key = closes.tobytes()
         if memo is not None and memo.params is p and memo.key == key:
             return memo.sides
         if memo is not None and memo.params is p and memo.key[_F64:] == key[:-_F64]:
@@ -77,7 +79,7 @@ class MaCross(Strategy):
         # The windows ending at the candle before the last, then moved on by one candle.
         fast, slow = fast_before + units[-1] - units[-p.fast_period - 1], slow_before + units[-1] - units[0]
         sides = (_side(fast_before, slow_before, p), _side(fast, slow, p))
-        self._memo = _Window(p, key, units, fast, slow, sides)
+        self._memo = _Window(p, view, key, units, fast, slow, sides)
         return sides
 
     def decide_entry(self, view: MarketView) -> EntrySignal | None:
@@ -121,10 +123,11 @@ _F64 = 8  # bytes of one close in a window's key
 
 @dataclass(slots=True)
 class _Window:
-    """The last window `_sides` answered: its closes as bytes, their units, the exact sums of the
-    fast and slow windows ending at its last candle, and the answer."""
+    """The last window `_sides` answered: the view it was read from, its closes as bytes, their units,
+    the exact sums of the fast and slow windows ending at its last candle, and the answer."""
 
     params: MaCrossParams
+    view: MarketView
     key: bytes
     units: list[int]
     fast: int
