@@ -59,6 +59,20 @@ def mark_from_proto(tick: market_data_pb2.Tick) -> Mark | None:
     return Mark(instrument=tick.instrument, bid=bid, ask=ask, time=from_timestamp(tick.time))
 
 
+class _StreamEnded(Exception):
+    """The peer ended a stream before it sent anything: counted as a failure, so it backs off."""
+
+
+def _ended(what: str, delivered: bool, exc: grpc.RpcError | None = None) -> bool:
+    """The outcome of one session for follow_forever: a stream that delivered and then ended or
+    broke is reported and followed again at once; one that delivered nothing is a failure."""
+    if not delivered:
+        raise exc if exc is not None else _StreamEnded(f"the {what} ended before sending anything")
+    log.warning(f"{what} ended; following it again", extra={
+        "error": exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else None})
+    return True
+
+
 class FillFollower:
     """Follows Order.WatchFills and applies every fill to the engine, exactly once."""
 
@@ -74,7 +88,7 @@ class FillFollower:
                              log=log)
 
     async def _follow_once(self) -> bool:
-        """One WatchFills call; True when it applied at least one fill before it ended."""
+        """One WatchFills call; True when it applied at least one fill before it ended (see `_ended`)."""
         delivered = False
         async with self._channel_factory(self._address) as channel:
             stub = order_pb2_grpc.OrderStub(channel)
@@ -88,10 +102,9 @@ class FillFollower:
                         fill = fill_from_proto(event.fill)
                         await self._engine.apply_fill(event.seq, fill)
                     delivered = True
-            except grpc.RpcError:
-                if not delivered:
-                    raise
-        return delivered
+            except grpc.RpcError as exc:
+                return _ended("fill stream from the order plane", delivered, exc)
+        return _ended("fill stream from the order plane", delivered)
 
 
 class MarkFollower:
@@ -106,7 +119,7 @@ class MarkFollower:
         await follow_forever(self._follow_once, what="tick stream from market data", address=self._address, log=log)
 
     async def _follow_once(self) -> bool:
-        """One StreamTicks call; True when it delivered at least one tick before it ended."""
+        """One StreamTicks call; True when it delivered at least one tick before it ended (see `_ended`)."""
         delivered = False
         async with open_channel(self._address, token=self._token, traced=False) as channel:
             stub = market_data_pb2_grpc.MarketDataStub(channel)
@@ -116,10 +129,9 @@ class MarkFollower:
                     mark = mark_from_proto(event.tick)
                     if mark is not None:
                         await self._engine.apply_mark(mark)
-            except grpc.RpcError:
-                if not delivered:
-                    raise
-        return delivered
+            except grpc.RpcError as exc:
+                return _ended("tick stream from market data", delivered, exc)
+        return _ended("tick stream from market data", delivered)
 
 
 def financing_from_proto(charge: order_pb2.FinancingCharge) -> FinancingCharge:
