@@ -2,7 +2,10 @@
 
 A session returns True when it delivered something before it ended; the backoff then
 restarts small, so a long healthy stream that breaks is retried at once, while a peer
-that stays down is asked ever more slowly (up to `max_backoff` seconds).
+that stays down is asked ever more slowly (up to `max_backoff` seconds). A session that
+returns False (the stream ended before it delivered anything) counts as a failure: it
+backs off and is warned about like a refused connection. `running()` is asked between
+attempts too, so a follower told to stop while its peer is down stops.
 
 The cap is low by default (`PEER_BACKOFF`): the mesh's peers are on the same network, and
 a follower asleep in a long backoff after its peer came back is what the peer's clients
@@ -29,6 +32,13 @@ from collections.abc import Awaitable, Callable
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 ReconnectCounter = Callable[[str], None]
+
+
+class StreamEndedEmpty(Exception):
+    """A session that ended before it delivered anything: a failure, backed off like one.
+
+    A peer that accepts the call and ends it at once (a plane draining for shutdown, a
+    server that cannot serve the request yet) must not be asked again in a tight loop."""
 
 #: Longest wait between attempts to reach a peer of the mesh, in seconds.
 PEER_BACKOFF = 0.5
@@ -72,11 +82,15 @@ async def follow_forever(session: Callable[[], Awaitable[bool]], *, what: str, a
         return await session()
 
     while running():
-        async for attempt in AsyncRetrying(
-                wait=wait_exponential(multiplier=0.05, min=0.05, max=max_backoff), sleep=sleep,
-                retry=retry_if_exception_type(Exception), before_sleep=log_retry, reraise=True):
-            delivered = False  # stays False when the attempt failed (tenacity swallows it to retry)
-            with attempt:
-                delivered = await counted_session()
-            if delivered:
-                break
+        try:
+            async for attempt in AsyncRetrying(
+                    wait=wait_exponential(multiplier=0.05, min=0.05, max=max_backoff), sleep=sleep,
+                    stop=lambda _state: not running(), retry=retry_if_exception_type(Exception),
+                    before_sleep=log_retry, reraise=True):
+                with attempt:
+                    if not await counted_session():
+                        raise StreamEndedEmpty(f"{what}: the stream ended before it sent anything")
+        except Exception:
+            if running():
+                raise
+            return  # asked to stop while the peer was failing: the last failure was logged already

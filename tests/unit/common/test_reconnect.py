@@ -73,3 +73,34 @@ async def test_a_session_that_delivers_ends_the_backoff(caplog, failures):
     peer = Peer(failures=failures)
     slept = await follow(peer, step=0.0, caplog=caplog)
     assert len(slept) == failures
+
+
+async def test_a_stream_that_ends_before_delivering_is_backed_off_like_a_failure(caplog):
+    # A peer that accepts the call and ends it at once (draining, not ready) five times, then delivers.
+    peer = Peer(failures=0)
+    peer.outcomes = [False] * 5 + [True]
+    slept = await follow(peer, step=0.0, caplog=caplog)
+    assert peer.sessions == 6
+    assert len(slept) == 5 and slept == sorted(slept) and slept[0] < slept[-1]  # not asked again in a tight loop
+    warnings = [r for r in caplog.records if "unreachable; retrying" in r.getMessage()]
+    assert [r.attempt for r in warnings] == [1]
+    assert "ended before it sent anything" in warnings[0].error
+
+
+async def test_a_follower_told_to_stop_while_its_peer_is_down_stops(caplog):
+    # Before, `running` was only asked after a session succeeded: a follower whose peer never came back
+    # retried forever after its owner had stopped it.
+    sessions = []
+
+    async def refused() -> bool:
+        sessions.append(1)
+        raise ConnectionError("refused")
+
+    async def sleep(seconds: float) -> None:
+        return None
+
+    with caplog.at_level(logging.WARNING, logger="test.reconnect"):
+        await follow_forever(refused, what="position plane", address="127.0.0.1:1",
+                             log=logging.getLogger("test.reconnect"), running=lambda: len(sessions) < 4,
+                             sleep=sleep)
+    assert len(sessions) == 4  # returned, without an exception, once running() said no
