@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from types import MappingProxyType
 
 import numpy as np
 
@@ -97,6 +98,7 @@ class CandleBook:
         self.instrument = instrument
         self._bars = {tf: collections.deque(maxlen=max(1, n) + 1) for tf, n in depth.items()}
         self._columns = {tf: _Columns(max(1, n) + 1) for tf, n in depth.items()}
+        self._read_columns = MappingProxyType(self._columns)
         self._factors: dict[str, dict[str, float]] = {tf: {} for tf in depth}
         self._factor_start: dict[str, datetime] = {}
         self._view: MarketView | None = None  # the last view, while no candle or factor has come since
@@ -141,8 +143,11 @@ class CandleBook:
             view = self._view = MarketView(
                 instrument=self.instrument,
                 now=now,
-                bars={tf: tuple(candles) for tf, candles in self._bars.items()},
-                factors={tf: dict(values) for tf, values in self._factors.items()},
-                columns=self._columns,
+                # Read-only all the way down: one view serves the EXIT and the ENTRY decision of a
+                # shared book, and the book's own columns are behind it; a strategy that tried to
+                # change what it was shown would fail here rather than change the other's input.
+                bars=MappingProxyType({tf: tuple(candles) for tf, candles in self._bars.items()}),
+                factors=MappingProxyType({tf: MappingProxyType(values) for tf, values in self._factors.items()}),
+                columns=self._read_columns,
             )
         return view

@@ -8,6 +8,8 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
+
 from services.strategies.book import CandleBook, bar_from_proto
 from services.strategies.registry import load_strategy
 from services.strategies.sdk import OpenPosition, StrategyHarness
@@ -44,6 +46,37 @@ def test_one_view_per_state_of_the_book():
     later = bar_from_proto(candle(1, 100.1))
     book.add_bar(later)
     assert book.view(bar.end).bars["M1"] == (bar, later) and view.bars["M1"] == (bar,)  # an old view stays as it was
+
+
+def test_a_view_cannot_be_changed_by_the_strategy_it_is_shown_to():
+    # One view serves the EXIT and the ENTRY decision: a strategy that wrote into it would change the
+    # other's input (and the columns are the book's own). Every level refuses, and the book is intact.
+    book = CandleBook("USD_JPY", {"M1": 5})
+    bar = bar_from_proto(candle(0, 100.0))
+    book.add_bar(bar)
+    book.set_factors("M1", bar.start, {"rsi_14": 50.0})
+    view = book.view(bar.end)
+    def write_factor():
+        view.factors["M1"]["rsi_14"] = 99.0
+
+    def add_timeframe():
+        view.factors["M5"] = {}
+
+    def replace_bars():
+        view.bars["M1"] = ()
+
+    def drop_columns():
+        del view.columns["M1"]
+
+    def write_price():
+        view.closes("M1")[0] = 1.0
+
+    attempts = [write_factor, add_timeframe, replace_bars, drop_columns, write_price]
+    for attempt in attempts:
+        with pytest.raises((TypeError, ValueError)):
+            attempt()
+    again = book.view(bar.end + timedelta(seconds=1))
+    assert again.factor("M1", "rsi_14") == 50.0 and again.bars["M1"] == (bar,) and list(again.closes("M1")) == [100.0]
 
 
 def _workers(positions: Positions, shared: bool) -> tuple[list[StrategyWorker], list]:
