@@ -15,6 +15,13 @@ every span to an in-process OTLP receiver, so the cost of tracing per order is a
 difference measured in one run. PostgreSQL commits per Submit come from
 pg_stat_database (xact_commit) around each round.
 
+The floor of the database: 8 (or --clients) plain asyncpg clients make, per order, the three
+commits a Submit makes, in the same order and with the same durability, without the plane:
+the journal's own statement for PENDING_SUBMIT + SUBMITTED (services/order/repository.py,
+waiting for the WAL flush), a one-row insert on a connection that does not wait for it (the
+paper venue's accept), the journal's statement for NEW (waiting again). No group commit: each
+order pays its own three, so this is what PostgreSQL allows an order plane that shares nothing.
+
 SubmitStream (one call per client; 1 intent in flight per client, as with Submit, then 16)
 and SubmitBatch (100 intents per call) run on the default variant too: the same orders
 without a gRPC call each.
@@ -126,6 +133,66 @@ async def run_stream(address: str, clients: int, orders: int, tag: str, depth: i
         return time.perf_counter() - started, latencies
 
 
+async def run_database_floor(database_url: str, clients: int, orders: int) -> tuple[float, list[float], float]:
+    """The three commits of a Submit from plain asyncpg clients (see the module docstring);
+    (seconds, latency per order, PostgreSQL CPU seconds of the connections)."""
+    from datetime import datetime, timezone
+    from decimal import Decimal
+
+    from services.common.db import apply_migrations, connect_pool
+    from services.common.vocabulary import OrderState, OrderType, Side, StrategyRole, TimeInForce
+    from services.order.intents import Intent
+    from services.order.records import OrderEvent, OrderRecord, TraceRef
+    from services.order.repository import MIGRATIONS, JournalBatch, PostgresOrderStore
+
+    journal = await connect_pool(database_url, min_size=clients, max_size=clients)
+    venue = await connect_pool(database_url, min_size=clients, max_size=clients,
+                               server_settings={"synchronous_commit": "off"})
+    try:
+        await apply_migrations(journal, "orders", MIGRATIONS)
+        await venue.execute("CREATE TABLE IF NOT EXISTS floor_venue (client_order_id text PRIMARY KEY, body text)")
+        store, trace, numbers, seqs = PostgresOrderStore(journal), TraceRef(), iter(range(1, 10**9)), iter(range(1, 10**9))
+        latencies: list[float] = []
+        counter = iter(range(orders))
+
+        async def client() -> None:
+            for n in counter:
+                now = datetime.now(timezone.utc)
+                intent = Intent(client_order_id=f"floor-{n}", strategy_slug="bench", role=StrategyRole.ENTRY,
+                                instrument="USD_JPY", side=Side.BUY, quantity=Decimal(1000), order_type=OrderType.LIMIT,
+                                limit_price=Decimal("1.000"), time_in_force=TimeInForce.GTC)
+                pending = OrderRecord(number=next(numbers), intent=intent, state=OrderState.PENDING_SUBMIT,
+                                      created_time=now, updated_time=now)
+                submitted = pending.with_changes(state=OrderState.SUBMITTED, broker="paper")
+                started = time.perf_counter()
+                await store.write(JournalBatch(new_orders=[submitted], events=[
+                    (next(seqs), OrderEvent(pending, trace)), (next(seqs), OrderEvent(submitted, trace))]))
+                await venue.execute("INSERT INTO floor_venue VALUES ($1, $2)", intent.client_order_id, "accepted")
+                new = submitted.with_changes(state=OrderState.NEW)
+                await store.write(JournalBatch(updates=[new], events=[(next(seqs), OrderEvent(new, trace))]))
+                latencies.append(time.perf_counter() - started)
+
+        before = _postgres_cpu()
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        return time.perf_counter() - started, latencies, _postgres_cpu() - before
+    finally:
+        await journal.close()
+        await venue.close()
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL process on the machine (the embedded server's, or a local one)."""
+    total = 0.0
+    for process in psutil.process_iter(["name"]):
+        try:
+            if (process.info["name"] or "").startswith("postgres"):
+                total += cpu_seconds(process.pid)
+        except psutil.Error:
+            continue
+    return total
+
+
 async def commits(database_url: str) -> int:
     conn = await asyncpg.connect(database_url)
     try:
@@ -180,6 +247,11 @@ def main() -> None:
             elapsed, latencies = asyncio.run(run_round(echo_addr, clients, args.orders, f"echo{clients}"))
             cpu_per = (cpu_seconds(echo.pid) - cpu) / len(latencies) * 1e6
             print(report("bare grpc.aio echo (floor)", clients, elapsed, latencies, f"   {cpu_per:6.0f} us CPU/call"))
+        for clients in args.clients:
+            floor_db = asyncio.run(create_database(admin_url, prefix="bench"))
+            elapsed, latencies, pg_cpu = asyncio.run(run_database_floor(floor_db, clients, args.orders))
+            print(report("PostgreSQL alone, 3 commits", clients, elapsed, latencies,
+                         f"   {pg_cpu / len(latencies) * 1e6:6.0f} us PostgreSQL CPU/order"))
         for label, extra_env in variants:
             database_url = asyncio.run(create_database(admin_url, prefix="bench"))
             order_addr = f"127.0.0.1:{free_port()}"
@@ -193,12 +265,14 @@ def main() -> None:
                 order.wait_healthy(order_addr)
                 for clients in args.clients:
                     before = asyncio.run(commits(database_url))
-                    cpu = cpu_seconds(order.proc.pid)
+                    cpu, pg_cpu = cpu_seconds(order.proc.pid), _postgres_cpu()
                     elapsed, latencies = asyncio.run(run_round(order_addr, clients, args.orders, f"c{clients}"))
                     cpu_per = (cpu_seconds(order.proc.pid) - cpu) / len(latencies) * 1e6
+                    pg_per = (_postgres_cpu() - pg_cpu) / len(latencies) * 1e6
                     per_order = (asyncio.run(commits(database_url)) - before) / len(latencies)
                     print(report(label, clients, elapsed, latencies,
-                                 f"   {cpu_per:6.0f} us CPU/order   {per_order:4.2f} commits/order"))
+                                 f"   {cpu_per:6.0f} us CPU/order   {per_order:4.2f} commits/order   "
+                                 f"{pg_per:6.0f} us PostgreSQL CPU/order"))
                 if not extra_env:  # the stream and the batch call once, on the default variant
                     for depth in (1, 4, 16):
                         cpu = cpu_seconds(order.proc.pid)
