@@ -72,7 +72,7 @@ from services.strategies.adapters import SubmitOutcome
 from services.strategies.book import CandleBook
 from services.strategies.desk import Decision, IntentDraft, intent_message
 from services.strategies.params import params_as_text
-from services.strategies.sdk import Bar, Ohlc, OpenPosition, Strategy, StrategyHarness
+from services.strategies.sdk import Bar, OpenPosition, Strategy, StrategyHarness
 from services.strategies.status import WorkerStatus
 from services.strategies.tuning import Tuning
 from services.strategies.worker import StrategyWorker
@@ -144,12 +144,10 @@ class _AllowAll:
 
 
 def to_bar(candle) -> Bar:
-    bid, ask, mid = candle.bid, candle.ask, candle.mid  # the three sides written out: one call per candle, not four
+    # The aggregator's Ohlc records are the strategy's too (services/common/prices.py): shared, not copied.
     return Bar(instrument=candle.instrument, timeframe=candle.timeframe.name, start=candle.start, end=candle.end,
-               bid=Ohlc(open=bid.open, high=bid.high, low=bid.low, close=bid.close),
-               ask=Ohlc(open=ask.open, high=ask.high, low=ask.low, close=ask.close),
-               mid=Ohlc(open=mid.open, high=mid.high, low=mid.low, close=mid.close), tick_count=candle.tick_count,
-               volume=candle.volume, closed_time=candle.closed_time)
+               bid=candle.bid, ask=candle.ask, mid=candle.mid, tick_count=candle.tick_count, volume=candle.volume,
+               closed_time=candle.closed_time)
 
 
 class LedgerPositions:

@@ -26,16 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Context, Decimal
 
+from services.common.prices import Ohlc
 from services.market_data.feeds.base import FeedTick
 from services.market_data.instruments import TIMEFRAMES, Timeframe
-
-
-@dataclass(frozen=True, slots=True)
-class Ohlc:
-    open: float
-    high: float
-    low: float
-    close: float
 
 
 @dataclass(frozen=True, slots=True)

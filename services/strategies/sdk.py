@@ -27,6 +27,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
+from services.common.prices import Ohlc
 from services.strategies import exits
 from services.strategies.params import BaseParams, StrategyConfigError
 from services.strategies.sizing import size_by_risk
@@ -56,14 +57,6 @@ EXIT_RULES: tuple[str, ...] = ("stop_loss", "take_profit", "time_stop", "signal"
 
 PriceSide = Literal["bid", "ask", "mid"]
 PriceField = Literal["open", "high", "low", "close"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Ohlc:
-    open: float
-    high: float
-    low: float
-    close: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
