@@ -154,10 +154,6 @@ def _note(flags: StrategyFlagView) -> str:
     return f" ({flags.note})" if flags.note else ""
 
 
-class _StreamEnded(Exception):
-    """The server ended the stream (e.g. it is shutting down): reconnect."""
-
-
 class _StreamSilent(Exception):
     """Nothing arrived for longer than the staleness: the connection may be dead."""
 
@@ -314,9 +310,7 @@ class FlagsFollower:
                             return True
                         raise
                     if message is grpc.aio.EOF:
-                        if delivered:
-                            return True
-                        raise _StreamEnded()
+                        return delivered  # ended empty: follow_forever backs off from it (StreamEndedEmpty)
                     self._receive(message, first=not delivered)
                     delivered = True
             finally:

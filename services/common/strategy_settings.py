@@ -103,10 +103,6 @@ class StrategySettings:
                    reason=message.reason)
 
 
-class _StreamEnded(Exception):
-    """The server ended the stream (e.g. it is shutting down): reconnect."""
-
-
 class SettingsFollower:
     """Follows Analysis.WatchStrategySettings for one strategy; `latest()` answers locally."""
 
@@ -158,9 +154,7 @@ class SettingsFollower:
         finally:
             call.cancel()
             await channel.close()
-        if not delivered:
-            raise _StreamEnded()
-        return True
+        return delivered  # ended empty: follow_forever backs off from it (StreamEndedEmpty)
 
     def _receive(self, message: analysis_pb2.StrategySettings) -> None:
         current = self._latest

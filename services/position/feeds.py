@@ -59,15 +59,14 @@ def mark_from_proto(tick: market_data_pb2.Tick) -> Mark | None:
     return Mark(instrument=tick.instrument, bid=bid, ask=ask, time=from_timestamp(tick.time))
 
 
-class _StreamEnded(Exception):
-    """The peer ended a stream before it sent anything: counted as a failure, so it backs off."""
-
-
 def _ended(what: str, delivered: bool, exc: grpc.RpcError | None = None) -> bool:
     """The outcome of one session for follow_forever: a stream that delivered and then ended or
-    broke is reported and followed again at once; one that delivered nothing is a failure."""
+    broke is reported and followed again at once; one that broke before delivering fails with its
+    error, and one that ended empty answers False, which follow_forever backs off from as a failure."""
     if not delivered:
-        raise exc if exc is not None else _StreamEnded(f"the {what} ended before sending anything")
+        if exc is not None:
+            raise exc
+        return False
     log.warning(f"{what} ended; following it again", extra={
         "error": exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else None})
     return True
