@@ -7,7 +7,8 @@
   schedule. It is never sent again. Only after the venue has said "no such order" for
   longer than the in-transit window is it REJECTED as lost in transit.
 - `adopt`: the order moves to the venue's view (NEW, its fills, CANCELED or EXPIRED), each
-  step one journal entry. A fill already recorded (by broker fill id) is skipped.
+  step one journal entry. A fill already recorded (by broker fill id) is skipped. An order bound
+  to a trade that the venue says is filled is FILLED at what it filled (`_ends_with_its_trade`).
 - executions: what the venue does on its own arrives through `apply_execution`.
 - `recover`: at start, every unfinished order is resolved with the venue.
 
@@ -35,6 +36,7 @@ from services.order.brokers.base import (Broker, BrokerAck, BrokerExecution, Bro
                                          RetryableBrokerError)
 from services.order.journal import Journal
 from services.order.locks import OrderLocks
+from services.order.protection import is_bound
 from services.order.records import FillRecord, FinancingRecord, OrderRecord, TraceRef
 from services.order.states import require_move
 
@@ -194,7 +196,7 @@ class VenuePath:
     # ---- the venue's view ----------------------------------------------------------------------
 
     async def adopt(self, order: OrderRecord, ack: BrokerAck, *, cancel_reason: str = "") -> OrderRecord:
-        """Brings the order to the venue's view: acknowledged, its fills, canceled or expired."""
+        """Brings the order to the venue's view: acknowledged, its fills, finished, canceled or expired."""
         if ack.state == "rejected":
             if order.state in IN_FLIGHT:
                 if order.state == S.PENDING_SUBMIT:
@@ -209,10 +211,37 @@ class VenuePath:
         for fill in ack.fills:
             if fill.broker_fill_id not in recorded:
                 order = await self._record_fill(order, fill)
+        if ack.state == "filled" and order.state == S.PARTIALLY_FILLED and self._ends_with_its_trade(order):
+            # Every fill of the ack is recorded above; the quantity stays what was really filled.
+            reason = (f"the venue finished the order at {order.filled_quantity} of {order.intent.quantity}: "
+                      "the trade it was bound to had less left")
+            log.info("the venue finished a bound order short of its quantity", extra={
+                "order_id": order.order_id, "client_order_id": order.intent.client_order_id,
+                "filled": str(order.filled_quantity), "quantity": str(order.intent.quantity)})
+            order = await self._move(order, S.FILLED, reason=reason)
         if ack.state in ("canceled", "expired") and order.state in OPEN:
             target = S.CANCELED if ack.state == "canceled" else S.EXPIRED
             order = await self._move(order, target, reason=cancel_reason or ack.reason)
         return order
+
+    def _ends_with_its_trade(self, order: OrderRecord) -> bool:
+        """Whether the venue's "filled" finishes this order even short of its quantity.
+
+        Only an order bound to a trade at a venue that protects on fill (OANDA's stop-loss, trailing
+        stop and take-profit on the trade an entry opened): it closes whatever is left of the trade,
+        which after a partial close is less than the entry's quantity we recorded for it, and the
+        venue then calls it FILLED. Its fills come in one ORDER_FILL transaction (the adapter marks
+        only the last of them "filled"; a look-up carries all of them), so once they are recorded
+        nothing more can come.
+
+        Anywhere else "filled" means the whole quantity, and a record short of it means fills still
+        on their way: a poll (resting.FillTracker) gives every new fill the order's final state, and
+        an exchange's list of trades (ccxt fetch_order_trades, GMO /v1/executions) can lag its order
+        status. Finishing such an order on the venue's word would book the later fills on a finished
+        order and take it out of reconciliation, which asks only about open orders: a missing fill
+        would never be looked for again.
+        """
+        return is_bound(order) and trait(self._broker, "protects_on_fill")
 
     async def cancel(self, order: OrderRecord, reason: str) -> OrderRecord:
         ack = await self._broker.cancel(order.intent.client_order_id)

@@ -11,7 +11,8 @@ filled market order is not pending, so a resend after a timeout fills again. Hen
   an unreadable reply) `submit` looks the order up by client id and adopts it when OANDA
   has it; otherwise it raises OutcomeUnknown, which nothing retries;
 - only a connection that was never made (`VenueNotSent`) is RetryableBrokerError;
-- fills come from tradeOpened / tradesClosed / tradeReduced (see oanda_wire);
+- fills come from tradeOpened / tradesClosed / tradeReduced (see oanda_wire); of the executions
+  one ORDER_FILL gives, only the last is "filled" (the ones before it "partially_filled");
 - an entry's stop-loss and trailing stop go with it as stopLossOnFill / trailingStopLossOnFill
   (client ids "<entry order id>.f:sl" / ".f:ts"): OANDA creates them on the trade the fill
   opens, fills them (ORDER_FILL with their clientOrderID) and cancels them when the trade closes
@@ -231,8 +232,14 @@ def _executions(tx: dict, currency: str) -> list[BrokerExecution | BrokerFinanci
         return []  # not one of ours (an order placed by hand, a financing entry, ...)
     order_id = str(tx.get("orderID", ""))
     if kind == "ORDER_FILL":
-        return [BrokerExecution(client_order_id=client_id, broker_order_id=order_id, state="filled", fill=fill)
-                for fill in fills_of(client_id, tx)]
+        # One ORDER_FILL is the order's whole fill, one fill per trade it closed, reduced or opened.
+        # Only the last says "filled": the order plane finishes an order on that word (an order bound
+        # to a trade fills less than it was recorded for), and the fills after it would otherwise
+        # land on a finished order.
+        fills = fills_of(client_id, tx)
+        return [BrokerExecution(client_order_id=client_id, broker_order_id=order_id,
+                                state="filled" if i == len(fills) - 1 else "partially_filled", fill=fill)
+                for i, fill in enumerate(fills)]
     if kind == "ORDER_CANCEL":
         return [BrokerExecution(client_order_id=client_id, broker_order_id=order_id, state="canceled",
                                 reason=f"OANDA canceled the order: {tx.get('reason', '')}")]

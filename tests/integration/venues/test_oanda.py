@@ -243,9 +243,11 @@ async def _until(check, timeout: float = 10.0):
 
 
 @asynccontextmanager
-async def protected_entry():
+async def protected_entry(quantity: int = 10000, trailing_stop: Decimal | None = Decimal("0.200"),
+                          follow_executions: bool = True):
     """An order engine over OANDA (the fake), with a filled 10,000 USD_JPY entry that asked for a
-    stop-loss 0.300, a take-profit 0.500 and a trailing stop 0.200."""
+    stop-loss 0.300, a take-profit 0.500 and a trailing stop 0.200 (the size and the trailing stop
+    as asked; without following executions, only look-ups tell the engine what OANDA did)."""
     from services.common.clock import WallClock
     from services.order.engine import build_engine
     from services.order.intents import Intent
@@ -258,13 +260,13 @@ async def protected_entry():
         store = MemoryOrderStore()
         engine = build_engine(store=store, broker=broker, flags=FlagsStub(), exposure=None, limits=RiskLimits(),
                               clock=WallClock())
-        await engine.start()
+        await engine.start(follow_executions=follow_executions)
         try:
             entry, _ = await engine.submit(Intent(
                 client_order_id="oanda-protected", strategy_slug="ma_cross", role="entry", instrument="USD_JPY",
-                side="buy", quantity=Decimal(10000), order_type="market", time_in_force="IOC", account="acct",
+                side="buy", quantity=Decimal(quantity), order_type="market", time_in_force="IOC", account="acct",
                 stop_loss_distance=Decimal("0.300"), take_profit_distance=Decimal("0.500"),
-                trailing_stop_distance=Decimal("0.200")))
+                trailing_stop_distance=trailing_stop))
             yield fake, engine, store, entry
         finally:
             await engine.stop()
@@ -330,6 +332,69 @@ async def test_a_partial_exit_leaves_the_trades_protection_where_it_is():
         assert {o.intent.client_order_id for o in engine.journal.working_orders()} == before
         assert posts(fake) == 3  # entry, take-profit, the exit: nothing canceled or sent again
         assert not [r for r in fake.requests if r.endswith("/cancel")]
+
+
+async def _partly_closed(engine, fake):
+    """The strategy's exit closes 400 of the entry's 1,000 units: OANDA reduces the trade to 600."""
+    from services.order.intents import Intent
+    from services.order.states import OrderState as S
+
+    exit_, _ = await engine.submit(Intent(
+        client_order_id="oanda-part-400", strategy_slug="ma_cross", role="exit", instrument="USD_JPY", side="sell",
+        quantity=Decimal(400), order_type="market", time_in_force="IOC", account="acct", reduce_only=True))
+    assert exit_.state == S.FILLED and engine.book.strategy("acct", "ma_cross", "USD_JPY") == 600
+    assert [t["units"] for t in fake.trades] == [Decimal(600)]
+
+
+async def test_a_stop_loss_that_closes_what_a_partial_exit_left_of_its_trade_ends_filled():
+    """OANDA's stop-loss closes what is left of its trade and is then FILLED: after a partial exit of
+    400, the stop-loss recorded for the entry's 1,000 fills 600. The order must end FILLED at 600 (its
+    real fill), not stay PARTIALLY_FILLED for ever: a working order that protection and reconciliation
+    keep looking at, and that the venue will never fill again."""
+    from services.order.states import OrderState as S
+
+    async with protected_entry(quantity=1000, trailing_stop=None) as (fake, engine, store, entry):
+        sl_id, tp_id = f"{entry.order_id}.f:sl", f"{entry.order_id}.f:tp"
+        sl = await engine.get(client_order_id=sl_id)
+        assert (sl.state, sl.intent.quantity, sl.intent.stop_price) == (S.NEW, 1000, Decimal("149.823"))
+        await _partly_closed(engine, fake)
+
+        [fill] = fake.quote("USD_JPY", bid="149.800", ask="149.810")  # the market falls through the stop-loss
+        assert (fill["clientOrderID"], fill["units"]) == (sl_id, "-600")
+
+        async def settled():  # the take-profit's cancel comes after the stop-loss's fill in OANDA's log
+            sl_now, tp_now = await engine.get(client_order_id=sl_id), await engine.get(client_order_id=tp_id)
+            return sl_now.filled_quantity == 600 and tp_now.state == S.CANCELED
+
+        await _until(settled)
+        sl = await engine.get(client_order_id=sl_id)
+        assert (sl.state, sl.filled_quantity, sl.average_fill_price) == (S.FILLED, 600, Decimal("149.800"))
+        assert sl.reason == ("the venue finished the order at 600 of 1000: the trade it was bound to had less "
+                             "left")
+        assert engine.book.strategy("acct", "ma_cross", "USD_JPY") == 0 and fake.trades == []
+        assert [o.intent.client_order_id for o in engine.journal.working_orders()
+                if o.intent.strategy_slug == "ma_cross"] == []
+        assert [(f.side, f.price, f.quantity) for f in store._fills] == [
+            ("buy", Decimal(FILL_PRICE), 1000), ("sell", Decimal(FILL_PRICE), 400), ("sell", Decimal("149.800"), 600)]
+
+
+async def test_reconciliation_finishes_a_stop_loss_that_closed_the_rest_of_its_trade():
+    """The same, told by a look-up (GET /orders/@{clientID}: FILLED, with its filling transaction)
+    instead of the transaction log: reconciliation books the 600 and finishes the order."""
+    from services.order.states import OrderState as S
+
+    async with protected_entry(quantity=1000, trailing_stop=None, follow_executions=False) as (
+            fake, engine, store, entry):
+        sl_id, tp_id = f"{entry.order_id}.f:sl", f"{entry.order_id}.f:tp"
+        await _partly_closed(engine, fake)
+        fake.quote("USD_JPY", bid="149.800", ask="149.810")
+        sl, tp = await engine.get(client_order_id=sl_id), await engine.get(client_order_id=tp_id)
+        changed = await engine.venue.reconcile_orders()
+        assert sorted(changed) == sorted([(sl.order_id, "NEW", "FILLED"), (tp.order_id, "NEW", "CANCELED")])
+        sl = await engine.get(client_order_id=sl_id)
+        assert (sl.state, sl.filled_quantity) == (S.FILLED, 600) and "600 of 1000" in sl.reason
+        assert engine.book.strategy("acct", "ma_cross", "USD_JPY") == 0
+        assert await engine.venue.reconcile_orders() == []  # nothing open is left to ask about
 
 
 def test_a_trailing_stop_order_alone_is_refused_before_sending():

@@ -16,8 +16,10 @@ Rules it keeps (https://developer.oanda.com/rest-live-v20/):
   two on-fill orders with one client id too (ORDERS_ON_FILL_DUPLICATE_CLIENT_ORDER_IDS);
 - tradeClientExtensions names the trade an order opens; a TAKE_PROFIT order names an open trade
   by tradeID or clientTradeID (TRADE_DOESNT_EXIST otherwise);
-- such an order closes its whole trade when it fills; when a trade closes, every order still
-  pending on it is canceled (ORDER_CANCEL, reason LINKED_TRADE_CLOSED).
+- such an order closes what is left of its trade when it fills (after a partial close, fewer
+  units than it was created for), and is then FILLED; when a trade closes, every order still
+  pending on it is canceled (ORDER_CANCEL, reason LINKED_TRADE_CLOSED);
+- `quote` moves the market: a stop-loss or take-profit whose price it reaches fills at it.
 Replies are built from fixtures/oanda_market_fill.json.
 
 Faults: `throttle` (429s), `reply_delay` (accept, then answer late), `drop_replies` (accept,
@@ -168,7 +170,8 @@ class FakeOanda:
         return web.json_response(reply, status=201)
 
     def _fill(self, order: dict, price: str) -> dict:
-        """Fills the whole order at `price`: closes opposite trades FIFO, opens a trade with the rest."""
+        """Fills the whole order at `price`: closes opposite trades FIFO (an order on a trade: that trade),
+        opens a trade with the rest."""
         units = Decimal(order["units"])
         tx = copy.deepcopy(TEMPLATE["orderFillTransaction"])
         tx.update(id=self._next_id(), orderID=order["id"], clientOrderID=order["clientExtensions"]["id"],
@@ -176,7 +179,11 @@ class FakeOanda:
                   price=price, fullVWAP=price)
         del tx["tradeOpened"]
         closed, left = [], units
-        for trade in [t for t in self.trades if t["instrument"] == order["instrument"]]:
+        if "tradeID" in order:  # an order on a trade closes that trade, not the oldest one
+            candidates = [t for t in self.trades if t["id"] == order["tradeID"]]
+        else:
+            candidates = [t for t in self.trades if t["instrument"] == order["instrument"]]
+        for trade in candidates:
             if left == 0 or (trade["units"] > 0) == (left > 0):
                 continue
             take = min(abs(left), abs(trade["units"])) * (1 if left > 0 else -1)
@@ -259,11 +266,37 @@ class FakeOanda:
     def fill_pending(self, client_id: str, price: str) -> dict:
         """The market reaches a resting order: OANDA fills it (tests call this)."""
         order = next(o for o in self.orders if o["clientExtensions"]["id"] == client_id and o["state"] == "PENDING")
-        if "tradeID" in order:  # an order on a trade closes all of what is left of it
-            trade = next(t for t in self.trades if t["id"] == order["tradeID"])
-            order["units"] = str(-trade["units"])
-            order["instrument"] = trade["instrument"]
+        if "tradeID" in order:
+            self._close_what_is_left(order)
         return self._fill(order, price)
+
+    def _close_what_is_left(self, order: dict) -> None:
+        """An order on a trade closes all of what is left of it (after a partial close: less than the
+        trade opened with), whatever units it was created for."""
+        trade = next(t for t in self.trades if t["id"] == order["tradeID"])
+        order["units"] = str(-trade["units"])
+        order["instrument"] = trade["instrument"]
+
+    def quote(self, instrument: str, bid: str, ask: str) -> list[dict]:
+        """The market moves to bid/ask: every STOP_LOSS and TAKE_PROFIT on a trade whose price the
+        quote reaches fills at the market (triggerCondition DEFAULT: the orders closing a long trade
+        sell, so they watch the bid; a short's watch the ask). Trailing stops are not followed.
+        Returns the ORDER_FILL transactions."""
+        done = []
+        for order in list(self.orders):
+            if order["state"] != "PENDING" or order.get("type") not in ("STOP_LOSS", "TAKE_PROFIT"):
+                continue
+            trade = next((t for t in self.trades if t["id"] == order["tradeID"]), None)
+            if trade is None or trade["instrument"] != instrument:
+                continue
+            long = trade["units"] > 0
+            market, level = Decimal(bid if long else ask), Decimal(order["price"])
+            against = market <= level if long else market >= level  # the market went against the trade to the level
+            for_it = market >= level if long else market <= level
+            if against if order["type"] == "STOP_LOSS" else for_it:
+                self._close_what_is_left(order)
+                done.append(self._fill(order, bid if long else ask))
+        return done
 
     def daily_financing(self, per_trade: dict[str, str]) -> dict:
         """The rollover: OANDA books financing on every open trade in one DAILY_FINANCING transaction
