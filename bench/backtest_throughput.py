@@ -8,7 +8,8 @@ reach, always in the market) through:
   decisions, the equity curve and the trades' exact Decimal net PnL. The cache holds only the
   parsed ticks (integer columns, memory-mapped); the one-time parse that fills it is reported
   apart, and so is the first of the timed runs;
-- quantmesh's event path (in-process: the live worker, order engine, paper venue, ledger);
+- quantmesh's event path (in-process: the live worker, order engine, paper venue, ledger), and
+  the same run with its two workers taken out, so the workers' share of a bar is a difference;
 - quantmesh --mesh (control, market_data, order and position as processes on a fresh
   PostgreSQL, lock-stepped over gRPC) on the first --mesh-bars bars, next to its in-process
   twin with the live fill rule, checking the trades are identical; plane start-up apart;
@@ -124,6 +125,19 @@ def run_quantmesh(cache_dir: Path, end, fill_at: str = "current"):
     return elapsed, result.decision_bars, round_trips(result.fills)[0]
 
 
+def run_event_floor(cache_dir: Path, end) -> float:
+    """Seconds of the event path with its two workers taken out: the ticks, the candles, the venue and
+    the equity marks, no decision and so no order. What is left of a run is what the live workers cost."""
+    from services.backtest.inprocess import InProcessBacktest
+    from services.strategies.registry import load_strategy
+
+    backtest = InProcessBacktest(load_strategy("ma_cross", EXITS_OFF), _settings("current"))
+    backtest.workers = []
+    began = time.perf_counter()
+    asyncio.run(backtest.run(_cached_ticks(cache_dir, end)))
+    return time.perf_counter() - began
+
+
 def run_quantmesh_mesh(cache_dir: Path, end):
     """Returns (start-up seconds, run seconds, decision bars, trades)."""
     import tempfile
@@ -200,6 +214,7 @@ def main() -> None:
         parse = time.perf_counter() - began
         fast_times, f_bars, f_trades = run_fast(cache_dir, end)
         q_time, q_bars, q_trades = run_quantmesh(cache_dir, end)
+        floor_time = run_event_floor(cache_dir, end)
         b_time, b_trades = baselines.backtesting_py(frame)
         t_time, t_trades = baselines.backtrader(frame)
         v_times, v_trades, v_first = baselines.vectorbt(frame, repeats=len(fast_times))
@@ -232,6 +247,15 @@ def main() -> None:
               f"{event / rate['backtrader']:.2f}x" + (f"   event path / NautilusTrader: "
                                                       f"{event / rate['NautilusTrader']:.2f}x" if n_time else
                                                       "   (NautilusTrader is not installed)"))
+        # Where the event path's time goes: the loop alone, and what is left for the two live workers.
+        per_bar, floor_per_bar = q_time / q_bars * 1e6, floor_time / q_bars * 1e6
+        print(f"  event path without its two workers (ticks, candles, venue, equity marks): "
+              f"{q_bars / floor_time:,.0f} bars/s; the live EXIT and ENTRY workers and their orders take "
+              f"{per_bar - floor_per_bar:.1f} of its {per_bar:.1f} us per bar")
+        if n_time:
+            target = 1e6 / (2 * rate["NautilusTrader"])
+            print(f"  2x NautilusTrader is {target:.1f} us per bar: {target - floor_per_bar:.1f} us left for both "
+                  f"workers' decisions and orders after the loop's {floor_per_bar:.1f}")
         if not args.no_sweep:
             s_time, s_runs = run_sweep(cache_dir, args.jobs)
             o_time, o_runs = baselines.backtesting_py_optimize(frame, FAST, SLOW)
