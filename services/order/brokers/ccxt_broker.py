@@ -47,9 +47,10 @@ from services.order.brokers.base import (FINISHED_STATES, BrokerAck, BrokerExecu
                                          BrokerPositionView, BrokerRejected, OutcomeUnknown, RetryableBrokerError)
 from services.order.brokers.budget import VenueBudget
 from services.order.brokers.ccxt_groups import OCO_RULE, ClosingGroups, rests
-from services.order.brokers.ccxt_orders import ack_of, stop_listed, stop_param, symbol_of
+from services.order.brokers.ccxt_orders import (ack_of, finished_at_venue, stop_listed, stop_param, symbol_of,
+                                                venue_filled)
 from services.order.brokers.precision import PRECISION_RULE, plain
-from services.order.brokers.resting import FillTracker
+from services.order.brokers.resting import FillTracker, TradesLag
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class CcxtBroker:
         self._order_id_of: dict[str, str] = {}    # client id -> the exchange's order id, from its replies
         self._open: set[str] = set()              # client ids of orders still working at the exchange
         self._tracker = FillTracker()
+        self._lag = TradesLag(self._clock, self._venue())  # ended orders whose trades are not all listed yet
         self._groups = ClosingGroups()            # spot: the resting closing order of each position
 
     @property
@@ -201,28 +203,32 @@ class CcxtBroker:
         """Cancels a resting closing order before an exit; the exit is not sent unless it ended unfilled
         (or the exchange proves it never had it)."""
         instrument = self._instrument_of.get(cid, self.instruments[0])
-        ack = await self._state_of(cid, instrument)
-        if ack is not None and ack.state not in FINISHED_STATES:
+        seen = await self._state_of(cid, instrument)
+        if seen is not None and not finished_at_venue(seen[0]):
             await self.budget.write(priority=True)
             try:
-                await self.exchange.cancel_order(ack.broker_order_id, symbol_of(instrument))
+                await self.exchange.cancel_order(seen[1].broker_order_id, symbol_of(instrument))
             except ccxt.BaseError as exc:  # it may have filled or ended meanwhile: its state decides
                 log.info("resting closing order not canceled", extra={"client_order_id": cid, "error": str(exc)})
-            ack = await self._state_of(cid, instrument)
-        if ack is not None and ack.filled_quantity > 0:
-            raise BrokerRejected(f"{self._venue()}: {cid!r} traded {plain(ack.filled_quantity)} before it could be "
-                                 "canceled; the exit was not sent, so the position is not closed twice",
-                                 rule=OCO_RULE)
-        if ack is not None and ack.state not in FINISHED_STATES:
-            raise BrokerRejected(f"{self._venue()}: {cid!r} could not be canceled and still rests with the coins "
-                                 "of this position; the exit was not sent", rule=OCO_RULE)
+            seen = await self._state_of(cid, instrument)
+        if seen is not None:
+            found, ack = seen
+            # The exchange's filled amount, not only the trades listed: those can lag it.
+            traded = max(venue_filled(found), ack.filled_quantity)
+            if traded > 0:
+                raise BrokerRejected(f"{self._venue()}: {cid!r} traded {plain(traded)} before it could be "
+                                     "canceled; the exit was not sent, so the position is not closed twice",
+                                     rule=OCO_RULE)
+            if not finished_at_venue(found):
+                raise BrokerRejected(f"{self._venue()}: {cid!r} could not be canceled and still rests with the coins "
+                                     "of this position; the exit was not sent", rule=OCO_RULE)
         self._groups.ended(cid)  # still followed: the next poll reports its cancel to the engine
 
-    async def _state_of(self, cid: str, instrument: str) -> BrokerAck | None:
-        """The exchange's view of an order, without reporting it (its news stay for the poll)."""
+    async def _state_of(self, cid: str, instrument: str) -> tuple[dict, BrokerAck] | None:
+        """The exchange's order structure and our view of it, without reporting it (its news stay for the poll)."""
         try:
             found = await self._fetch(cid)
-            return None if found is None else await ack_of(self.exchange, self.name, cid, found, instrument)
+            return None if found is None else (found, await ack_of(self.exchange, self.name, cid, found, instrument))
         except (OutcomeUnknown, RetryableBrokerError, BrokerOverloaded) as exc:
             raise RetryableBrokerError(f"{self._venue()}: cannot tell what {cid!r} did ({exc}); "
                                        "the exit was not sent") from None
@@ -241,12 +247,18 @@ class CcxtBroker:
     async def _reported(self, cid: str, found: dict) -> BrokerAck:
         ack = await ack_of(self.exchange, self.name, cid, found, self._instrument_of.get(cid, self.instruments[0]))
         self._order_id_of[cid] = ack.broker_order_id
-        if ack.state in ("new", "partially_filled"):
-            self._open.add(cid)
-        else:
-            self._finished(cid)
+        self._follow(cid, found, ack)
         self._tracker.saw(ack)
         return ack
+
+    def _follow(self, cid: str, found: dict, ack: BrokerAck) -> None:
+        """Polls an order while it works at the exchange, and after it ended while its trades lag (TradesLag)."""
+        if ack.state in FINISHED_STATES:
+            self._finished(cid)
+        elif self._lag.waited_out(ack, finished_at_venue=finished_at_venue(found), filled=venue_filled(found)):
+            self._open.discard(cid)  # left to reconciliation; it keeps its place among the closing orders
+        else:
+            self._open.add(cid)
 
     def _finished(self, cid: str) -> None:
         self._open.discard(cid)
@@ -280,10 +292,11 @@ class CcxtBroker:
         return None if found is None else await self._reported(client_order_id, found)
 
     async def cancel(self, client_order_id: str) -> BrokerAck:
-        ack = await self.lookup(client_order_id)
-        if ack is None:
+        found = await self._fetch(client_order_id)
+        if found is None:
             raise BrokerRejected(f"{self._venue()}: no order with client id {client_order_id!r} to cancel")
-        if ack.state in FINISHED_STATES:  # filled, or taken away before an exit: nothing left to cancel
+        ack = await self._reported(client_order_id, found)
+        if finished_at_venue(found):  # filled, or taken away before an exit (its trades may still be on their way)
             return ack
         await self.budget.write(priority=True)
         try:
@@ -339,6 +352,5 @@ class CcxtBroker:
 
     async def _reported_quietly(self, cid: str, found: dict) -> BrokerAck:
         ack = await ack_of(self.exchange, self.name, cid, found, self._instrument_of.get(cid, self.instruments[0]))
-        if ack.state not in ("new", "partially_filled"):
-            self._finished(cid)
+        self._follow(cid, found, ack)
         return ack

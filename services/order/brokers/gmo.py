@@ -14,7 +14,8 @@ second order. So this adapter
 - closes positions for exits on margin symbols: /v1/closeOrder with the position when one
   of the opposite side covers the size, else /v1/closeBulkOrder (one order either way);
 - reports positions per side (GMO holds a long and a short of one symbol side by side);
-- follows its unfinished orders by polling inside the GET budget (20/s at Tier 1).
+- follows its unfinished orders by polling inside the GET budget (20/s at Tier 1), and an
+  ended order on until its executions are all listed (they can lag its status; resting.TradesLag).
 """
 
 from __future__ import annotations
@@ -27,15 +28,15 @@ from decimal import Decimal
 from services.common.clock import Clock, WallClock
 from services.common.venues import GmoSettings, VenueError, VenueNotSent, decimal_field, field
 from services.common.vocabulary import OrderType
-from services.order.brokers.base import (BrokerAck, BrokerExecution, BrokerOrder, BrokerOverloaded,
+from services.order.brokers.base import (FINISHED_STATES, BrokerAck, BrokerExecution, BrokerOrder, BrokerOverloaded,
                                          BrokerPositionView, BrokerRejected, OutcomeUnknown, RetryableBrokerError)
 from services.order.brokers.budget import VenueBudget
 from services.order.brokers.gmo_orders import MemorySentOrders, SentOrder, SentOrders
 from services.order.brokers.gmo_rest import VENUE, GmoRest, GmoUnavailable, sign
 from services.order.brokers.gmo_search import find_sent, orders_by_id
-from services.order.brokers.gmo_wire import ack_of, fills_of, is_margin, rules_of, time_in_force
+from services.order.brokers.gmo_wire import ack_of, fills_of, is_margin, rules_of, time_in_force, venue_state
 from services.order.brokers.precision import InstrumentRules
-from services.order.brokers.resting import FillTracker
+from services.order.brokers.resting import FillTracker, TradesLag
 
 log = logging.getLogger(__name__)
 __all__ = ["GmoBroker", "sign"]
@@ -57,7 +58,8 @@ class GmoBroker:
         self.sent = sent if sent is not None else MemorySentOrders()
         self._rules: dict[str, InstrumentRules] = {}
         self._tracker = FillTracker()
-        self._executed: dict[str, Decimal] = {}  # executed size last reported, per client id
+        self._executed: dict[str, Decimal] = {}  # size of the executions listed so far, per client id
+        self._lag = TradesLag(self._clock, VENUE)  # ended orders whose executions are not all listed yet
         # GMO lists an accepted order within moments; after this long, "not listed" means "never created".
         self.settle = timedelta(seconds=max(30.0, 3 * settings.timeout_seconds))
 
@@ -257,13 +259,16 @@ class GmoBroker:
                 continue
             cid, executed = sent.client_order_id, decimal_field(VENUE, row, "executedSize")
             fills = ()
-            if executed > self._executed.get(cid, Decimal(0)):
+            if executed > self._executed.get(cid, Decimal(0)):  # moved, or its executions were not all listed
                 data = await self._rest.private("GET", "/v1/executions", params={"orderId": str(sent.order_id)})
                 fills = fills_of(cid, field(VENUE, data, "list"))
                 self._executed[cid] = sum((f.quantity for f in fills), Decimal(0))
-            ack = ack_of(cid, row, fills)
+            ack = ack_of(cid, row, fills, listed=self._executed.get(cid, Decimal(0)))
             news += self._tracker.news(ack)
-            if ack.state in ("filled", "canceled", "expired") and self._executed.get(cid, Decimal(0)) >= executed:
+            # Finished with every execution listed; or ended at GMO with executions missing for too long: the
+            # order plane still holds that one open, and reconciliation looks it up by its orderId.
+            if ack.state in FINISHED_STATES or self._lag.waited_out(
+                    ack, finished_at_venue=venue_state(row) in FINISHED_STATES, filled=executed):
                 await self.sent.finish(cid)
                 self._executed.pop(cid, None)
         return news

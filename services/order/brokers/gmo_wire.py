@@ -6,6 +6,8 @@
 - timeInForce: FAK (fill and kill), FAS (fill and store), FOK; GMO's default is FAK for
   MARKET and FAS for LIMIT, so an IOC limit must say FAK or it rests on the book.
 - /v1/orders status: WAITING, ORDERED, MODIFYING, CANCELLING, CANCELED, EXECUTED, EXPIRED.
+- An order's executions (/v1/executions) can lag its status and executedSize: an EXECUTED,
+  CANCELED or EXPIRED order is reported unfinished until its executions add up to executedSize.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from decimal import Decimal
 
 from services.common.venues import MalformedVenueReply, decimal_field, field, rfc3339_time
 from services.common.vocabulary import OrderType, TimeInForce
-from services.order.brokers.base import BrokerAck, BrokerFill
+from services.order.brokers.base import FINISHED_STATES, BrokerAck, BrokerFill
 from services.order.brokers.gmo_rest import VENUE
 from services.order.brokers.precision import InstrumentRules
 
@@ -51,18 +53,33 @@ def fills_of(client_order_id: str, rows: list[dict]) -> tuple[BrokerFill, ...]:
                             time=rfc3339_time(field(VENUE, row, "timestamp"))) for row in rows)
 
 
-def order_state(row: dict) -> str:
+def venue_state(row: dict) -> str:
+    """GMO's own word on the order, whether or not its executions are listed yet."""
     state = STATES.get(field(VENUE, row, "status"))
     if state is None:
         raise MalformedVenueReply(VENUE, f"unknown order status {row['status']!r}", field="status")
-    if state == "new" and decimal_field(VENUE, row, "executedSize") > 0:
+    return state
+
+
+def order_state(row: dict, listed: Decimal) -> str:
+    """GMO's state, except that an order is not finished while its executions listed so far (`listed`)
+    fall short of executedSize: finished, the order plane would close it (canceled is final) and
+    reconciliation, which asks only about open orders, would never look for the missing fills.
+    GMO writes sizes as decimal strings, so the two compare exactly."""
+    state = venue_state(row)
+    executed = decimal_field(VENUE, row, "executedSize")
+    if state in FINISHED_STATES and listed < executed:
+        return "partially_filled" if listed > 0 else "new"
+    if state == "new" and executed > 0:
         return "partially_filled"
     return state
 
 
-def ack_of(client_order_id: str, row: dict, fills: tuple[BrokerFill, ...]) -> BrokerAck:
-    state = order_state(row)
+def ack_of(client_order_id: str, row: dict, fills: tuple[BrokerFill, ...], listed: Decimal | None = None) -> BrokerAck:
+    """`listed`: the size of every execution read for the order so far (default: the size of `fills`)."""
+    listed = sum((f.quantity for f in fills), Decimal(0)) if listed is None else listed
+    state = order_state(row, listed)
     reason = f"GMO {row['status'].lower()}: {row.get('cancelType', '')}".rstrip(": ") \
         if state in ("canceled", "expired") else ""
     return BrokerAck(client_order_id=client_order_id, broker_order_id=str(field(VENUE, row, "orderId")), state=state,
-                     filled_quantity=sum((f.quantity for f in fills), Decimal(0)), reason=reason, fills=fills)
+                     filled_quantity=listed, reason=reason, fills=fills)

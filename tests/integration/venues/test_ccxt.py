@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from decimal import Decimal
 
 import ccxt
@@ -24,9 +25,11 @@ from services.market_data.feeds.ccxt_feed import CcxtFeed, make_exchange
 from services.market_data.feeds.oanda import Backoff
 from services.order.brokers.base import BrokerOrder, BrokerOverloaded, BrokerRejected, OutcomeUnknown
 from services.order.brokers.ccxt_broker import CcxtBroker
+from services.order.states import OrderState as S
 from tests.integration.venues.fakes.binance_server import FILL_PRICE, FakeBinance
 from tests.integration.venues.fakes.loopback import serving
-from tests.integration.venues.roads import gateway, rides_out_a_429_storm
+from tests.integration.venues.roads import (MovedClock, gateway, limit_intent, order_plane,
+                                           rides_out_a_429_storm)
 
 KEY, SECRET = "binance-key-K3Y", "binance-secret-S3CR3T-xyz"
 
@@ -45,11 +48,11 @@ def exchange(url: str, *, secret: str = SECRET, timeout: float = 2.0):
 
 
 @asynccontextmanager
-async def running(fake: FakeBinance, **options):
+async def running(fake: FakeBinance, clock=None, **options):
     async with serving(fake.app()) as url:
         ex, _ = exchange(url, **options)
         try:
-            yield CcxtBroker(ex, ("BTC_USDT",), poll_seconds=0.05)
+            yield CcxtBroker(ex, ("BTC_USDT",), poll_seconds=0.05, clock=clock)
         finally:
             await ex.close()
 
@@ -403,3 +406,97 @@ async def test_polling_feed_survives_venue_errors_and_keeps_delivering():
             await ex.close()
     assert feed.backoff.reconnects == 2 and fake.ticker_calls >= 5
     assert all(t.instrument == "BTC_USDT" and t.ask > t.bid for t in ticks)
+
+
+# ---- trades listed after the order's end -----------------------------------------------------
+# An exchange's trade history (Binance GET /api/v3/myTrades, ccxt fetch_order_trades) can lag the
+# order's status: FILLED or CANCELED with an executedQty above the trades listed so far. Finishing
+# the order then would book the missing trades never (canceled is final) or only at reconciliation.
+
+
+async def test_an_order_filled_before_its_last_trade_is_listed_is_followed_until_it_is():
+    fake = FakeBinance(KEY, SECRET)
+    async with running(fake) as broker:
+        await broker.submit(order("x-lag", kind="limit", price="60000", qty="0.01"))
+        fake.fill("x-lag", "0.004", price="60000.00")
+        [first] = await broker.poll()
+        assert (first.state, first.fill.quantity) == ("partially_filled", Decimal("0.004"))
+        fake.lag_trades = True
+        fake.fill("x-lag", "0.006", price="60000.00")
+        assert fake.orders[0]["status"] == "FILLED" and len(fake.unlisted) == 1
+        assert await broker.poll() == []  # FILLED at the exchange, but 0.006 of it not yet listed
+        found = await broker.lookup("x-lag")
+        assert (found.state, found.filled_quantity) == ("partially_filled", Decimal("0.004"))
+        fake.list_trades()
+        [second] = await broker.poll()  # still followed: the missing trade is booked
+        assert (second.state, second.fill.quantity) == ("filled", Decimal("0.006"))
+        assert second.fill.broker_fill_id == f"ccxt:binance-{fake.trades[1]['id']}"
+        assert await broker.poll() == []
+        found = await broker.lookup("x-lag")
+        assert found.state == "filled" and [f.quantity for f in found.fills] == [Decimal("0.004"), Decimal("0.006")]
+
+
+async def test_a_partly_filled_order_canceled_before_its_trade_is_listed_ends_canceled_with_that_fill():
+    fake = FakeBinance(KEY, SECRET, lag_trades=True)
+    async with running(fake) as broker:
+        await broker.submit(order("x-lag-cxl", kind="limit", price="60000", qty="0.01"))
+        fake.fill("x-lag-cxl", "0.004", price="60000.00")
+        fake.cancel("x-lag-cxl")  # the exchange cancels the rest; its trade is not listed yet
+        assert await broker.poll() == []  # neither a made-up fill for the 0.004 nor the end
+        ack = await broker.cancel("x-lag-cxl")  # ended at the exchange: nothing is sent to cancel
+        assert ack.state == "new" and "DELETE /api/v3/order" not in fake.requests
+        fake.list_trades()
+        news = await broker.poll()
+        assert [(n.state, n.fill.quantity if n.fill else None) for n in news] == [
+            ("canceled", Decimal("0.004")), ("canceled", None)]
+        assert news[0].fill.broker_fill_id == f"ccxt:binance-{fake.trades[0]['id']}"  # the exchange's trade
+        assert await broker.poll() == []
+
+
+@pytest.mark.parametrize("end", ["filled", "canceled"])
+async def test_the_order_plane_books_every_fill_of_an_order_ended_before_its_trades_are_listed(end):
+    fake = FakeBinance(KEY, SECRET)
+    async with running(fake) as broker, order_plane(broker) as plane:
+        placed, _ = await plane.engine.submit(limit_intent("x-plane", "BTC_USDT", "0.01", "60000"))
+        assert placed.state == S.NEW
+        fake.fill("x-plane", "0.002", price="60000.00")
+        fake.lag_trades = True
+        fake.fill("x-plane", "0.008" if end == "filled" else "0.003", price="60000.00")
+        if end == "canceled":
+            fake.cancel("x-plane")
+        await plane.follow(broker)
+        waiting = await plane.order("x-plane")
+        assert (waiting.state, waiting.filled_quantity) == (S.PARTIALLY_FILLED, Decimal("0.002"))  # kept open
+        fake.list_trades()
+        await plane.follow(broker)
+        done = await plane.order("x-plane")
+        expected = (S.FILLED, Decimal("0.01")) if end == "filled" else (S.CANCELED, Decimal("0.005"))
+        assert (done.state, done.filled_quantity) == expected
+        assert await plane.fill_ids("x-plane") == [f"ccxt:binance-{t['id']}" for t in fake.trades]
+
+
+async def test_trades_missing_for_a_minute_stop_the_polling_with_a_warning_and_reconciliation_books_them(caplog):
+    fake, clock = FakeBinance(KEY, SECRET, lag_trades=True), MovedClock()
+    caplog.set_level(logging.WARNING)
+    async with running(fake, clock=clock) as broker, order_plane(broker) as plane:
+        await plane.engine.submit(limit_intent("x-stuck", "BTC_USDT", "0.01", "60000"))
+        fake.fill("x-stuck", "0.01", price="60000.00")
+        assert await plane.follow(broker) == []
+        clock.ahead = timedelta(seconds=59)
+        assert await plane.follow(broker) == [] and "x-stuck" not in caplog.text
+        clock.ahead = timedelta(seconds=61)
+        assert await plane.follow(broker) == []
+        [warning] = [r for r in caplog.records if getattr(r, "client_order_id", "") == "x-stuck"]
+        assert warning.levelno == logging.WARNING and warning.filled_at_venue == "0.01"
+        reads = fake.requests.count("GET /api/v3/order")
+        assert await plane.follow(broker) == [] and fake.requests.count("GET /api/v3/order") == reads
+        assert await plane.engine.venue.reconcile_orders() == []  # asks, still nothing listed: stays open
+        assert (await plane.order("x-stuck")).state == S.NEW
+        reads = fake.requests.count("GET /api/v3/order")
+        assert await plane.follow(broker) == [] and fake.requests.count("GET /api/v3/order") == reads  # not polled
+        assert len([r for r in caplog.records if getattr(r, "client_order_id", "") == "x-stuck"]) == 1  # warned once
+        fake.list_trades()
+        await plane.engine.venue.reconcile_orders()
+        done = await plane.order("x-stuck")
+        assert (done.state, done.filled_quantity) == (S.FILLED, Decimal("0.01"))
+        assert await plane.fill_ids("x-stuck") == [f"ccxt:binance-{fake.trades[0]['id']}"]

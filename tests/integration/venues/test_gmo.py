@@ -25,9 +25,10 @@ from services.market_data.feeds.oanda import Backoff
 from services.order.brokers.base import BrokerOrder, BrokerOverloaded, BrokerRejected, OutcomeUnknown
 from services.order.brokers.gmo import GmoBroker
 from services.order.brokers.gmo_orders import MemorySentOrders, PostgresSentOrders
+from services.order.states import OrderState as S
 from tests.integration.venues.fakes.gmo_server import FILL_PRICE, FakeGmo
 from tests.integration.venues.fakes.loopback import serving
-from tests.integration.venues.roads import gateway, rides_out_a_429_storm
+from tests.integration.venues.roads import MovedClock, gateway, limit_intent, order_plane, rides_out_a_429_storm
 
 KEY, SECRET = "gmo-key-abc123", "gmo-secret-zz9-plural-z-alpha"
 ORDER_POSTS = ("POST /private/v1/order", "POST /private/v1/closeOrder", "POST /private/v1/closeBulkOrder")
@@ -319,3 +320,90 @@ async def test_a_protective_stop_is_sent_as_a_gmo_stop_closing_the_long():
         assert (body["executionType"], body["price"], body["side"]) == ("STOP", "8900000", "SELL")
         assert "timeInForce" not in body and "settlePosition" in body  # a close order, not a new short
         assert ack.state == "new"
+
+
+# ---- executions listed after the order's end --------------------------------------------------
+# GMO's executions (/v1/executions) can lag the order's status and executedSize: EXECUTED or
+# CANCELED with executions missing. Finishing the order then would book them never (canceled is
+# final) or only at reconciliation.
+
+
+async def test_an_order_executed_before_its_last_execution_is_listed_is_followed_until_it_is():
+    fake = FakeGmo(KEY, SECRET)
+    async with running(fake) as broker:
+        ack = await broker.submit(order("g-lag", kind="limit", price="9000000", qty="0.05"))
+        fake.execute(int(ack.broker_order_id), "0.02")
+        [first] = await broker.poll()
+        assert (first.state, first.fill.quantity) == ("partially_filled", Decimal("0.02"))
+        fake.lag_executions = True
+        fake.execute(int(ack.broker_order_id), "0.03")
+        assert fake.orders[0]["status"] == "EXECUTED" and len(fake.unlisted) == 1
+        assert await broker.poll() == []  # EXECUTED, but 0.03 of it not yet listed
+        found = await broker.lookup("g-lag")
+        assert (found.state, found.filled_quantity) == ("partially_filled", Decimal("0.02"))
+        assert not (await broker.sent.get("g-lag")).finished
+        fake.list_executions()
+        [second] = await broker.poll()
+        assert (second.state, second.fill.quantity) == ("filled", Decimal("0.03"))
+        assert await broker.poll() == [] and (await broker.sent.get("g-lag")).finished
+        found = await broker.lookup("g-lag")
+        assert found.state == "filled" and [f.quantity for f in found.fills] == [Decimal("0.02"), Decimal("0.03")]
+
+
+async def test_a_market_order_executed_before_its_execution_is_listed_is_new_until_it_is():
+    fake = FakeGmo(KEY, SECRET, lag_executions=True)
+    async with running(fake) as broker:
+        ack = await broker.submit(order("g-lag-mkt"))
+        assert fake.orders[0]["status"] == "EXECUTED"
+        assert (ack.state, ack.fills) == ("new", ())  # not "filled" with no fill to book
+        assert await broker.poll() == []
+        fake.list_executions()
+        [news] = await broker.poll()
+        assert (news.state, news.fill.quantity, news.fill.broker_fill_id) == (
+            "filled", Decimal("0.01"), f"gmo-{fake.executions[0]['executionId']}")
+
+
+@pytest.mark.parametrize("end", ["filled", "canceled"])
+async def test_the_order_plane_books_every_fill_of_an_order_ended_before_its_executions_are_listed(end):
+    fake = FakeGmo(KEY, SECRET)
+    async with running(fake) as broker, order_plane(broker) as plane:
+        placed, _ = await plane.engine.submit(limit_intent("g-plane", "BTC_JPY", "0.05", "9000000"))
+        assert placed.state == S.NEW
+        order_id = int(placed.broker_order_id)
+        fake.execute(order_id, "0.02")
+        fake.lag_executions = True
+        fake.execute(order_id, "0.03" if end == "filled" else "0.01")
+        if end == "canceled":
+            fake.orders[0].update(status="CANCELED", cancelType="INSUFFICIENT_MARGIN")
+        await plane.follow(broker)
+        waiting = await plane.order("g-plane")
+        assert (waiting.state, waiting.filled_quantity) == (S.PARTIALLY_FILLED, Decimal("0.02"))  # kept open
+        fake.list_executions()
+        await plane.follow(broker)
+        done = await plane.order("g-plane")
+        expected = (S.FILLED, Decimal("0.05")) if end == "filled" else (S.CANCELED, Decimal("0.03"))
+        assert (done.state, done.filled_quantity) == expected
+        assert await plane.fill_ids("g-plane") == [f"gmo-{e['executionId']}" for e in fake.executions]
+
+
+async def test_executions_missing_for_a_minute_stop_the_polling_with_a_warning_and_reconciliation_books_them(
+        caplog):
+    fake, clock = FakeGmo(KEY, SECRET, lag_executions=True), MovedClock()
+    caplog.set_level(logging.WARNING)
+    async with running(fake, clock=clock) as broker, order_plane(broker) as plane:
+        placed, _ = await plane.engine.submit(limit_intent("g-stuck", "BTC_JPY", "0.05", "9000000"))
+        fake.execute(int(placed.broker_order_id), "0.05")
+        assert await plane.follow(broker) == []
+        clock.ahead = timedelta(seconds=59)
+        assert await plane.follow(broker) == [] and "g-stuck" not in caplog.text
+        clock.ahead = timedelta(seconds=61)
+        assert await plane.follow(broker) == []
+        [warning] = [r for r in caplog.records if getattr(r, "client_order_id", "") == "g-stuck"]
+        assert warning.levelno == logging.WARNING and warning.filled_at_venue == "0.05"
+        reads = fake.requests.count("GET /private/v1/orders")
+        assert await plane.follow(broker) == [] and fake.requests.count("GET /private/v1/orders") == reads
+        assert (await plane.order("g-stuck")).state == S.NEW  # still open for reconciliation
+        fake.list_executions()
+        await plane.engine.venue.reconcile_orders()
+        done = await plane.order("g-stuck")
+        assert (done.state, done.filled_quantity) == (S.FILLED, Decimal("0.05"))

@@ -30,7 +30,9 @@ the balances, with Binance's default 0.1% commission in the asset received.
 Knobs: `throttle` (-1003 as HTTP 429), `reply_delay`, `malformed` ({"order"}), `fail_after_accept`
 (codes answered after the order was taken, e.g. [-1006]: "execution status unknown"),
 `lookup_failures` (GET /api/v3/order answers 503), `order_types` (the symbol's orderTypes),
-`balances` (total per asset), `last_price`.
+`balances` (total per asset), `last_price`, `lag_trades` (trades made while it is on are left out
+of GET /api/v3/myTrades until `list_trades()`, while the order's executedQty and status already
+count them: the trade history catching up with the order, as it may on a real exchange).
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ class FakeBinance:
     order_types: tuple[str, ...] = ORDER_TYPES
     balances: dict[str, Decimal] = field(default_factory=lambda: {"BTC": Decimal("0.5"), "USDT": Decimal("100000")})
     last_price: str = LAST_PRICE
+    lag_trades: bool = False
+    unlisted: set[int] = field(default_factory=set)  # trade ids myTrades leaves out for now
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -174,9 +178,19 @@ class FakeBinance:
                  "commission": f"{commission:.8f}", "commissionAsset": asset, "time": _now(),
                  "isBuyer": buyer, "isMaker": order["type"] == "LIMIT", "isBestMatch": True}
         self.trades.append(trade)
+        if self.lag_trades:
+            self.unlisted.add(trade["id"])
         order["fills"].append({"price": price, "qty": str(qty), "commission": trade["commission"],
                                "commissionAsset": asset, "tradeId": trade["id"]})
         return order
+
+    def list_trades(self) -> None:
+        """The trade history catches up: myTrades lists every trade made so far."""
+        self.unlisted.clear()
+
+    def cancel(self, client_id: str) -> None:
+        """The order is canceled outside the adapter (another session, the web page): CANCELED keeps executedQty."""
+        self._open_order(client_id).update(status="CANCELED", updateTime=_now())
 
     def expire(self, client_id: str) -> None:
         """Binance expires the rest of an order (e.g. an IOC): EXPIRED keeps executedQty."""
@@ -323,6 +337,7 @@ class FakeBinance:
         if refused is not None:
             return refused
         return web.json_response([t for t in self.trades if t["symbol"] == params["symbol"]
+                                  and t["id"] not in self.unlisted
                                   and ("orderId" not in params or str(t["orderId"]) == params["orderId"])])
 
     async def cancel_order(self, request: web.Request) -> web.Response:

@@ -14,7 +14,9 @@ The market stands at FILL_PRICE: a BUY limit at or above it, a SELL at or below,
 Faults: `throttle` (ERR-5003 as HTTP 429), `reply_delay`, `malformed` ({"json", "order_id",
 "executions"}), `hide_from_lists` (active orders / latest executions lag), `busy_reads` (codes
 answered, one per request, to GET /v1/orders: e.g. ["ERR-626"]), `busy_after_post` (a code
-answered to the next order POST after GMO created the order).
+answered to the next order POST after GMO created the order), `lag_executions` (executions made
+while it is on are left out of /v1/executions and /v1/latestExecutions until `list_executions()`,
+while the order's executedSize and status already count them).
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ class FakeGmo:
     hide_from_lists: bool = False
     busy_reads: list[str] = field(default_factory=list)
     busy_after_post: str | None = None
+    lag_executions: bool = False
+    unlisted: set[int] = field(default_factory=set)  # executionIds the execution lists leave out for now
     orders: list[dict] = field(default_factory=list)
     executions: list[dict] = field(default_factory=list)
     positions: list[dict] = field(default_factory=list)
@@ -156,7 +160,16 @@ class FakeGmo:
                                     "symbol": order["symbol"], "side": order["side"],
                                     "settleType": order["settleType"], "size": settle_size, "price": FILL_PRICE,
                                     "lossGain": "0", "fee": "0", "timestamp": _now()})
+            if self.lag_executions:
+                self.unlisted.add(self.executions[-1]["executionId"])
         self.positions = [p for p in self.positions if Decimal(p["size"]) > 0]
+
+    def list_executions(self) -> None:
+        """GMO's execution lists catch up: every execution made so far is listed."""
+        self.unlisted.clear()
+
+    def _listed(self) -> list[dict]:
+        return [e for e in self.executions if e["executionId"] not in self.unlisted]
 
     async def _answer(self, order: dict) -> web.Response:
         if self.reply_delay:
@@ -247,7 +260,7 @@ class FakeGmo:
     async def get_executions(self, request: web.Request) -> web.Response:
         if (refused := await self._refuse(request)) is not None:
             return refused
-        rows = [dict(e) for e in self.executions if e["orderId"] == int(request.query["orderId"])]
+        rows = [dict(e) for e in self._listed() if e["orderId"] == int(request.query["orderId"])]
         if "executions" in self.malformed:
             for row in rows:
                 del row["price"]
@@ -263,7 +276,7 @@ class FakeGmo:
     async def get_latestExecutions(self, request: web.Request) -> web.Response:
         if (refused := await self._refuse(request)) is not None:
             return refused
-        rows = [e for e in self.executions if e["symbol"] == request.query["symbol"] and not self.hide_from_lists]
+        rows = [e for e in self._listed() if e["symbol"] == request.query["symbol"] and not self.hide_from_lists]
         page, count = int(request.query.get("page", 1)), int(request.query.get("count", 100))
         rows = rows[::-1][(page - 1) * count:page * count]  # newest first
         return _ok({"pagination": {"currentPage": page, "count": len(rows)}, "list": rows})
