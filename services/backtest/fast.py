@@ -253,8 +253,20 @@ def decision_candles(ticks: CachedTicks, timeframe: str, first: int = 0, last: i
         return extreme.reduceat(mid_ticks[0], starts)[:-1]
 
     start_us = bucket[closed] * width
-    candles = CandleColumns(start_us=start_us, end_us=start_us + width, tick_count=ends - closed, build=build)
+    candles = CandleColumns(start_us=start_us, end_us=start_us + width, tick_count=ends - closed, build=build,
+                            volume=_volumes(ticks, first, last, starts), closed_us=times[ends])
     return DecisionCandles(candles=candles, close_tick=ends + first)
+
+
+def _volumes(ticks: CachedTicks, first: int, last: int, starts: np.ndarray) -> np.ndarray:
+    """Each closed candle's volume as the aggregator gives it: its exact sum, rounded once to a float.
+    The units are summed as integers; dividing an exact sum by an exact power of ten rounds once too."""
+    if len(starts) < 2:
+        return np.zeros(0)
+    units = np.add.reduceat(ticks.volume[first:last], starts)[:-1]
+    if ticks.volume_scale <= 22 and (not len(units) or int(np.abs(units).max()) < 2 ** 53):
+        return units / 10.0 ** ticks.volume_scale
+    return np.array([float(Decimal(int(u)).scaleb(-ticks.volume_scale)) for u in units.tolist()])
 
 
 def _quantum_decimals(pip_size: Decimal) -> int:

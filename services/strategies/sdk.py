@@ -288,7 +288,7 @@ class StrategyHarness:
                 return None
             signal = self.strategy.decide_entry(view)
             if signal is not None:
-                _check_entry(signal)
+                check_entry(signal)
             return signal
         except Exception as exc:  # noqa: BLE001 - user code may raise anything
             self._record("decide_entry", exc)
@@ -298,7 +298,7 @@ class StrategyHarness:
         try:
             signal = self.strategy.decide_exit(view, position)
             if signal is not None:
-                _check_exit(signal, position)
+                check_exit(signal, position)
             return signal
         except Exception as exc:  # noqa: BLE001 - user code may raise anything
             self._record("decide_exit", exc)
@@ -335,7 +335,7 @@ def _check_positive(value: object, what: str) -> None:
         raise InvalidSignal(f"{what} must be a positive Decimal, got {value!r}")
 
 
-def _check_entry(signal: object) -> None:
+def check_entry(signal: object) -> None:
     if not isinstance(signal, EntrySignal):
         raise InvalidSignal(f"decide_entry must return EntrySignal or None, got {type(signal).__name__}")
     if signal.side not in ("buy", "sell"):
@@ -348,7 +348,7 @@ def _check_entry(signal: object) -> None:
         raise InvalidSignal(f"entry confidence must be a number from 0 to 1, got {signal.confidence!r}")
 
 
-def _check_exit(signal: object, position: OpenPosition) -> None:
+def check_exit(signal: object, position: OpenPosition) -> None:
     if not isinstance(signal, ExitSignal):
         raise InvalidSignal(f"decide_exit must return ExitSignal or None, got {type(signal).__name__}")
     if signal.rule not in EXIT_RULES:

@@ -36,6 +36,10 @@ class CandleColumns:
     # (side, field) -> float64 array, built on first use: a rule that reads mid closes only
     # never pays for the highs and lows of three sides.
     build: Callable[[str, str], np.ndarray]
+    # The rest of what the aggregator gives a candle, for a rule that hands strategies whole Bars
+    # (services/strategies/per_candle.py): the volume as its float, and the time of the closing tick.
+    volume: np.ndarray | None = None
+    closed_us: np.ndarray | None = None
     _built: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:

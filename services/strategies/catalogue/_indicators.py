@@ -16,10 +16,31 @@ Two kinds, each with a promise:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import talib
 
 from services.strategies.sdk import MarketView
+
+
+def once_per_view(compute):
+    """For a strategy method `(self, view)`: computed once per view and params. A decision asks its
+    indicators in decide_entry and again in exit_signal; the in-process backtest's EXIT and ENTRY
+    workers share one view; the fast path asks about a long and a short at every candle. A view never
+    changes, and the memo holds it, so `is` cannot mistake a new view for a collected one."""
+    slot = f"_once_{compute.__name__}"
+
+    @functools.wraps(compute)
+    def once(self, view: MarketView):
+        memo = getattr(self, slot, None)
+        if memo is not None and memo[0] is view and memo[1] is self.params:
+            return memo[2]
+        value = compute(self, view)
+        setattr(self, slot, (view, self.params, value))
+        return value
+
+    return once
 
 
 def price_units(prices: np.ndarray, pip: float) -> np.ndarray:

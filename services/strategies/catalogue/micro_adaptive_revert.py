@@ -20,8 +20,9 @@ from decimal import Decimal
 import numpy as np
 import talib
 
-from services.strategies.catalogue._indicators import latest_adx, recent
+from services.strategies.catalogue._indicators import latest_adx, once_per_view, recent
 from services.strategies.params import BaseParams, require
+from services.strategies.per_candle import PerCandle
 from services.strategies.sdk import EntrySignal, ExitSignal, MarketView, OpenPosition, Strategy
 
 
@@ -58,6 +59,7 @@ class MicroAdaptiveRevert(Strategy):
     Params = AdaptiveRevertParams
     timeframes = ("M1",)
 
+    @once_per_view
     def _z(self, view: MarketView) -> float | None:
         closes = view.closes("M1")[-self.params.mean_period :]
         if len(closes) < self.params.mean_period:
@@ -98,3 +100,7 @@ class MicroAdaptiveRevert(Strategy):
         if position.side == "short" and z <= 0:
             return self.close(f"M1 close back at its mean (z {z:.2f})")
         return None
+
+    def vector_rule(self) -> PerCandle:
+        """The fast path asks this rule at every candle (its indicators are seeded afresh in each window)."""
+        return PerCandle(self)

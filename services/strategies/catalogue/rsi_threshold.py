@@ -16,8 +16,9 @@ from decimal import Decimal
 
 import talib
 
-from services.strategies.catalogue._indicators import recent
+from services.strategies.catalogue._indicators import once_per_view, recent
 from services.strategies.params import BaseParams, bounds, require
+from services.strategies.per_candle import PerCandle
 from services.strategies.sdk import EntrySignal, ExitSignal, MarketView, OpenPosition, Strategy
 
 
@@ -49,6 +50,7 @@ class RsiThreshold(Strategy):
     Params = RsiThresholdParams
     timeframes = ("M1",)
 
+    @once_per_view
     def _rsi(self, view: MarketView) -> tuple[float, float] | None:
         closes = recent(view, "M1", self.params.warmup_bars)
         if len(closes) < self.params.period + 2:
@@ -81,3 +83,7 @@ class RsiThreshold(Strategy):
         if position.side == "short" and now <= level:
             return self.close(f"RSI back down to {now:.1f} (<= {level:g})")
         return None
+
+    def vector_rule(self) -> PerCandle:
+        """The fast path asks this rule at every candle (its RSI is seeded afresh in each window)."""
+        return PerCandle(self)

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from services.strategies.params import BaseParams, check_hhmm, require
+from services.strategies.per_candle import PerCandle
 from services.strategies.sdk import EntrySignal, MarketView, Strategy
 
 
@@ -86,3 +87,7 @@ class SessionOpen(Strategy):
         if close < low:
             return self.enter("sell", f"M5 close {close} below the {p.range_minutes}-minute opening range low {low}")
         return None
+
+    def vector_rule(self) -> PerCandle:
+        """The fast path asks this rule at every candle (its indicators are seeded afresh in each window)."""
+        return PerCandle(self)

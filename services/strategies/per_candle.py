@@ -1,0 +1,126 @@
+"""A vector rule for a strategy whose indicators are not one pass over the whole series.
+
+The catalogue computes its indicators over exactly the last `warmup_bars` candles (so more
+history never changes a decision): an EMA or an RSI seeded afresh in every window is not a
+column computed once, and rewriting TA-Lib window by window, bit for bit, is where a fast path
+and the live worker would part. `PerCandle` instead asks the strategy's own scalar code, at
+every candle of the decision timeframe, on the very view the live worker would hold there: the
+candles go through the worker's `CandleBook` (same depth, same read-only view at the candle's
+end), built from the columns with every field the aggregator gives a candle. What it leaves out
+is everything else the event path does per bar (ticks, the order engine, the ledger, the two
+workers' bookkeeping), so it answers a month of M1 candles in a fraction of a second, and the
+fast backtest's loop and fill rules do the rest.
+
+A strategy opts in (`vector_rule` returning `PerCandle(self)`) when its answers depend only on
+the view and, for its own `exit_signal`, on the position's side: the fast backtest holds one
+position of `units` at a time and asks about a long and a short at every candle. The parity
+test (tests/unit/backtest/test_fast_parity.py) proves each opted-in strategy against the event
+path. Not for a strategy that reads factors or more than one timeframe (NotVectorizable says so).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import numpy as np
+
+from services.strategies.book import CandleBook
+from services.strategies.sdk import (Bar, EntrySignal, ExitSignal, InvalidSignal, MarketView, Ohlc, OpenPosition,
+                                     Strategy, check_entry, check_exit)
+from services.strategies.vector import CandleColumns, NotVectorizable, Signals
+
+log = logging.getLogger(__name__)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_SIDES = ("bid", "ask", "mid")
+_FIELDS = ("open", "high", "low", "close")
+
+
+class PerCandle:
+    """The strategy's scalar rule at every candle, on the view its live worker would hold."""
+
+    def __init__(self, strategy: Strategy) -> None:
+        if strategy.factor_specs():
+            raise NotVectorizable(f"{strategy.slug} reads factors ({strategy.factor_specs()}); "
+                                  "it runs on the event path")
+        if len(strategy.timeframes) != 1:
+            raise NotVectorizable(f"{strategy.slug} reads {', '.join(strategy.timeframes)}: candles of more than "
+                                  "one timeframe, in the order they close, need the event path")
+        self.strategy = strategy
+        # Only a strategy with an exit rule of its own is asked about positions: the others answer None.
+        self.exits = type(strategy).exit_signal is not Strategy.exit_signal
+
+    def signals(self, candles: CandleColumns) -> Signals:
+        strategy, n = self.strategy, len(candles)
+        p = strategy.params
+        enter, exit_long, exit_short = np.zeros(n, np.int8), np.zeros(n, bool), np.zeros(n, bool)
+        book = CandleBook(p.instrument, strategy.history_bars())
+        # A position of `units` opened long ago at the first candle's close: the rule reads its side only.
+        opened = _EPOCH
+        long = OpenPosition(instrument=p.instrument, quantity=p.units, average_price=Decimal(0), opened_time=opened)
+        short = OpenPosition(instrument=p.instrument, quantity=-p.units, average_price=Decimal(0), opened_time=opened)
+        for i, bar in enumerate(_bars(candles, p.instrument, strategy.decision_timeframe)):
+            book.add_bar(bar)
+            view = book.view(now=bar.end)
+            entry = self._entry(view)
+            if entry is not None:
+                enter[i] = 1 if entry.side == "buy" else -1
+            if self.exits:
+                exit_long[i] = self._exit(view, long)
+                exit_short[i] = self._exit(view, short)
+        return Signals(enter=enter, exit_long=exit_long, exit_short=exit_short)
+
+    def _entry(self, view: MarketView) -> EntrySignal | None:
+        """decide_entry as the harness calls it (is_active aside: the fast backtest applies it): an
+        exception or a malformed answer is no entry, and is logged as the live worker logs it."""
+        try:
+            signal = self.strategy.decide_entry(view)
+            if signal is not None:
+                check_entry(signal)
+            return signal
+        except Exception as exc:  # noqa: BLE001 - user code may raise anything
+            log.error("strategy %s failed in decide_entry; no order this time: %s: %s", self.strategy.slug,
+                      type(exc).__name__, exc)
+            return None
+
+    def _exit(self, view: MarketView, position: OpenPosition) -> bool:
+        try:
+            signal = self.strategy.exit_signal(view, position)
+            if signal is None:
+                return False
+            check_exit(signal, position)
+        except InvalidSignal as exc:
+            log.error("strategy %s answered exit_signal with something unusable: %s", self.strategy.slug, exc)
+            return False
+        except Exception as exc:  # noqa: BLE001 - user code may raise anything
+            log.error("strategy %s failed in exit_signal; no order this time: %s: %s", self.strategy.slug,
+                      type(exc).__name__, exc)
+            return False
+        if signal.quantity is not None and signal.quantity != abs(position.quantity):
+            raise NotVectorizable(f"{self.strategy.slug} closes part of a position ({signal.quantity} of "
+                                  f"{abs(position.quantity)}); the fast backtest holds whole positions only")
+        return True
+
+
+def _bars(candles: CandleColumns, instrument: str, timeframe: str):
+    """The columns' candles as the Bars a worker is handed (every field the aggregator sets)."""
+    if candles.volume is None or candles.closed_us is None:
+        raise NotVectorizable("these candle columns carry no volume or closing time; a strategy may read them")
+    prices = {(side, name): candles.prices(name, side).tolist() for side in _SIDES for name in _FIELDS}
+    columns = [prices[(side, name)] for side in _SIDES for name in _FIELDS]
+    times = [_times(candles.start_us), _times(candles.end_us), _times(candles.closed_us)]
+    for (start, end, closed, count, volume, bo, bh, bl, bc, ao, ah, al, ac, mo, mh, ml, mc) in zip(
+            *times, candles.tick_count.tolist(), candles.volume.tolist(), *columns):
+        yield Bar(instrument=instrument, timeframe=timeframe, start=start, end=end,
+                  bid=Ohlc(bo, bh, bl, bc), ask=Ohlc(ao, ah, al, ac), mid=Ohlc(mo, mh, ml, mc),
+                  tick_count=count, volume=volume, closed_time=closed)
+
+
+def _times(time_us: np.ndarray) -> list[datetime]:
+    """Microseconds since the epoch as UTC datetimes: numpy makes the timedeltas, exact to the microsecond."""
+    return list(map(_EPOCH.__add__, time_us.astype("timedelta64[us]").tolist()))
+
+
+__all__ = ["PerCandle"]
