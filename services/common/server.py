@@ -30,6 +30,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from services.common.auth import AuthInterceptor, AuthPolicy, TokenTable, stream_items
 from services.common.channels import KEEPALIVE_TIME_MS
 from services.common.errors import InvalidArgument, PlaneError
+from services.common.heap import settle_after_start
 from services.common.reflection_pool import DocumentedReflection
 from services.common.tls import ServingTls
 
@@ -319,6 +320,7 @@ async def serve(host: GrpcHost, *, on_stop: Callable[[], Awaitable[None]] | None
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await host.start()
+    settle_after_start()
     try:
         await stop.wait()
         log.info("shutdown requested; draining")

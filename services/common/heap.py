@@ -1,0 +1,35 @@
+"""The cyclic garbage collector, set for a plane that keeps running.
+
+What a plane allocates on its hot path (requests, records, events) dies by reference counting;
+the cyclic collector only looks for cycles, and by default it does so every 700 net allocations
+of container objects, and now and then walks every object the process holds (a full collection).
+Measured on the order plane under an 8-client SubmitStream load (tens of thousands of resting
+orders in memory), the collector took about 1.2 s of CPU per 20,000 orders, and its full
+collections paused the event loop for up to a quarter of a second each: every call in flight
+waited, which was the whole p99 of the stream.
+
+So, once a plane has started:
+- everything it loaded to start (modules, settings, pools, its recovered book) is frozen
+  (`gc.freeze`): it lives as long as the process, and a full collection no longer walks it;
+- young collections come every 50,000 allocations instead of 700 (as the in-process backtest
+  has done since it was measured there), so the older generations fill and are walked less often.
+Cycles are still collected; only less often, and over less.
+"""
+
+from __future__ import annotations
+
+import gc
+
+#: Net container allocations between two young collections (Python's default is 700).
+YOUNG_COLLECTION_EVERY = 50_000
+
+
+def settle_after_start() -> None:
+    """Freezes what the process holds now and spaces the collections out (see the module docstring)."""
+    gc.collect()  # what start-up left as garbage is freed, not frozen
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, middle, old)
+
+
+__all__ = ["YOUNG_COLLECTION_EVERY", "settle_after_start"]
