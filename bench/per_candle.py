@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 import backtest_throughput as bt  # noqa: E402
 
 PER_CANDLE = ("rsi_threshold", "m1scalper", "micro_adaptive_revert", "wick_reversal_blend", "macd_rsi_div",
-              "session_open", "squeeze_pulse_break", "wick_reversal_pro")
+              "session_open", "squeeze_pulse_break", "wick_reversal_pro", "micro_multi")
 
 
 def main() -> None:

@@ -253,8 +253,16 @@ def decision_candles(ticks: CachedTicks, timeframe: str, first: int = 0, last: i
         return extreme.reduceat(mid_ticks[0], starts)[:-1]
 
     start_us = bucket[closed] * width
+    others: dict[str, CandleColumns] = {}
+
+    def other(frame: str) -> CandleColumns:
+        if frame not in others:
+            others[frame] = decision_candles(ticks, frame, first, last).candles
+        return others[frame]
+
     candles = CandleColumns(start_us=start_us, end_us=start_us + width, tick_count=ends - closed, build=build,
-                            volume=_volumes(ticks, first, last, starts), closed_us=times[ends])
+                            volume=_volumes(ticks, first, last, starts), closed_us=times[ends],
+                            closed_tick=ends + first, timeframe=other)
     return DecisionCandles(candles=candles, close_tick=ends + first)
 
 

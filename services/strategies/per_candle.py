@@ -16,7 +16,8 @@ A strategy opts in (`vector_rule` returning `PerCandle(self)`) when its answers 
 the view and, for its own `exit_signal`, on the position's side: the fast backtest holds one
 position of `units` at a time and asks about a long and a short at every candle. The parity
 test (tests/unit/backtest/test_fast_parity.py) proves each opted-in strategy against the event
-path. Not for a strategy that reads factors or more than one timeframe (NotVectorizable says so).
+path. A strategy reading several timeframes gets their candles in the order they closed. Not for a
+strategy that reads factors (NotVectorizable says so).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from decimal import Decimal
 import numpy as np
 
 from services.strategies.book import CandleBook
-from services.strategies.sdk import (Bar, EntrySignal, ExitSignal, InvalidSignal, MarketView, Ohlc, OpenPosition,
+from services.strategies.sdk import (TIMEFRAMES, Bar, EntrySignal, InvalidSignal, MarketView, Ohlc, OpenPosition,
                                      Strategy, check_entry, check_exit)
 from services.strategies.vector import CandleColumns, NotVectorizable, Signals
 
@@ -46,9 +47,6 @@ class PerCandle:
         if strategy.factor_specs():
             raise NotVectorizable(f"{strategy.slug} reads factors ({strategy.factor_specs()}); "
                                   "it runs on the event path")
-        if len(strategy.timeframes) != 1:
-            raise NotVectorizable(f"{strategy.slug} reads {', '.join(strategy.timeframes)}: candles of more than "
-                                  "one timeframe, in the order they close, need the event path")
         self.strategy = strategy
         # Only a strategy with an exit rule of its own is asked about positions: the others answer None.
         self.exits = type(strategy).exit_signal is not Strategy.exit_signal
@@ -63,8 +61,7 @@ class PerCandle:
         opened = _EPOCH
         long = OpenPosition(instrument=p.instrument, quantity=p.units, average_price=Decimal(0), opened_time=opened)
         short = OpenPosition(instrument=p.instrument, quantity=-p.units, average_price=Decimal(0), opened_time=opened)
-        for i, bar in enumerate(_bars(candles, p.instrument, strategy.decision_timeframe)):
-            book.add_bar(bar)
+        for i, bar in _in_closing_order(candles, strategy, book):
             view = book.view(now=bar.end)
             entry = self._entry(view)
             if entry is not None:
@@ -104,6 +101,31 @@ class PerCandle:
             raise NotVectorizable(f"{self.strategy.slug} closes part of a position ({signal.quantity} of "
                                   f"{abs(position.quantity)}); the fast backtest holds whole positions only")
         return True
+
+
+def _in_closing_order(candles: CandleColumns, strategy: Strategy, book: CandleBook):
+    """Adds every timeframe's candles to the book in the order the live aggregator hands them to the
+    worker (by the tick that closed them, the finest first among those one tick closed), and yields
+    each decision candle with its index once it is in: a coarser candle the same tick closed comes
+    after the decision, as it does live, where a strategy that reads no factors decides at once."""
+    instrument, decision = strategy.params.instrument, strategy.decision_timeframe
+    if len(strategy.timeframes) == 1:
+        for i, bar in enumerate(_bars(candles, instrument, decision)):
+            book.add_bar(bar)
+            yield i, bar
+        return
+    if candles.timeframe is None or candles.closed_tick is None:
+        raise NotVectorizable(f"{strategy.slug} reads {', '.join(strategy.timeframes)}, and these candle "
+                              "columns carry only one timeframe")
+    frames = [(tf, candles if tf == decision else candles.timeframe(tf)) for tf in strategy.timeframes]
+    order = sorted(((tick, TIMEFRAMES.index(tf), k, i) for k, (tf, cols) in enumerate(frames)
+                    for i, tick in enumerate(cols.closed_tick.tolist())))
+    bars = [_bars(cols, instrument, tf) for tf, cols in frames]
+    for _, _, k, i in order:
+        bar = next(bars[k])
+        book.add_bar(bar)
+        if k == 0:
+            yield i, bar
 
 
 def _bars(candles: CandleColumns, instrument: str, timeframe: str):

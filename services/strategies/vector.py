@@ -40,6 +40,10 @@ class CandleColumns:
     # (services/strategies/per_candle.py): the volume as its float, and the time of the closing tick.
     volume: np.ndarray | None = None
     closed_us: np.ndarray | None = None
+    # The index of the tick that closed each candle, and the candles of another timeframe over the same
+    # ticks: a rule reading several timeframes hands them to the book in the order they closed.
+    closed_tick: np.ndarray | None = None
+    timeframe: Callable[[str], "CandleColumns"] | None = field(default=None, repr=False)
     _built: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:

@@ -35,11 +35,11 @@ def test_fast_and_in_process_write_the_same_trades(tmp_path):
 
 
 def test_a_strategy_without_a_vector_rule_says_so_and_runs_in_process(tmp_path):
-    run = quantmesh("backtest", "--data", bar_spec(), "--strategy", "micro_multi", *DAY, "--fast", "--no-progress",
+    run = quantmesh("backtest", "--data", bar_spec(), "--strategy", "impulse_retest_s5", *DAY, "--fast", "--no-progress",
                     "--out", str(tmp_path), "--cache-dir", str(tmp_path / "cache"))
     assert run.returncode == 0, run.stderr
-    assert ("quantmesh backtest --fast: micro_multi has no vector rule; it runs on the event path; "
+    assert ("quantmesh backtest --fast: impulse_retest_s5 has no vector rule; it runs on the event path; "
             "running the in-process path instead") in run.stderr
-    assert "fast path" not in run.stdout and "micro_multi on USD_JPY M1" in run.stdout
+    assert "fast path" not in run.stdout and "impulse_retest_s5 on USD_JPY S5" in run.stdout
     both = quantmesh("backtest", "--data", bar_spec(), "--strategy", "ma_cross", "--fast", "--mesh")
     assert both.returncode == 2 and "--fast and --mesh are two ways to run; choose one" in both.stderr

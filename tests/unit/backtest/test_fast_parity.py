@@ -53,13 +53,17 @@ CASES = {
     "session_open": {"stop_loss_pips": "5", "take_profit_pips": "6", "max_hold_minutes": "30"},
     "squeeze_pulse_break": {"stop_loss_pips": "5", "take_profit_pips": "6", "max_hold_minutes": "30"},
     "wick_reversal_pro": {"stop_loss_pips": "5", "take_profit_pips": "6", "max_hold_minutes": "30"},
+    # M1 decisions reading M5 and H1 candles, handed to the book in the order they closed.
+    "micro_multi": {"stop_loss_pips": "3", "take_profit_pips": "4", "max_hold_minutes": "7"},
 }
 #: The S5 rules are checked on one day: four times as many candles a day as M1.
 #: The M5 rules, and a wick rule that trades a few times a day, over the whole month.
 WINDOWS = {"scalp_ping_5s": (START, datetime(2013, 2, 5, tzinfo=timezone.utc)), "tick_imbalance": (None, None),
            **dict.fromkeys(("macd_rsi_div", "session_open", "squeeze_pulse_break", "wick_reversal_pro",
-                            "wick_reversal_blend"), (None, None))}
-MIN_TRADES = {"tick_imbalance": 10, "session_open": 16}  # session_open: at most one entry a day
+                            "wick_reversal_blend"), (None, None)),
+           "micro_multi": (START, datetime(2013, 2, 11, tzinfo=timezone.utc))}
+#: session_open enters once a day at most; micro_multi's three timeframes agree on a few entries a day.
+MIN_TRADES = {"tick_imbalance": 10, "session_open": 16, "micro_multi": 20}
 
 
 @pytest.fixture(scope="module")

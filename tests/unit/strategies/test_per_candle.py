@@ -6,6 +6,7 @@ what the rule is handed (the worker's own Bars and book), and what it refuses, w
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -95,11 +96,40 @@ class TwoFrames(Seen):
     timeframes = ("M1", "M5")
 
 
-def test_a_rule_reading_factors_or_two_timeframes_is_refused_with_a_sentence():
+def test_a_rule_reading_factors_or_two_timeframes_without_their_candles_is_refused_with_a_sentence():
     with pytest.raises(NotVectorizable, match=r"seen reads factors \(rsi:14\); it runs on the event path"):
         PerCandle(Reads(params()))
-    with pytest.raises(NotVectorizable, match="reads M1, M5: candles of more than one timeframe"):
-        PerCandle(TwoFrames(params()))
+    with pytest.raises(NotVectorizable, match="reads M1, M5, and these candle columns carry only one timeframe"):
+        PerCandle(TwoFrames(params())).signals(columns([150.0, 150.1]))
+
+
+class CountsM5(TwoFrames):
+    def __init__(self, p) -> None:
+        super().__init__(p)
+        self.m5_seen: list[int] = []
+
+    def history_bars(self):
+        return {"M1": 10, "M5": 10}
+
+    def decide_entry(self, view):
+        self.m5_seen.append(len(view.bars["M5"]))
+        return None
+
+
+def test_coarser_candles_reach_the_book_in_closing_order_after_a_decision_on_the_same_tick():
+    """Live, the tick that closes the fifth M1 candle also closes the first M5 one; the aggregator hands
+    over the finer first and a strategy that reads no factors decides at once, so that decision has not
+    seen the M5 candle yet; the next one has."""
+    m1 = columns([150.0 + i / 100 for i in range(11)])
+    m1 = dataclasses.replace(m1, closed_tick=np.arange(1, 12))  # M1 candle i is closed by tick i + 1
+    m5_start = START_US + 5 * MINUTE * np.arange(2, dtype=np.int64)
+    m5 = CandleColumns(start_us=m5_start, end_us=m5_start + 5 * MINUTE, tick_count=np.full(2, 20),
+                       build=lambda side, name: np.array([150.02, 150.07]), volume=np.full(2, 7.5),
+                       closed_us=m5_start + 5 * MINUTE, closed_tick=np.array([5, 10]))
+    m1 = dataclasses.replace(m1, timeframe={"M5": m5}.__getitem__)
+    strategy = CountsM5(params())
+    PerCandle(strategy).signals(m1)
+    assert strategy.m5_seen == [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2]
 
 
 class HalfOut(Seen):
