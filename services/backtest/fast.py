@@ -261,7 +261,7 @@ def decision_candles(ticks: CachedTicks, timeframe: str, first: int = 0, last: i
         return others[frame]
 
     candles = CandleColumns(start_us=start_us, end_us=start_us + width, tick_count=ends - closed, build=build,
-                            volume=_volumes(ticks, first, last, starts), closed_us=times[ends],
+                            volumes=lambda: _volumes(ticks, first, last, starts), closed_us=times[ends],
                             closed_tick=ends + first, timeframe=other)
     return DecisionCandles(candles=candles, close_tick=ends + first)
 

@@ -130,13 +130,14 @@ def _in_closing_order(candles: CandleColumns, strategy: Strategy, book: CandleBo
 
 def _bars(candles: CandleColumns, instrument: str, timeframe: str):
     """The columns' candles as the Bars a worker is handed (every field the aggregator sets)."""
-    if candles.volume is None or candles.closed_us is None:
+    volumes = candles.volume()
+    if volumes is None or candles.closed_us is None:
         raise NotVectorizable("these candle columns carry no volume or closing time; a strategy may read them")
     prices = {(side, name): candles.prices(name, side).tolist() for side in _SIDES for name in _FIELDS}
     columns = [prices[(side, name)] for side in _SIDES for name in _FIELDS]
     times = [_times(candles.start_us), _times(candles.end_us), _times(candles.closed_us)]
     for (start, end, closed, count, volume, bo, bh, bl, bc, ao, ah, al, ac, mo, mh, ml, mc) in zip(
-            *times, candles.tick_count.tolist(), candles.volume.tolist(), *columns):
+            *times, candles.tick_count.tolist(), volumes.tolist(), *columns):
         yield Bar(instrument=instrument, timeframe=timeframe, start=start, end=end,
                   bid=Ohlc(bo, bh, bl, bc), ask=Ohlc(ao, ah, al, ac), mid=Ohlc(mo, mh, ml, mc),
                   tick_count=count, volume=volume, closed_time=closed)

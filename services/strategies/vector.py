@@ -37,8 +37,9 @@ class CandleColumns:
     # never pays for the highs and lows of three sides.
     build: Callable[[str, str], np.ndarray]
     # The rest of what the aggregator gives a candle, for a rule that hands strategies whole Bars
-    # (services/strategies/per_candle.py): the volume as its float, and the time of the closing tick.
-    volume: np.ndarray | None = None
+    # (services/strategies/per_candle.py): the volumes as floats (built on first use, like the prices:
+    # a rule over arrays never reads them), and the time of the closing tick.
+    volumes: Callable[[], np.ndarray] | None = field(default=None, repr=False)
     closed_us: np.ndarray | None = None
     # The index of the tick that closed each candle, and the candles of another timeframe over the same
     # ticks: a rule reading several timeframes hands them to the book in the order they closed.
@@ -48,6 +49,15 @@ class CandleColumns:
 
     def __len__(self) -> int:
         return len(self.start_us)
+
+    def volume(self) -> np.ndarray | None:
+        """Each candle's volume as the aggregator gives it; None when these columns cannot say."""
+        if self.volumes is None:
+            return None
+        values = self._built.get("volume")
+        if values is None:
+            values = self._built["volume"] = self.volumes()
+        return values
 
     def prices(self, field_name: str = "close", price: str = "mid") -> np.ndarray:
         key = (price, field_name)

@@ -37,7 +37,7 @@ def columns(closes: list[float]) -> CandleColumns:
     start = START_US + MINUTE * np.arange(n, dtype=np.int64)
     return CandleColumns(start_us=start, end_us=start + MINUTE, tick_count=np.full(n, 4),
                          build=lambda side, name: mid + offsets[name] + spread[side],
-                         volume=np.full(n, 1.5), closed_us=start + MINUTE + 250_000)
+                         volumes=lambda: np.full(n, 1.5), closed_us=start + MINUTE + 250_000)
 
 
 class Seen(Strategy):
@@ -124,7 +124,7 @@ def test_coarser_candles_reach_the_book_in_closing_order_after_a_decision_on_the
     m1 = dataclasses.replace(m1, closed_tick=np.arange(1, 12))  # M1 candle i is closed by tick i + 1
     m5_start = START_US + 5 * MINUTE * np.arange(2, dtype=np.int64)
     m5 = CandleColumns(start_us=m5_start, end_us=m5_start + 5 * MINUTE, tick_count=np.full(2, 20),
-                       build=lambda side, name: np.array([150.02, 150.07]), volume=np.full(2, 7.5),
+                       build=lambda side, name: np.array([150.02, 150.07]), volumes=lambda: np.full(2, 7.5),
                        closed_us=m5_start + 5 * MINUTE, closed_tick=np.array([5, 10]))
     m1 = dataclasses.replace(m1, timeframe={"M5": m5}.__getitem__)
     strategy = CountsM5(params())
