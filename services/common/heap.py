@@ -13,12 +13,15 @@ So, once a plane has started:
   (`gc.freeze`): it lives as long as the process, and a full collection no longer walks it;
 - young collections come every 50,000 allocations instead of 700 (as the in-process backtest
   has done since it was measured there), so the older generations fill and are walked less often.
-Cycles are still collected; only less often, and over less.
+Cycles are still collected; only less often, and over less. Every pause is a metric
+(`CollectorPauses`, quantmesh_gc_pause_seconds by generation), so a regression shows.
 """
 
 from __future__ import annotations
 
 import gc
+import time
+from collections.abc import Callable
 
 #: Net container allocations between two young collections (Python's default is 700).
 YOUNG_COLLECTION_EVERY = 50_000
@@ -32,4 +35,24 @@ def settle_after_start() -> None:
     gc.set_threshold(YOUNG_COLLECTION_EVERY, middle, old)
 
 
-__all__ = ["YOUNG_COLLECTION_EVERY", "settle_after_start"]
+class CollectorPauses:
+    """Times every collection and hands (generation, seconds) to `observe`: the pause the event loop
+    waited through, which a process's metrics show (`quantmesh_gc_pause_seconds`)."""
+
+    def __init__(self, observe: Callable[[int, float], None]) -> None:
+        self._observe = observe
+        self._started = 0.0
+        gc.callbacks.append(self._on_collection)
+
+    def _on_collection(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self._observe(info["generation"], time.perf_counter() - self._started)
+
+    def stop(self) -> None:
+        if self._on_collection in gc.callbacks:
+            gc.callbacks.remove(self._on_collection)
+
+
+__all__ = ["YOUNG_COLLECTION_EVERY", "CollectorPauses", "settle_after_start"]

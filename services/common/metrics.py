@@ -38,6 +38,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from services.common.config import ConfigError, Env
 from services.common.errors import FailedPrecondition, ResourceExhausted
+from services.common.heap import CollectorPauses
 from services.common.reconnect import count_reconnects
 from services.common.streams import Broadcaster
 
@@ -47,6 +48,7 @@ TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED")
 WORKER_STATES = ("WARMING_UP", "RUNNING", "PAUSED", "RECONNECTING")
 #: Seconds, from a loopback health check to a venue round trip.
 RPC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+GC_PAUSE_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 TICK_TO_ORDER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 #: An acknowledgement further than this after the quote the decision saw is not live trading but a
 #: replay or a backtest (decision times are data times), and would only bury the live figures.
@@ -81,6 +83,12 @@ class ProcessMetrics:
             registry=self.registry)
         self.reconnects = Counter("quantmesh_reconnects_total", "Streams followed again after they broke or "
                                   "could not be opened, by what was followed", ["peer"], registry=self.registry)
+        gc_pauses = Histogram(
+            "quantmesh_gc_pause_seconds", "Pauses of the cyclic garbage collector, by generation (2: a full "
+            "collection); the event loop and every call in flight wait through each", ["generation"],
+            buckets=GC_PAUSE_BUCKETS, registry=self.registry)
+        self._gc_pauses = CollectorPauses(lambda generation, seconds: gc_pauses.labels(
+            generation=str(generation)).observe(seconds))
         self._scraped = _ScrapedGauges()
         self.registry.register(self._scraped)
         self._order_flow: OrderFlow | None = None
@@ -145,6 +153,7 @@ class ProcessMetrics:
         return self.port
 
     async def close(self) -> None:
+        self._gc_pauses.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

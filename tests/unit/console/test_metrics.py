@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -123,6 +124,17 @@ async def test_reconnects_of_followers_started_after_the_counter_are_counted():
 
     await asyncio.create_task(process())
     assert value(metrics, "quantmesh_reconnects_total", peer="control") == 2  # after the failure, after the end
+
+
+async def test_every_pause_of_the_garbage_collector_is_timed_until_the_metrics_close():
+    metrics = ProcessMetrics("test")
+    gc.collect()
+    full = value(metrics, "quantmesh_gc_pause_seconds_count", generation="2")
+    assert full is not None and full >= 1
+    assert value(metrics, "quantmesh_gc_pause_seconds_sum", generation="2") > 0
+    await metrics.close()
+    gc.collect()
+    assert value(metrics, "quantmesh_gc_pause_seconds_count", generation="2") == full  # stopped with the metrics
 
 
 def order(state: str, *, rule: str = "", decided: datetime | None = None, acknowledged: datetime | None = None):
