@@ -9,7 +9,7 @@ candles go through the worker's `CandleBook` (same depth, same read-only view at
 end), built from the columns with every field the aggregator gives a candle. What it leaves out
 is everything else the event path does per bar (ticks, the order engine, the ledger, the two
 workers' bookkeeping), so a month of M1 candles takes the strategy's own time and little more
-(3 to 5 times faster than the event path, `bench/per_candle.py`), and the fast backtest's loop
+(about 3 to 4 times faster than the event path, `bench/per_candle.py`), and the fast backtest's loop
 and fill rules do the rest.
 
 A strategy opts in (`vector_rule` returning `PerCandle(self)`) when its answers depend only on
