@@ -116,12 +116,8 @@ class CachedTicks:
                    self.aggressor[first:last].tolist())
 
     def _floats(self, units: np.ndarray) -> list[float]:
-        """float(self.price(u)) of each of `units`. Dividing by 10.0**price_scale gives the same floats
-        at once: both operands are exact (a power of ten to 1e22, an integer under 2**53) and IEEE
-        division rounds the exact quotient once, as float() rounds the exact Decimal."""
-        if self.price_scale <= 22 and _exact_floats(units):
-            return (units / 10.0 ** self.price_scale).tolist()
-        return [float(self.price(u)) for u in units.tolist()]
+        """float(self.price(u)) of each of `units`."""
+        return scaled_floats(units, self.price_scale).tolist()
 
     def _span(self, start: datetime | None, end: datetime | None) -> tuple[int, int]:
         first = 0 if start is None else int(np.searchsorted(self.time_us, micros(start), "left"))
@@ -142,6 +138,16 @@ class CachedTicks:
         for t, b, a, v, s in self.rows(start, end):
             yield FeedTick(instrument, epoch + span(0, 0, t), known.get(b) or price(b),
                            known.get(a) or price(a), volumes[v] if v in volumes else volume_of(v), _AGGRESSOR_NAMES[s])
+
+
+def scaled_floats(units: np.ndarray, scale: int) -> np.ndarray:
+    """float(Decimal(u).scaleb(-scale)) of each of `units` (prices, volumes, their sums). Dividing by
+    10.0**scale gives the same floats at once: both operands are exact (a power of ten to 1e22, an
+    integer under 2**53) and IEEE division rounds the exact quotient once, as float() rounds the
+    exact Decimal."""
+    if scale <= 22 and _exact_floats(units):
+        return units / 10.0 ** scale
+    return np.array([float(Decimal(int(u)).scaleb(-scale)) for u in units.tolist()], dtype=np.float64)
 
 
 def _exact_floats(values: np.ndarray) -> bool:

@@ -49,7 +49,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
 
-from services.backtest.cache import CachedTicks, micros
+from services.backtest.cache import CachedTicks, micros, scaled_floats
 from services.backtest.trades import FillRecord
 from services.market_data.instruments import Timeframe
 from services.order.brokers.paper import PaperSettings
@@ -75,7 +75,10 @@ class DecisionCandles:
     """The decision timeframe's candles and, per candle, the index of the tick that closed it."""
 
     candles: CandleColumns
-    close_tick: np.ndarray
+
+    @property
+    def close_tick(self) -> np.ndarray:
+        return self.candles.closed_tick  # decision_candles always sets it
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,18 +266,15 @@ def decision_candles(ticks: CachedTicks, timeframe: str, first: int = 0, last: i
     candles = CandleColumns(start_us=start_us, end_us=start_us + width, tick_count=ends - closed, build=build,
                             volumes=lambda: _volumes(ticks, first, last, starts), closed_us=times[ends],
                             closed_tick=ends + first, timeframe=other)
-    return DecisionCandles(candles=candles, close_tick=ends + first)
+    return DecisionCandles(candles=candles)
 
 
 def _volumes(ticks: CachedTicks, first: int, last: int, starts: np.ndarray) -> np.ndarray:
-    """Each closed candle's volume as the aggregator gives it: its exact sum, rounded once to a float.
-    The units are summed as integers; dividing an exact sum by an exact power of ten rounds once too."""
+    """Each closed candle's volume as the aggregator gives it: its exact sum (of the units, as integers),
+    rounded once to a float."""
     if len(starts) < 2:
         return np.zeros(0)
-    units = np.add.reduceat(ticks.volume[first:last], starts)[:-1]
-    if ticks.volume_scale <= 22 and (not len(units) or int(np.abs(units).max()) < 2 ** 53):
-        return units / 10.0 ** ticks.volume_scale
-    return np.array([float(Decimal(int(u)).scaleb(-ticks.volume_scale)) for u in units.tolist()])
+    return scaled_floats(np.add.reduceat(ticks.volume[first:last], starts)[:-1], ticks.volume_scale)
 
 
 def _quantum_decimals(pip_size: Decimal) -> int:

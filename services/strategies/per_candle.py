@@ -12,7 +12,7 @@ workers' bookkeeping), so a month of M1 candles takes the strategy's own time an
 (about 3 to 4 times faster than the event path, `bench/per_candle.py`), and the fast backtest's loop
 and fill rules do the rest.
 
-A strategy opts in (`vector_rule` returning `PerCandle(self)`) when its answers depend only on
+A strategy opts in (`vector_rule = per_candle` in its class) when its answers depend only on
 the view and, for its own `exit_signal`, on the position's side: the fast backtest holds one
 position of `units` at a time and asks about a long and a short at every candle. The parity
 test (tests/unit/backtest/test_fast_parity.py) proves each opted-in strategy against the event
@@ -29,11 +29,8 @@ from decimal import Decimal
 import numpy as np
 
 from services.strategies.book import CandleBook
-from services.strategies.sdk import (TIMEFRAMES, Bar, EntrySignal, InvalidSignal, MarketView, Ohlc, OpenPosition,
-                                     Strategy, check_entry, check_exit)
+from services.strategies.sdk import TIMEFRAMES, Bar, MarketView, Ohlc, OpenPosition, Strategy, StrategyHarness
 from services.strategies.vector import CandleColumns, NotVectorizable, Signals
-
-log = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SIDES = ("bid", "ask", "mid")
@@ -48,6 +45,8 @@ class PerCandle:
             raise NotVectorizable(f"{strategy.slug} reads factors ({strategy.factor_specs()}); "
                                   "it runs on the event path")
         self.strategy = strategy
+        # The live worker's harness: an exception or a malformed answer is no signal, logged and counted alike.
+        self.harness = StrategyHarness(strategy, logging.getLogger(f"strategy.{strategy.slug}.fast"))
         # Only a strategy with an exit rule of its own is asked about positions: the others answer None.
         self.exits = type(strategy).exit_signal is not Strategy.exit_signal
 
@@ -63,7 +62,7 @@ class PerCandle:
         short = OpenPosition(instrument=p.instrument, quantity=-p.units, average_price=Decimal(0), opened_time=opened)
         for i, bar in _in_closing_order(candles, strategy, book):
             view = book.view(now=bar.end)
-            entry = self._entry(view)
+            entry = self.harness.entry_signal(view)
             if entry is not None:
                 enter[i] = 1 if entry.side == "buy" else -1
             if self.exits:
@@ -71,36 +70,19 @@ class PerCandle:
                 exit_short[i] = self._exit(view, short)
         return Signals(enter=enter, exit_long=exit_long, exit_short=exit_short)
 
-    def _entry(self, view: MarketView) -> EntrySignal | None:
-        """decide_entry as the harness calls it (is_active aside: the fast backtest applies it): an
-        exception or a malformed answer is no entry, and is logged as the live worker logs it."""
-        try:
-            signal = self.strategy.decide_entry(view)
-            if signal is not None:
-                check_entry(signal)
-            return signal
-        except Exception as exc:  # noqa: BLE001 - user code may raise anything
-            log.error("strategy %s failed in decide_entry; no order this time: %s: %s", self.strategy.slug,
-                      type(exc).__name__, exc)
-            return None
-
     def _exit(self, view: MarketView, position: OpenPosition) -> bool:
-        try:
-            signal = self.strategy.exit_signal(view, position)
-            if signal is None:
-                return False
-            check_exit(signal, position)
-        except InvalidSignal as exc:
-            log.error("strategy %s answered exit_signal with something unusable: %s", self.strategy.slug, exc)
-            return False
-        except Exception as exc:  # noqa: BLE001 - user code may raise anything
-            log.error("strategy %s failed in exit_signal; no order this time: %s: %s", self.strategy.slug,
-                      type(exc).__name__, exc)
+        signal = self.harness.exit_signal(view, position)
+        if signal is None:
             return False
         if signal.quantity is not None and signal.quantity != abs(position.quantity):
             raise NotVectorizable(f"{self.strategy.slug} closes part of a position ({signal.quantity} of "
                                   f"{abs(position.quantity)}); the fast backtest holds whole positions only")
         return True
+
+
+def per_candle(strategy: Strategy) -> PerCandle:
+    """A strategy's `vector_rule` when it opts in: `vector_rule = per_candle` in its class."""
+    return PerCandle(strategy)
 
 
 def _in_closing_order(candles: CandleColumns, strategy: Strategy, book: CandleBook):
@@ -148,4 +130,4 @@ def _times(time_us: np.ndarray) -> list[datetime]:
     return list(map(_EPOCH.__add__, time_us.astype("timedelta64[us]").tolist()))
 
 
-__all__ = ["PerCandle"]
+__all__ = ["PerCandle", "per_candle"]

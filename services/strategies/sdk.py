@@ -284,24 +284,39 @@ class StrategyHarness:
 
     def entry(self, view: MarketView) -> EntrySignal | None:
         try:
-            if not self.strategy.is_active(view.now):
-                return None
+            active = self.strategy.is_active(view.now)
+        except Exception as exc:  # noqa: BLE001 - user code may raise anything
+            self._record("decide_entry", exc)
+            return None
+        return self.entry_signal(view) if active else None
+
+    def entry_signal(self, view: MarketView) -> EntrySignal | None:
+        """decide_entry alone, is_active aside: for a caller that gates entries itself (the fast path)."""
+        try:
             signal = self.strategy.decide_entry(view)
             if signal is not None:
-                check_entry(signal)
+                _check_entry(signal)
             return signal
         except Exception as exc:  # noqa: BLE001 - user code may raise anything
             self._record("decide_entry", exc)
             return None
 
     def exit(self, view: MarketView, position: OpenPosition) -> ExitSignal | None:
+        return self._exit_answer("decide_exit", self.strategy.decide_exit, view, position)
+
+    def exit_signal(self, view: MarketView, position: OpenPosition) -> ExitSignal | None:
+        """The strategy's own exit rule alone, the protective exits aside: for a caller that applies
+        those itself (the fast path)."""
+        return self._exit_answer("exit_signal", self.strategy.exit_signal, view, position)
+
+    def _exit_answer(self, phase: str, rule, view: MarketView, position: OpenPosition) -> ExitSignal | None:
         try:
-            signal = self.strategy.decide_exit(view, position)
+            signal = rule(view, position)
             if signal is not None:
-                check_exit(signal, position)
+                _check_exit(signal, position)
             return signal
         except Exception as exc:  # noqa: BLE001 - user code may raise anything
-            self._record("decide_exit", exc)
+            self._record(phase, exc)
             return None
 
     def indicators(self, view: MarketView) -> Mapping[str, float]:
@@ -335,7 +350,7 @@ def _check_positive(value: object, what: str) -> None:
         raise InvalidSignal(f"{what} must be a positive Decimal, got {value!r}")
 
 
-def check_entry(signal: object) -> None:
+def _check_entry(signal: object) -> None:
     if not isinstance(signal, EntrySignal):
         raise InvalidSignal(f"decide_entry must return EntrySignal or None, got {type(signal).__name__}")
     if signal.side not in ("buy", "sell"):
@@ -348,7 +363,7 @@ def check_entry(signal: object) -> None:
         raise InvalidSignal(f"entry confidence must be a number from 0 to 1, got {signal.confidence!r}")
 
 
-def check_exit(signal: object, position: OpenPosition) -> None:
+def _check_exit(signal: object, position: OpenPosition) -> None:
     if not isinstance(signal, ExitSignal):
         raise InvalidSignal(f"decide_exit must return ExitSignal or None, got {type(signal).__name__}")
     if signal.rule not in EXIT_RULES:

@@ -118,11 +118,11 @@ async def _trades(exchange, venue: str, found: dict, instrument: str, filled: De
     return trades
 
 
-def _unfinished_until_listed(state: str, filled: Decimal, booked: Decimal, covered: bool) -> str:
-    """The exchange's state, except that an order is not finished while its trades miss part of `filled`:
-    finished, the order plane would close it (canceled is final) and reconciliation, which asks only
-    about open orders, would never look for the missing fills."""
-    if state in FINISHED_STATES and filled > 0 and not covered:
+def _unfinished_until_listed(state: str, filled: Decimal, booked: Decimal, slack: Decimal) -> str:
+    """The exchange's state, except that an order is not finished while the fills booked miss part of
+    `filled` (by more than `slack`): finished, the order plane would close it (canceled is final) and
+    reconciliation, which asks only about open orders, would never look for the missing fills."""
+    if state in FINISHED_STATES and booked < filled - slack:
         return "partially_filled" if booked > 0 else "new"
     if state == "new" and booked > 0:
         return "partially_filled"
@@ -143,7 +143,6 @@ async def ack_of(exchange, name: str, cid: str, found: dict, instrument: str) ->
         trades = await _trades(exchange, venue, found, instrument, filled)
         if trades:
             fills = _fills(name, cid, str(order_id), trades, found.get("timestamp"))
-            covered = _covers(exchange, instrument, trades, filled)
         elif filled > 0 and state in FINISHED_STATES and not exchange.has.get("fetchOrderTrades"):
             price = found.get("average") or found.get("price")
             if price is None:
@@ -152,12 +151,12 @@ async def ack_of(exchange, name: str, cid: str, found: dict, instrument: str) ->
                                 price=Decimal(str(price)),
                                 commission=Decimal(str((found.get("fee") or {}).get("cost") or 0)),
                                 time=_time(found.get("lastTradeTimestamp") or found.get("timestamp"))),)
-            covered = True
         else:
-            fills, covered = (), filled == 0
+            fills = ()
     except (InvalidOperation, TypeError, KeyError):
         raise OutcomeUnknown(f"{venue}: the order reply has a non-numeric 'filled', 'price' or 'amount'") from None
     booked = sum((f.quantity for f in fills), Decimal(0))
     return BrokerAck(client_order_id=cid, broker_order_id=str(order_id),
-                     state=_unfinished_until_listed(state, filled, booked, covered), filled_quantity=booked,
+                     state=_unfinished_until_listed(state, filled, booked, _slack(exchange, instrument, filled)),
+                     filled_quantity=booked,
                      fills=fills)

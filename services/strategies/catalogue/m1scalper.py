@@ -22,7 +22,7 @@ import talib
 
 from services.strategies.catalogue._indicators import latest_atr, recent
 from services.strategies.params import BaseParams, require
-from services.strategies.per_candle import PerCandle
+from services.strategies.per_candle import per_candle
 from services.strategies.sdk import EntrySignal, MarketView, Strategy
 
 
@@ -54,6 +54,8 @@ class M1Scalper(Strategy):
     slug = "m1scalper"
     Params = M1ScalperParams
     timeframes = ("M1",)
+    # Its indicators are seeded afresh in each window: the fast path asks its rule at every candle.
+    vector_rule = per_candle
 
     def decide_entry(self, view: MarketView) -> EntrySignal | None:
         p = self.params
@@ -71,7 +73,3 @@ class M1Scalper(Strategy):
         if fast[-1] < slow[-1] and fast[-2] < slow[-2] and candle.high >= fast[-1] > candle.close:
             return self.enter("sell", f"M1 pullback to EMA({p.fast_period}) in a down-trend, ATR {atr / p.pip:.1f} pips")
         return None
-
-    def vector_rule(self) -> PerCandle:
-        """The fast path asks this rule at every candle (its indicators are seeded afresh in each window)."""
-        return PerCandle(self)

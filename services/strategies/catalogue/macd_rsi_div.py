@@ -22,7 +22,7 @@ import numpy as np
 import talib
 
 from services.strategies.params import BaseParams, require
-from services.strategies.per_candle import PerCandle
+from services.strategies.per_candle import per_candle
 from services.strategies.sdk import EntrySignal, MarketView, Strategy
 
 
@@ -53,6 +53,8 @@ class MacdRsiDiv(Strategy):
     slug = "macd_rsi_div"
     Params = MacdRsiDivParams
     timeframes = ("M5",)
+    # Its indicators are seeded afresh in each window: the fast path asks its rule at every candle.
+    vector_rule = per_candle
 
     def decide_entry(self, view: MarketView) -> EntrySignal | None:
         p = self.params
@@ -72,7 +74,3 @@ class MacdRsiDiv(Strategy):
         if closes[recent].max() > closes[prior].max() and rsi[recent].max() < rsi[prior].max() and turns_down:
             return self.enter("sell", "bearish RSI divergence at a higher M5 high; MACD histogram turned down")
         return None
-
-    def vector_rule(self) -> PerCandle:
-        """The fast path asks this rule at every candle (its indicators are seeded afresh in each window)."""
-        return PerCandle(self)

@@ -22,7 +22,7 @@ import talib
 
 from services.strategies.catalogue._indicators import latest_adx, once_per_view, recent
 from services.strategies.params import BaseParams, require
-from services.strategies.per_candle import PerCandle
+from services.strategies.per_candle import per_candle
 from services.strategies.sdk import EntrySignal, ExitSignal, MarketView, OpenPosition, Strategy
 
 
@@ -58,6 +58,8 @@ class MicroAdaptiveRevert(Strategy):
     slug = "micro_adaptive_revert"
     Params = AdaptiveRevertParams
     timeframes = ("M1",)
+    # Its indicators are seeded afresh in each window: the fast path asks its rule at every candle.
+    vector_rule = per_candle
 
     @once_per_view
     def _z(self, view: MarketView) -> float | None:
@@ -100,7 +102,3 @@ class MicroAdaptiveRevert(Strategy):
         if position.side == "short" and z <= 0:
             return self.close(f"M1 close back at its mean (z {z:.2f})")
         return None
-
-    def vector_rule(self) -> PerCandle:
-        """The fast path asks this rule at every candle (its indicators are seeded afresh in each window)."""
-        return PerCandle(self)

@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from services.strategies.catalogue._indicators import latest_ema, latest_rsi
 from services.strategies.params import BaseParams, require
-from services.strategies.per_candle import PerCandle
+from services.strategies.per_candle import per_candle
 from services.strategies.sdk import EntrySignal, MarketView, Strategy
 
 
@@ -48,6 +48,8 @@ class MicroMulti(Strategy):
     slug = "micro_multi"
     Params = MicroMultiParams
     timeframes = ("M1", "M5", "H1")
+    # Its indicators are seeded afresh in each window: the fast path asks its rule at every candle.
+    vector_rule = per_candle
 
     def history_bars(self) -> Mapping[str, int]:
         p = self.params
@@ -70,7 +72,3 @@ class MicroMulti(Strategy):
         if h1.mid.close < ema and rsi >= 100 - p.pullback_rsi and now.close < earlier.close and now.close < now.open:
             return self.enter("sell", f"H1 below EMA({p.h1_ema_period}), M5 RSI {rsi:.1f} pullback, M1 turning down")
         return None
-
-    def vector_rule(self) -> PerCandle:
-        """The fast path asks this rule at every M1 candle, with the M5 and H1 candles in the order they closed."""
-        return PerCandle(self)

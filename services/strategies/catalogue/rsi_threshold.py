@@ -18,7 +18,7 @@ import talib
 
 from services.strategies.catalogue._indicators import once_per_view, recent
 from services.strategies.params import BaseParams, bounds, require
-from services.strategies.per_candle import PerCandle
+from services.strategies.per_candle import per_candle
 from services.strategies.sdk import EntrySignal, ExitSignal, MarketView, OpenPosition, Strategy
 
 
@@ -49,6 +49,8 @@ class RsiThreshold(Strategy):
     slug = "rsi_threshold"
     Params = RsiThresholdParams
     timeframes = ("M1",)
+    # Its indicators are seeded afresh in each window: the fast path asks its rule at every candle.
+    vector_rule = per_candle
 
     @once_per_view
     def _rsi(self, view: MarketView) -> tuple[float, float] | None:
@@ -83,7 +85,3 @@ class RsiThreshold(Strategy):
         if position.side == "short" and now <= level:
             return self.close(f"RSI back down to {now:.1f} (<= {level:g})")
         return None
-
-    def vector_rule(self) -> PerCandle:
-        """The fast path asks this rule at every candle (its RSI is seeded afresh in each window)."""
-        return PerCandle(self)

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from services.strategies.params import BaseParams, check_hhmm, require
-from services.strategies.per_candle import PerCandle
+from services.strategies.per_candle import per_candle
 from services.strategies.sdk import EntrySignal, MarketView, Strategy
 
 
@@ -53,6 +53,8 @@ class SessionOpen(Strategy):
     slug = "session_open"
     Params = SessionOpenParams
     timeframes = ("M5",)
+    # Its indicators are seeded afresh in each window: the fast path asks its rule at every candle.
+    vector_rule = per_candle
 
     def session_start(self, at: datetime) -> datetime:
         """The most recent session start at or before `at`."""
@@ -87,7 +89,3 @@ class SessionOpen(Strategy):
         if close < low:
             return self.enter("sell", f"M5 close {close} below the {p.range_minutes}-minute opening range low {low}")
         return None
-
-    def vector_rule(self) -> PerCandle:
-        """The fast path asks this rule at every candle (its indicators are seeded afresh in each window)."""
-        return PerCandle(self)

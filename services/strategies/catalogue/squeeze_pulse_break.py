@@ -24,7 +24,7 @@ import talib
 
 from services.strategies.catalogue._indicators import recent
 from services.strategies.params import BaseParams, require
-from services.strategies.per_candle import PerCandle
+from services.strategies.per_candle import per_candle
 from services.strategies.sdk import EntrySignal, MarketView, Strategy
 
 
@@ -51,6 +51,8 @@ class SqueezePulseBreak(Strategy):
     slug = "squeeze_pulse_break"
     Params = SqueezePulseParams
     timeframes = ("M5",)
+    # Its indicators are seeded afresh in each window: the fast path asks its rule at every candle.
+    vector_rule = per_candle
 
     def decide_entry(self, view: MarketView) -> EntrySignal | None:
         p = self.params
@@ -79,7 +81,3 @@ class SqueezePulseBreak(Strategy):
         if closes[last] < bb_lower[last]:
             return self.enter("sell", f"M5 close below the Bollinger band after a {p.min_squeeze_bars}+ candle squeeze")
         return None
-
-    def vector_rule(self) -> PerCandle:
-        """The fast path asks this rule at every candle (its indicators are seeded afresh in each window)."""
-        return PerCandle(self)

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from services.strategies.catalogue._indicators import latest_rsi
 from services.strategies.params import BaseParams, require
-from services.strategies.per_candle import PerCandle
+from services.strategies.per_candle import per_candle
 from services.strategies.sdk import EntrySignal, MarketView, Strategy
 
 
@@ -51,6 +51,8 @@ class WickReversalBlend(Strategy):
     slug = "wick_reversal_blend"
     Params = WickBlendParams
     timeframes = ("M1",)
+    # Its indicators are seeded afresh in each window: the fast path asks its rule at every candle.
+    vector_rule = per_candle
 
     def decide_entry(self, view: MarketView) -> EntrySignal | None:
         p = self.params
@@ -81,7 +83,3 @@ class WickReversalBlend(Strategy):
         ):
             return self.enter("sell", f"M1 upper wick {upper_wick / p.pip:.1f} pips at a local high, RSI {rsi:.1f}")
         return None
-
-    def vector_rule(self) -> PerCandle:
-        """The fast path asks this rule at every candle (its indicators are seeded afresh in each window)."""
-        return PerCandle(self)

@@ -21,7 +21,7 @@ import talib
 
 from services.strategies.catalogue._indicators import latest_atr, recent
 from services.strategies.params import BaseParams, require
-from services.strategies.per_candle import PerCandle
+from services.strategies.per_candle import per_candle
 from services.strategies.sdk import EntrySignal, MarketView, Strategy
 
 
@@ -50,6 +50,8 @@ class WickReversalPro(Strategy):
     slug = "wick_reversal_pro"
     Params = WickProParams
     timeframes = ("M5",)
+    # Its indicators are seeded afresh in each window: the fast path asks its rule at every candle.
+    vector_rule = per_candle
 
     def decide_entry(self, view: MarketView) -> EntrySignal | None:
         p = self.params
@@ -75,7 +77,3 @@ class WickReversalPro(Strategy):
                 "sell", f"M5 upper-wick rejection {upper_wick / p.pip:.1f} pips (ATR {atr / p.pip:.1f}) in an EMA down-trend"
             )
         return None
-
-    def vector_rule(self) -> PerCandle:
-        """The fast path asks this rule at every candle (its indicators are seeded afresh in each window)."""
-        return PerCandle(self)
