@@ -11,7 +11,8 @@ the candle-closed span of its trace and prints, over every submitted intent:
                                clock's step that ended it, so this is the full path from the
                                quote entering market_data to the intent's acknowledgement)
   and its parts: candle -> decision start, decision -> submit acknowledged (split where the Submit
-  reaches the order plane), the broker call,
+  reaches the order plane; of the time in the plane, how long the entries that came right after
+  one of the plane's own fills waited for the position plane to apply it), the broker call,
   decision -> fill recorded, fill -> position applied.
 
 All spans come from processes on this machine, so their clocks agree. PostgreSQL is
@@ -67,7 +68,11 @@ def measure(receiver: OtlpReceiver) -> dict[str, list[float]]:
     spans = receiver.spans()
     figures: dict[str, list[float]] = {k: [] for k in (
         "tick -> order acknowledged", "candle closed -> decision start", "decision -> submit acknowledged",
-        "  decision -> Submit arrives", "  Submit in the order plane", "broker call (paper venue)", "decision -> fill recorded", "fill -> position applied")}
+        "  decision -> Submit arrives", "  Submit in the order plane", "    entry waiting for positions",
+        "broker call (paper venue)", "decision -> fill recorded", "fill -> position applied")}
+    by_parent: dict[str, list] = {}
+    for span in spans:
+        by_parent.setdefault(span.parent_id, []).append(span)
     for submit in (s for s in spans if s.name == "/quantmesh.order.v1.Order/Submit" and s.kind == SERVER
                    and s.service == "order"):
         chain = receiver.ancestors(submit)
@@ -80,9 +85,11 @@ def measure(receiver: OtlpReceiver) -> dict[str, list[float]]:
         figures["decision -> submit acknowledged"].append((submit.end_ns - decide.start_ns) / 1e6)
         figures["  decision -> Submit arrives"].append((submit.start_ns - decide.start_ns) / 1e6)
         figures["  Submit in the order plane"].append((submit.end_ns - submit.start_ns) / 1e6)
-    by_parent: dict[str, list] = {}
-    for span in spans:
-        by_parent.setdefault(span.parent_id, []).append(span)
+        # An entry right after one of the plane's own fills waits for the position plane to apply it
+        # (its PnL rules must see it); the wait is on the order.submit span, so n counts those Submits.
+        for child in by_parent.get(submit.span_id, ()):
+            if child.name == "order.submit" and "order.exposure_wait_ms" in child.attributes:
+                figures["    entry waiting for positions"].append(float(child.attributes["order.exposure_wait_ms"]))
     for broker in (s for s in spans if s.name == "broker.submit"):
         figures["broker call (paper venue)"].append(broker.duration_ms)
     for fill in (s for s in spans if s.name == "order.fill"):

@@ -6,9 +6,10 @@ the view does not include yet (the tail): sizes and the count of open positions 
 then exact as of this plane's own last fill, and the money figures (equity, drawdown,
 the trading days' realized PnL and peaks, unconverted money, consecutive losses) are as
 of the view's fill seq. When the
-tail is not empty, the check first waits briefly for the view to catch up, so a risk
+tail is not empty, an entry's check first waits briefly for the view to catch up, so a risk
 rule is never judged on a view that misses one of this plane's own fills unless the
-position plane is slow. When the view is stale (the position plane silent past its
+position plane is slow. An order that reduces never waits: it is judged on sizes, which
+the tail makes exact. When the view is stale (the position plane silent past its
 bound) the answer says so; pre-trade refuses entries then and judges exits on the own
 book's sizes.
 
@@ -20,8 +21,11 @@ positions, no PnL).
 from __future__ import annotations
 
 import collections
+import time
 from decimal import Decimal
 from typing import Protocol
+
+from opentelemetry import trace
 
 from services.common.exposure import ExposureFollower, ExposureSnapshot, Unconverted
 from services.order.positions import OwnBook
@@ -32,9 +36,11 @@ ZERO = Decimal(0)
 
 
 class ExposureSource(Protocol):
-    async def exposure(self, account: str, slug: str, instrument: str, *, recorded_fill_seq: int) -> Exposure:
+    async def exposure(self, account: str, slug: str, instrument: str, *,
+                       recorded_fill_seq: int | None) -> Exposure:
         """The exposure an order of `slug` in `instrument` would change, including every fill up to
-        `recorded_fill_seq` where the source can; `stale_reason` is set when it cannot be trusted."""
+        `recorded_fill_seq` where the source can (None: the caller reads only sizes, which need no
+        catch-up); `stale_reason` is set when it cannot be trusted."""
 
 
 class StreamedExposure:
@@ -53,11 +59,15 @@ class StreamedExposure:
         follower = self._follower
         view = follower.latest
         # Wait briefly for a view that includes this plane's latest fill, or for the first view at
-        # all (just after a start); never for a plane that has gone silent: that fails fast.
-        behind = view is None or view.last_fill_seq < recorded_fill_seq
+        # all (just after a start); never for a plane that has gone silent: that fails fast. A caller
+        # reading only sizes (recorded_fill_seq None) never waits: the tail below makes them exact.
+        behind = recorded_fill_seq is not None and (view is None or view.last_fill_seq < recorded_fill_seq)
         if behind and self._catch_up > 0 and (view is None or follower.stale_reason() is None):
+            began = time.perf_counter()
             await follower.wait_for_fill_seq(recorded_fill_seq, self._catch_up)
             view = follower.latest
+            # On the order's span, so a slow Submit's trace says where its time went.
+            trace.get_current_span().set_attribute("order.exposure_wait_ms", (time.perf_counter() - began) * 1e3)
         stale = follower.stale_reason()
         if view is not None and stale is None and view.account and view.account != account:
             stale = f"the position plane's exposure view is of account {view.account}, not {account}"

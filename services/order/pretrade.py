@@ -56,8 +56,11 @@ class PreTrade:
                 return RiskVerdict(False, guard.rule, guard.reason)
         if intent.no_pyramiding and (adding := self._adds(intent, own)):
             return RiskVerdict(False, RULE_NO_PYRAMIDING, adding)
+        # An order that reduces is judged on sizes alone (PnL rules never stop it), and the view plus
+        # this plane's own fills past it give the sizes exactly whether or not the view has caught up:
+        # so it never waits for the position plane. Only an entry needs the PnL of every recorded fill.
         exposure = await self._exposure.exposure(intent.account, intent.strategy_slug, intent.instrument,
-                                                 recorded_fill_seq=recorded_fill_seq)
+                                                 recorded_fill_seq=None if reducing else recorded_fill_seq)
         if exposure.stale_reason:
             if not reducing:
                 return RiskVerdict(False, RULE_EXPOSURE_STALE,

@@ -51,7 +51,7 @@ class PositionsStub:
         self.drawdown = Decimal(0)
         self.losses = 0
         self.down = False
-        self.asked_with: list[int] = []
+        self.asked_with: list[int | None] = []
 
     async def exposure(self, account, slug, instrument, *, recorded_fill_seq):
         self.asked_with.append(recorded_fill_seq)

@@ -111,6 +111,20 @@ async def test_without_the_position_plane_a_reducing_exit_still_passes_on_the_ow
     assert "orders that reduce the strategy's position still pass" in entry.reason
 
 
+async def test_an_exit_never_asks_the_position_plane_to_catch_up_and_an_entry_does(make_rig):
+    """An order that reduces is judged on sizes alone, so it must not wait for the position plane to
+    apply this plane's latest fill; an entry must, for the PnL rules (consecutive losses, drawdown)."""
+    rig = await make_rig()
+    await rig.engine.submit(intent("open"))
+    await rig.quote("86.0", "86.1")
+    recorded = rig.engine.journal.last_fill_seq
+    assert recorded > 0
+    rig.positions.asked_with.clear()
+    await rig.engine.submit(intent("out", role="exit", side="sell"))
+    await rig.engine.submit(intent("again"))
+    assert rig.positions.asked_with == [None, recorded]
+
+
 async def test_cancel_an_open_order_and_refuse_cancel_of_a_filled_one(make_rig):
     rig = await make_rig()
     rest, _ = await rig.engine.submit(intent("rest", order_type="limit", limit_price=Decimal(80),

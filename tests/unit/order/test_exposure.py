@@ -78,6 +78,24 @@ async def test_own_fills_past_the_view_move_sizes_and_the_open_position_count():
     assert (await exposure.exposure("paper", "a", "EUR_USD", recorded_fill_seq=9)).consecutive_losses == 2
 
 
+class _NeverWaits(ExposureFollower):
+    async def wait_for_fill_seq(self, fill_seq, timeout):
+        raise AssertionError(f"waited for fill seq {fill_seq}")
+
+
+async def test_a_caller_reading_sizes_only_never_waits_and_still_gets_them_exactly():
+    """recorded_fill_seq None (an order that reduces): no catch-up wait, however far behind the view is;
+    the sizes still include this plane's own fills past the view."""
+    follower = _NeverWaits("127.0.0.1:9", monotonic=lambda: 0.0)
+    follower.accept(ExposureSnapshot.from_proto(view_message(), received_at=0.0))
+    exposure = StreamedExposure(follower, OwnBook(), catch_up_seconds=30.0)
+    exposure.on_fill(fill(8, "b", "USD_JPY", "buy", "2000"))
+    seen = await exposure.exposure("paper", "b", "USD_JPY", recorded_fill_seq=None)
+    assert (seen.strategy_position, seen.instrument_position, seen.stale_reason) == (D(-3000), D(-3000), "")
+    with pytest.raises(AssertionError, match="waited for fill seq 8"):  # an entry's read does wait
+        await exposure.exposure("paper", "b", "USD_JPY", recorded_fill_seq=8)
+
+
 async def test_the_in_process_ledger_gives_the_same_figures():
     ledger = Ledger(starting_cash=D(10_000_000))
     ledger.apply_fill(LedgerFill(fill_id="f1", account="paper", instrument="EUR_USD", strategy="a", side="buy",
