@@ -16,6 +16,8 @@ from tests.support.data import TRUEFX_TICKS
 from tests.support.ports import free_port
 from tests.support.postgres import PROJECT_ROOT
 from tests.support.processes import PlaneProcess
+from services.common.db import apply_migrations, connect_pool
+from services.order.repository import MIGRATIONS, SCHEMA
 
 LOG_DIR = PROJECT_ROOT / ".quantmesh" / "test-logs" / "order"
 TICKS = TRUEFX_TICKS
@@ -41,6 +43,15 @@ def market_data(database_url):
     plane.wait_healthy(address)
     yield address
     plane.terminate()
+
+
+@pytest.fixture
+async def pool(database_url):
+    """A pool on the module's database, with the order plane's tables in place."""
+    pool = await connect_pool(database_url)
+    await apply_migrations(pool, SCHEMA, MIGRATIONS)
+    yield pool
+    await pool.close()
 
 
 class OrderPlane:

@@ -8,18 +8,16 @@ from decimal import Decimal
 
 import asyncpg
 import grpc
-import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from quantmesh.order.v1 import order_pb2
-from services.common.db import apply_migrations, connect_pool
 from services.order.brokers.base import BrokerOrder
 from services.order.brokers.paper import PaperBroker
 from services.order.brokers.venue_store import PostgresVenueStore
 from services.order.intents import Intent
 from services.order.records import OrderRecord, TraceRef
 from services.order.journal import Journal
-from services.order.repository import MIGRATIONS, SCHEMA, PostgresOrderStore
+from services.order.repository import PostgresOrderStore
 from services.order.states import OrderState
 from tests.integration.order.conftest import OrderPlane, far_limit, order_stub, wait_for_state
 
@@ -28,14 +26,6 @@ MICRO = timedelta(microseconds=1)
 # Far after the replayed 2013 ticks, so the venue's reference is decision_time + 1 µs, not a quote time.
 FUTURE = datetime(2031, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
 FUTURE_WIRE = Timestamp(seconds=int(FUTURE.replace(microsecond=0).timestamp()), nanos=123456789)
-
-
-@pytest.fixture
-async def pool(database_url):
-    pool = await connect_pool(database_url)
-    await apply_migrations(pool, SCHEMA, MIGRATIONS)
-    yield pool
-    await pool.close()
 
 
 def draft(cid: str, state: OrderState, decision_time: datetime | None) -> OrderRecord:

@@ -10,10 +10,8 @@ from decimal import Decimal
 
 import asyncpg
 import grpc
-import pytest
 
 from quantmesh.order.v1 import order_pb2
-from services.common.db import connect_pool
 from services.order.brokers.base import BrokerOrder
 from services.order.brokers.paper import PaperBroker
 from services.order.brokers.venue_store import PostgresVenueStore
@@ -21,13 +19,6 @@ from tests.integration.order.conftest import OrderPlane, intent, order_stub, wai
 
 S = order_pb2
 T0 = datetime(2013, 1, 1, 22, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-async def pool(database_url):
-    pool = await connect_pool(database_url)
-    yield pool
-    await pool.close()
 
 
 async def test_the_venue_book_keeps_the_trailing_trigger_across_a_venue_restart(pool):
