@@ -12,7 +12,8 @@ reach, always in the market) through:
   the same run with its two workers taken out, so the workers' share of a bar is a difference;
 - quantmesh --mesh (control, market_data, order and position as processes on a fresh
   PostgreSQL, lock-stepped over gRPC) on the first --mesh-bars bars, next to its in-process
-  twin with the live fill rule, checking the trades are identical; plane start-up apart;
+  twin with the live fill rule, checking the trades are identical; plane start-up apart; with the
+  CPU each process (and PostgreSQL) spends per bar, and the rate the cores allow at that cost;
 - backtesting.py, backtrader, vectorbt and NautilusTrader (bench/baselines.py) on the mid bars
   (built before the timing: their figures leave out loading the data and building the bars).
   vectorbt is timed as the fast path is: the best of 7 calls (after a first call that compiles
@@ -139,7 +140,7 @@ def run_event_floor(cache_dir: Path, end) -> float:
 
 
 def run_quantmesh_mesh(cache_dir: Path, end):
-    """Returns (start-up seconds, run seconds, decision bars, trades)."""
+    """Returns (start-up seconds, run seconds, decision bars, trades, CPU seconds of the run by process)."""
     import tempfile
 
     from services.backtest.mesh import MeshBacktest
@@ -156,13 +157,34 @@ def run_quantmesh_mesh(cache_dir: Path, end):
             async with mesh_planes(Path(work), instrument="USD_JPY", starting_cash=settings.starting_cash) as addresses:
                 started = time.perf_counter()
                 backtest = MeshBacktest(lambda: load_strategy("ma_cross", EXITS_OFF), addresses, settings)
+                cpu_before = cpu_by_process()
                 result = await backtest.run(_cached_ticks(cache_dir, end))
+                cpu = {name: seconds - cpu_before.get(name, 0.0) for name, seconds in cpu_by_process().items()}
                 finished = time.perf_counter()
         if result.disagreements:
             raise SystemExit("the position plane disagrees with the fills: " + "; ".join(result.disagreements))
-        return started - began, finished - started, result.decision_bars, round_trips(result.fills)[0]
+        return started - began, finished - started, result.decision_bars, round_trips(result.fills)[0], cpu
 
     return asyncio.run(go())
+
+
+def cpu_by_process() -> dict[str, float]:
+    """CPU seconds so far (user + system) of this process (the driver, with both workers), of each plane
+    process under it by module, and of every PostgreSQL process on the machine together."""
+    import psutil
+    from order_submit import _postgres_cpu, cpu_seconds
+
+    me = psutil.Process()
+    cpu = {"driver and workers": cpu_seconds(me.pid), "PostgreSQL": _postgres_cpu()}
+    for process in me.children(recursive=True):
+        try:
+            line = process.cmdline()
+            if "-m" in line[:-1]:
+                module = line[line.index("-m") + 1].removeprefix("services.")
+                cpu[module] = cpu.get(module, 0.0) + cpu_seconds(process.pid)
+        except psutil.Error:
+            continue
+    return cpu
 
 
 def run_sweep(cache_dir: Path, jobs: int) -> tuple[float, int]:
@@ -276,7 +298,7 @@ def compare_mesh(cache_dir: Path, mesh_bars: int, backtesting_py_rate: float | N
     """--mesh on the first `mesh_bars` bars next to its in-process twin; exits 1 if their trades differ."""
     mesh_end = _end_of(mesh_bars or None)
     n_time, n_bars, n_trades = run_quantmesh(cache_dir, mesh_end, fill_at="next")
-    startup, m_time, m_bars, m_trades = run_quantmesh_mesh(cache_dir, mesh_end)
+    startup, m_time, m_bars, m_trades, cpu = run_quantmesh_mesh(cache_dir, mesh_end)
     print(f"\n--mesh against in-process, live-like fills (next quote), first {m_bars:,} bars:\n")
     print(f"  {'transport':<22} {'bars':>8} {'seconds':>9} {'bars/s':>10} {'trades':>7}")
     print(f"  {'in-process':<22} {n_bars:>8,} {n_time:>9.2f} {n_bars / n_time:>10,.0f} {len(n_trades):>7}")
@@ -284,6 +306,11 @@ def compare_mesh(cache_dir: Path, mesh_bars: int, backtesting_py_rate: float | N
     print(f"\n  mesh / in-process: {(m_bars / m_time) / (n_bars / n_time):.4f}x" +
           (f"   mesh / backtesting.py: {(m_bars / m_time) / backtesting_py_rate:.4f}x" if backtesting_py_rate else ""))
     print(f"  mesh start-up (PostgreSQL + 4 planes healthy): {startup:.1f} s, not in the figures above")
+    # The mesh is CPU-bound: what each process spends per bar, and the rate the machine's cores allow.
+    per_bar = {name: seconds / m_bars * 1e3 for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1])}
+    total, cores = sum(per_bar.values()), os.cpu_count() or 1
+    print("  CPU per bar: " + ", ".join(f"{name} {ms:.2f} ms" for name, ms in per_bar.items())
+          + f"; {total:.2f} ms in all, so {cores} cores allow at most {cores * 1e3 / total:,.0f} bars/s")
     same = n_trades == m_trades
     print(f"  trades identical to in-process: {'yes' if same else 'NO'} ({len(m_trades)} trades)")
     if not same:
