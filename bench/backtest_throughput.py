@@ -172,10 +172,10 @@ def cpu_by_process() -> dict[str, float]:
     """CPU seconds so far (user + system) of this process (the driver, with both workers), of each plane
     process under it by module, and of every PostgreSQL process on the machine together."""
     import psutil
-    from order_submit import _postgres_cpu, cpu_seconds
+    from order_submit import postgres_cpu, cpu_seconds
 
     me = psutil.Process()
-    cpu = {"driver and workers": cpu_seconds(me.pid), "PostgreSQL": _postgres_cpu()}
+    cpu = {"driver and workers": cpu_seconds(me.pid), "PostgreSQL": postgres_cpu()}
     for process in me.children(recursive=True):
         try:
             line = process.cmdline()

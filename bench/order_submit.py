@@ -173,16 +173,16 @@ async def run_database_floor(database_url: str, clients: int, orders: int) -> tu
                 await store.write(JournalBatch(updates=[new], events=[(next(seqs), OrderEvent(new, trace))]))
                 latencies.append(time.perf_counter() - started)
 
-        before = _postgres_cpu()
+        before = postgres_cpu()
         started = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
-        return time.perf_counter() - started, latencies, _postgres_cpu() - before
+        return time.perf_counter() - started, latencies, postgres_cpu() - before
     finally:
         await journal.close()
         await venue.close()
 
 
-def _postgres_cpu() -> float:
+def postgres_cpu() -> float:
     """CPU seconds of every PostgreSQL process on the machine (the embedded server's, or a local one)."""
     total = 0.0
     for process in psutil.process_iter(["name"]):
@@ -266,10 +266,10 @@ def main() -> None:
                 order.wait_healthy(order_addr)
                 for clients in args.clients:
                     before = asyncio.run(commits(database_url))
-                    cpu, pg_cpu = cpu_seconds(order.proc.pid), _postgres_cpu()
+                    cpu, pg_cpu = cpu_seconds(order.proc.pid), postgres_cpu()
                     elapsed, latencies = asyncio.run(run_round(order_addr, clients, args.orders, f"c{clients}"))
                     cpu_per = (cpu_seconds(order.proc.pid) - cpu) / len(latencies) * 1e6
-                    pg_per = (_postgres_cpu() - pg_cpu) / len(latencies) * 1e6
+                    pg_per = (postgres_cpu() - pg_cpu) / len(latencies) * 1e6
                     per_order = (asyncio.run(commits(database_url)) - before) / len(latencies)
                     print(report(label, clients, elapsed, latencies,
                                  f"   {cpu_per:6.0f} us CPU/order   {per_order:4.2f} commits/order   "
@@ -284,11 +284,11 @@ def main() -> None:
                     for clients, size in ((1, 100), (8, 100)):
                         # No gRPC call per order and a commit shared by a hundred: the plane's CPU per order
                         # here is its own work on an order (validate, pre-trade, journal, venue, answer).
-                        cpu, pg_cpu = cpu_seconds(order.proc.pid), _postgres_cpu()
+                        cpu, pg_cpu = cpu_seconds(order.proc.pid), postgres_cpu()
                         elapsed, latencies = asyncio.run(run_batches(order_addr, clients, args.orders * 2,
                                                                      f"b{clients}", size))
                         cpu_per = (cpu_seconds(order.proc.pid) - cpu) / (args.orders * 2) * 1e6
-                        pg_per = (_postgres_cpu() - pg_cpu) / (args.orders * 2) * 1e6
+                        pg_per = (postgres_cpu() - pg_cpu) / (args.orders * 2) * 1e6
                         print(f"  {'SubmitBatch of ' + str(size):<30} clients={clients:>2}  "
                               f"{args.orders * 2 / elapsed:8.0f} orders/s   per call p50 "
                               f"{statistics.median(latencies) * 1000:6.2f} ms   p99 "

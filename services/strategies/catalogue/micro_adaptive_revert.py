@@ -58,7 +58,7 @@ class MicroAdaptiveRevert(Strategy):
     slug = "micro_adaptive_revert"
     Params = AdaptiveRevertParams
     timeframes = ("M1",)
-    # Its indicators are seeded afresh in each window: the fast path asks its rule at every candle.
+    # The fast path asks this rule at every candle, on the view a live worker would hold (per_candle.py).
     vector_rule = per_candle
 
     @once_per_view

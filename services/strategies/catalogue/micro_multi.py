@@ -48,7 +48,7 @@ class MicroMulti(Strategy):
     slug = "micro_multi"
     Params = MicroMultiParams
     timeframes = ("M1", "M5", "H1")
-    # Its indicators are seeded afresh in each window: the fast path asks its rule at every candle.
+    # The fast path asks this rule at every candle, on the view a live worker would hold (per_candle.py).
     vector_rule = per_candle
 
     def history_bars(self) -> Mapping[str, int]:

@@ -49,7 +49,7 @@ class RsiThreshold(Strategy):
     slug = "rsi_threshold"
     Params = RsiThresholdParams
     timeframes = ("M1",)
-    # Its indicators are seeded afresh in each window: the fast path asks its rule at every candle.
+    # The fast path asks this rule at every candle, on the view a live worker would hold (per_candle.py).
     vector_rule = per_candle
 
     @once_per_view

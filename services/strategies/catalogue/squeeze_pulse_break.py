@@ -51,7 +51,7 @@ class SqueezePulseBreak(Strategy):
     slug = "squeeze_pulse_break"
     Params = SqueezePulseParams
     timeframes = ("M5",)
-    # Its indicators are seeded afresh in each window: the fast path asks its rule at every candle.
+    # The fast path asks this rule at every candle, on the view a live worker would hold (per_candle.py).
     vector_rule = per_candle
 
     def decide_entry(self, view: MarketView) -> EntrySignal | None:
